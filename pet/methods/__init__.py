@@ -1,0 +1,1 @@
+"""Methods: thin recipes over the scoring model and the one training loop."""

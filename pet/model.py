@@ -1,0 +1,201 @@
+"""``PromptModel``: exact, fast label scores from any ``AutoModelForMaskedLM``.
+
+Scoring rule (the same for zero-shot, training and evaluation):
+
+1. run the encoder once per batch; gather its hidden states at the mask positions only;
+2. apply the model's own MLM head to those rows; log-softmax over the whole vocabulary;
+3. a word of n sub-tokens scores the mean log-prob of its sub-tokens at the first n masks;
+4. a label scores log(mean over its words of exp(word score)) — the mean probability;
+5. label log-probabilities are the label scores renormalised over the labels (log-softmax).
+
+This equals the naive computation (full-vocabulary logits at every position) up to float
+rounding, at a fraction of the cost: the vocabulary projection runs on B×masks rows, not
+B×length.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .encoding import PVPEncoder, VerbalizerTokens, iter_batches
+from .errors import ModelError
+from .examples import Example
+from .spec import PVP
+
+#: Children that are not part of the prediction path.
+_NON_HEAD = (nn.CrossEntropyLoss,)
+
+
+def split_mlm(mlm: nn.Module) -> tuple[nn.Module, Callable[[torch.Tensor], torch.Tensor] | None]:
+    """The encoder and MLM head of a masked LM, so the head can run on mask rows only.
+
+    Works for every family whose head is one child module (BERT ``cls``, RoBERTa/MPNet/XLM-R
+    ``lm_head``, ALBERT ``predictions``…) and for DistilBERT's four-part head. Returns
+    ``(mlm, None)`` when the layout is unknown: scoring then falls back to the full model's
+    logits, still exact, only slower.
+    """
+    prefix = getattr(mlm, "base_model_prefix", None)
+    encoder = getattr(mlm, prefix, None) if prefix else None
+    if encoder is None:
+        return mlm, None
+    names = [n for n, c in mlm.named_children() if c is not encoder and not isinstance(c, _NON_HEAD)]
+    if len(names) == 1:
+        return encoder, getattr(mlm, names[0])
+    if {"vocab_transform", "activation", "vocab_layer_norm", "vocab_projector"} <= set(names):
+
+        def distilbert_head(h: torch.Tensor) -> torch.Tensor:
+            h = mlm.vocab_layer_norm(mlm.activation(mlm.vocab_transform(h)))
+            return mlm.vocab_projector(h)
+
+        return encoder, distilbert_head
+    return mlm, None
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class PromptModel(nn.Module):
+    """A masked LM that scores PVPs.
+
+    ``prompt_encoder`` is the hook where soft prompts plug in: a module called as
+    ``prompt_encoder(inputs_embeds, batch) -> inputs_embeds`` before the encoder runs.
+    """
+
+    def __init__(self, mlm: nn.Module, tokenizer, name: str = "", device: str | torch.device | None = None):
+        super().__init__()
+        self.mlm = mlm
+        self.tokenizer = tokenizer
+        self.name = name or getattr(mlm, "name_or_path", "") or type(mlm).__name__
+        self.encoder, self.head = split_mlm(mlm)
+        self.prompt_encoder: nn.Module | None = None
+        self.train(mlm.training)  # keep the wrapped model's mode (from_pretrained gives eval)
+        self.to(resolve_device(device))
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, device: str | torch.device | None = None) -> "PromptModel":
+        """Load a local folder or a hub name (``roberta-large``) unchanged."""
+        from transformers import AutoModelForMaskedLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+            mlm = AutoModelForMaskedLM.from_pretrained(name_or_path, dtype=torch.float32)
+        except (OSError, ValueError, KeyError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ModelError(
+                f"cannot load masked LM '{name_or_path}': {first}; fix: pass --model with a local model "
+                "folder (or set PET_MODEL), or a hub name when online"
+            ) from None
+        finally:
+            hf_logging.set_verbosity(verbosity)
+        return cls(mlm, tokenizer, name=name_or_path, device=device)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.mlm.parameters()).device
+
+    # ------------------------------------------------------------------ differentiable core
+
+    def _embed(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        kw = {"attention_mask": batch["attention_mask"]}
+        if self.prompt_encoder is None:
+            kw["input_ids"] = batch["input_ids"]
+        else:
+            emb = self.mlm.get_input_embeddings()(batch["input_ids"])
+            kw["inputs_embeds"] = self.prompt_encoder(emb, batch)
+        return kw
+
+    def mask_logits(self, batch: dict[str, torch.Tensor], n_masks: int) -> torch.Tensor:
+        """Vocabulary logits at the ``n_masks`` mask positions: ``[B, n_masks, V]``."""
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        B = batch["input_ids"].shape[0]
+        pos = batch["mask_start"][:, None] + torch.arange(n_masks, device=self.device)[None, :]
+        rows = torch.arange(B, device=self.device)[:, None]
+        kw = self._embed(batch)
+        if self.head is None:  # unknown layout: exact but slow path
+            return self.mlm(**kw).logits[rows, pos]
+        hidden = self.encoder(**kw).last_hidden_state
+        return self.head(hidden[rows, pos])
+
+    def label_scores(self, batch: dict[str, torch.Tensor], vt: VerbalizerTokens) -> torch.Tensor:
+        """Per-label scores ``[B, L]`` (log of the mean word probability; see module doc)."""
+        lp = torch.log_softmax(self.mask_logits(batch, vt.n_masks).float(), dim=-1)
+        return label_scores_from_log_probs(lp, vt)
+
+    def forward(self, batch: dict[str, torch.Tensor], vt: VerbalizerTokens) -> torch.Tensor:
+        """Label log-probabilities ``[B, L]`` (normalised over the labels)."""
+        return torch.log_softmax(self.label_scores(batch, vt), dim=-1)
+
+    # ------------------------------------------------------------------ inference API
+
+    def encoder_for(self, pvp: PVP, max_length: int = 256, labels: Sequence[str] | None = None) -> PVPEncoder:
+        return PVPEncoder(pvp, self.tokenizer, max_length=max_length, labels=labels)
+
+    @torch.inference_mode()
+    def predict_log_proba(
+        self,
+        examples: Sequence[Example],
+        pvp: PVP,
+        batch_size: int = 32,
+        max_length: int = 256,
+        labels: Sequence[str] | None = None,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """Label log-probabilities ``[N, L]`` in the order of ``labels`` (default: the verbalizer's)."""
+        enc = self.encoder_for(pvp, max_length, labels)
+        return self._score_encoded(enc.encode(examples), enc.verbalizer_tokens, batch_size, progress, pvp.id)
+
+    def predict_proba(self, examples: Sequence[Example], pvp: PVP, **kw) -> np.ndarray:
+        return np.exp(self.predict_log_proba(examples, pvp, **kw))
+
+    def _score_encoded(self, encoded, vt, batch_size: int, progress: bool, desc: str) -> np.ndarray:
+        from tqdm.auto import tqdm
+
+        was_training = self.training
+        self.eval()
+        out = np.zeros((len(encoded), len(vt.labels)), dtype=np.float64)
+        pad = self.tokenizer.pad_token_id or 0
+        bar = tqdm(total=len(encoded), desc=desc, disable=not progress, leave=False, unit="ex")
+        for idx, batch in iter_batches(encoded, batch_size, pad):
+            out[idx] = self(batch, vt).double().cpu().numpy()
+            bar.update(len(idx))
+        bar.close()
+        self.train(was_training)
+        return out
+
+    def content_free_log_prior(
+        self, pvp: PVP, fields: Sequence[str], max_length: int = 256, labels: Sequence[str] | None = None
+    ) -> np.ndarray:
+        """Mean label distribution over content-free inputs ("N/A", "", the mask token), in log space
+        (Zhao et al. 2021). Dividing predictions by it is contextual calibration."""
+        fillers = ["N/A", "", self.tokenizer.mask_token]
+        cf = [Example({f: v for f in fields}, guid=f"content-free-{i}") for i, v in enumerate(fillers)]
+        probs = np.exp(self.predict_log_proba(cf, pvp, max_length=max_length, labels=labels))
+        return np.log(probs.mean(0))
+
+
+def label_scores_from_log_probs(lp: torch.Tensor, vt: VerbalizerTokens) -> torch.Tensor:
+    """``lp``: ``[B, M, V]`` log-probs at the masks → ``[B, L]`` label scores."""
+    B, M, _ = lp.shape
+    ids = vt.token_ids.to(lp.device)  # [W, M]
+    lengths = vt.lengths.to(lp.device)
+    g = lp.gather(2, ids.T.unsqueeze(0).expand(B, M, ids.shape[0]))  # [B, M, W]
+    valid = (torch.arange(M, device=lp.device)[:, None] < lengths[None, :]).to(lp.dtype)
+    word = (g * valid).sum(1) / lengths.to(lp.dtype)  # [B, W]
+    L = len(vt.labels)
+    member = torch.zeros(L, ids.shape[0], dtype=lp.dtype, device=lp.device)
+    member[vt.word_label.to(lp.device), torch.arange(ids.shape[0], device=lp.device)] = 1.0
+    logm = torch.where(member > 0, 0.0, -math.inf).to(lp.dtype)
+    return torch.logsumexp(word[:, None, :] + logm[None], dim=-1) - member.sum(1).log()[None]
+
+

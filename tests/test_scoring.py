@@ -1,0 +1,127 @@
+"""Fast scoring must equal the naive full-vocabulary computation (tolerance 1e-5)."""
+
+import numpy as np
+import pytest
+import torch
+
+from pet.encoding import PVPEncoder, collate, iter_batches
+from pet.errors import SpecError
+from pet.examples import Example
+from pet.model import PromptModel, split_mlm
+from pet.scoring import calibrate, ensemble
+from pet.spec import PVP, Pattern, Verbalizer
+
+TOL = 1e-5
+
+
+def naive_label_log_probs(mlm, tok, examples, pvp):
+    """Reference: full logits at every position, log-softmax, pick label-word ids at the masks."""
+    enc = PVPEncoder(pvp, tok, max_length=128)
+    vt = enc.verbalizer_tokens
+    out = []
+    for e in enc.encode(examples):
+        with torch.no_grad():
+            logits = mlm(input_ids=torch.tensor([e.input_ids])).logits[0]
+        lp = torch.log_softmax(logits.double(), -1)
+        label_scores = []
+        for li in range(len(vt.labels)):
+            word_probs = []
+            for w in range(len(vt.words)):
+                if vt.word_label[w] != li:
+                    continue
+                n = int(vt.lengths[w])
+                s = sum(lp[e.mask_start + j, vt.token_ids[w, j]] for j in range(n)) / n
+                word_probs.append(torch.exp(s))
+            label_scores.append(torch.log(torch.stack(word_probs).mean()))
+        out.append(torch.log_softmax(torch.stack(label_scores), 0).numpy())
+    return np.stack(out)
+
+
+PVPS = [
+    PVP(Pattern("it-was", "{text_a} It was {mask}."), Verbalizer("gt", {"0": ["terrible"], "1": ["great"]})),
+    # several words per label, some of several sub-tokens: masks = longest word
+    PVP(
+        Pattern("just", "Just {mask}! {text_a|lower_first}"),
+        Verbalizer("multi", {"0": ["bad", "unwatchable", "awful"], "1": ["good", "unforgettable"]}),
+    ),
+]
+
+
+@pytest.mark.parametrize("pvp", PVPS, ids=lambda p: p.id)
+def test_fast_equals_naive(any_mlm, sentiment_examples, pvp):
+    family, mlm, tok = any_mlm
+    model = PromptModel(mlm, tok, device="cpu")
+    assert model.head is not None, f"{family}: MLM head not found, fast path not exercised"
+    fast = model.predict_log_proba(sentiment_examples, pvp, batch_size=3, max_length=128)
+    ref = naive_label_log_probs(mlm, tok, sentiment_examples, pvp)
+    np.testing.assert_allclose(fast, ref, atol=TOL, rtol=0)
+
+
+def test_multi_token_words_get_enough_masks(bert, roberta):
+    pvp = PVPS[1]
+    for mlm, tok in (bert, roberta):
+        enc = PVPEncoder(pvp, tok)
+        longest = max(len(tok(" " + w, add_special_tokens=False)["input_ids"]) for ws in pvp.verbalizer.labels.values() for w in ws)
+        assert longest > 1
+        assert enc.verbalizer_tokens.n_masks == longest
+        e = enc.encode([Example({"text_a": "Fine."})])[0]
+        assert e.input_ids[e.mask_start : e.mask_start + longest] == [tok.mask_token_id] * longest
+
+
+def test_batch_size_and_order_do_not_change_scores(bert, sentiment_examples):
+    model = PromptModel(*bert, device="cpu")
+    a = model.predict_log_proba(sentiment_examples, PVPS[0], batch_size=1)
+    b = model.predict_log_proba(sentiment_examples, PVPS[0], batch_size=8)
+    rev = model.predict_log_proba(sentiment_examples[::-1], PVPS[0], batch_size=3)[::-1]
+    np.testing.assert_allclose(a, b, atol=TOL)
+    np.testing.assert_allclose(a, rev, atol=TOL)
+
+
+def test_fallback_path_without_known_head_is_exact(bert, sentiment_examples):
+    model = PromptModel(*bert, device="cpu")
+    fast = model.predict_log_proba(sentiment_examples, PVPS[1])
+    model.encoder, model.head = model.mlm, None  # what an unknown architecture gets
+    slow = model.predict_log_proba(sentiment_examples, PVPS[1])
+    np.testing.assert_allclose(fast, slow, atol=TOL)
+
+
+def test_split_mlm_finds_heads(any_mlm):
+    family, mlm, _ = any_mlm
+    enc, head = split_mlm(mlm)
+    assert enc is not mlm and head is not None
+
+
+def test_label_order_follows_labels_argument(bert, sentiment_examples):
+    model = PromptModel(*bert, device="cpu")
+    a = model.predict_log_proba(sentiment_examples, PVPS[0], labels=["0", "1"])
+    b = model.predict_log_proba(sentiment_examples, PVPS[0], labels=["1", "0"])
+    np.testing.assert_allclose(a, b[:, ::-1], atol=TOL)
+
+
+def test_rows_are_distributions(bert, sentiment_examples):
+    lp = PromptModel(*bert, device="cpu").predict_log_proba(sentiment_examples, PVPS[1])
+    np.testing.assert_allclose(np.exp(lp).sum(1), 1.0, atol=1e-6)
+
+
+def test_ensemble_of_identical_equals_member_and_calibration():
+    rng = np.random.default_rng(0)
+    lp = np.log(rng.dirichlet([1, 1, 1], size=5))
+    np.testing.assert_allclose(ensemble([lp, lp, lp]), lp, atol=1e-12)
+    np.testing.assert_allclose(ensemble([lp, lp], weights=[0.2, 0.8]), lp, atol=1e-12)
+    prior = np.log(np.array([0.5, 0.25, 0.25]))
+    cal = calibrate(lp, prior)
+    expected = np.exp(lp) / np.exp(prior)
+    np.testing.assert_allclose(np.exp(cal), expected / expected.sum(1, keepdims=True), atol=1e-12)
+
+
+def test_content_free_prior_is_distribution(bert):
+    model = PromptModel(*bert, device="cpu")
+    prior = model.content_free_log_prior(PVPS[0], ["text_a"])
+    assert prior.shape == (2,) and abs(np.exp(prior).sum() - 1) < 1e-6
+
+
+def test_unknown_label_word_is_an_error(bert):
+    # a word with a character outside the WordPiece vocabulary maps to [UNK]
+    pvp = PVP(Pattern("p", "{text_a} {mask}"), Verbalizer("v", {"0": ["\u2603\u2604"], "1": ["good"]}))
+    with pytest.raises(SpecError, match=r"labels.0 word .* tokenises to the unknown token"):
+        PVPEncoder(pvp, bert[1])

@@ -1,0 +1,133 @@
+import json
+
+import pytest
+
+from pet.errors import SpecError
+from pet.spec import (
+    PVP,
+    FieldRef,
+    Literal,
+    Mask,
+    Pattern,
+    Soft,
+    Special,
+    Verbalizer,
+    apply_filters,
+    load_patterns,
+    load_verbalizers,
+    make_pvps,
+    parse_template,
+    save_patterns,
+    save_verbalizers,
+    validate_file,
+)
+
+
+def test_parse_all_placeholder_kinds():
+    segs = parse_template('{cls}{text_a|lower_first} {{x}} {soft:"It was"} {soft:3}{soft} {mask}.{sep}{premise}')
+    assert segs == (
+        Special("cls"),
+        FieldRef("text_a", ("lower_first",)),
+        Literal(" {x} "),
+        Soft(0, "It was"),
+        Literal(" "),
+        Soft(3),
+        Soft(1),
+        Literal(" "),
+        Mask(),
+        Literal("."),
+        Special("sep"),
+        FieldRef("premise"),
+    )
+
+
+@pytest.mark.parametrize(
+    "template, needle",
+    [
+        ("{text_a} It was.", "0 '{mask}'"),
+        ("{text_a} {mask} {mask}", "2 '{mask}'"),
+        ("{text_a|upper} {mask}", "unknown filter 'upper'"),
+        ("{text_a {mask}", "unclosed '{'"),
+        ("{text_a} } {mask}", "unmatched '}'"),
+        ("{soft:0} {text_a} {mask}", "bad soft token"),
+        ("{soft:x} {text_a} {mask}", "bad soft token"),
+        ("It was {mask}.", "uses no example field"),
+        ("{text-a} {mask}", "unknown placeholder"),
+    ],
+)
+def test_template_errors_name_problem(template, needle):
+    with pytest.raises(SpecError) as e:
+        parse_template(template, "pattern 'p1'")
+    assert needle in str(e.value)
+    assert "pattern 'p1'" in str(e.value) and "fix:" in str(e.value)
+
+
+def test_error_reports_column():
+    with pytest.raises(SpecError, match="column 10"):
+        parse_template("{text_a} {mask|lower}")
+
+
+def test_filters():
+    assert apply_filters("The movie was great!!", ("lower_first", "drop_punct")) == "the movie was great"
+    assert apply_filters("ok .", ("drop_punct",)) == "ok"
+
+
+def test_pattern_and_verbalizer_round_trip(tmp_path):
+    pats = [Pattern("a", "{text_a} It was {mask}.", source="LM-BFF"), Pattern("b", "Just {mask}! {text_a}")]
+    verbs = [Verbalizer("v", {"0": ["bad", "awful"], "1": ["good"]})]
+    save_patterns(tmp_path / "p.json", pats, task="t")
+    save_verbalizers(tmp_path / "v.json", verbs, task="t")
+    assert load_patterns(tmp_path / "p.json") == pats
+    assert load_verbalizers(tmp_path / "v.json") == verbs
+    pvp = make_pvps(pats, verbs, ["b:v"])[0]
+    assert PVP.from_dict(json.loads(json.dumps(pvp.to_dict()))) == pvp
+    assert pvp.id == "b:v"
+
+
+def test_validate_reports_every_problem_with_json_path(tmp_path):
+    f = tmp_path / "p.json"
+    f.write_text(json.dumps({"patterns": [
+        {"id": "a", "template": "{text_a} {mask}"},
+        {"id": "a", "template": "{text_a}"},
+        {"id": "c"},
+    ]}))
+    problems = validate_file(f)
+    assert any("$.patterns[2]" in p and "'template' is a required property" in p for p in problems)
+    f.write_text(json.dumps({"patterns": [{"id": "a", "template": "{text_a} {mask}"}, {"id": "a", "template": "{text_a}"}]}))
+    problems = validate_file(f)
+    assert any("$.patterns[1].id: duplicate id 'a'" in p for p in problems)
+    assert any("$.patterns[1]" in p and "0 '{mask}'" in p for p in problems)
+    assert all(str(f) in p for p in problems)
+
+
+def test_malformed_and_non_utf8_files(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"patterns": [')
+    with pytest.raises(SpecError, match=r"bad.json: malformed JSON at line 1"):
+        load_patterns(bad)
+    latin = tmp_path / "latin.json"
+    latin.write_bytes('{"patterns": [{"id": "é", "template": "{text_a} {mask}"}]}'.encode("latin-1"))
+    with pytest.raises(SpecError, match="not UTF-8"):
+        load_patterns(latin)
+    with pytest.raises(SpecError, match="file not found"):
+        load_verbalizers(tmp_path / "missing.json")
+
+
+def test_verbalizer_checks_labels():
+    v = Verbalizer("v", {"0": ["bad"], "1": ["good"]})
+    pvp = PVP(Pattern("p", "{text_a} {mask}"), v)
+    with pytest.raises(SpecError, match=r"label\(s\) \['2'\] occur in data but have no words"):
+        pvp.check_labels(["0", "1", "2"])
+    with pytest.raises(SpecError, match=r"label\(s\) \['1'\] are not labels of data"):
+        pvp.check_labels(["0"])
+    with pytest.raises(SpecError, match="non-empty"):
+        Verbalizer("v", {"0": []})
+
+
+def test_make_pvps_unknown_ids():
+    pats = [Pattern("a", "{text_a} {mask}")]
+    verbs = [Verbalizer("v", {"0": ["x"]})]
+    with pytest.raises(SpecError, match="unknown pattern 'zz'"):
+        make_pvps(pats, verbs, ["zz:v"])
+    with pytest.raises(SpecError, match="unknown verbalizer 'w'"):
+        make_pvps(pats, verbs, ["a:w"])
