@@ -120,6 +120,7 @@ class TaskSpec:
     test_note: str = ""
     unlabelled_note: str = ""
     clean: tuple[str, ...] = ()  # text clean-ups: backslash_escapes, html_breaks
+    empty_text: str = "error"  # a row whose text field is empty: error | keep (as "") | skip
     patterns_file: str | None = None
     verbalizers_file: str | None = None
     path: Path | None = None  # the JSON file this spec was read from
@@ -248,6 +249,7 @@ def task_from_dict(data: dict, path: Path | None = None) -> TaskSpec:
         test_note=data.get("test_note", ""),
         unlabelled_note=data.get("unlabelled_note", ""),
         clean=tuple(data.get("clean", ())),
+        empty_text=data.get("empty_text", "error"),
         patterns_file=data.get("patterns"),
         verbalizers_file=data.get("verbalizers"),
         path=path,
@@ -393,6 +395,7 @@ def _read_file(
     guid_prefix: str,
     clean: Sequence[str] = (),
     drop_labels: bool = False,
+    empty_text: str = "error",
 ) -> list[Example]:
     """One file -> Examples, checking columns, empty text and label ids with one-line errors."""
     df = _read_frame(path, fs)
@@ -415,15 +418,20 @@ def _read_file(
     for i in range(len(df)):
         row = i + 1
         values: dict[str, str] = {}
+        empty = False
         for name, srcs in fs.fields.items():
             parts = [_cell(cols[c][i]) for c in srcs]
             text = " ".join(p for p in (_clean(x, clean) for x in parts if x is not None) if p)
             if not text:
-                raise DataError(
-                    f"{path}: {unit} {row}: field '{name}' (column {'+'.join(srcs)}) is empty; "
-                    f"fix: remove or fill in that {unit}"
-                )
+                if empty_text == "error":
+                    raise DataError(
+                        f"{path}: {unit} {row}: field '{name}' (column {'+'.join(srcs)}) is empty; "
+                        f"fix: remove or fill in that {unit} (or set \"empty_text\" to keep/skip in the task file)"
+                    )
+                empty = True
             values[name] = text
+        if empty and empty_text == "skip":
+            continue
         label: str | None = None
         meta: dict[str, Any] = {"file": str(path), unit: row}
         if fs.label is not None:
@@ -465,12 +473,14 @@ def load_table(
     format: str | None = None,
     header: bool = True,
     labels: Sequence[str] | None = None,
+    empty_text: str = "error",
 ) -> list[Example]:
     """A user's own CSV/TSV/JSONL(.gz) file -> Examples.
 
     ``text_fields`` maps template field names to columns (a bare string means ``{"text_a": it}``);
     ``label_field`` is the label column or None for unlabelled text; ``labels`` (optional)
-    restricts the allowed label ids.
+    restricts the allowed label ids; ``empty_text`` says what an empty text cell does
+    (error, keep as "", or skip the row).
     """
     p = Path(path)
     tf = {"text_a": text_fields} if isinstance(text_fields, str) else dict(text_fields)
@@ -483,7 +493,9 @@ def load_table(
         format=format,
         header=header,
     )
-    return _read_file(p, fs, labels, guid_prefix=p.stem)
+    if empty_text not in ("error", "keep", "skip"):
+        raise DataError(f"empty_text='{empty_text}': unknown rule; fix: use error, keep or skip")
+    return _read_file(p, fs, labels, guid_prefix=p.stem, empty_text=empty_text)
 
 
 # ----------------------------------------------------------------------------- splits
@@ -506,6 +518,8 @@ def _load_split(
             note = f" ({task.test_note})"
         elif split == "unlabelled" and task.unlabelled_note:
             note = f" ({task.unlabelled_note})"
+        elif split in ("train", "dev"):
+            note = " (draw one with few_shot / --k, which samples from the train-side pool)"
         raise DataError(
             f"{task.path or task.name}: $.splits.{split}: task '{task.name}' has no {split} split{note}; "
             f"fix: use one of {', '.join(task.splits)}"
@@ -520,7 +534,7 @@ def _load_split(
         prefix = f"{task.name}-{split}" + (f"-{seed}" if fs.seeded else "")
         if len(task.splits[split]) > 1:
             prefix += f"-f{task.splits[split].index(fs)}"
-        exs = _read_file(root / rel, fs, task.label_ids, prefix, task.clean, drop_labels or fs.label is None)
+        exs = _read_file(root / rel, fs, task.label_ids, prefix, task.clean, drop_labels or fs.label is None, task.empty_text)
         for e in exs:
             e.meta["file"] = rel  # relative to the data root: portable in logs and manifests
         out.extend(exs)

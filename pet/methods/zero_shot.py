@@ -14,6 +14,7 @@ from ..scoring import calibrate as calibrate_fn
 from ..scoring import ensemble
 from ..spec import PVP
 from ..versions import package_versions
+from .base import RunContext, StageResult, register
 
 
 @dataclass
@@ -61,6 +62,8 @@ def zero_shot(
         pvp.check_labels(labels, f"task '{task or 'data'}'")
     gold = [ex.label for ex in examples]
     rows, per_pvp = [], []
+    if pvps and examples:  # warm-up (thread pools, allocator) so examples/s is steady-state
+        model.predict_log_proba(examples[:4], pvps[0], batch_size=batch_size, max_length=max_length, labels=labels)
     for pvp in pvps:
         t0 = time.perf_counter()
         lp = model.predict_log_proba(
@@ -88,3 +91,28 @@ def zero_shot(
         ensemble={"score": float(metric(gold, ens_pred)), "members": [p.id for p in pvps], "combine": "mean log-prob"},
     )
     return report, ens
+
+
+@register("zero-shot")
+def run(ctx: RunContext, options: dict) -> list[StageResult]:
+    """Method form for `pet bench`: each PVP and the ensemble, scored without training."""
+    model = PromptModel.from_pretrained(ctx.model, device=ctx.device)
+    report, _ = zero_shot(
+        model,
+        ctx.test,
+        ctx.pvps,
+        ctx.labels,
+        ctx.score,
+        ctx.task.metric,
+        task=ctx.task.name,
+        calibrate=bool(options.get("calibrate", False)),
+        batch_size=int(options.get("eval_batch_size", 32)),
+        max_length=int(options.get("max_length", getattr(ctx.task, "max_length", 256))),
+        progress=ctx.progress,
+    )
+    rows = [
+        StageResult("zero-shot", "pvp", r.score, report.metric, pvp=f"{r.pattern}:{r.verbalizer}", eval_examples_per_second=r.examples_per_second)
+        for r in report.pvps
+    ]
+    rows.append(StageResult("zero-shot", "ensemble", report.ensemble["score"], report.metric))
+    return rows

@@ -1,0 +1,33 @@
+"""``pet validate``: check pattern, verbalizer and task files; print every problem."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub) -> None:
+    p = sub.add_parser("validate", help="check PVP and task JSON files", description="Print every problem with file, JSON path and fix.")
+    p.add_argument("files", nargs="+", help="pattern, verbalizer or task files")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..spec import read_json, validate_file
+    from ..errors import SpecError
+    from ..tasks import validate_task_dict
+
+    n_bad = 0
+    for f in args.files:
+        try:
+            data = read_json(f)
+        except SpecError as e:
+            problems = [str(e)]
+        else:
+            is_task = isinstance(data, dict) and "patterns" not in data and "verbalizers" not in data and "splits" in data
+            problems = validate_task_dict(data, str(f)) if is_task else validate_file(f)
+        for p in problems:
+            print(p)
+        n_bad += bool(problems)
+        if not problems:
+            print(f"{f}: ok")
+    return 1 if n_bad else 0

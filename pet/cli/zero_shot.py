@@ -1,0 +1,90 @@
+"""``pet zero-shot``: score PVPs without training on a registered task or an own data file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from . import add_model_args, require_model
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "zero-shot",
+        help="zero-shot accuracy of PVPs and their ensemble",
+        description="Score each PVP with the masked LM (no training) and print one row per PVP plus the ensemble.",
+    )
+    src = p.add_argument_group("data (a registered task, or your own file)")
+    src.add_argument("--task", help="registered task name (see `pet show --tasks`)")
+    src.add_argument("--data", help="your own CSV/TSV/JSONL(.gz) file instead of a task")
+    src.add_argument("--text-field", action="append", help="column for {text_a} (repeat for {text_b}, or NAME=COLUMN)")
+    src.add_argument("--label-field", help="label column of --data")
+    src.add_argument("--split", default="test", help="split of the task to score (default: test)")
+    src.add_argument("--seed", type=int, default=None, help="seed folder for train/dev splits")
+    src.add_argument("--limit", type=int, default=None, help="score only the first N examples")
+    pv = p.add_argument_group("PVPs")
+    pv.add_argument("--patterns", help="pattern JSON file (overrides the task's)")
+    pv.add_argument("--verbalizers", help="verbalizer JSON file (overrides the task's)")
+    pv.add_argument("--pvps", nargs="+", help="PVP ids PATTERN:VERBALIZER (default: the task's defaults)")
+    p.add_argument("--calibrate", action="store_true", help="contextual calibration (Zhao et al. 2021)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-length", type=int, default=None, help="token limit (default: the task's)")
+    p.add_argument("--output", help="write the results as JSON here")
+    p.add_argument("--no-progress", action="store_true")
+    add_model_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..io import atomic_write_json
+    from ..metrics import compute_metric
+    from ..methods.zero_shot import zero_shot
+    from ..model import PromptModel
+    from ..resolve import own_data_task, parse_field_map, task_pvps
+    from ..tasks import load_examples, load_task
+
+    if bool(args.task) == bool(args.data):
+        raise ConfigError("pass exactly one of --task NAME or --data FILE")
+    if args.data:
+        if not args.text_field:
+            raise ConfigError("--data needs --text-field COLUMN (and --label-field COLUMN to score)")
+        if not args.label_field:
+            raise ConfigError("--data needs --label-field COLUMN: zero-shot scoring compares with gold labels")
+        task, examples = own_data_task(args.data, parse_field_map(args.text_field), args.label_field)
+        split = args.data
+    else:
+        task = load_task(args.task)
+        examples = load_examples(task, args.split, args.data_dir, seed=args.seed)
+        split = args.split
+    if args.limit:
+        examples = examples[: args.limit]
+    pvps = task_pvps(task, args.patterns, args.verbalizers, args.pvps)
+    model = PromptModel.from_pretrained(require_model(args), device=args.device)
+
+    def metric(gold, pred):
+        return compute_metric(task.metric, gold, pred, labels=task.label_ids, pos_label=task.positive_label)
+
+    report, _ = zero_shot(
+        model, examples, pvps, task.label_ids, metric, task.metric, task=task.name, split=split,
+        calibrate=args.calibrate, batch_size=args.batch_size, max_length=args.max_length or task.max_length,
+        progress=not args.no_progress,
+    )
+    print(format_report(report, task))
+    if args.output:
+        atomic_write_json(args.output, report.to_dict())
+        print(f"wrote {args.output}")
+    return 0
+
+
+def format_report(report, task=None) -> str:
+    rows = [(f"{r.pattern}:{r.verbalizer}", f"{r.score:.3f}", f"{r.examples_per_second:.0f}") for r in report.pvps]
+    rows.append((f"ensemble ({len(report.pvps)} PVPs)", f"{report.ensemble['score']:.3f}", ""))
+    head = ("PVP", report.metric, "examples/s")
+    w = [max(len(x[i]) for x in [head, *rows]) for i in range(3)]
+    line = lambda r: f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:>{w[2]}}"
+    title = f"{report.task} · {report.split} (n={report.n}) · model {report.model}" + (" · calibrated" if report.calibrated else "")
+    out = [title, line(head), "  ".join("-" * x for x in w), *map(line, rows)]
+    if task is not None and getattr(task, "test_subset", False) and report.split == "test":
+        out.append(f"note: this test split is a subset ({task.test_note})")
+    return "\n".join(out)
