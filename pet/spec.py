@@ -310,31 +310,38 @@ def _json_path(error) -> str:
     return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
 
 
-def _schema_problems(path: Path, data: Any, kind: str) -> list[str]:
+def _schema_errors(data: Any, kind: str) -> list:
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(_schema(kind))
-    return [
-        f"{path}: {_json_path(e)}: {e.message}; fix: see the {kind} schema in the README"
-        for e in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-    ]
+    return sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
 
 
 def _check(path: Path, kind: str) -> tuple[Any, list[str]]:
+    """Every problem of a pattern/verbalizer file: schema errors, duplicate ids, bad entries."""
     data = read_json(path)
-    problems = _schema_problems(path, data, kind)
-    if problems:
+    errors = _schema_errors(data, kind)
+    problems = [
+        f"{path}: {_json_path(e)}: {e.message}; fix: see pet/schemas/{kind}.schema.json" for e in errors
+    ]
+    items = data.get(kind) if isinstance(data, dict) else None
+    if not isinstance(items, list):
         return data, problems
-    key = kind  # "patterns" | "verbalizers"
+    broken = {e.absolute_path[1] for e in errors if len(e.absolute_path) > 1 and e.absolute_path[0] == kind}
     seen: set[str] = set()
-    for i, item in enumerate(data[key]):
-        if item["id"] in seen:
-            problems.append(f"{path}: $.{key}[{i}].id: duplicate id '{item['id']}'; fix: give each entry a unique id")
-        seen.add(item["id"])
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            continue
+        if isinstance(item.get("id"), str):
+            if item["id"] in seen:
+                problems.append(f"{path}: $.{kind}[{i}].id: duplicate id '{item['id']}'; fix: give each entry a unique id")
+            seen.add(item["id"])
+        if i in broken:
+            continue
         try:
             (Pattern if kind == "patterns" else Verbalizer)(**item)
         except SpecError as e:
-            problems.append(f"{path}: $.{key}[{i}]: {e}")
+            problems.append(f"{path}: $.{kind}[{i}]: {e}")
     return data, problems
 
 

@@ -1,0 +1,143 @@
+"""The CLI end to end on a tiny saved model and a user's own data file; every bad input gives
+one line on stderr, exit code 2 and no traceback."""
+
+import json
+
+import pytest
+
+from pet.cli import main
+
+from conftest import tiny_mlm
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tiny-bert")
+    mlm, tok = tiny_mlm("bert")
+    mlm.save_pretrained(d)
+    tok.save_pretrained(d)
+    return str(d)
+
+
+@pytest.fixture
+def own(tmp_path):
+    csv = tmp_path / "reviews.csv"
+    csv.write_text("review,stars\nloved it,5\nawful film,1\nquite good,5\nboring,1\n")
+    pats = tmp_path / "p.json"
+    pats.write_text(json.dumps({"patterns": [{"id": "a", "template": "{text_a} It was {mask}."}, {"id": "b", "template": "Just {mask}! {text_a}"}]}))
+    verbs = tmp_path / "v.json"
+    verbs.write_text(json.dumps({"verbalizers": [{"id": "v", "labels": {"1": ["bad"], "5": ["good"]}}]}))
+    return tmp_path, csv, pats, verbs
+
+
+def run(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_zero_shot_own_data(own, model_dir, capsys):
+    tmp, csv, pats, verbs = own
+    out_json = tmp / "res.json"
+    code, out, err = run(["zero-shot", "--data", str(csv), "--text-field", "review", "--label-field", "stars",
+                          "--patterns", str(pats), "--verbalizers", str(verbs), "--model", model_dir,
+                          "--output", str(out_json), "--no-progress"], capsys)
+    assert code == 0, err
+    assert "a:v" in out and "b:v" in out and "ensemble (2 PVPs)" in out
+    res = json.loads(out_json.read_text())
+    assert res["n"] == 4 and res["metric"] == "accuracy" and len(res["pvps"]) == 2
+    assert {"pattern", "verbalizer", "score", "examples_per_second"} <= set(res["pvps"][0])
+    assert 0.0 <= res["ensemble"]["score"] <= 1.0 and "torch" in res["versions"]
+
+
+def _bad(capsys, argv):
+    code, out, err = run(argv, capsys)
+    assert code == 2
+    lines = [x for x in err.strip().splitlines() if x]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_bad_inputs_give_one_line(own, model_dir, capsys, tmp_path):
+    tmp, csv, pats, verbs = own
+    base = ["zero-shot", "--data", str(csv), "--text-field", "review", "--label-field", "stars", "--model", model_dir, "--no-progress"]
+    # malformed JSON
+    broken = tmp / "broken.json"
+    broken.write_text('{"patterns": [')
+    assert "broken.json: malformed JSON" in _bad(capsys, base + ["--patterns", str(broken), "--verbalizers", str(verbs)])
+    # no {mask}
+    nomask = tmp / "nomask.json"
+    nomask.write_text(json.dumps({"patterns": [{"id": "a", "template": "{text_a} It was."}]}))
+    assert "nomask.json: $.patterns[0]" in _bad(capsys, base + ["--patterns", str(nomask), "--verbalizers", str(verbs)])
+    # unknown placeholder
+    unk = tmp / "unk.json"
+    unk.write_text(json.dumps({"patterns": [{"id": "a", "template": "{text_a} {maskk} {mask}"}]}))
+    assert "field '{maskk}'" in _bad(capsys, base + ["--patterns", str(unk), "--verbalizers", str(verbs)])
+    # duplicate pattern ids
+    dup = tmp / "dup.json"
+    dup.write_text(json.dumps({"patterns": [{"id": "a", "template": "{text_a} {mask}"}, {"id": "a", "template": "{mask} {text_a}"}]}))
+    assert "duplicate id 'a'" in _bad(capsys, base + ["--patterns", str(dup), "--verbalizers", str(verbs)])
+    # label in data but not in verbalizer, and the reverse
+    v2 = tmp / "v2.json"
+    v2.write_text(json.dumps({"verbalizers": [{"id": "v", "labels": {"1": ["bad"]}}]}))
+    assert "['5'] occur in" in _bad(capsys, base + ["--patterns", str(pats), "--verbalizers", str(v2)])
+    v3 = tmp / "v3.json"
+    v3.write_text(json.dumps({"verbalizers": [{"id": "v", "labels": {"1": ["bad"], "5": ["good"], "3": ["okay"]}}]}))
+    assert "['3'] are not labels" in _bad(capsys, base + ["--patterns", str(pats), "--verbalizers", str(v3)])
+    # label word the tokenizer maps to unknown
+    v4 = tmp / "v4.json"
+    v4.write_text(json.dumps({"verbalizers": [{"id": "v", "labels": {"1": ["\u2603"], "5": ["good"]}}]}))
+    assert "unknown token" in _bad(capsys, base + ["--patterns", str(pats), "--verbalizers", str(v4)])
+    # non-UTF-8 pattern file
+    latin = tmp / "latin.json"
+    latin.write_bytes('{"patterns": [{"id": "\u00e9", "template": "{text_a} {mask}"}]}'.encode("latin-1"))
+    assert "not UTF-8" in _bad(capsys, base + ["--patterns", str(latin), "--verbalizers", str(verbs)])
+    # CSV missing a column
+    assert "review2" in _bad(capsys, ["zero-shot", "--data", str(csv), "--text-field", "review2", "--label-field", "stars",
+                                      "--patterns", str(pats), "--verbalizers", str(verbs), "--model", model_dir])
+    # empty text
+    empty = tmp / "empty.csv"
+    empty.write_text('review,stars\nfine,5\n"",1\n')
+    assert "empty.csv" in _bad(capsys, ["zero-shot", "--data", str(empty), "--text-field", "review", "--label-field", "stars",
+                                        "--patterns", str(pats), "--verbalizers", str(verbs), "--model", model_dir])
+    # unknown task, unknown model path
+    assert "unknown" in _bad(capsys, ["zero-shot", "--task", "no-such-task", "--model", model_dir]).lower()
+    assert "cannot load masked LM" in _bad(capsys, base[:-3] + ["--model", str(tmp / "nope"), "--patterns", str(pats), "--verbalizers", str(verbs)])
+
+
+def test_validate_command(own, capsys, tmp_path):
+    _, _, pats, verbs = own
+    code, out, _ = run(["validate", str(pats), str(verbs)], capsys)
+    assert code == 0 and out.count(": ok") == 2
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"verbalizers": [{"id": "v", "labels": {"0": []}}, {"id": "v", "labels": {"0": ["x"]}}]}))
+    code, out, _ = run(["validate", str(bad)], capsys)
+    assert code == 1
+    assert "$.verbalizers[0].labels.0" in out and "duplicate id 'v'" in out
+
+
+def test_shipped_files_validate(capsys):
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    files = sorted(map(str, (repo / "patterns").glob("*.json"))) + sorted(map(str, (repo / "verbalizers").glob("*.json")))
+    code, out, _ = run(["validate", *files], capsys)
+    assert code == 0, out
+    assert out.count(": ok") == len(files) >= 42
+
+
+def test_show_tokenisation(own, model_dir, capsys):
+    _, _, pats, verbs = own
+    code, out, _ = run(["show", "--patterns", str(pats), "--verbalizers", str(verbs), "--model", model_dir], capsys)
+    assert code == 0
+    assert "'good'" in out and "['good']" in out and "cloze a: [CLS]" in out
+    code, out, _ = run(["show"], capsys)
+    assert code == 0 and "sst2" in out and "agnews" in out
+
+
+def test_debug_shows_traceback(own, model_dir):
+    from pet.errors import PetError
+
+    with pytest.raises(PetError):
+        main(["--debug", "zero-shot", "--task", "no-such-task", "--model", model_dir])
