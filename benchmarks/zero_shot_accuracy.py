@@ -18,6 +18,7 @@ from pet.io import atomic_write_text
 from pet.metrics import compute_metric
 from pet.methods.zero_shot import zero_shot
 from pet.model import PromptModel
+from pet.scoring import ensemble
 from pet.spec import PVP, load_patterns, load_verbalizers
 from pet.tasks import load_examples, load_task
 
@@ -43,13 +44,15 @@ def main() -> None:
         defaults = set(task.pvp_ids())
         pvps = [PVP(p, v) for p in load_patterns(task.patterns_path) if not p.is_soft for v in load_verbalizers(task.verbalizers_path)]
         metric = lambda g, p: compute_metric(task.metric, g, p, labels=task.label_ids, pos_label=task.positive_label)
-        report, _ = zero_shot(model, test, pvps, task.label_ids, metric, task.metric, task=name, max_length=task.max_length, progress=False)
-        for r in report.pvps:
-            pid = f"{r.pattern}:{r.verbalizer}"
-            lines.append(f"| {name} | {len(test)} | `{r.template}` | {r.verbalizer} | {'yes' if pid in defaults else ''} | {r.score:.3f} |")
-        dpvps = [p for p in pvps if p.id in defaults]
-        ens, _ = zero_shot(model, test, dpvps, task.label_ids, metric, task.metric, task=name, max_length=task.max_length, progress=False)
-        lines.append(f"| {name} | {len(test)} | **ensemble of {len(dpvps)} default PVPs** | | | **{ens.ensemble['score']:.3f}** |")
+        lps = {}
+        for pvp in pvps:  # one PVP at a time so each row's log-probs can be reused for the ensemble
+            report, lps[pvp.id] = zero_shot(model, test, [pvp], task.label_ids, metric, task.metric, task=name, max_length=task.max_length, progress=False)
+            r = report.pvps[0]
+            lines.append(f"| {name} | {len(test)} | `{r.template}` | {r.verbalizer} | {'yes' if pvp.id in defaults else ''} | {r.score:.3f} |")
+        members = [pid for pid in lps if pid in defaults]
+        ens = ensemble([lps[pid] for pid in members])
+        score = metric([e.label for e in test], [task.label_ids[i] for i in ens.argmax(1)])
+        lines.append(f"| {name} | {len(test)} | **ensemble of {len(members)} default PVPs** | | | **{score:.3f}** |")
         print(f"{name}: done ({time.time() - t0:.0f}s)", flush=True)
     lines += ["", f"Took {time.time() - t0:.0f} s on a shared 2-core CPU."]
     atomic_write_text(args.output, "\n".join(lines) + "\n")

@@ -1,0 +1,141 @@
+"""Training speed: pet's loop (``train_prompt_model``) vs a bare PyTorch loop, same model,
+same batches, same optimizer, side by side in one process.
+
+    python benchmarks/train_speed.py --model ../shared/models/minilm-mlm --data-dir ../shared/data
+
+The bare loop is what one writes by hand with ``AutoModelForMaskedLM``: forward (full
+vocabulary logits at every position), cross-entropy over the label words' logits at the mask,
+backward, AdamW step, zero_grad. pet's loop adds seeding, accelerate, the LR schedule,
+gradient clipping, logging, and scores only the mask rows. Rounds alternate (pet, bare, pet,
+bare, …) so load changes on a shared machine hit both; the median steps/s is reported.
+Setup (tokenising, building the optimizer) is excluded from both: steps/s counts the steps
+themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+
+def bare_loop(mlm, batches, vt, lr: float, weight_decay: float) -> float:
+    """Seconds for len(batches) plain forward+backward+step iterations."""
+    mlm.train()
+    opt = torch.optim.AdamW([p for p in mlm.parameters()], lr=lr, weight_decay=weight_decay)
+    label_ids = vt.token_ids[:, 0]  # single-token words, one per label
+    t0 = time.perf_counter()
+    for b in batches:
+        logits = mlm(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
+        at_mask = logits[torch.arange(len(logits)), b["mask_start"]]  # [B, V]
+        loss = F.cross_entropy(at_mask[:, label_ids], b["labels"])
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    secs = time.perf_counter() - t0
+    mlm.eval()
+    return secs
+
+
+def bare_prompt_loop(model, batches, vt, lr: float, weight_decay: float) -> float:
+    """The same computation as pet's loop (encoder, MLM head on mask rows only, label scores)
+    in a hand-written loop: isolates the loop's own overhead (accelerate, schedule, clipping,
+    logging)."""
+    model.train()
+    opt = torch.optim.AdamW([p for p in model.parameters()], lr=lr, weight_decay=weight_decay)
+    t0 = time.perf_counter()
+    for b in batches:
+        loss = F.cross_entropy(model.label_scores(b, vt), b["labels"])
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    secs = time.perf_counter() - t0
+    model.eval()
+    return secs
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default=os.environ.get("PET_MODEL"), help="masked LM folder (default $PET_MODEL)")
+    ap.add_argument("--data-dir", default=os.environ.get("PET_DATA_DIR"))
+    ap.add_argument("--task", default="sst2")
+    ap.add_argument("--steps", type=int, default=40, help="optimizer steps per round")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args(argv)
+    if not args.model:
+        ap.error("--model (or PET_MODEL) is required")
+    torch.set_num_threads(args.threads)
+
+    from pet.encoding import collate
+    from pet.model import PromptModel
+    from pet.spec import PVP, Pattern, Verbalizer
+    from pet.tasks import few_shot, load_task
+    from pet.training import IndexStream, TrainConfig, train_prompt_model
+
+    task = load_task(args.task)
+    train, _ = few_shot(task, args.data_dir, k=16, seed=13)
+    labels = task.label_ids
+    pvp = PVP(Pattern("it-was", "{text_a} It was {mask}."), Verbalizer("great-terrible", {labels[0]: ["terrible"], labels[1]: ["great"]}))
+    base = PromptModel.from_pretrained(args.model, device="cpu")
+    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=1e-5, max_length=task.max_length, max_grad_norm=1.0, seed=13)
+    enc = base.encoder_for(pvp, cfg.max_length, labels)
+    encoded = enc.encode(train)
+    stream = IndexStream(len(encoded), cfg.batch_size, cfg.seed)  # the batches pet's loop draws
+    batches = [collate([encoded[i] for i in next(stream)], base.tokenizer.pad_token_id) for _ in range(cfg.steps)]
+
+    pet_sps, bare_sps, masked_sps = [], [], []
+    for r in range(args.rounds):
+        m = PromptModel(copy.deepcopy(base.mlm), base.tokenizer, device="cpu")
+        log = train_prompt_model(m, pvp, train, cfg, labels, progress=False)
+        pet_sps.append(cfg.steps / log.train_seconds)
+        mlm = copy.deepcopy(base.mlm)
+        bare_sps.append(cfg.steps / bare_loop(mlm, batches, enc.verbalizer_tokens, cfg.lr, cfg.weight_decay))
+        pm = PromptModel(copy.deepcopy(base.mlm), base.tokenizer, device="cpu")
+        masked_sps.append(cfg.steps / bare_prompt_loop(pm, batches, enc.verbalizer_tokens, cfg.lr, cfg.weight_decay))
+        print(f"round {r + 1}: pet {pet_sps[-1]:.2f}, bare {bare_sps[-1]:.2f}, bare mask-rows {masked_sps[-1]:.2f} steps/s", file=sys.stderr)
+    p, b, mk = statistics.median(pet_sps), statistics.median(bare_sps), statistics.median(masked_sps)
+    res = {
+        "model": args.model,
+        "task": args.task,
+        "batch_size": cfg.batch_size,
+        "steps_per_round": cfg.steps,
+        "rounds": args.rounds,
+        "threads": args.threads,
+        "pet_steps_per_s": round(p, 3),
+        "bare_steps_per_s": round(b, 3),
+        "ratio": round(p / b, 3),
+        "bare_mask_rows_steps_per_s": round(mk, 3),
+        "ratio_vs_mask_rows": round(p / mk, 3),
+        "bare_mask_rows_rounds": [round(x, 3) for x in masked_sps],
+        "pet_rounds": [round(x, 3) for x in pet_sps],
+        "bare_rounds": [round(x, 3) for x in bare_sps],
+        "machine": f"{platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__}",
+    }
+    print("| loop | steps/s (median) | rounds |")
+    print("| --- | --- | --- |")
+    print(f"| pet `train_prompt_model` | {p:.2f} | {', '.join(f'{x:.2f}' for x in pet_sps)} |")
+    print(f"| bare AutoModelForMaskedLM fwd+bwd+AdamW | {b:.2f} | {', '.join(f'{x:.2f}' for x in bare_sps)} |")
+    print(f"| bare loop, same mask-row scoring as pet | {mk:.2f} | {', '.join(f'{x:.2f}' for x in masked_sps)} |")
+    print(f"| ratio pet / bare | {p / b:.2f}× | target ≥ 0.9× |")
+    print(f"| ratio pet / bare mask-rows (loop overhead only) | {p / mk:.2f}× | |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,661 @@
+"""Runs an experiment's grid under the few-shot protocol and records rows in the results store.
+
+Protocol (identical for every method of a (task, K, seed)):
+
+- the few-shot split comes from :func:`pet.tasks.few_shot` with ``out_dir`` set to
+  ``<results>/splits/<task>/k<K>-seed<seed>``: the fixed LM-BFF/RLPrompt files where they exist,
+  else seeded balanced sampling; either way the split is written there once with SHA-256
+  checksums, and every method (and every later run) reads the same verified files. Each row
+  records the split's checksum.
+- the test set is the task's whole test split (``test_split``; optionally ``test_limit``
+  examples drawn with a fixed seed, flagged as a subset in every row and report);
+- the unlabelled pool is :func:`pet.tasks.unlabelled_pool` minus the split's train and dev
+  examples, ``unlabelled`` examples at most, shuffled with the cell's seed.
+
+Each cell is computed while holding its cell lock, then all its rows are appended at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import random
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..errors import PetError
+from ..examples import Example
+from ..methods.base import RunContext, StageResult, get_method
+from .experiment import Cell, Experiment, expand_grid, import_plugins, model_identity
+from .store import ResultsStore
+
+log = logging.getLogger(__name__)
+
+#: Stage preferred as a method's headline number (first present wins; else the last row).
+HEADLINE_STAGES = ("final", "distilled", "ensemble")
+
+
+# ----------------------------------------------------------------------------- environment
+
+
+def git_commit(start: Path | None = None) -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the repository holding the ``pet`` package, or (None, None)."""
+    root = (start or Path(__file__).resolve().parents[2])
+    if not (root / ".git").exists():
+        return None, None
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip() or None
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=30
+        )
+        dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
+        return commit, dirty
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
+def machine_info(device: str | None) -> dict:
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "device": device or "auto",
+    }
+    try:
+        info["sched_cpus"] = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        pass
+    try:
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+    except ImportError:  # pragma: no cover
+        pass
+    return info
+
+
+def versions() -> dict:
+    from .. import __version__
+    from ..versions import package_versions
+
+    return {"pet": __version__, **package_versions()}
+
+
+class PeakMemory:
+    """Samples this process's resident memory (and CUDA peak) while a cell runs."""
+
+    def __init__(self, interval: float = 0.05):
+        self.interval = interval
+        self.peak_rss_mb = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def rss_mb() -> float:
+        try:
+            with open("/proc/self/status", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) / 1024.0
+        except OSError:
+            pass
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.peak_rss_mb = max(self.peak_rss_mb, self.rss_mb())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "PeakMemory":
+        self.peak_rss_mb = self.rss_mb()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.reset_peak_memory_stats()
+        except ImportError:  # pragma: no cover
+            pass
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+        self.peak_rss_mb = max(self.peak_rss_mb, self.rss_mb())
+
+    @property
+    def cuda_peak_mb(self) -> float | None:
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                return torch.cuda.max_memory_allocated() / 2**20
+        except ImportError:  # pragma: no cover
+            pass
+        return None
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def examples_checksum(examples: Sequence[Example]) -> str:
+    """SHA-256 of the examples' texts and labels (order-sensitive)."""
+    h = hashlib.sha256()
+    for e in examples:
+        h.update(json.dumps([e.fields, e.label], sort_keys=True, ensure_ascii=False).encode("utf-8"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+@dataclass
+class SplitInfo:
+    train: list[Example]
+    dev: list[Example]
+    checksum: str  # SHA-256 of the split folder's SHA256SUMS file (covers train.jsonl and dev.jsonl)
+    source: str  # fixed | sampled
+    folder: str  # relative to the results folder
+
+
+def split_folder(results: Path, task: str, k: int | None, seed: int) -> Path:
+    return results / "splits" / task / (f"k{k}-seed{seed}" if k is not None else f"fixed-seed{seed}")
+
+
+def prepare_split(task: str, data_dir: str | None, k: int | None, seed: int, results: Path, name: str | None = None) -> SplitInfo:
+    """The cell's few-shot split, created once under the results folder (under a file lock) and
+    read back, checksum-verified, by every method."""
+    import fcntl
+
+    from ..tasks import CHECKSUM_FILE, MANIFEST_FILE, few_shot
+
+    d = split_folder(results, name or task, k, seed)
+    d.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(str(d) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        train, dev = few_shot(task, data_dir, k=k, seed=seed, out_dir=d)
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    checksum = hashlib.sha256((d / CHECKSUM_FILE).read_bytes()).hexdigest()
+    source = json.loads((d / MANIFEST_FILE).read_text(encoding="utf-8")).get("source", "")
+    return SplitInfo(train, dev, checksum, source, str(d.relative_to(results)))
+
+
+@dataclass
+class TestInfo:
+    examples: list[Example]
+    split: str
+    n_full: int
+    limit: int | None
+    subset: bool  # a subset of the official test set (task-level flag, or test_limit applied)
+    note: str
+    checksum: str
+
+
+def prepare_test(task: str, data_dir: str | None, split: str, limit: int | None) -> TestInfo:
+    from ..tasks import load_examples, load_task
+
+    spec = load_task(task)
+    exs = load_examples(spec, split, data_dir)
+    n_full = len(exs)
+    if limit is not None and limit < n_full:
+        idx = sorted(random.Random(0).sample(range(n_full), limit))
+        exs = [exs[i] for i in idx]
+    note = spec.test_note
+    split_notes = [fs.note for fs in spec.splits.get(split, ()) if fs.note]
+    if split != "test" and split_notes:
+        note = f"split '{split}': {split_notes[0]}"
+    subset = bool(spec.test_subset) or split != "test" or len(exs) < n_full
+    return TestInfo(exs, split, n_full, limit, subset, note, examples_checksum(exs))
+
+
+def all_metrics(task, gold: Sequence[Any], pred: Sequence[Any]) -> dict[str, float]:
+    """The task's metric, accuracy, macro-F1 and the task's extra metrics."""
+    from ..metrics import compute_metric
+
+    out = {}
+    for name in dict.fromkeys((task.metric, "accuracy", "macro_f1", *task.extra_metrics)):
+        try:
+            out[name] = compute_metric(name, gold, pred, labels=task.label_ids, pos_label=task.positive_label)
+        except PetError:
+            pass
+    return out
+
+
+@dataclass
+class _RecordingContext(RunContext):
+    """A RunContext that remembers every (gold, pred) it scores, so that a row's secondary
+    metrics (accuracy, macro-F1, …) can be computed from the predictions behind its score."""
+
+    calls: list = field(default_factory=list)
+
+    def score(self, gold, pred):  # type: ignore[override]
+        s = super().score(gold, pred)
+        self.calls.append((list(gold), list(pred), float(s)))
+        return s
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (str, int, float, bool)) or x is None:
+        return x
+    if hasattr(x, "tolist"):
+        return x.tolist()
+    if hasattr(x, "item"):
+        return x.item()
+    return str(x)
+
+
+# ----------------------------------------------------------------------------- running
+
+
+@dataclass
+class CellOutcome:
+    cell: Cell
+    status: str  # done | computed | failed | skipped | busy
+    rows: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class RunSummary:
+    results: Path
+    cells: int = 0
+    already_done: int = 0
+    computed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    outcomes: list[CellOutcome] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+
+class _DataCache:
+    def __init__(self, data_dir: str | None, results: Path):
+        self.data_dir = data_dir
+        self.results = results
+        self._splits: dict = {}
+        self._tests: dict = {}
+        self._pools: dict = {}
+
+    def split(self, cell: Cell) -> SplitInfo:
+        key = (cell.task, cell.k, cell.seed)
+        if key not in self._splits:
+            self._splits[key] = prepare_split(cell.task_ref or cell.task, self.data_dir, cell.k, cell.seed, self.results, name=cell.task)
+        return self._splits[key]
+
+    def test(self, cell: Cell) -> TestInfo:
+        key = (cell.task, cell.test_split, cell.test_limit)
+        if key not in self._tests:
+            self._tests = {key: prepare_test(cell.task_ref or cell.task, self.data_dir, cell.test_split, cell.test_limit)}  # keep one task in memory
+        return self._tests[key]
+
+    def pool(self, cell: Cell, split: SplitInfo) -> tuple[list[Example], str]:
+        from ..tasks import unlabelled_pool
+
+        key = (cell.task, cell.k, cell.seed, cell.unlabelled)
+        if key not in self._pools:
+            if cell.unlabelled == 0:
+                pool: list[Example] = []
+            else:
+                pool = unlabelled_pool(cell.task_ref or cell.task, self.data_dir, exclude=[*split.train, *split.dev], size=cell.unlabelled, seed=cell.seed)
+            self._pools = {key: (pool, examples_checksum(pool))}
+        return self._pools[key]
+
+
+def _set_seed(seed: int) -> None:
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def headline(rows: Sequence[dict]) -> dict | None:
+    """The row that stands for a cell's method in summaries (final > distilled > ensemble > last)."""
+    if not rows:
+        return None
+    for stage in HEADLINE_STAGES:
+        for r in rows:
+            if r.get("stage") == stage:
+                return r
+    return rows[-1]
+
+
+def run_cell(
+    cell: Cell,
+    exp: Experiment,
+    model: str,
+    data: _DataCache,
+    device: str | None,
+    env: dict,
+    progress: bool = False,
+) -> list[dict]:
+    """Compute one cell: build its RunContext from the shared split, call the method, make rows."""
+    from ..spec import load_patterns, load_verbalizers, make_pvps
+    from ..tasks import load_task
+
+    task = load_task(cell.task_ref or cell.task)
+    split = data.split(cell)
+    test = data.test(cell)
+    pool, pool_sum = data.pool(cell, split)
+    pvps = make_pvps(load_patterns(task.patterns_path), load_verbalizers(task.verbalizers_path), cell.pvps)
+    out_dir = (data.results / "models" / cell.config_hash[:16]) if exp.save_models else None
+    ctx = _RecordingContext(
+        task=task,
+        model=model,
+        train=split.train,
+        test=test.examples,
+        pvps=pvps,
+        seed=cell.seed,
+        k=cell.k,
+        dev=split.dev,
+        unlabelled=pool,
+        device=device,
+        output_dir=out_dir,
+        progress=progress,
+    )
+    method = get_method(cell.method_name)
+    _set_seed(cell.seed)
+    t0 = time.perf_counter()
+    with PeakMemory() as mem:
+        results = method(ctx, dict(cell.options))
+    cell_seconds = time.perf_counter() - t0
+    if not results:
+        raise PetError(f"method '{cell.method_name}' returned no rows for {cell.describe()}; fix: the method must return one StageResult per evaluated stage")
+
+    test_gold = [e.label for e in test.examples]
+    used: set[int] = set()
+    rows = []
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    for r in results:
+        if not isinstance(r, StageResult):
+            raise PetError(f"method '{cell.method_name}' returned {type(r).__name__}, not StageResult; fix: return list[StageResult]")
+        metrics: dict[str, float] = {}
+        for i, (gold, pred, s) in enumerate(ctx.calls):
+            if i in used or len(gold) != len(test_gold) or abs(s - float(r.score)) > 1e-9 or gold != test_gold:
+                continue
+            used.add(i)
+            metrics = all_metrics(task, gold, pred)
+            break
+        if not metrics:
+            metrics = {r.metric: float(r.score)}
+        extra = _jsonable(dict(r.extra or {}))
+        if isinstance(extra.get("metrics"), dict):
+            metrics.update({k: float(v) for k, v in extra["metrics"].items()})
+        if r.metric == "accuracy":
+            metrics["accuracy"] = float(r.score)
+        cuda_peak = mem.cuda_peak_mb
+        rows.append(
+            {
+                "task": cell.task,
+                "method": cell.method,
+                "method_name": cell.method_name,
+                "stage": r.stage,
+                "pvp": r.pvp,
+                "k": cell.k,
+                "seed": cell.seed,
+                "score": float(r.score),
+                "metric": r.metric,
+                "metrics": metrics,
+                "train_seconds": float(r.train_seconds),
+                "eval_examples_per_second": float(r.eval_examples_per_second),
+                "peak_memory_mb": float(r.peak_memory_mb) if r.peak_memory_mb else round(cuda_peak if cuda_peak else mem.peak_rss_mb, 1),
+                "peak_memory_source": "method" if r.peak_memory_mb else ("cuda_max_allocated" if cuda_peak else "process_rss"),
+                "cell_peak_rss_mb": round(mem.peak_rss_mb, 1),  # sampled while this cell ran (the method's own figure may be a process-lifetime peak)
+                "trained_parameters": int(r.trained_parameters),
+                "cell_seconds": round(cell_seconds, 3),
+                "model": model,
+                "model_id": cell.config["model"],
+                "options": cell.options,
+                "pvps": cell.pvps,
+                "split": {
+                    "source": split.source,
+                    "checksum": split.checksum,
+                    "folder": split.folder,
+                    "n_train": len(split.train),
+                    "n_dev": len(split.dev),
+                },
+                "test": {
+                    "split": test.split,
+                    "n": len(test.examples),
+                    "n_full": test.n_full,
+                    "limit": test.limit,
+                    "subset": test.subset,
+                    "note": test.note,
+                    "checksum": test.checksum,
+                },
+                "unlabelled": {"requested": cell.unlabelled, "n": len(pool), "checksum": pool_sum},
+                "experiment": exp.name,
+                "versions": env["versions"],
+                "git_commit": env["git_commit"],
+                "git_dirty": env["git_dirty"],
+                "machine": env["machine"],
+                "timestamp": stamp,
+                "extra": extra,
+            }
+        )
+    return rows
+
+
+def _fmt_score(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def summary_line(cell: Cell, rows: list[dict], seconds: float) -> str:
+    h = headline(rows) or {}
+    best = max(rows, key=lambda r: r["score"]) if rows else {}
+    params = max((r["trained_parameters"] for r in rows), default=0)
+    train_s = sum(r["train_seconds"] for r in rows)
+    eps = [r["eval_examples_per_second"] for r in rows if r["eval_examples_per_second"]]
+    mem = max((r["peak_memory_mb"] for r in rows), default=0.0)
+    parts = [
+        f"{cell.describe()}: {h.get('metric', '?')} {_fmt_score(h.get('score', 0.0))} ({h.get('stage')})",
+        f"best {_fmt_score(best.get('score', 0.0))} ({best.get('stage')}{' ' + best['pvp'] if best.get('pvp') else ''})" if len(rows) > 1 else "",
+        f"{len(rows)} rows",
+        f"train Σ {train_s:.1f}s",
+        f"eval {sum(eps) / len(eps):.0f} ex/s" if eps else "",
+        f"{mem:.0f} MB",
+        f"{params / 1e6:.2f}M trained" if params else "",
+        f"{seconds:.1f}s",
+    ]
+    return " | ".join(p for p in parts if p)
+
+
+def write_task_notes(results: Path, exp: Experiment, cells: Sequence[Cell], store: ResultsStore) -> None:
+    """``<results>/tasks.json``: for every task of the experiment, which test split is used and
+    whether it is full, a subset, or missing here (read by the report)."""
+    from ..io import atomic_write_json
+    from ..tasks import load_task
+
+    with store._locked():
+        path = results / "tasks.json"
+        try:
+            notes = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        except json.JSONDecodeError:
+            notes = {}
+        for c in cells:
+            spec = load_task(c.task_ref or c.task)
+            notes[c.task] = {
+                "test_split": c.test_split,
+                "has_test": c.skip is None,
+                "test_subset": bool(spec.test_subset) or c.test_split != "test" or c.test_limit is not None,
+                "test_limit": c.test_limit,
+                "test_note": spec.test_note,
+                "unlabelled_note": spec.unlabelled_note,
+                "metric": spec.metric,
+                "labels": len(spec.labels),
+            }
+        atomic_write_json(path, notes)
+
+
+def run_experiment(
+    exp: Experiment,
+    *,
+    model: str | None = None,
+    data_dir: str | None = None,
+    results: str | Path | None = None,
+    only: Sequence[str] = (),
+    dry_run: bool = False,
+    progress: bool = True,
+    inner_progress: bool = False,
+    fail_fast: bool = False,
+    device: str | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> RunSummary:
+    """Run (or, with ``dry_run``, list) every cell of ``exp`` not yet in the results store."""
+    from tqdm.auto import tqdm
+
+    import_plugins(exp)
+    model_name = exp.resolve_model(model)
+    data = exp.resolve_data_dir(data_dir)
+    device = device or exp.device
+    root = exp.results_dir(results)
+    cells = expand_grid(exp, model_name, only)
+    store = ResultsStore(root)
+    scan = store.scan()
+    done = set(scan.complete)
+    summary = RunSummary(results=root, cells=len(cells))
+    say = echo or (lambda s: tqdm.write(s, file=sys.stderr))
+
+    if scan.partial_tail or scan.incomplete_writes or scan.corrupt_lines:
+        say(
+            f"note: {store.path}: ignoring an interrupted write ({scan.incomplete_writes} rows without their cell marker, "
+            f"{scan.corrupt_lines} unreadable lines{', a partial last line' if scan.partial_tail else ''}); those cells are recomputed"
+        )
+    old_keys: dict[tuple, str] = {}
+    for r in scan.rows:
+        old_keys[(r.get("task"), r.get("method"), r.get("k"), r.get("seed"))] = r.get("config_hash")
+    todo = []
+    for c in cells:
+        if c.skip:
+            summary.skipped += 1
+            summary.outcomes.append(CellOutcome(c, "skipped", error=c.skip))
+        elif c.config_hash in done:
+            summary.already_done += 1
+            summary.outcomes.append(CellOutcome(c, "done"))
+        else:
+            todo.append(c)
+            prev = old_keys.get(c.key)
+            if prev and prev != c.config_hash:
+                say(f"note: {c.describe()}: the store holds rows for this cell under another config hash ({prev[:12]}); "
+                    f"the config changed, so it is recomputed (reports use the newest rows)")
+    skipped_tasks = sorted({c.task for c in cells if c.skip})
+    for t in skipped_tasks:
+        reason = next(c.skip for c in cells if c.task == t and c.skip)
+        say(f"note: task {t}: {reason}; its cells are skipped")
+
+    if dry_run:
+        for o in summary.outcomes:
+            if o.status == "done":
+                say(f"done     {o.cell.describe()}  {o.cell.config_hash[:12]}")
+        for c in todo:
+            say(f"to run   {c.describe()}  {c.config_hash[:12]}  options={json.dumps(c.options, sort_keys=True)}")
+        say(f"{len(cells)} cells: {summary.already_done} done, {len(todo)} to run, {summary.skipped} skipped (no test split); results: {root}")
+        return summary
+
+    root.mkdir(parents=True, exist_ok=True)
+    write_task_notes(root, exp, cells, store)
+    from ..io import atomic_write_json
+
+    atomic_write_json(root / "experiments" / f"{exp.name}.json", {"file": str(exp.path) if exp.path else None, "model": model_name, **exp.raw})
+    commit, dirty = git_commit()
+    env = {"versions": versions(), "git_commit": commit, "git_dirty": dirty, "machine": machine_info(device)}
+    data_cache = _DataCache(data, root)
+    t_start = time.perf_counter()
+    bar = tqdm(total=len(todo), desc=f"bench {exp.name}", unit="cell", disable=not progress, file=sys.stderr)
+    deferred: list[Cell] = []
+
+    def attempt(c: Cell, blocking: bool) -> bool:
+        with store.cell_lock(c.config_hash, blocking=blocking) as got:
+            if not got:
+                return False
+            if c.config_hash in store.completed_hashes():  # another run finished it meanwhile
+                summary.already_done += 1
+                summary.outcomes.append(CellOutcome(c, "done"))
+                return True
+            bar.set_postfix_str(c.describe(), refresh=True)
+            t0 = time.perf_counter()
+            try:
+                rows = run_cell(c, exp, model_name, data_cache, device, env, progress=inner_progress)
+            except KeyboardInterrupt:
+                raise
+            except Exception as e:  # a failing method must not stop the grid (unless --fail-fast)
+                secs = time.perf_counter() - t0
+                msg = f"{type(e).__name__}: {e}".splitlines()[0] if str(e) else type(e).__name__
+                store.log_error(
+                    {
+                        "task": c.task, "method": c.method, "k": c.k, "seed": c.seed, "config_hash": c.config_hash,
+                        "error": msg, "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    }
+                )
+                summary.failed += 1
+                summary.outcomes.append(CellOutcome(c, "failed", seconds=secs, error=msg))
+                say(f"FAILED {c.describe()}: {msg}")
+                if fail_fast:
+                    raise
+                return True
+            secs = time.perf_counter() - t0
+            wrote = store.append_cell(
+                c.config_hash,
+                rows,
+                {"task": c.task, "method": c.method, "k": c.k, "seed": c.seed, "seconds": round(secs, 3)},
+            )
+            if wrote:
+                summary.computed += 1
+                summary.outcomes.append(CellOutcome(c, "computed", rows, secs))
+                say(summary_line(c, rows, secs))
+            else:
+                summary.already_done += 1
+                summary.outcomes.append(CellOutcome(c, "done"))
+            return True
+
+    try:
+        for c in todo:
+            if attempt(c, blocking=False):
+                bar.update(1)
+            else:
+                deferred.append(c)
+        for c in deferred:  # cells another run was computing: wait for it, then re-check
+            attempt(c, blocking=True)
+            bar.update(1)
+    finally:
+        bar.close()
+    summary.seconds = time.perf_counter() - t_start
+    say(
+        f"{exp.name}: {summary.computed} cells computed, {summary.already_done} already in the store, "
+        f"{summary.failed} failed, {summary.skipped} skipped; {summary.seconds:.0f}s; results: {root}"
+    )
+    return summary

@@ -1,0 +1,229 @@
+"""The results store: one append-only JSONL file per results folder.
+
+Layout of ``<results>/results.jsonl``: every line is one JSON object.
+
+- ``{"type": "row", "write_id": W, "config_hash": H, ...}`` — one row per evaluated stage
+- ``{"type": "cell_complete", "write_id": W, "config_hash": H, "n_rows": N, "rows_sha256": S}``
+
+All lines of one cell (its rows, then its ``cell_complete`` marker) are written by ONE
+``write()`` on an ``O_APPEND`` descriptor while holding an exclusive ``fcntl`` lock on
+``<results>/results.jsonl.lock``, then fsync'ed. Readers accept a row only when the marker with
+its ``write_id`` follows with the right row count and the SHA-256 of the row lines, so a run
+killed at any moment (even inside the write) leaves at most an incomplete tail that is ignored;
+the next writer truncates a partial last line (a line without its newline) before appending.
+Before appending, the writer re-reads the store under the lock and refuses to write a cell
+whose ``config_hash`` is already complete: two runs on one store never duplicate a cell.
+
+While a cell is being computed, its runner holds ``<results>/.locks/<hash>.lock`` (fcntl,
+released by the OS if the process dies), so a concurrent run skips it instead of computing it
+twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+log = logging.getLogger(__name__)
+
+RESULTS_FILE = "results.jsonl"
+ERRORS_FILE = "errors.jsonl"
+LOCK_SUFFIX = ".lock"
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class StoreScan:
+    """What a read of the store found."""
+
+    rows: list[dict] = field(default_factory=list)  # rows of complete cells, in file order
+    complete: dict[str, str] = field(default_factory=dict)  # config_hash -> write_id (first complete write)
+    incomplete_writes: int = 0  # rows whose cell marker never came (killed mid-write)
+    corrupt_lines: int = 0  # lines that are not JSON (not counting a partial last line)
+    partial_tail: bool = False  # the file ends inside a line
+    duplicate_cells: int = 0  # complete writes of a config_hash already complete (ignored)
+
+
+def _lines_sha(lines: list[bytes]) -> str:
+    h = hashlib.sha256()
+    for line in lines:
+        h.update(line)
+    return h.hexdigest()
+
+
+def _dumps(obj: dict) -> bytes:
+    return (json.dumps(obj, ensure_ascii=False, sort_keys=True, allow_nan=True, default=str) + "\n").encode("utf-8")
+
+
+class ResultsStore:
+    """Append-only JSONL results store of one results folder."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.path = self.root / RESULTS_FILE
+        self.lock_path = self.root / (RESULTS_FILE + LOCK_SUFFIX)
+        self.errors_path = self.root / ERRORS_FILE
+
+    # ------------------------------------------------------------------ locking
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+
+    @contextlib.contextmanager
+    def cell_lock(self, config_hash: str, blocking: bool = False) -> Iterator[bool]:
+        """Hold the per-cell lock while computing a cell; yields False if another process has it."""
+        d = self.root / ".locks"
+        d.mkdir(parents=True, exist_ok=True)
+        fd = os.open(d / f"{config_hash}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    # ------------------------------------------------------------------ reading
+
+    def scan(self) -> StoreScan:
+        """Read every complete cell; ignore (and count) incomplete or corrupt tails."""
+        out = StoreScan()
+        if not self.path.is_file():
+            return out
+        data = self.path.read_bytes()
+        raw_lines = data.split(b"\n")
+        if raw_lines and raw_lines[-1] == b"":
+            raw_lines.pop()
+        elif raw_lines:
+            out.partial_tail = True
+            raw_lines.pop()  # the last line has no newline: a write was cut off
+        pending: dict[str, list[tuple[bytes, dict]]] = {}
+        for raw in raw_lines:
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                out.corrupt_lines += 1
+                continue
+            if not isinstance(obj, dict):
+                out.corrupt_lines += 1
+                continue
+            wid = obj.get("write_id")
+            if obj.get("type") == "row":
+                pending.setdefault(wid, []).append((raw + b"\n", obj))
+            elif obj.get("type") == "cell_complete":
+                rows = pending.pop(wid, [])
+                if len(rows) != obj.get("n_rows") or _lines_sha([r for r, _ in rows]) != obj.get("rows_sha256"):
+                    out.incomplete_writes += len(rows)
+                    continue
+                h = obj.get("config_hash")
+                if h in out.complete:
+                    out.duplicate_cells += 1
+                    continue
+                out.complete[h] = wid
+                out.rows.extend(o for _, o in rows)
+            else:
+                out.corrupt_lines += 1
+        out.incomplete_writes += sum(len(v) for v in pending.values())
+        return out
+
+    def completed_hashes(self) -> set[str]:
+        return set(self.scan().complete)
+
+    def rows(self) -> list[dict]:
+        return self.scan().rows
+
+    # ------------------------------------------------------------------ writing
+
+    def append_cell(self, config_hash: str, rows: list[dict], cell_info: dict | None = None) -> bool:
+        """Append all rows of one cell plus its ``cell_complete`` marker in one atomic write.
+
+        Returns False (and writes nothing) when the store already holds this config hash.
+        """
+        wid = uuid.uuid4().hex
+        lines = [_dumps({**r, "type": "row", "write_id": wid, "config_hash": config_hash}) for r in rows]
+        marker = {
+            "type": "cell_complete",
+            "write_id": wid,
+            "config_hash": config_hash,
+            "n_rows": len(lines),
+            "rows_sha256": _lines_sha(lines),
+            "schema": SCHEMA_VERSION,
+            **(cell_info or {}),
+        }
+        payload = b"".join(lines) + _dumps(marker)
+        with self._locked():
+            self._repair_tail()
+            if config_hash in self.scan().complete:
+                return False
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                view = memoryview(payload)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return True
+
+    def _repair_tail(self) -> None:
+        """Truncate a partial last line left by a killed writer (call with the lock held)."""
+        if not self.path.is_file():
+            return
+        size = self.path.stat().st_size
+        if size == 0:
+            return
+        with open(self.path, "rb+") as f:
+            f.seek(size - 1)
+            if f.read(1) == b"\n":
+                return
+            # find the last newline
+            pos, chunk = size, 65536
+            cut = 0
+            while pos > 0:
+                start = max(0, pos - chunk)
+                f.seek(start)
+                buf = f.read(pos - start)
+                i = buf.rfind(b"\n")
+                if i >= 0:
+                    cut = start + i + 1
+                    break
+                pos = start
+            log.warning("%s: removing a partial last line (%d bytes) left by an interrupted write", self.path, size - cut)
+            f.truncate(cut)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def log_error(self, record: dict) -> None:
+        """Append a failed cell to ``errors.jsonl`` (informational; never read for resume)."""
+        with self._locked():
+            fd = os.open(self.errors_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, _dumps(record))
+            finally:
+                os.close(fd)

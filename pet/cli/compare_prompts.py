@@ -1,0 +1,108 @@
+"""``pet compare-prompts``: hard vs soft prompts vs [CLS] fine-tuning on identical splits.
+
+    pet compare-prompts --task sst2 --shots 16 --seeds 13,21,42 --model M --data-dir D --steps 60 --output out/sst2
+
+A thin face over :func:`pet.compare.compare_prompts`.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..errors import ConfigError
+
+
+def register(sub) -> None:
+    from . import add_model_args
+
+    p = sub.add_parser(
+        "compare-prompts",
+        help="compare zero-shot, prompt-ft, prompt tuning, P-tuning, deep prompts and cls-ft on identical splits",
+        description="Run each method on the same few-shot split per seed, the same test set and the same number of "
+        "training steps; write rows.csv, summary.csv, summary.md, chart.png and run.json to --output (atomically).",
+    )
+    p.add_argument("--task", required=True, help="shipped task name or task JSON file")
+    p.add_argument("--shots", "-k", type=int, default=16, help="labelled examples per class (default 16)")
+    p.add_argument("--seeds", default="13,21,42", help="comma-separated split/training seeds (default 13,21,42)")
+    add_model_args(p)
+    p.add_argument("--steps", type=int, help="training steps for every trained method (default: each method's TrainConfig default)")
+    p.add_argument("--methods", help="comma-separated method names (default: zero-shot,prompt-ft,prompt-tuning,p-tuning,p-tuning-ft,deep-prompt,cls-ft)")
+    p.add_argument("--pvps", nargs="+", help="hard PVP ids pattern:verbalizer (default: the task's first default PVP)")
+    p.add_argument("--test-size", type=int, help="score a seeded subset of this many test examples (same for all methods)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="[METHOD.]KEY=VALUE",
+        help="option for one method (prompt-tuning.soft_lr=0.1) or, without METHOD., for every trained method (batch_size=8); repeatable",
+    )
+    p.add_argument("--output", help="output folder (default: compare_prompts-<task>)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    p.add_argument("--progress", action="store_true", help="show progress bars")
+    p.set_defaults(func=main)
+
+
+def _value(raw: str):
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def parse_sets(items, methods) -> tuple[dict, dict]:
+    """``--set`` items → (per-method options, common options)."""
+    per: dict[str, dict] = {}
+    common: dict = {}
+    for item in items:
+        key, eq, raw = item.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE or METHOD.KEY=VALUE; fix: e.g. --set prompt-tuning.soft_lr=0.1")
+        method, dot, k = key.rpartition(".")
+        if dot and method in methods:
+            per.setdefault(method, {})[k] = _value(raw)
+        elif dot and method:
+            raise ConfigError(f"--set {item!r}: '{method}' is not one of the methods run ({', '.join(methods)}); fix: check the name")
+        else:
+            common[key] = _value(raw)
+    return per, common
+
+
+def main(args) -> int:
+    from ..compare import DEFAULT_METHODS, compare_prompts
+    from . import require_model
+
+    model = require_model(args)
+    try:
+        seeds = [int(s) for s in str(args.seeds).split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds {args.seeds!r}: expected comma-separated integers; fix: e.g. --seeds 13,21,42") from None
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(DEFAULT_METHODS)
+    per, common = parse_sets(args.set, methods)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    task_name = str(args.task).rsplit("/", 1)[-1].removesuffix(".json")
+    output = args.output or f"compare_prompts-{task_name}"
+    result = compare_prompts(
+        args.task,
+        model,
+        data_dir=args.data_dir,
+        shots=args.shots,
+        seeds=seeds,
+        steps=args.steps,
+        methods=methods,
+        method_options=per,
+        common_options=common,
+        pvps=args.pvps,
+        test_size=args.test_size,
+        output=output,
+        overwrite=args.overwrite,
+        device=args.device,
+        progress=args.progress,
+        echo=lambda s: print(s, flush=True),
+    )
+    print((result.output / "summary.md").read_text(encoding="utf-8"), end="")
+    print(f"wrote {', '.join(str(p) for p in result.files.values())}")
+    return 0

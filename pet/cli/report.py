@@ -1,0 +1,33 @@
+"""``pet report RESULTS_DIR``: aggregate a results store into Markdown, CSV and PNG plots."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "report",
+        help="summarise a results folder (Markdown + CSV + PNG plots)",
+        description=(
+            "Aggregate the rows of a `pet bench` results folder: mean ± std (median) over seeds per task x method x K "
+            "(x stage), best single PVP vs the ensemble, hard vs soft prompts, PET gain over cls-ft, cost, and "
+            "published numbers side by side. Prints the Markdown and writes it with CSVs and plots."
+        ),
+    )
+    p.add_argument("results", help="results folder written by `pet bench`")
+    p.add_argument("--references", default=None, help="CSV of published numbers (e.g. benchmarks/references.csv)")
+    p.add_argument("--output", default=None, help="output folder (default: RESULTS/report; replaced atomically)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--quiet", action="store_true", help="do not print the Markdown")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..bench.report import build_report
+
+    rep = build_report(args.results, references=args.references, output=args.output, plots=not args.no_plots)
+    if not args.quiet:
+        print(rep.markdown)
+    print(f"wrote {len(rep.files)} files to {rep.output}")
+    return 0

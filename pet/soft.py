@@ -1,0 +1,598 @@
+"""Soft (trained-vector) prompts: prompt tuning, P-tuning and deep prompts.
+
+A soft prompt plugs into :class:`pet.model.PromptModel` through its ``prompt_encoder`` hook,
+which is called as ``prompt_encoder(inputs_embeds, batch)`` right before the encoder runs. The
+template decides *where* soft tokens go (``{soft}``, ``{soft:N}``, ``{soft:"It was"}``); the
+encoding reports those slots per example as ``batch["soft_positions"]`` (truncation never cuts
+them), and the modules here decide *what* goes there:
+
+``prompt-tuning`` (Lester et al. 2021)
+    One trained vector per soft token, written into the input embeddings. Initialised from the
+    embeddings of the template's init words (``{soft:"It was"}``), else of token ids sampled
+    from the vocabulary (seeded, special tokens skipped). With init words an untrained prompt
+    scores exactly like the hard prompt with those words.
+``p-tuning`` (Liu et al. 2021, "GPT understands, too")
+    The soft-token vectors are the output of a prompt encoder (bi-LSTM + MLP head, or an MLP)
+    over trained input vectors; the LM may stay frozen or be tuned too. Hard anchor words
+    between soft tokens are just template text.
+``deep`` (P-tuning v2 / prefix tuning, Liu et al. 2022; Li & Liang 2021)
+    A trained vector per soft token *at every layer*: layer 0 through the input embeddings
+    (as prompt tuning), layers 1…L-1 through forward pre-hooks on the encoder layers that
+    overwrite the hidden states at the soft positions. See ``docs/soft.md`` for why this and
+    not key/value prefixes. The per-layer prompt length is the template's number of soft
+    tokens; :func:`with_soft_prefix` adds virtual tokens right after ``[CLS]`` when a
+    template has none.
+
+Optionally (``SoftConfig.verbalizer="soft"``) the verbalizer is soft too (WARP, Hambardzumyan et
+al. 2021): trained label embeddings score the mask's hidden state after the MLM head's transform,
+initialised from the verbalizer words' output embeddings and biases, so an untrained soft
+verbalizer scores exactly like the hard one for single-token words.
+
+Only what was trained is saved (:func:`save_soft`): the soft parameters, the LM weights only
+when the LM was tuned, plus the base model name/path, the PVP and the config;
+:func:`load_soft` rebuilds the exact model.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from .encoding import PVPEncoder, collate
+from .errors import ConfigError, ModelError
+from .examples import Example
+from .spec import PVP, FieldRef, Literal, Mask, Pattern, Soft, Special
+
+METHODS = ("prompt-tuning", "p-tuning", "deep")
+ENCODERS = ("lstm", "mlp")
+INITS = ("words", "vocab-sample")
+VERBALIZERS = ("hard", "soft")
+TUNES = ("frozen", "full")
+
+SOFT_FILE = "soft.json"
+WEIGHTS_FILE = "soft_prompt.safetensors"
+LM_DIR = "lm"
+
+
+# ----------------------------------------------------------------------------- config
+
+
+@dataclass
+class SoftConfig:
+    """How a soft prompt is built.
+
+    ``method``: prompt-tuning | p-tuning | deep. ``encoder`` (p-tuning only): lstm (bi-LSTM +
+    MLP head, as Liu et al.) | mlp. ``hidden_size``: prompt-encoder width (default: the LM's
+    hidden size). ``lstm_layers``: LSTM depth. ``init``: "words" (init words' embeddings where
+    the template gives them, vocabulary samples elsewhere) | "vocab-sample" (all sampled).
+    ``seed``: seeds the vocabulary sample. ``tune``: whether the LM is trained alongside the
+    prompt (frozen | full); decides what :func:`save_soft` stores. ``prompt_length``: the
+    number of soft tokens (= the per-layer prompt length of deep prompts); None takes the
+    template's, a number must match it (and is what methods use when they build a template).
+    ``verbalizer``: "hard" (the PVP's words scored by the MLM head) | "soft" (WARP-style trained
+    label embeddings scoring the mask's head-transformed hidden state; see :class:`SoftVerbalizer`).
+    """
+
+    method: str = "prompt-tuning"
+    encoder: str = "lstm"
+    hidden_size: int | None = None
+    lstm_layers: int = 2
+    init: str = "words"
+    seed: int = 13
+    tune: str = "frozen"
+    prompt_length: int | None = None
+    verbalizer: str = "hard"
+
+    def __post_init__(self) -> None:
+        def bad(name: str, allowed: Sequence[str]) -> ConfigError:
+            return ConfigError(
+                f"soft config: {name} = {getattr(self, name)!r} is not valid; fix: use one of {', '.join(allowed)}"
+            )
+
+        if self.method not in METHODS:
+            raise bad("method", METHODS)
+        if self.encoder not in ENCODERS:
+            raise bad("encoder", ENCODERS)
+        if self.init not in INITS:
+            raise bad("init", INITS)
+        if self.tune not in TUNES:
+            raise bad("tune", TUNES)
+        if self.verbalizer not in VERBALIZERS:
+            raise bad("verbalizer", VERBALIZERS)
+        for name in ("hidden_size", "prompt_length"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise ConfigError(f"soft config: {name} = {v!r}; fix: use a positive integer or leave it unset")
+        if not isinstance(self.lstm_layers, int) or self.lstm_layers < 1:
+            raise ConfigError(f"soft config: lstm_layers = {self.lstm_layers!r}; fix: use a positive integer")
+        if not isinstance(self.seed, int):
+            raise ConfigError(f"soft config: seed = {self.seed!r}; fix: use an integer")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | "SoftConfig" | None) -> "SoftConfig":
+        if isinstance(d, SoftConfig):
+            return d
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(
+                f"soft config: unknown key(s) {unknown}; fix: use only {', '.join(sorted(known))}"
+            )
+        return cls(**d)
+
+
+# ----------------------------------------------------------------------------- templates
+
+
+def render_template(segments: Sequence) -> str:
+    """Segments back to template text (inverse of :func:`pet.spec.parse_template`)."""
+    out = []
+    for s in segments:
+        if isinstance(s, Literal):
+            out.append(s.text.replace("{", "{{").replace("}", "}}"))
+        elif isinstance(s, FieldRef):
+            out.append("{" + "|".join((s.name, *s.filters)) + "}")
+        elif isinstance(s, Mask):
+            out.append("{mask}")
+        elif isinstance(s, Special):
+            out.append("{" + s.kind + "}")
+        elif isinstance(s, Soft):
+            out.append('{soft:"' + s.init + '"}' if s.init else ("{soft}" if s.n == 1 else f"{{soft:{s.n}}}"))
+    return "".join(out)
+
+
+def soft_before_mask(pvp: PVP, n: int = 4) -> PVP:
+    """The default mixed soft PVP built from a hard one: ``{soft:n}`` right before ``{mask}``
+    (``{text_a} It was {mask}.`` → ``{text_a} It was {soft:4} {mask}.``); same verbalizer."""
+    segs = []
+    for s in pvp.pattern.segments:
+        if isinstance(s, Mask):
+            segs.append(Soft(n))
+            segs.append(Literal(" "))
+        segs.append(s)
+    pattern = Pattern(f"{pvp.pattern.id}+soft{n}", render_template(segs), source=f"pet: {{soft:{n}}} before the mask of '{pvp.pattern.id}'")
+    return PVP(pattern, pvp.verbalizer)
+
+
+def with_soft_prefix(pvp: PVP, n: int) -> PVP:
+    """``n`` virtual tokens prepended to the template (right after ``[CLS]``/``<s>``): how a
+    template without soft tokens gets prompt positions, e.g. for deep prompts."""
+    if n < 1:
+        raise ConfigError(f"soft prefix length {n}; fix: use a positive integer")
+    pattern = Pattern(
+        f"{pvp.pattern.id}+prefix{n}",
+        f"{{soft:{n}}} " + pvp.pattern.template,
+        source=f"pet: {n} soft tokens prepended to '{pvp.pattern.id}'",
+    )
+    return PVP(pattern, pvp.verbalizer)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def insert_soft(embeds: torch.Tensor, positions: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+    """Write ``vectors`` ([S, H], or [B, S, H]) into ``embeds`` [B, T, H] at ``positions`` [B, S].
+
+    Vectorised and out of place (``index_put``), so gradients reach ``vectors``.
+    """
+    B, S = positions.shape
+    if S == 0:
+        return embeds
+    rows = torch.arange(B, device=embeds.device).unsqueeze(1).expand(B, S)
+    vals = vectors.to(embeds.dtype)
+    if vals.dim() == 2:
+        vals = vals.unsqueeze(0).expand(B, S, vals.shape[-1])
+    return embeds.index_put((rows, positions.to(embeds.device)), vals)
+
+
+def sample_vocab_ids(tokenizer, n: int, seed: int, vocab_size: int | None = None) -> list[int]:
+    """``n`` distinct token ids drawn uniformly (seeded) from the vocabulary, skipping special
+    tokens and reserved slots such as BERT's ``[unused7]`` — never simply the first rows."""
+    if n <= 0:
+        return []
+    V = min(len(tokenizer), vocab_size or len(tokenizer))
+    special = set(tokenizer.all_special_ids)
+    g = torch.Generator().manual_seed(int(seed))
+    out: list[int] = []
+    for i in torch.randperm(V, generator=g).tolist():
+        if i in special:
+            continue
+        tok = tokenizer.convert_ids_to_tokens(i)
+        if not tok or (tok[0] == "[" and tok[-1] == "]") or (tok[0] == "<" and tok[-1] == ">"):
+            continue
+        out.append(i)
+        if len(out) == n:
+            return out
+    raise ModelError(f"the tokenizer has fewer than {n} ordinary tokens to initialise soft prompts from")
+
+
+def init_token_ids(encoder: PVPEncoder, config: SoftConfig) -> list[int]:
+    """Per soft token, the id whose embedding initialises it (init words, else sampled)."""
+    given = encoder.soft_init_ids if config.init == "words" else [None] * encoder.n_soft
+    sampled = iter(sample_vocab_ids(encoder.tokenizer, sum(i is None for i in given), config.seed))
+    return [i if i is not None else next(sampled) for i in given]
+
+
+def encoder_layers(model) -> nn.ModuleList:
+    """The list of transformer layers of a PromptModel's encoder (BERT, RoBERTa, MPNet,
+    ELECTRA, XLM-R, DeBERTa: ``encoder.layer``; DistilBERT: ``transformer.layer``)."""
+    base = model.encoder
+    for path in ("encoder.layer", "encoder.layers", "transformer.layer", "layers", "layer"):
+        obj = base
+        for part in path.split("."):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                break
+        if isinstance(obj, nn.ModuleList) and len(obj) > 0:
+            return obj
+    raise ModelError(
+        f"deep prompts: cannot find per-layer modules in {type(base).__name__} (ALBERT shares one layer across "
+        "depth); fix: use prompt-tuning or p-tuning with this model"
+    )
+
+
+# ----------------------------------------------------------------------------- modules
+
+
+class SoftPrompt(nn.Module):
+    """Base: holds the config and what is needed to rebuild it; inserts vectors at soft slots.
+
+    Only soft parameters are registered on the module (never the LM), so ``state_dict()`` and
+    ``parameters()`` are exactly what is trained and saved.
+    """
+
+    def __init__(self, config: SoftConfig, encoder: PVPEncoder, hidden: int):
+        super().__init__()
+        self.config = config
+        self.n_soft = encoder.n_soft
+        self.hidden = hidden
+        self.meta = {
+            "pvp": encoder.pvp.to_dict(),
+            "labels": list(encoder.labels),
+            "max_length": int(encoder.max_length),
+        }
+
+    def prompt_vectors(self) -> torch.Tensor:  # [n_soft, H]
+        raise NotImplementedError
+
+    def forward(self, inputs_embeds: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        positions = batch["soft_positions"]
+        if positions.shape[1] != self.n_soft:
+            raise ModelError(
+                f"soft prompt has {self.n_soft} tokens but the batch has {positions.shape[1]} soft slots; "
+                "fix: encode with the PVP the soft prompt was attached for"
+            )
+        return insert_soft(inputs_embeds, positions, self.prompt_vectors())
+
+    def detach_hooks(self) -> None:
+        """Remove hooks this prompt put on the LM (deep prompts; the soft verbalizer's override)."""
+        self._detach_verbalizer()
+
+    def _detach_verbalizer(self) -> None:
+        ref = self.__dict__.get("_model_ref")
+        model = ref() if ref is not None else None
+        if model is not None and model.__dict__.get("label_scores") is self.__dict__.get("_scores_fn"):
+            model.__dict__.pop("label_scores", None)
+
+
+class PromptTuning(SoftPrompt):
+    """Lester et al.: one trained input vector per soft token."""
+
+    def __init__(self, config, encoder, init: torch.Tensor):
+        super().__init__(config, encoder, init.shape[1])
+        self.embeddings = nn.Parameter(init.clone())
+
+    def prompt_vectors(self) -> torch.Tensor:
+        return self.embeddings
+
+
+class PTuning(SoftPrompt):
+    """Liu et al. (P-tuning v1): soft tokens = prompt encoder(trained input vectors).
+
+    lstm: 2-layer bi-LSTM then a 2-layer MLP head (ReLU), as in the paper's code; mlp: the
+    2-layer MLP alone. All soft tokens are encoded together, so the LSTM ties them.
+    """
+
+    def __init__(self, config, encoder, init: torch.Tensor):
+        H = init.shape[1]
+        super().__init__(config, encoder, H)
+        width = config.hidden_size or H
+        self.embeddings = nn.Parameter(init.clone())
+        if config.encoder == "lstm":
+            self.lstm = nn.LSTM(H, max(1, width // 2), num_layers=config.lstm_layers, bidirectional=True, batch_first=True)
+            head_in = 2 * max(1, width // 2)
+        else:
+            self.lstm = None
+            head_in = H
+        self.mlp = nn.Sequential(nn.Linear(head_in, width), nn.ReLU(), nn.Linear(width, H))
+
+    def prompt_vectors(self) -> torch.Tensor:
+        x = self.embeddings
+        if self.lstm is not None:
+            x = self.lstm(x.unsqueeze(0))[0].squeeze(0)
+        return self.mlp(x)
+
+
+class DeepPrompt(SoftPrompt):
+    """P-tuning v2 style deep prompts as per-layer hidden-state prompts.
+
+    ``embeddings`` [S, H] go into the input embeddings (layer 0); ``layer_prompts``
+    [L-1, S, H] overwrite the input hidden states of layers 1…L-1 at the soft positions
+    through forward pre-hooks. The soft positions are ordinary attended tokens, so every
+    other position attends to the prompt at every layer.
+    """
+
+    def __init__(self, config, encoder, init: torch.Tensor, layers: nn.ModuleList):
+        super().__init__(config, encoder, init.shape[1])
+        self.embeddings = nn.Parameter(init.clone())
+        self.layer_prompts = nn.Parameter(init.new_zeros(len(layers) - 1, self.n_soft, init.shape[1]))
+        self._positions: torch.Tensor | None = None
+        self._enabled = True
+        self._n_layers = len(layers)
+        self._handles = [
+            layer.register_forward_pre_hook(self._make_hook(i), with_kwargs=True) for i, layer in enumerate(layers) if i > 0
+        ]
+
+    def prompt_vectors(self) -> torch.Tensor:
+        return self.embeddings
+
+    def forward(self, inputs_embeds, batch):
+        out = super().forward(inputs_embeds, batch)
+        self._positions = batch["soft_positions"].to(inputs_embeds.device) if self._enabled else None
+        return out
+
+    def _make_hook(self, i: int):
+        def hook(module, args, kwargs):
+            pos = self._positions
+            if pos is None:
+                return None
+            if i == self._n_layers - 1:
+                self._positions = None  # one forward pass uses them once
+            if args:
+                h = args[0]
+                if h.shape[0] != pos.shape[0]:
+                    return None
+                return (insert_soft(h, pos, self.layer_prompts[i - 1]), *args[1:]), kwargs
+            key = "hidden_states" if "hidden_states" in kwargs else "x"
+            h = kwargs[key]
+            if h.shape[0] != pos.shape[0]:
+                return None
+            kwargs = dict(kwargs)
+            kwargs[key] = insert_soft(h, pos, self.layer_prompts[i - 1])
+            return args, kwargs
+
+        return hook
+
+    def detach_hooks(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        self._detach_verbalizer()
+
+    @torch.no_grad()
+    def init_layers_content_free(self, model, encoder: PVPEncoder, layers: nn.ModuleList) -> None:
+        """Initialise layer prompts to the hidden states the soft positions get, layer by layer,
+        on a content-free input (every field empty) with only the input-level prompt active:
+        the untrained deep prompt then reproduces that prompt-tuning forward pass on it, and
+        starts at the scale the frozen layers expect."""
+        ex = Example({f: "" for f in encoder.pvp.pattern.fields}, None, "content-free")
+        batch = collate(encoder.encode([ex]), encoder.tokenizer.pad_token_id or 0)
+        pos = batch["soft_positions"][0].to(model.device)
+        captured: dict[int, torch.Tensor] = {}
+
+        def grab(i):
+            def hook(module, args, kwargs):
+                h = args[0] if args else kwargs.get("hidden_states", kwargs.get("x"))
+                captured[i] = h[0, pos].detach().clone()
+
+            return hook
+
+        handles = [layer.register_forward_pre_hook(grab(i), with_kwargs=True) for i, layer in enumerate(layers) if i > 0]
+        was_training, self._enabled = model.training, False
+        model.eval()
+        try:
+            model.mask_logits(batch, encoder.verbalizer_tokens.n_masks)
+        finally:
+            for h in handles:
+                h.remove()
+            self._enabled = True
+            self._positions = None
+            model.train(was_training)
+        for i in range(1, self._n_layers):
+            if i in captured:
+                self.layer_prompts.data[i - 1] = captured[i].to(self.layer_prompts.dtype)
+
+
+class SoftVerbalizer(nn.Module):
+    """WARP-style verbalizer: label ``l`` scores ``t(h) · e_l + b_l`` where ``t(h)`` is the MLM
+    head's transform of the hidden state at the first mask (the input of the head's output
+    projection) and ``e_l``, ``b_l`` are trained. ``e_l``/``b_l`` start at the mean output
+    embedding/bias of the first sub-token of the label's words.
+
+    Installed by :func:`attach_soft_prompt` as ``model.label_scores`` (instance override), so
+    training (:func:`pet.training.train_prompt_model`) and prediction use it unchanged; its
+    parameters live in the soft prompt module, so they train with ``soft_lr`` and are saved.
+    """
+
+    def __init__(self, model, vt):
+        super().__init__()
+        out = model.mlm.get_output_embeddings()
+        if model.head is None or out is None or not hasattr(out, "weight"):
+            raise ModelError(f"soft verbalizer: {type(model.mlm).__name__} has no output projection to read; fix: use verbalizer='hard'")
+        W = out.weight.detach()
+        b = out.bias.detach() if getattr(out, "bias", None) is not None else W.new_zeros(W.shape[0])
+        L = len(vt.labels)
+        emb = W.new_zeros(L, W.shape[1])
+        bias = W.new_zeros(L)
+        count = torch.zeros(L)
+        for w in range(vt.token_ids.shape[0]):
+            lab, tid = int(vt.word_label[w]), int(vt.token_ids[w, 0])
+            emb[lab] += W[tid]
+            bias[lab] += b[tid]
+            count[lab] += 1
+        self.label_embeddings = nn.Parameter((emb / count[:, None].to(emb)).float().clone())
+        self.label_bias = nn.Parameter((bias / count.to(bias)).float().clone())
+        object.__setattr__(self, "_projection", out)
+
+    def scores(self, model, batch, vt) -> torch.Tensor:
+        captured: dict[str, torch.Tensor] = {}
+
+        def grab(module, args):
+            captured["x"] = args[0]
+
+        h = self._projection.register_forward_pre_hook(grab)
+        try:
+            model.mask_logits(batch, 1)
+        finally:
+            h.remove()
+        x = captured["x"].reshape(batch["input_ids"].shape[0], -1, captured["x"].shape[-1])[:, 0]
+        return x.float() @ self.label_embeddings.T + self.label_bias
+
+
+# ----------------------------------------------------------------------------- attach
+
+
+def attach_soft_prompt(model, encoder: PVPEncoder, config: SoftConfig | dict | None = None) -> SoftPrompt:
+    """Build the soft prompt for ``encoder``'s PVP, set ``model.prompt_encoder`` and return it.
+
+    The template must contain soft tokens (``{soft:N}`` …); for a hard template use
+    :func:`soft_before_mask` or :func:`with_soft_prefix` first. Replaces (and unhooks) any
+    soft prompt already attached. The LM's own parameters are not touched; which of them
+    train is the training loop's business (``TrainConfig.tune``).
+    """
+    config = SoftConfig.from_dict(config)
+    if encoder.n_soft == 0:
+        raise ConfigError(
+            f"pattern '{encoder.pvp.pattern.id}': template {encoder.pvp.pattern.template!r} has no soft tokens, so a "
+            f"{config.method} prompt has nowhere to go; fix: add {{soft:N}} to the template (or use "
+            "pet.soft.with_soft_prefix / soft_before_mask)"
+        )
+    if config.prompt_length is not None and config.prompt_length != encoder.n_soft:
+        raise ConfigError(
+            f"soft config: prompt_length = {config.prompt_length} but pattern '{encoder.pvp.pattern.id}' has "
+            f"{encoder.n_soft} soft tokens; fix: make them equal or leave prompt_length unset"
+        )
+    if encoder.tokenizer is not model.tokenizer and len(encoder.tokenizer) != len(model.tokenizer):
+        raise ModelError("soft prompt: the encoder's tokenizer is not the model's; fix: use model.encoder_for(pvp)")
+    old = getattr(model, "prompt_encoder", None)
+    if old is not None and hasattr(old, "detach_hooks"):
+        old.detach_hooks()
+    model.prompt_encoder = None
+
+    emb = model.mlm.get_input_embeddings().weight
+    ids = init_token_ids(encoder, config)
+    for i in ids:
+        if not 0 <= i < emb.shape[0]:
+            raise ModelError(f"soft prompt init token id {i} is outside the model's embedding matrix ({emb.shape[0]} rows)")
+    init = emb.detach()[torch.tensor(ids, device=emb.device)].clone().float()
+
+    if config.method == "prompt-tuning":
+        module: SoftPrompt = PromptTuning(config, encoder, init)
+    elif config.method == "p-tuning":
+        torch.manual_seed(config.seed)  # LSTM/MLP initialisation
+        module = PTuning(config, encoder, init)
+    else:
+        layers = encoder_layers(model)
+        module = DeepPrompt(config, encoder, init, layers)
+    if config.verbalizer == "soft":
+        import types
+        import weakref
+
+        module.verbalizer = SoftVerbalizer(model, encoder.verbalizer_tokens)
+
+        def label_scores(self_model, batch, vt, _v=module.verbalizer):
+            return _v.scores(self_model, {k: v.to(self_model.device) for k, v in batch.items()}, vt)
+
+        fn = types.MethodType(label_scores, model)
+        object.__setattr__(module, "_model_ref", weakref.ref(model))
+        object.__setattr__(module, "_scores_fn", fn)
+        model.__dict__["label_scores"] = fn
+    module.to(model.device)
+    model.prompt_encoder = module
+    if isinstance(module, DeepPrompt):
+        module.init_layers_content_free(model, encoder, encoder_layers(model))
+    return module
+
+
+def soft_parameter_count(model) -> int:
+    pe = getattr(model, "prompt_encoder", None)
+    return sum(p.numel() for p in pe.parameters()) if pe is not None else 0
+
+
+# ----------------------------------------------------------------------------- save / load
+
+
+def save_soft(model, path: str | Path, overwrite: bool = False) -> Path:
+    """Save what was trained: ``soft.json`` (base model, PVP, labels, max_length, config),
+    ``soft_prompt.safetensors`` (the soft parameters) and, only when the config says the LM
+    was tuned (``tune="full"``), the LM and tokenizer under ``lm/``. Atomic."""
+    from safetensors.torch import save_file
+
+    from . import __version__
+    from .io import atomic_directory
+
+    pe = getattr(model, "prompt_encoder", None)
+    if not isinstance(pe, SoftPrompt):
+        raise ConfigError("save_soft: the model has no soft prompt attached; fix: call attach_soft_prompt first")
+    base = str(model.name)
+    base_abs = str(Path(base).resolve()) if Path(base).is_dir() else None
+    with atomic_directory(path, overwrite=overwrite) as tmp:
+        tensors = {k: v.detach().cpu().contiguous() for k, v in pe.state_dict().items()}
+        save_file(tensors, str(tmp / WEIGHTS_FILE))
+        lm_saved = pe.config.tune != "frozen"
+        if lm_saved:
+            model.mlm.save_pretrained(tmp / LM_DIR)
+            model.tokenizer.save_pretrained(tmp / LM_DIR)
+        meta = {
+            "format": "pet-soft-prompt/1",
+            "pet_version": __version__,
+            "base_model": base,
+            "base_model_path": base_abs,
+            "lm_saved": lm_saved,
+            "config": pe.config.to_dict(),
+            **pe.meta,
+        }
+        (tmp / SOFT_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return Path(path)
+
+
+def load_soft(path: str | Path, device: str | torch.device | None = None):
+    """Rebuild a model saved by :func:`save_soft`: returns ``(PromptModel, PVP)``."""
+    from safetensors.torch import load_file
+
+    from .model import PromptModel
+
+    p = Path(path)
+    meta_path = p / SOFT_FILE
+    if not meta_path.is_file():
+        raise ModelError(f"{p}: no {SOFT_FILE}; fix: pass a folder written by save_soft / a soft-prompt method")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ModelError(f"{meta_path}: malformed JSON at line {e.lineno}: {e.msg}; fix: re-save the model") from None
+    if meta.get("lm_saved"):
+        model = PromptModel.from_pretrained(str(p / LM_DIR), device=device)
+        model.name = meta["base_model"]
+    else:
+        src = meta.get("base_model_path")
+        src = src if src and Path(src).is_dir() else meta["base_model"]
+        model = PromptModel.from_pretrained(src, device=device)
+        model.name = meta["base_model"]
+    pvp = PVP.from_dict(meta["pvp"])
+    encoder = PVPEncoder(pvp, model.tokenizer, max_length=meta["max_length"], labels=meta["labels"])
+    pe = attach_soft_prompt(model, encoder, SoftConfig.from_dict(meta["config"]))
+    state = load_file(str(p / WEIGHTS_FILE), device=str(model.device))
+    missing, unexpected = pe.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ModelError(f"{p / WEIGHTS_FILE}: does not fit the soft prompt (missing {missing}, unexpected {unexpected}); fix: re-save")
+    model.eval()
+    return model, pvp

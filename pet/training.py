@@ -1,0 +1,560 @@
+"""The one training loop (``accelerate``), its configuration and its losses.
+
+Every trained method goes through :func:`train_loop`: per-PVP prompt fine-tuning
+(:func:`train_prompt_model`, used by prompt-ft, PET, iPET and soft prompts), the ``[CLS]``
+baseline and PET's distillation (:func:`pet.methods.cls_ft.train_sequence_classifier`). The loop
+knows nothing about models: it gets a module, a ``loss_fn(module, batch) -> {"loss": …}`` and
+a stream of micro-batches, and does seeding, AdamW, linear warm-up/decay, gradient
+accumulation, clipping, the progress bar and the log. Because it runs through
+``accelerate.Accelerator``, ``accelerate launch --multi_gpu …`` works without code changes
+(each process takes its own slice of every global batch); a plain call runs one process on
+the model's device.
+
+Losses (see ``docs/training.md``):
+
+* ``ce``: cross-entropy over the verbalizer label scores (``PromptModel.label_scores``);
+* ``mlm`` (``mlm_weight > 0``): auxiliary masked-LM loss on unlabelled text, tokenised plainly
+  (not through the pattern), 15% of tokens selected, of those 80% ``[MASK]``, 10% random,
+  10% unchanged. Total loss = ``ce + mlm_weight * mlm``. (PET writes ``(1-α)·ce + α·mlm`` with
+  α = 1e-4; ``mlm_weight`` is the plain weight of the MLM term, not PET's α.)
+* ``kl`` (``soft_targets`` given): distillation, ``KL(q ‖ softmax(s/T)) · T²`` where ``s`` are
+  the student's label scores and ``q = softmax(log p / T)`` softens the ensemble's
+  probabilities ``p`` with the same temperature — exactly PET's loss on its ensemble logits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import ConfigError, DataError
+from .examples import Example
+from .tuning import TUNING_MODES, apply_tuning, trainable_parameter_count
+
+# ----------------------------------------------------------------------------- config
+
+
+@dataclass
+class TrainConfig:
+    """Training hyper-parameters (one per run; stored with every saved model).
+
+    Defaults are PET's recipe (250 steps, batch 4, AdamW) with the learning rate tuned for the
+    offline 6-layer model (see docs/training.md for the measurement).
+    """
+
+    steps: int = 250  # optimizer steps
+    lr: float = 1e-4
+    batch_size: int = 4  # labelled examples per micro-batch (per process)
+    grad_accum: int = 1  # micro-batches per optimizer step
+    max_length: int | None = None  # None: the task's max_length (256 when unknown)
+    tune: str = "full"  # full | bitfit | lora | head | frozen
+    lora_r: int = 8
+    lora_alpha: int = 16
+    mlm_weight: float = 0.0  # weight of the auxiliary MLM loss on unlabelled text
+    unlabelled_batch_size: int = 4
+    temperature: float = 2.0  # distillation temperature
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.01
+    seed: int = 13
+    eval_batch_size: int = 32
+    soft_lr: float | None = None  # lr of soft-prompt parameters (None: lr)
+    max_grad_norm: float = 1.0  # gradient clipping (PET: 1.0); 0 disables
+    mlm_probability: float = 0.15
+    lora_dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        def bad(key: str, why: str, fix: str) -> ConfigError:
+            return ConfigError(f"training config: {key}={getattr(self, key)!r}: {why}; fix: {fix}")
+
+        for key in ("steps", "batch_size", "grad_accum", "unlabelled_batch_size", "eval_batch_size", "lora_r", "lora_alpha"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise bad(key, "must be an integer", "give a whole number")
+            if v < (0 if key == "steps" else 1):
+                raise bad(key, "out of range", f"use a value ≥ {0 if key == 'steps' else 1}")
+        if self.max_length is not None and (not isinstance(self.max_length, int) or self.max_length < 8):
+            raise bad("max_length", "must be an integer ≥ 8 or null", "give e.g. 128, or leave it out")
+        for key in ("lr", "mlm_weight", "temperature", "warmup_ratio", "weight_decay", "max_grad_norm", "mlm_probability", "lora_dropout"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise bad(key, "must be a number", "give a finite number")
+        if self.soft_lr is not None and (isinstance(self.soft_lr, bool) or not isinstance(self.soft_lr, (int, float)) or self.soft_lr <= 0):
+            raise bad("soft_lr", "must be a positive number or null", "give e.g. 0.3, or leave it out")
+        if self.lr <= 0:
+            raise bad("lr", "must be positive", "give e.g. 1e-4")
+        if self.temperature <= 0:
+            raise bad("temperature", "must be positive", "give e.g. 2.0")
+        for key in ("mlm_weight", "weight_decay", "max_grad_norm"):
+            if getattr(self, key) < 0:
+                raise bad(key, "must not be negative", "use 0 or more")
+        for key in ("warmup_ratio", "lora_dropout"):
+            if not 0 <= getattr(self, key) < 1:
+                raise bad(key, "must be in [0, 1)", "give a fraction such as 0.1")
+        if not 0 < self.mlm_probability < 1:
+            raise bad("mlm_probability", "must be in (0, 1)", "give e.g. 0.15")
+        if self.tune not in TUNING_MODES:
+            raise bad("tune", "unknown tuning mode", f"use one of {', '.join(TUNING_MODES)}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise bad("seed", "must be an integer", "give a whole number")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | "TrainConfig" | None, where: str = "training config") -> "TrainConfig":
+        """Build from a dict (JSON, CLI options); unknown keys and bad values raise ``ConfigError``."""
+        if d is None:
+            return cls()
+        if isinstance(d, TrainConfig):
+            return d
+        if not isinstance(d, dict):
+            raise ConfigError(f"{where}: expected an object of training options, got {type(d).__name__}; fix: pass a dict")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {unknown}; fix: use only {', '.join(known)}")
+        kw = {}
+        for k, v in d.items():
+            if v is not None and isinstance(v, int) and not isinstance(v, bool) and known[k].type in ("float", "float | None"):
+                v = float(v)  # JSON "lr": 1 is fine
+            kw[k] = v
+        try:
+            return cls(**kw)
+        except ConfigError as e:
+            raise ConfigError(str(e).replace("training config", where, 1)) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes) -> "TrainConfig":
+        return TrainConfig.from_dict({**self.to_dict(), **changes})
+
+
+CONFIG_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+
+
+def split_options(options: dict[str, Any], allowed: Sequence[str] = (), where: str = "method options") -> tuple[TrainConfig, dict[str, Any]]:
+    """Split a method's options into a ``TrainConfig`` and the method's own ``allowed`` keys."""
+    own = {k: v for k, v in options.items() if k in allowed}
+    rest = {k: v for k, v in options.items() if k not in allowed}
+    bad = sorted(k for k in rest if k not in CONFIG_KEYS and k != "config")
+    if bad:
+        raise ConfigError(f"{where}: unknown option(s) {bad}; fix: use training keys ({', '.join(CONFIG_KEYS)}) or {', '.join(allowed) or 'none'}")
+    base = rest.pop("config", None)
+    cfg = TrainConfig.from_dict({**(TrainConfig.from_dict(base).to_dict() if base is not None else {}), **rest}, where)
+    return cfg, own
+
+
+# ----------------------------------------------------------------------------- log
+
+
+@dataclass
+class TrainLog:
+    """What a training run did: one entry per optimizer step plus totals."""
+
+    entries: list[dict] = field(default_factory=list)  # {step, loss, lr, seconds, [ce, mlm, kl]}
+    train_seconds: float = 0.0
+    steps: int = 0
+    trained_parameters: int = 0
+    examples: int = 0
+    config: dict = field(default_factory=dict)
+
+    @property
+    def final_loss(self) -> float | None:
+        return self.entries[-1]["loss"] if self.entries else None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_jsonl(self) -> str:
+        return "".join(json.dumps(e, sort_keys=True) + "\n" for e in self.entries)
+
+
+# ----------------------------------------------------------------------------- seeding
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+class _Deterministic:
+    """Deterministic kernels during training; the caller's setting is restored afterwards."""
+
+    def __enter__(self):
+        self.prev = torch.are_deterministic_algorithms_enabled()
+        self.prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        return self
+
+    def __exit__(self, *exc):
+        torch.use_deterministic_algorithms(self.prev, warn_only=self.prev_warn)
+        return False
+
+
+class IndexStream:
+    """Endless seeded batches of indices: consecutive random permutations of ``range(n)``.
+
+    Every example is seen equally often; each global batch of ``batch_size × world`` indices is
+    split so process ``rank`` takes its own slice (data parallel under ``accelerate launch``).
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
+        if n < 1:
+            raise DataError("no training examples; fix: pass at least one labelled example")
+        self.n, self.bs, self.rank, self.world = n, batch_size, rank, world
+        self.gen = torch.Generator().manual_seed(seed)
+        self.buf: list[int] = []
+
+    def __iter__(self) -> "IndexStream":
+        return self
+
+    def __next__(self) -> list[int]:
+        need = self.bs * self.world
+        while len(self.buf) < need:
+            self.buf.extend(torch.randperm(self.n, generator=self.gen).tolist())
+        batch, self.buf = self.buf[:need], self.buf[need:]
+        return batch[self.rank * self.bs : (self.rank + 1) * self.bs]
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+class _LossModule(nn.Module):
+    """Wraps (module, loss_fn) so the loss is computed in ``forward`` — what DDP needs."""
+
+    def __init__(self, inner: nn.Module, loss_fn: Callable[[nn.Module, Any], dict]):
+        super().__init__()
+        self.inner = inner
+        self.loss_fn = loss_fn
+
+    def forward(self, batch):
+        return self.loss_fn(self.inner, batch)
+
+
+def make_accelerator(device: torch.device | None = None):
+    """An ``Accelerator`` for the model's device (CPU model → CPU; under ``accelerate launch``
+    the launcher's settings win)."""
+    from accelerate import Accelerator, DistributedDataParallelKwargs
+    from accelerate.state import AcceleratorState
+
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)]
+    cpu = device is not None and device.type == "cpu"
+    if AcceleratorState._shared_state:  # already initialised in this process: reuse its choice
+        return Accelerator(kwargs_handlers=handlers)
+    return Accelerator(cpu=cpu, kwargs_handlers=handlers)
+
+
+def _param_groups(module: nn.Module, config: TrainConfig, soft: nn.Module | None) -> list[dict]:
+    soft_ids = {id(p) for p in soft.parameters()} if soft is not None else set()
+    decay, no_decay, soft_params, seen = [], [], [], set()
+    for name, p in module.named_parameters():
+        if not p.requires_grad or id(p) in seen:
+            continue
+        seen.add(id(p))
+        if id(p) in soft_ids:
+            soft_params.append(p)
+        elif p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name or name.endswith("bias"):
+            no_decay.append(p)
+        else:
+            decay.append(p)
+    groups = []
+    if decay:
+        groups.append({"params": decay, "weight_decay": config.weight_decay, "lr": config.lr})
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0, "lr": config.lr})
+    if soft_params:
+        groups.append({"params": soft_params, "weight_decay": 0.0, "lr": config.soft_lr or config.lr})
+    return groups
+
+
+def _adamw(groups: list[dict], config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW, fused where torch supports it (CPU and CUDA float params: several times faster
+    per step than the default per-tensor loop, same update rule)."""
+    try:
+        return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def train_loop(
+    module: nn.Module,
+    loss_fn: Callable[[nn.Module, Any], dict],
+    batches: Callable[[int, int], Iterator[Any]],
+    config: TrainConfig,
+    *,
+    soft_module: nn.Module | None = None,
+    desc: str = "train",
+    progress: bool = True,
+    examples: int = 0,
+) -> TrainLog:
+    """Train ``module``'s parameters that have ``requires_grad`` in place.
+
+    ``batches(rank, world)`` returns an endless iterator of micro-batches for this process;
+    ``loss_fn(module, batch)`` returns a dict with ``"loss"`` (a scalar tensor) and, for the
+    log, any other scalar parts. ``soft_module``'s parameters get ``config.soft_lr``.
+    Seeds torch/numpy/random with ``config.seed`` first, so the same seed on the same machine
+    gives bit-identical weights.
+    """
+    from tqdm.auto import tqdm
+    from transformers import get_linear_schedule_with_warmup
+
+    seed_everything(config.seed)
+    trained = trainable_parameter_count(module)
+    log = TrainLog(trained_parameters=trained, examples=examples, config=config.to_dict())
+    if config.steps == 0 or trained == 0:
+        return log
+    device = next(module.parameters()).device
+    accelerator = make_accelerator(device)
+    wrapper = _LossModule(module, loss_fn)
+    groups = _param_groups(module, config, soft_module)
+    optimizer = _adamw(groups, config)
+    # the schedule counts optimizer steps, so it is stepped by hand (not prepared: accelerate
+    # would step it once per process)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(round(config.warmup_ratio * config.steps)), config.steps)
+    wrapped, optimizer = accelerator.prepare(wrapper, optimizer)
+    params = [p for g in groups for p in g["params"]]
+    stream = batches(accelerator.process_index, accelerator.num_processes)
+    was_training = module.training
+    module.train()
+    bar = tqdm(total=config.steps, desc=desc, disable=not progress or not accelerator.is_local_main_process, leave=False, unit="step")
+    t0 = time.perf_counter()
+    try:
+        with _Deterministic():
+            for step in range(1, config.steps + 1):
+                parts: dict[str, float] = {}
+                for micro in range(config.grad_accum):
+                    batch = next(stream)
+                    sync = micro == config.grad_accum - 1
+                    ctx = accelerator.no_sync(wrapped) if not sync and accelerator.num_processes > 1 else _null()
+                    with ctx:
+                        out = wrapped(batch)
+                        loss = out["loss"] / config.grad_accum
+                        accelerator.backward(loss)
+                    for k, v in out.items():
+                        parts[k] = parts.get(k, 0.0) + float(v.detach()) / config.grad_accum
+                if config.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(params, config.max_grad_norm)
+                lr = scheduler.get_last_lr()[0]
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                if not math.isfinite(parts["loss"]):
+                    raise ConfigError(f"training diverged at step {step} (loss {parts['loss']}); fix: lower lr (now {config.lr})")
+                log.entries.append({"step": step, **{k: round(v, 6) for k, v in parts.items()}, "lr": lr, "seconds": round(time.perf_counter() - t0, 4)})
+                bar.update(1)
+                if step % 10 == 0 or step == config.steps:
+                    bar.set_postfix(loss=f"{parts['loss']:.4f}")
+    finally:
+        bar.close()
+        module.train(was_training)
+    log.train_seconds = time.perf_counter() - t0
+    log.steps = config.steps
+    if device.type == "cuda":
+        accelerator.free_memory()
+    return log
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+def distillation_loss(scores: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+    """PET's distillation loss: ``KL(softmax(log p / T) ‖ softmax(scores / T)) · T²`` (batch mean).
+
+    ``targets`` are the teacher's probabilities ``p`` ``[B, L]``; ``scores`` the student's
+    unnormalised label scores (or log-probs: softmax is shift-invariant).
+    """
+    T = float(temperature)
+    q = torch.softmax(torch.log(targets.clamp_min(1e-12)) / T, dim=-1)
+    return F.kl_div(torch.log_softmax(scores / T, dim=-1), q, reduction="batchmean") * T * T
+
+
+def mask_tokens(input_ids: torch.Tensor, special: torch.Tensor, tokenizer, probability: float, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT masking: select ``probability`` of the non-special tokens; 80% → mask token,
+    10% → random token, 10% unchanged. Returns (inputs, labels with -100 elsewhere)."""
+    inputs = input_ids.clone()
+    labels = input_ids.clone()
+    prob = torch.full(inputs.shape, probability)
+    prob[special] = 0.0
+    selected = torch.bernoulli(prob, generator=gen).bool()
+    if not selected.any():  # at least one target per batch, so the loss is defined
+        cand = (~special).nonzero()
+        if len(cand):
+            r, c = cand[torch.randint(len(cand), (1,), generator=gen)][0]
+            selected[r, c] = True
+    labels[~selected] = -100
+    replace = torch.bernoulli(torch.full(inputs.shape, 0.8), generator=gen).bool() & selected
+    inputs[replace] = tokenizer.mask_token_id
+    rand = torch.bernoulli(torch.full(inputs.shape, 0.5), generator=gen).bool() & selected & ~replace
+    inputs[rand] = torch.randint(len(tokenizer), inputs.shape, generator=gen)[rand]
+    return inputs, labels
+
+
+def plain_text(ex: Example) -> tuple[str, str | None]:
+    """An example's text as (text_a, text_b-or-None): ``text_a``/``text_b`` if present, else its
+    first two fields in order."""
+    f = ex.fields
+    if "text_a" in f:
+        return str(f["text_a"]), (str(f["text_b"]) if f.get("text_b") else None)
+    vals = [str(v) for v in f.values()]
+    if not vals:
+        raise DataError(f"example '{ex.guid}': has no text fields; fix: give it at least one text field")
+    return vals[0], (vals[1] if len(vals) > 1 and vals[1] else None)
+
+
+def tokenize_plain(tokenizer, examples: Sequence[Example], max_length: int) -> list[list[int]]:
+    """Token ids of examples' text (``text_a`` [+ ``text_b`` as a pair]), truncated longest-first."""
+    out = []
+    for ex in examples:
+        a, b = plain_text(ex)
+        out.append(tokenizer(a, b, truncation=True, max_length=max_length)["input_ids"])
+    return out
+
+
+def pad_ids(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    T = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
+    att = torch.zeros((len(seqs), T), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(list(s), dtype=torch.long)
+        att[i, : len(s)] = 1
+    return ids, att
+
+
+def _special_mask(tokenizer, ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+    special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
+    return torch.isin(ids, special_ids) | (attention == 0)
+
+
+# ----------------------------------------------------------------------------- prompt models
+
+
+def _check_targets(soft_targets, n: int, n_labels: int) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(soft_targets, dtype=np.float64), dtype=torch.float32)
+    if t.ndim != 2 or t.shape != (n, n_labels):
+        raise ConfigError(
+            f"soft_targets: shape {tuple(t.shape)} does not match {n} examples × {n_labels} labels; fix: pass one probability row per training example"
+        )
+    if not torch.isfinite(t).all() or (t < 0).any():
+        raise ConfigError("soft_targets: must be finite non-negative probabilities; fix: pass exp(log-probs)")
+    return t / t.sum(1, keepdim=True).clamp_min(1e-12)
+
+
+def train_prompt_model(
+    model,
+    pvp,
+    train: Sequence[Example],
+    config: TrainConfig | dict | None,
+    labels: Sequence[str],
+    unlabelled: Sequence[Example] = (),
+    soft_targets: np.ndarray | None = None,
+    *,
+    progress: bool = True,
+) -> TrainLog:
+    """Fine-tune ``model`` (a ``PromptModel``) on one PVP, in place.
+
+    Loss: cross-entropy over the verbalizer label scores, or — with ``soft_targets``
+    (``[len(train), len(labels)]`` probabilities) — the distillation KL at
+    ``config.temperature``; plus ``config.mlm_weight`` × the MLM loss on ``unlabelled`` text.
+    Trained: what ``config.tune`` selects in ``model.mlm`` plus every parameter of
+    ``model.prompt_encoder`` if one is attached. The model is left in eval mode.
+    """
+    config = TrainConfig.from_dict(config) if not isinstance(config, TrainConfig) else config
+    labels = list(labels)
+    train = list(train)
+    if not train:
+        raise DataError("no training examples; fix: pass at least one labelled example")
+    pvp.check_labels(labels, "the training labels")
+    max_length = config.max_length or 256
+    enc = model.encoder_for(pvp, max_length, labels)
+    encoded = enc.encode(train)
+    vt = enc.verbalizer_tokens
+    targets = None
+    if soft_targets is not None:
+        targets = _check_targets(soft_targets, len(train), len(labels))
+    else:
+        missing = [e.guid for e in train if e.label is None]
+        if missing:
+            raise DataError(f"training example '{missing[0]}' has no label ({len(missing)} such); fix: label it, or pass soft_targets")
+    unlabelled = list(unlabelled)
+    if config.mlm_weight > 0 and not unlabelled:
+        raise ConfigError(f"mlm_weight={config.mlm_weight} needs unlabelled text but none was given; fix: pass unlabelled examples or set mlm_weight 0")
+    use_mlm = config.mlm_weight > 0
+    tok = model.tokenizer
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    plain = tokenize_plain(tok, unlabelled, max_length) if use_mlm else []
+
+    trained = apply_tuning(model, config.tune, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout)
+
+    from .encoding import collate
+
+    def batches(rank: int, world: int):
+        idx_stream = IndexStream(len(encoded), config.batch_size, config.seed, rank, world)
+        u_stream = IndexStream(len(plain), config.unlabelled_batch_size, config.seed + 1, rank, world) if use_mlm else None
+        gen = torch.Generator().manual_seed(config.seed + 2 + rank)
+        for idx in idx_stream:
+            b = collate([encoded[i] for i in idx], pad)
+            if targets is not None:
+                b["targets"] = targets[idx]
+            if u_stream is not None:
+                ids, att = pad_ids([plain[i] for i in next(u_stream)], pad)
+                b["mlm_input_ids"], b["mlm_labels"] = mask_tokens(ids, _special_mask(tok, ids, att), tok, config.mlm_probability, gen)
+                b["mlm_attention_mask"] = att
+            yield b
+
+    T = config.temperature
+
+    def loss_fn(m, b):
+        dev = m.device
+        scores = m.label_scores(b, vt)
+        if "targets" in b:
+            main = distillation_loss(scores, b["targets"].to(dev), T)
+            out = {"kl": main}
+        else:
+            main = F.cross_entropy(scores, b["labels"].to(dev))
+            out = {"ce": main}
+        if "mlm_input_ids" in b:
+            mlm = m.mlm(
+                input_ids=b["mlm_input_ids"].to(dev), attention_mask=b["mlm_attention_mask"].to(dev), labels=b["mlm_labels"].to(dev)
+            ).loss
+            out["mlm"] = mlm
+            main = main + config.mlm_weight * mlm
+        out["loss"] = main
+        return out
+
+    log = train_loop(
+        model,
+        loss_fn,
+        batches,
+        config,
+        soft_module=model.prompt_encoder,
+        desc=f"train {pvp.id}",
+        progress=progress,
+        examples=len(train),
+    )
+    log.trained_parameters = trained
+    model.eval()
+    return log
