@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import statistics
 import sys
@@ -50,6 +51,7 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--out", default=str(HERE / "results" / "sst2_methods"))
     p.add_argument("--resume", action="store_true", help="skip seeds already in rows.jsonl")
+    p.add_argument("--pet-only", action="store_true", help="run only method 'pet' (no cls-ft, no iPET): e.g. to vary --distill-steps")
     p.add_argument("--summarize-only", action="store_true", help="rewrite summary.csv/.md from rows.jsonl and exit")
     return p.parse_args(argv)
 
@@ -74,6 +76,16 @@ def run_seed(args, seed: int) -> list[dict]:
     if args.lr is not None:
         common["lr"] = args.lr
     out = []
+
+    if args.pet_only:
+        opts = {**common, "ensemble": args.ensemble}
+        if args.distill_steps:
+            opts["distill_steps"] = args.distill_steps
+        t0 = time.perf_counter()
+        rows = get_method("pet")(ctx, opts)
+        wall = time.perf_counter() - t0
+        log(f"seed {seed}: pet call {wall:.0f}s")
+        return [{**r.to_dict(), "seed": seed, "call_wall_seconds": wall} for r in rows]
 
     t0 = time.perf_counter()
     rows = get_method("cls-ft")(ctx, dict(common))
@@ -113,6 +125,8 @@ def summarize(rows: list[dict]) -> list[dict]:
     for seed, rs in by_seed.items():
         cls = [r for r in rs if r["method"] == "cls-ft"]
         ip = [r for r in rs if r["method"] == "ipet"]
+        if not ip:  # a --pet-only run: method "pet", its "distilled" is PET's
+            ip = [{**r, "stage": "distilled-gen0" if r["stage"] == "distilled" else r["stage"]} for r in rs if r["method"] == "pet"]
         if cls:
             put("cls-ft", seed, cls[-1]["score"], cls[-1]["call_wall_seconds"])
         gen0 = [r for r in ip if r["stage"] == "pvp"]
@@ -152,6 +166,39 @@ def summarize(rows: list[dict]) -> list[dict]:
     return out
 
 
+def _diagnostics(rows: list[dict]) -> list[str]:
+    """Teacher quality on the pool, iPET's added-label accuracy, pre-training weights."""
+    out = []
+
+    def mean(xs):
+        xs = [x for x in xs if x is not None]
+        return statistics.mean(xs) if xs else None
+
+    for stage in ("distilled-gen0", "distilled"):
+        rs = [r for r in rows if r["method"] == "ipet" and r["stage"] == stage]
+        if not rs and stage == "distilled":
+            rs = [r for r in rows if r["method"] == "pet" and r["stage"] == stage]
+            stage = "distilled-gen0"
+        acc = mean([r["extra"].get("teacher_pool_accuracy") for r in rs])
+        ent = mean([r["extra"].get("target_entropy") for r in rs])
+        if acc is not None:
+            name = "PET" if stage == "distilled-gen0" else "iPET"
+            out.append(
+                f"- {name} distillation: the ensemble's hard-label accuracy on the unlabelled pool (its hidden gold labels) "
+                f"{100 * acc:.1f}%; mean entropy of the T-softened targets {ent:.3f} nats (uniform = {math.log(2):.3f})"
+            )
+    added = mean([r["extra"].get("added_label_accuracy") for r in rows if r["stage"].startswith("ipet-gen")])
+    if added is not None:
+        out.append(f"- iPET: accuracy of the labels the other PVPs' ensembles gave the added examples {100 * added:.1f}%")
+    pre = {}
+    for r in rows:
+        if r["method"] in ("ipet", "pet") and r["stage"] == "pvp" and "pre_train_accuracy" in r["extra"]:
+            pre.setdefault(r["pvp"], []).append(r["extra"]["pre_train_accuracy"])
+    if pre:
+        out.append("- PET weights (accuracy on the 32 labelled examples before training): " + ", ".join(f"{k} {100 * statistics.mean(v):.0f}%" for k, v in pre.items()))
+    return out
+
+
 def write_summary(out_dir: Path, rows: list[dict], args) -> None:
     from pet.io import atomic_write_text
 
@@ -184,7 +231,15 @@ def write_summary(out_dir: Path, rows: list[dict], args) -> None:
     ]
     for s in summary:
         lines.append(f"| {s['method']} | {100 * s['accuracy_mean']:.1f} ± {100 * s['accuracy_std']:.1f} | {s['per_seed']} | {s['wall_seconds_mean']:.0f} |")
-    lines += ["", f"Command: `python benchmarks/sst2_methods.py --model {args.model} --data-dir {args.data_dir} --seeds {' '.join(map(str, args.seeds))} --steps {args.steps} --generations {args.generations}`", ""]
+    cmd = (
+        f"python benchmarks/sst2_methods.py --model {args.model} --data-dir {args.data_dir} --seeds {' '.join(map(str, args.seeds))} "
+        f"--steps {args.steps}{f' --distill-steps {args.distill_steps}' if args.distill_steps else ''} --batch-size {args.batch_size} "
+        f"--generations {args.generations} --ensemble {args.ensemble} --threads {args.threads}"
+    )
+    lines += ["", f"Command: `{cmd}`", ""]
+    extra = _diagnostics(rows)
+    if extra:
+        lines += ["Diagnostics (mean over seeds):", "", *extra, ""]
     atomic_write_text(out_dir / "summary.md", "\n".join(lines))
 
 

@@ -98,7 +98,7 @@ def summarize(rows_df, methods: Sequence[str], majority: float | None = None):
             {
                 "method": m,
                 "stage": heads[0]["stage"],
-                "pvp": heads[0].get("pvp") or "",
+                "pvp": heads[0].get("pvp") if isinstance(heads[0].get("pvp"), str) else "",
                 "mean": float(scores.mean()),
                 "std": float(scores.std(ddof=0)),
                 "n_seeds": len(scores),
@@ -156,8 +156,8 @@ def bar_chart(summary, path: Path, metric: str, title: str) -> None:
     fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(data) + 1.5), 4.0))
     x = np.arange(len(data))
     ax.bar(x, 100 * data["mean"], yerr=100 * data["std"], capsize=4, color="#4C72B0")
-    for xi, m in zip(x, data["mean"]):
-        ax.text(xi, 100 * m + 1, f"{100 * m:.1f}", ha="center", va="bottom", fontsize=8)
+    for xi, m, sd in zip(x, data["mean"], data["std"]):
+        ax.text(xi, 100 * (m + sd) + 1.5, f"{100 * m:.1f}", ha="center", va="bottom", fontsize=8)
     if not ref.empty:
         ax.axhline(100 * float(ref["mean"].iloc[0]), color="grey", ls="--", lw=1, label="majority class")
         ax.legend(loc="lower right", fontsize=8)
@@ -318,6 +318,31 @@ def compare_prompts(
     result.output = out
     result.files = {n: out / n for n in ("rows.csv", "summary.csv", "summary.md", "chart.png", "run.json")}
     return result
+
+
+def rerender(output: str | Path) -> CompareResult:
+    """Rebuild ``summary.csv``, ``summary.md`` and ``chart.png`` of a finished comparison from its
+    ``rows.csv`` and ``run.json`` (each file replaced atomically)."""
+    import pandas as pd
+
+    from .io import atomic_write_text
+    from .tasks import load_task
+
+    out = Path(output)
+    if not (out / "rows.csv").is_file() or not (out / "run.json").is_file():
+        raise ConfigError(f"{out}: no rows.csv/run.json; fix: point at a folder written by `pet compare-prompts`")
+    run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    rows_df = pd.read_csv(out / "rows.csv")
+    metric = str(rows_df["metric"].iloc[0]) if len(rows_df) else load_task(run["task"]).metric
+    summary = summarize(rows_df, run["methods"], run.get("majority_class"))
+    title = (
+        f"{run['task']}, K={run['shots']}, seeds {','.join(map(str, run['seeds']))}, model {Path(run['model']).name or run['model']}, "
+        f"steps {run['steps'] if run['steps'] is not None else 'default'}"
+    )
+    atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
+    atomic_write_text(out / "summary.md", summary_markdown(summary, metric, f"**{title}**"))
+    bar_chart(summary, out / "chart.png", metric, title)
+    return CompareResult(rows_df, summary, out, {n: out / n for n in ("rows.csv", "summary.csv", "summary.md", "chart.png", "run.json")})
 
 
 def _threads() -> int:

@@ -85,8 +85,9 @@ class PromptModel(nn.Module):
         from transformers import AutoModelForMaskedLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        verbosity = hf_logging.get_verbosity()
+        verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
         hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar per model in PET's loops
         try:
             tokenizer = AutoTokenizer.from_pretrained(name_or_path)
             mlm = AutoModelForMaskedLM.from_pretrained(name_or_path, dtype=torch.float32)
@@ -98,6 +99,8 @@ class PromptModel(nn.Module):
             ) from None
         finally:
             hf_logging.set_verbosity(verbosity)
+            if bars:
+                hf_logging.enable_progress_bar()
         return cls(mlm, tokenizer, name=name_or_path, device=device)
 
     @property

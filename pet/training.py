@@ -54,7 +54,7 @@ class TrainConfig:
     """
 
     steps: int = 250  # optimizer steps
-    lr: float = 1e-4
+    lr: float = 3e-5
     batch_size: int = 4  # labelled examples per micro-batch (per process)
     grad_accum: int = 1  # micro-batches per optimizer step
     max_length: int | None = None  # None: the task's max_length (256 when unknown)
@@ -255,8 +255,13 @@ def make_accelerator(device: torch.device | None = None):
 
     handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)]
     cpu = device is not None and device.type == "cpu"
-    if AcceleratorState._shared_state:  # already initialised in this process: reuse its choice
-        return Accelerator(kwargs_handlers=handlers)
+    if AcceleratorState._shared_state:  # already initialised in this process: reuse its choice,
+        acc = Accelerator(kwargs_handlers=handlers)
+        if acc.num_processes > 1 or device is None or acc.device.type == device.type:
+            return acc
+        # ... unless it was made for another device in a plain single process (a CPU model
+        # after a GPU one): start afresh rather than move the model behind the caller's back
+        AcceleratorState._reset_state(reset_partial_state=True)
     return Accelerator(cpu=cpu, kwargs_handlers=handlers)
 
 

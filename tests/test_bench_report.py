@@ -25,6 +25,8 @@ SCORES = {
     ("pet", "pet", "ensemble", None): (0.72, 0.74, 0.76),
     ("pet", "pet", "distilled", None): (0.8, 0.75, 0.9),
     ("prompt-tuning", "prompt-tuning", "final", None): (0.55, 0.6, 0.65),
+    ("prompt-ft", "prompt-ft", "pvp", "p1:v"): (0.6, 0.7, 0.8),
+    ("prompt-ft", "prompt-ft", "pvp", "p2:v"): (0.8, 0.7, 0.9),
 }
 
 
@@ -58,7 +60,7 @@ def test_aggregate_mean_std_median(results):
     assert info["superseded_rows"] == 1 and len(df) == 3 * sum(1 for _ in SCORES)
     head = headline_rows(df)
     assert dict(zip(head[head["seed"] == 13]["method"], head[head["seed"] == 13]["stage"])) == {
-        "zero-shot": "ensemble", "cls-ft": "final", "pet": "distilled", "prompt-tuning": "final"}
+        "zero-shot": "ensemble", "cls-ft": "final", "pet": "distilled", "prompt-tuning": "final", "prompt-ft": "mean-of-pvps"}
     agg = aggregate(head, by=("task", "method", "k_label")).set_index("method")
     zs = np.array([0.55, 0.65, 0.8])
     assert agg.loc["zero-shot", "mean"] == pytest.approx(zs.mean())
@@ -67,6 +69,7 @@ def test_aggregate_mean_std_median(results):
     assert agg.loc["zero-shot", "n"] == 3 and agg.loc["zero-shot", "seeds"] == "13 21 42"
     assert agg.loc["pet", "mean"] == pytest.approx(np.mean([0.8, 0.75, 0.9]))
     assert agg.loc["pet", "min"] == pytest.approx(0.75) and agg.loc["pet", "max"] == pytest.approx(0.9)
+    assert agg.loc["prompt-ft", "mean"] == pytest.approx(np.mean([0.7, 0.7, 0.85]))  # per-seed mean over its PVPs
 
 
 def test_report_tables(results):
@@ -117,7 +120,7 @@ def test_report_writes_csv_markdown_and_valid_pngs(results, tmp_path):
     import pandas as pd
 
     head = pd.read_csv(out / "headline.csv")
-    assert set(head["method"]) == {"zero-shot", "cls-ft", "pet", "prompt-tuning"}
+    assert set(head["method"]) == {"zero-shot", "cls-ft", "pet", "prompt-tuning", "prompt-ft"}
     # writing again replaces the folder atomically
     rep2 = build_report(results, output=out, plots=False)
     assert not (out / "plots").exists() and (out / "report.md").is_file() and rep2.output == out

@@ -335,13 +335,15 @@ def test_pet_end_to_end_with_distillation(tiny_model_dir):
 
 
 @needs_cls_ft
-def test_ipet_end_to_end_rows_and_training_set_sizes(tiny_model_dir):
+def test_ipet_end_to_end_rows_and_training_set_sizes(tiny_model_dir, tmp_path):
+    from pet.classifier import PetClassifier
     from pet.methods.base import RunContext, get_method
     from pet.tasks import load_task
 
     labelled, pool, test = _task(n_pool=24)
     ctx = RunContext(
-        task=load_task("sst2"), model=tiny_model_dir, train=labelled, test=test, pvps=_pvps(), unlabelled=pool, seed=3, progress=False
+        task=load_task("sst2"), model=tiny_model_dir, train=labelled, test=test, pvps=_pvps(), unlabelled=pool, seed=3, progress=False,
+        output_dir=tmp_path / "saved",
     )
     opts = {"generations": 1, "steps": 2, "lr": 1e-3, "batch_size": 4, "distill_steps": 2, "distill_each_generation": True}
     rows = get_method("ipet")(ctx, opts)
@@ -359,3 +361,7 @@ def test_ipet_end_to_end_rows_and_training_set_sizes(tiny_model_dir):
             assert r.extra["seed"] != rows[0].extra["seed"]
         assert r.extra["elapsed_seconds"] >= 0
     assert rows[0].extra["seed"] == 3  # the context's seed
+    # with an output folder the distilled classifier is saved and reloads with the same score
+    clf = PetClassifier.load(tmp_path / "saved")
+    assert clf.method == "ipet" and [m["stage"] for m in clf.metrics] == stages
+    assert math.isclose(clf.score(test, [e.label for e in test]), rows[-1].score)

@@ -378,6 +378,10 @@ def test_compare_runner_writes_table_and_chart(tmp_path, sentiment_examples):
     assert pt["trained_parameters"] == 2 * 32  # only the soft vectors
     assert (out / "chart.png").read_bytes()[:4] == b"\x89PNG"
     assert not list(tmp_path.glob(".cmp.partial*"))
+    assert "nan" not in md
+    from pet.compare import rerender
+
+    assert (rerender(out).output / "summary.md").read_text() == md
     with pytest.raises(ConfigError, match="exists"):
         compare_prompts(task, str(base), seeds=[13], steps=0, methods=["zero-shot"], output=out, train_examples=sentiment_examples, test_examples=sentiment_examples[:4])
 

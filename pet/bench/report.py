@@ -6,8 +6,8 @@ in the LM-BFF and PET papers; ``std`` is the population standard deviation over 
 shown in parentheses.
 
 Sections: run metadata; test sets (full / subset / missing per task); headline results per
-task x method x K (each method's headline stage: final > distilled > ensemble > its last
-row); every stage; single PVPs vs their ensemble; hard vs soft prompts; PET gain over cls-ft
+task x method x K (each method's headline stage: final > distilled > ensemble > the mean of its
+per-PVP rows > its last row); every stage; single PVPs vs their ensemble; hard vs soft prompts; PET gain over cls-ft
 (paired by seed); cost; published numbers side by side (clearly labelled as another base
 model).
 """
@@ -45,7 +45,7 @@ def _pd():
 # ----------------------------------------------------------------------------- loading
 
 
-def load_rows(results_dir: str | Path) -> tuple[Any, dict]:
+def load_rows(results_dir: str | Path, only_hashes: set[str] | None = None) -> tuple[Any, dict]:
     """(DataFrame of the current rows, info) from a results folder.
 
     Current rows: for every (task, method, K, seed) only the rows of the newest config hash
@@ -67,7 +67,13 @@ def load_rows(results_dir: str | Path) -> tuple[Any, dict]:
     }
     if not scan.rows:
         return pd.DataFrame(), info
-    df = pd.DataFrame(scan.rows)
+    rows = scan.rows
+    if only_hashes is not None:
+        info["other_experiment_rows"] = sum(1 for r in rows if r.get("config_hash") not in only_hashes)
+        rows = [r for r in rows if r.get("config_hash") in only_hashes]
+        if not rows:
+            return pd.DataFrame(), info
+    df = pd.DataFrame(rows)
     df["_order"] = range(len(df))
     df["k"] = df["k"].astype(object).where(df["k"].notna(), None)
     newest = (
@@ -138,7 +144,9 @@ def aggregate(df, by: Sequence[str] = ("task", "method", "k_label", "stage", "pv
 
 
 def headline_rows(df):
-    """One row per (task, method, K, seed): the method's headline stage for that cell."""
+    """One row per (task, method, K, seed): the method's headline stage for that cell:
+    ``final`` > ``distilled`` > ``ensemble``; a cell with only per-PVP rows gives their mean
+    (stage ``mean-of-pvps``); otherwise the cell's last row."""
     if df is None or len(df) == 0:
         return df
     picks = []
@@ -150,7 +158,17 @@ def headline_rows(df):
                 chosen = hit.iloc[0]
                 break
         if chosen is None:
-            chosen = g.iloc[-1]
+            pv = g[g["stage"] == "pvp"]
+            if len(pv) > 1 and len(pv) == len(g):
+                # only per-PVP rows (e.g. prompt-ft): the mean over PVPs, not an arbitrary one
+                chosen = pv.iloc[0].copy()
+                chosen["stage"] = "mean-of-pvps"
+                chosen["pvp"] = ""
+                chosen["score"] = float(pv["score"].mean())
+                acc = [a for a in pv["accuracy"] if a is not None and not (isinstance(a, float) and math.isnan(a))]
+                chosen["accuracy"] = float(sum(acc) / len(acc)) if len(acc) == len(pv) else float("nan")
+            else:
+                chosen = g.iloc[-1]
         picks.append(chosen)
     pd = _pd()
     return pd.DataFrame(picks).reset_index(drop=True)
@@ -423,12 +441,14 @@ def build_report(
     output: str | Path | None = None,
     plots: bool = True,
     write: bool = True,
+    only_hashes: set[str] | None = None,
 ) -> Report:
     """Aggregate a results folder; with ``write`` put report.md, CSVs and PNG plots in
-    ``output`` (default ``<results>/report``), replacing that folder atomically."""
+    ``output`` (default ``<results>/report``), replacing that folder atomically.
+    ``only_hashes`` restricts the report to those config hashes (``pet report --experiment``)."""
     pd = _pd()
     root = Path(results_dir)
-    df, info = load_rows(root)
+    df, info = load_rows(root, only_hashes)
     notes = _task_notes(root, df)
     refs = load_references(references) if references else None
     tables: dict[str, Any] = {}
@@ -513,6 +533,8 @@ def _markdown(root: Path, df, info: dict, notes: dict, tables: dict, models: lis
     ]
     if info.get("superseded_rows"):
         lines.append(f"- {info['superseded_rows']} older rows (cells re-run after a config change) are ignored; the newest config of each cell is shown.")
+    if info.get("other_experiment_rows"):
+        lines.append(f"- {info['other_experiment_rows']} rows of other configurations (not in the experiment file's current grid) are left out.")
     if info.get("incomplete_rows") or info.get("partial_tail") or info.get("corrupt_lines"):
         lines.append(f"- The store holds an interrupted write ({info['incomplete_rows']} rows without their cell marker); ignored.")
     lines.append("")
@@ -539,7 +561,8 @@ def _markdown(root: Path, df, info: dict, notes: dict, tables: dict, models: lis
     # headline
     head = tables["headline"]
     lines += ["## Results (headline stage per method)", ""]
-    lines.append("Each method's headline stage: `final` > `distilled` > `ensemble` > its last row. "
+    lines.append("Each method's headline stage: `final` > `distilled` > `ensemble`; with only per-PVP rows, their mean "
+                 "(`mean-of-pvps`, so no PVP is picked on test); else its last row. "
                  "`*` = evaluated on a subset of the official test set (see above).")
     lines.append("")
     methods = list(dict.fromkeys(head["method"]))

@@ -18,6 +18,9 @@ def register(sub) -> None:
     p.add_argument("results", help="results folder written by `pet bench`")
     p.add_argument("--references", default=None, help="CSV of published numbers (e.g. benchmarks/references.csv)")
     p.add_argument("--output", default=None, help="output folder (default: RESULTS/report; replaced atomically)")
+    p.add_argument("--experiment", default=None, metavar="FILE",
+                   help="only rows of this experiment file's current grid (config hashes; uses --model / $PET_MODEL like pet bench)")
+    p.add_argument("--model", default=None, help="with --experiment: the model the grid was run with (default: the file's, else $PET_MODEL)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--quiet", action="store_true", help="do not print the Markdown")
     p.set_defaults(func=run)
@@ -26,7 +29,12 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..bench.report import build_report
 
-    rep = build_report(args.results, references=args.references, output=args.output, plots=not args.no_plots)
+    only = None
+    if args.experiment:
+        from ..bench.experiment import expand_grid, load_experiment
+
+        only = {c.config_hash for c in expand_grid(load_experiment(args.experiment), model=args.model)}
+    rep = build_report(args.results, references=args.references, output=args.output, plots=not args.no_plots, only_hashes=only)
     if not args.quiet:
         print(rep.markdown)
     print(f"wrote {len(rep.files)} files to {rep.output}")

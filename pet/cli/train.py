@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sys
@@ -264,7 +263,7 @@ def _save_untrained(ctx, method: str, opts: dict, max_length: int, out: Path) ->
     """Methods that do not save a model themselves: zero-shot is rebuilt (nothing trained);
     anything else gets only its metrics (said on stderr)."""
     from ..classifier import PetClassifier, PromptEnsemble
-    from ..training import TrainConfig, split_options
+    from ..training import split_options
 
     if method == "zero-shot" and ctx.pvps:
         from ..model import PromptModel

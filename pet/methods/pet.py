@@ -16,7 +16,10 @@ PET
      ``temperature`` (2 as in PET). This is exactly PET's ``merge_logits`` + distillation
      target.
   4. Distillation (stage ``"distilled"``): :func:`pet.methods.cls_ft.train_sequence_classifier`
-     on the unlabelled pool with those soft targets (KL at temperature T), scored on test.
+     on the unlabelled pool only (as in the paper), scored on test. Its loss
+     (:func:`pet.training.distillation_loss`) softens the targets it is given with T itself
+     (``q = softmax(log p / T)``), so it is handed the ensemble distribution at T = 1,
+     ``p = softmax(z̄)``: the student's effective target is ``softmax(z̄ / T)``, T applied once.
 
 iPET
   Generation 0 is PET's step 1 (rows ``"pvp"`` / ``"ensemble"``). For generation
@@ -388,7 +391,8 @@ def fit_pet(
     ``classifier`` is the distilled :class:`pet.methods.cls_ft.SequenceClassifier`; with
     ``distill=False`` it is ``None``, or with ``keep_models=True`` the last generation's
     weighted ensemble as a :class:`pet.classifier.PromptEnsemble` (models kept in memory;
-    otherwise each model is freed once its outputs are computed). ``rows`` has one :class:`StageResult` per stage; their ``score`` is
+    otherwise each model is freed once its outputs are computed). ``rows`` has one
+    :class:`StageResult` per stage; their ``score`` is
     ``score_fn(gold, pred)`` on ``test`` (accuracy by default), NaN when ``test`` is None.
     ``config`` is a :class:`pet.training.TrainConfig` (its ``temperature`` is the distillation
     temperature; ``max_length=None`` means 256); ``distill_config`` (default ``config``) trains
@@ -402,7 +406,7 @@ def fit_pet(
     pool = list(unlabelled)
     test = list(test) if test is not None else None
     method = method or ("ipet" if ipet else "pet")
-    if isinstance(config, dict):
+    if not isinstance(config, TrainConfig):
         config = TrainConfig.from_dict(config)
     if isinstance(distill_config, dict):
         distill_config = TrainConfig.from_dict({**config.to_dict(), **distill_config})
