@@ -45,13 +45,14 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=40, help="optimizer steps per model (prompt models, cls-ft and distillation)")
     p.add_argument("--distill-steps", type=int, default=None, help="steps of the distilled classifier (default: --steps)")
     p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: TrainConfig's)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: TrainConfig's; pass it to pin a run)")
     p.add_argument("--generations", type=int, default=1, help="iPET generations after PET's generation 0")
     p.add_argument("--ensemble", default="weighted", choices=["weighted", "mean"])
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--out", default=str(HERE / "results" / "sst2_methods"))
     p.add_argument("--resume", action="store_true", help="skip seeds already in rows.jsonl")
     p.add_argument("--pet-only", action="store_true", help="run only method 'pet' (no cls-ft, no iPET): e.g. to vary --distill-steps")
+    p.add_argument("--cls-only", action="store_true", help="run only the cls-ft baseline")
     p.add_argument("--summarize-only", action="store_true", help="rewrite summary.csv/.md from rows.jsonl and exit")
     return p.parse_args(argv)
 
@@ -93,6 +94,8 @@ def run_seed(args, seed: int) -> list[dict]:
     for r in rows:
         out.append({**r.to_dict(), "seed": seed, "call_wall_seconds": wall})
     log(f"seed {seed}: cls-ft {rows[-1].score:.4f} ({wall:.0f}s)")
+    if args.cls_only:
+        return out
 
     opts = {**common, "generations": args.generations, "distill_each_generation": True, "ensemble": args.ensemble}
     if args.distill_steps:
@@ -214,14 +217,14 @@ def write_summary(out_dir: Path, rows: list[dict], args) -> None:
     atomic_write_text(out_dir / "summary.csv", buf.getvalue())
 
     pool = next((r["extra"].get("pool_size") for r in rows if r["stage"].startswith("distilled")), "?")
-    cfg = next((r["extra"].get("config") for r in rows if r["method"] == "cls-ft"), {}) or {}
+    cfg = next((r["extra"].get("config") for r in rows if r["method"] == "cls-ft"), None) or {"lr": args.lr, "steps": args.steps, "batch_size": args.batch_size}
     lines = [
         "# SST-2, K=16: cls-ft vs prompt-ft vs PET vs iPET",
         "",
         f"Base model: `{Path(str(args.model)).name}` (offline 6-layer MiniLM MLM, 22.7M parameters — NOT RoBERTa-large). "
         f"LM-BFF splits 16-{{{', '.join(str(s) for s in sorted({r['seed'] for r in rows}))}}}; test = full SST-2 test (GLUE dev, 872); accuracy, mean ± std over seeds.",
         f"Budget (CPU, 2 shared cores): {cfg.get('steps', args.steps)} optimizer steps × batch {cfg.get('batch_size', args.batch_size)}, lr {cfg.get('lr', args.lr)}, "
-        f"full fine-tuning, for every model (cls-ft, each PVP model, each distilled model); unlabelled pool {pool} examples; "
+        f"full fine-tuning, for every model (cls-ft, each PVP model); distillation {args.distill_steps or args.steps} steps; unlabelled pool {pool} examples; "
         f"iPET: {args.generations} generation(s) after PET's (training sets ×5), λ = 0.25, ensemble `{args.ensemble}`.",
         "prompt-ft rows are PET's generation-0 models (same training loop, config and seed as the prompt-ft method). "
         "Wall seconds: mean per seed, training + scoring, everything each method needs (PET/iPET include all their models).",
@@ -234,6 +237,7 @@ def write_summary(out_dir: Path, rows: list[dict], args) -> None:
     cmd = (
         f"python benchmarks/sst2_methods.py --model {args.model} --data-dir {args.data_dir} --seeds {' '.join(map(str, args.seeds))} "
         f"--steps {args.steps}{f' --distill-steps {args.distill_steps}' if args.distill_steps else ''} --batch-size {args.batch_size} "
+        f"{f'--lr {args.lr:g} ' if args.lr is not None else ''}{'--pet-only ' if args.pet_only else ''}{'--cls-only ' if args.cls_only else ''}"
         f"--generations {args.generations} --ensemble {args.ensemble} --threads {args.threads}"
     )
     lines += ["", f"Command: `{cmd}`", ""]

@@ -268,7 +268,7 @@ def reset_peak_memory(device=None) -> None:
 @register("cls-ft")
 def run(ctx: RunContext, options: dict) -> list[StageResult]:
     """``[CLS]``+MLP fine-tuning with the prompt-ft budget (same steps, batch, lr, splits)."""
-    config, _ = split_options(dict(options), where="cls-ft options")
+    config, _ = split_options({"seed": ctx.seed, **options}, where="cls-ft options")
     if config.max_length is None:
         config = config.replace(max_length=getattr(ctx.task, "max_length", None) or 256)
     reset_peak_memory(ctx.device)

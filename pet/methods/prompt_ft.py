@@ -39,7 +39,8 @@ def select_pvps(pvps, wanted) -> list:
 
 @register("prompt-ft")
 def run(ctx: RunContext, options: dict) -> list[StageResult]:
-    config, own = split_options(dict(options), allowed=("pvp",), where="prompt-ft options")
+    # the run's seed unless the options pin one: every method of a cell trains with the same seed
+    config, own = split_options({"seed": ctx.seed, **options}, allowed=("pvp",), where="prompt-ft options")
     if config.max_length is None:
         config = config.replace(max_length=getattr(ctx.task, "max_length", None) or 256)
     pvps = select_pvps(ctx.pvps, own.get("pvp"))

@@ -4,6 +4,12 @@ Each trains one fresh model per soft PVP with :func:`pet.training.train_prompt_m
 parameters always train; the LM only for ``p-tuning-ft``) and scores it on the test split:
 one ``"pvp"`` row per soft PVP, plus an ``"ensemble"`` row when there are several.
 
+With ``ctx.output_dir`` (``pet train --output DIR``) the trained models are saved there as one
+:class:`pet.classifier.PetClassifier` folder (``pet predict DIR`` reads it; option ``save=false``
+turns saving off). Only what was trained is stored: the soft parameters, plus the LM only for
+``p-tuning-ft``; a frozen LM is referenced by its base model name/path (see
+:mod:`pet.classifier`).
+
 Which PVPs (first rule that applies):
 
 1. ``options["template"]``: that template with the verbalizer of the task's first PVP;
@@ -22,7 +28,6 @@ see :data:`DEFAULTS` and ``docs/soft.md``.
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -36,11 +41,7 @@ from .cls_ft import peak_memory_mb, reset_peak_memory
 #: Keys that configure the soft prompt (everything else is a TrainConfig key).
 SOFT_KEYS = ("encoder", "hidden_size", "lstm_layers", "init", "prompt_length", "verbalizer")
 #: Keys of the method itself.
-OWN_KEYS = ("template", "save", "save_format")
-#: ``save_format`` with ``RunContext.output_dir``: "soft" (default) = :func:`pet.soft.save_soft` per
-#: soft PVP under ``<output_dir>/<pattern id>/`` (soft parameters only, LM only when tuned);
-#: "classifier" = one ``PetClassifier`` folder (full LM weights per member; ``pet predict`` reads it).
-SAVE_FORMATS = ("soft", "classifier")
+OWN_KEYS = ("template", "save")
 
 #: Per method: the soft-prompt method, LM tuning, and default training options.
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -103,24 +104,17 @@ def split_soft_options(method: str, options: dict, seed: int, max_length: int):
     return TrainConfig.from_dict(train, f"method '{method}' options"), SoftConfig.from_dict(soft), own
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]+", "_", name)
-
-
 def run_soft(method: str, ctx: RunContext, options: dict) -> list[StageResult]:
     """Train and score one soft prompt per soft PVP (see the module docstring)."""
     from ..model import PromptModel
-    from ..soft import attach_soft_prompt, save_soft
+    from ..soft import attach_soft_prompt
     from ..training import train_prompt_model
 
     max_length = int(getattr(ctx.task, "max_length", 256) or 256)
     config, soft_config, own = split_soft_options(method, options, ctx.seed, max_length)
     labels = ctx.labels
     gold = [e.label for e in ctx.test]
-    save_format = own.get("save_format", "soft")
-    if save_format not in SAVE_FORMATS:
-        raise ConfigError(f"method '{method}': save_format={save_format!r}; fix: use one of {', '.join(SAVE_FORMATS)}")
-    saving = ctx.output_dir is not None and own.get("save", True)
+    saving = ctx.output_dir is not None and own.get("save", True) not in (False, "false", "no", 0)
     rows, per_pvp, members, logs = [], [], [], {}
     pvps = soft_pvps(ctx, {**own, **({"prompt_length": soft_config.prompt_length} if soft_config.prompt_length else {})})
     for pvp in pvps:
@@ -147,10 +141,6 @@ def run_soft(method: str, ctx: RunContext, options: dict) -> list[StageResult]:
             "soft_parameters": int(sum(p.numel() for p in module.parameters())),
             "attach_seconds": attach_secs,
         }
-        if saving and save_format == "soft":
-            out = Path(ctx.output_dir) / _safe(pvp.pattern.id)
-            save_soft(model, out, overwrite=True)
-            extra["saved_to"] = str(out)
         logs[pvp.id] = log
         rows.append(
             StageResult(
@@ -166,7 +156,7 @@ def run_soft(method: str, ctx: RunContext, options: dict) -> list[StageResult]:
                 extra=extra,
             )
         )
-        if saving and save_format == "classifier":
+        if saving:
             members.append((model, pvp))
         else:
             del model
@@ -177,6 +167,8 @@ def run_soft(method: str, ctx: RunContext, options: dict) -> list[StageResult]:
         PetClassifier.from_trained(
             ctx.model, method, labels, config, predictor, pvps=pvps, logs=logs, metrics=[r.to_dict() for r in rows]
         ).save(ctx.output_dir, overwrite=True)
+        for r in rows:
+            r.extra["saved_to"] = str(ctx.output_dir)
     if len(per_pvp) > 1:
         ens = ensemble_log_probs(per_pvp)
         rows.append(
