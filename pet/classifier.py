@@ -14,20 +14,34 @@ Whatever the method, the fitted classifier holds one *final predictor*:
 Saved directory (format_version 1), written atomically (temp folder + rename)::
 
     pet_config.json      format_version, method, base model, labels, training config,
-                         predictor layout, package versions
+                         predictor layout (per member: its PVP, where its LM comes from, its
+                         soft prompt), package versions
     patterns.json        the PVPs' patterns and verbalizers, in the shipped file format
     verbalizers.json
-    models/<j>/          prompt predictors: each distinct trained masked LM in Hugging Face
+    models/<j>/          prompt predictors: each distinct *trained* masked LM in Hugging Face
                          format (config.json, model.safetensors, tokenizer files), LoRA
-                         merged into the weights; prompt_encoder.safetensors for soft prompts
+                         merged into the weights
+    soft_prompts/<i>.safetensors
+                         soft-prompt members (prompt tuning, P-tuning, deep prompts, soft
+                         verbalizer): only the prompt module's parameters; its SoftConfig and
+                         the PVP it was attached for are in pet_config.json
     model/               sequence classifier: encoder (config.json, model.safetensors),
                          tokenizer files, classifier_head.safetensors, classifier.json
     training_log.jsonl   one line per optimizer step of every trained model ("run" names it)
     metrics.json         the evaluated stages (StageResult rows), when known
+
+A soft-prompt member whose LM stayed frozen (``SoftConfig.tune == "frozen"`` and no LM
+parameter trainable) stores **no LM weights**: its member entry names the base model
+(``base_model``: the name/path it was loaded from, the absolute path of a local folder, and a
+SHA-256 of its weights) and loading rebuilds the exact model from it — base LM, then
+``attach_soft_prompt`` with the saved config, then the saved parameters; a base model whose
+weights no longer match the hash is refused. A soft prompt over a tuned LM (``p-tuning-ft``)
+stores the LM under ``models/<j>/`` as well.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -42,7 +56,7 @@ from .spec import PVP, load_patterns, load_verbalizers, make_pvps, save_patterns
 FORMAT_VERSION = 1
 CONFIG_FILE = "pet_config.json"
 METHODS = ("zero-shot", "prompt-ft", "cls-ft", "pet")
-SOFT_STATE_FILE = "prompt_encoder.safetensors"
+SOFT_DIR = "soft_prompts"
 
 
 def as_examples(X: Sequence[Any], y: Sequence[Any] | None = None) -> list[Example]:
@@ -97,25 +111,35 @@ class PromptEnsemble:
     def save(self, d: Path) -> dict:
         from .tuning import merged_copy
 
-        models: dict[int, str] = {}
+        entries: dict[int, dict] = {}  # id(model) -> where its LM and soft prompt are saved
+        n_models = n_soft = 0
         spec_members = []
         for m, pvp in self.members:
-            if id(m) not in models:
-                rel = f"models/{len(models)}"
-                models[id(m)] = rel
-                out = d / rel
-                out.mkdir(parents=True)
-                merged_copy(m.mlm).save_pretrained(out)
-                m.tokenizer.save_pretrained(out)
-                if m.prompt_encoder is not None:
-                    from safetensors.torch import save_file
-
-                    save_file({k: v.detach().cpu().contiguous() for k, v in m.prompt_encoder.state_dict().items()}, str(out / SOFT_STATE_FILE))
-            soft = None
-            if m.prompt_encoder is not None:
-                cfg = getattr(m.prompt_encoder, "config", None)
-                soft = cfg.to_dict() if hasattr(cfg, "to_dict") else {}
-            spec_members.append({"pvp": pvp.id, "model": models[id(m)], "soft_prompt": soft})
+            if id(m) not in entries:
+                pe = m.prompt_encoder
+                entry: dict[str, Any] = {}
+                base = _frozen_base(m) if pe is not None else None
+                if base is None:
+                    rel = f"models/{n_models}"
+                    n_models += 1
+                    out = d / rel
+                    out.mkdir(parents=True)
+                    merged_copy(m.mlm).save_pretrained(out)
+                    m.tokenizer.save_pretrained(out)
+                    entry["model"] = rel
+                else:
+                    entry["base_model"] = base
+                if pe is not None:
+                    entry["soft_prompt"] = _save_soft_prompt(pe, d, f"{SOFT_DIR}/{n_soft}.safetensors")
+                    n_soft += 1
+                entries[id(m)] = entry
+            entry = entries[id(m)]
+            if "soft_prompt" in entry and entry["soft_prompt"]["pvp"] != pvp.id:
+                raise ConfigError(
+                    f"member '{pvp.id}': its model's soft prompt was attached for PVP '{entry['soft_prompt']['pvp']}'; "
+                    "fix: score each soft-prompt model with the PVP it was attached for"
+                )
+            spec_members.append({"pvp": pvp.id, **entry})
         return {"kind": self.kind, "members": spec_members, "max_length": self.max_length, "batch_size": self.batch_size, "weights": self.weights}
 
     @classmethod
@@ -128,26 +152,112 @@ class PromptEnsemble:
             if mem["pvp"] not in pvps:
                 raise ConfigError(f"{d / CONFIG_FILE}: member PVP '{mem['pvp']}' is not in patterns.json/verbalizers.json; fix: re-save the classifier")
             pvp = pvps[mem["pvp"]]
-            key = mem["model"] if mem.get("soft_prompt") is None else f"{mem['model']}#{mem['pvp']}"
+            soft = mem.get("soft_prompt")
+            source = mem["model"] if mem.get("model") else "base:" + json.dumps(mem.get("base_model"), sort_keys=True)
+            # a soft prompt lives on its model (model.prompt_encoder): one model per soft member
+            key = source if soft is None else f"{source}#{json.dumps(soft, sort_keys=True)}"
             if key not in loaded:
-                m = PromptModel.from_pretrained(str(d / mem["model"]), device=device)
-                if mem.get("soft_prompt") is not None:
-                    _attach_saved_soft_prompt(m, pvp, d / mem["model"], mem["soft_prompt"], spec["max_length"], labels)
-                m.name = mem["model"]
+                if mem.get("model"):
+                    m = PromptModel.from_pretrained(str(d / mem["model"]), device=device)
+                    m.name = mem["model"]
+                elif mem.get("base_model") and soft is not None:
+                    m = _load_base(mem["base_model"], d / CONFIG_FILE, device)
+                else:
+                    raise ConfigError(f"{d / CONFIG_FILE}: member '{mem['pvp']}' has neither a saved model nor a base model and soft prompt; fix: re-save the classifier")
+                if soft is not None:
+                    _attach_saved_soft_prompt(m, pvp, d, mem, spec.get("max_length", 256), labels)
                 loaded[key] = m
             members.append((loaded[key], pvp))
         return cls(members, labels, spec.get("max_length", 256), spec.get("batch_size", 32), spec.get("weights"))
 
 
-def _attach_saved_soft_prompt(model, pvp: PVP, folder: Path, soft_cfg: dict, max_length: int, labels) -> None:
+def weights_sha256(mlm) -> str:
+    """SHA-256 over a model's state dict (names, dtypes, shapes, bytes; sorted by name): what
+    a frozen-LM soft prompt records of its base model, so loading can check it is the same."""
+    import torch
+
+    h = hashlib.sha256()
+    for name, t in sorted(mlm.state_dict().items()):
+        t = t.detach().cpu().contiguous().reshape(-1)
+        h.update(f"{name}|{t.dtype}|{t.numel()}|".encode())
+        h.update(t.view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
+def _frozen_base(m) -> dict | None:
+    """The base-model reference of a soft-prompt model whose LM was not trained, else None
+    (then the LM weights are saved). Not trained = the soft config says ``tune="frozen"``, no
+    LM parameter is trainable (``pet.tuning.apply_tuning("frozen")`` leaves none) and no LoRA;
+    and the model was loaded from a name/path it can be loaded from again."""
+    from .tuning import has_lora
+
+    cfg = getattr(m.prompt_encoder, "config", None)
+    if getattr(cfg, "tune", None) != "frozen" or has_lora(m.mlm) or any(p.requires_grad for p in m.mlm.parameters()):
+        return None
+    src = str(getattr(m.mlm, "name_or_path", "") or "")
+    if not src:  # built in memory (from a config), not loadable by name
+        return None
+    path = Path(src).expanduser()
+    return {"name": src, "path": str(path.resolve()) if path.exists() else None, "sha256": weights_sha256(m.mlm)}
+
+
+def _load_base(ref: dict, where: Path, device):
+    from .errors import ModelError
+    from .model import PromptModel
+
+    name = ref.get("name")
+    src = ref["path"] if ref.get("path") and Path(ref["path"]).is_dir() else name
+    try:
+        m = PromptModel.from_pretrained(str(src), device=device)
+    except ModelError as e:
+        raise ModelError(
+            f"{where}: this classifier stores only its soft prompts and needs the base model '{name}'"
+            f"{' (' + ref['path'] + ')' if ref.get('path') else ''}, which cannot be loaded ({e}); "
+            "fix: restore the base model there, or re-train and save"
+        ) from None
+    if ref.get("sha256") and weights_sha256(m.mlm) != ref["sha256"]:
+        raise ModelError(
+            f"{where}: base model '{src}' is not the one the soft prompts were trained on (its weights' SHA-256 differs); "
+            "fix: restore the original base model, or re-train and save"
+        )
+    m.name = name
+    return m
+
+
+def _save_soft_prompt(pe, d: Path, rel: str) -> dict:
+    from safetensors.torch import save_file
+
+    cfg = getattr(pe, "config", None)
+    meta = getattr(pe, "meta", None) or {}
+    if not hasattr(cfg, "to_dict") or "pvp" not in meta:
+        raise ConfigError(f"cannot save prompt encoder {type(pe).__name__}: not a pet.soft soft prompt; fix: attach it with pet.soft.attach_soft_prompt")
+    (d / rel).parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in pe.state_dict().items()}
+    save_file(state, str(d / rel))
+    return {
+        "config": cfg.to_dict(),
+        "weights": rel,
+        "pvp": PVP.from_dict(meta["pvp"]).id,
+        "max_length": meta.get("max_length"),
+        "parameters": int(sum(v.numel() for v in state.values())),
+    }
+
+
+def _attach_saved_soft_prompt(model, pvp: PVP, d: Path, mem: dict, max_length: int, labels) -> None:
+    from safetensors.torch import load_file
+
+    from .errors import ModelError
+
     try:
         from .soft import attach_soft_prompt
     except ImportError:
-        raise ConfigError(f"{folder}: this classifier uses soft prompts but pet.soft is not available; fix: install a pet version with soft prompts") from None
-    from safetensors.torch import load_file
-
-    module = attach_soft_prompt(model, model.encoder_for(pvp, max_length, labels), soft_cfg)
-    module.load_state_dict(load_file(str(folder / SOFT_STATE_FILE)))
+        raise ConfigError(f"{d}: this classifier uses soft prompts but pet.soft is not available; fix: install a pet version with soft prompts") from None
+    soft = mem["soft_prompt"]
+    weights = d / soft["weights"]
+    module = attach_soft_prompt(model, model.encoder_for(pvp, soft.get("max_length") or max_length, labels), soft["config"])
+    missing, unexpected = module.load_state_dict(load_file(str(weights)), strict=False)
+    if missing or unexpected:
+        raise ModelError(f"{weights}: does not fit the soft prompt (missing {missing}, unexpected {unexpected}); fix: re-save the classifier")
     module.to(model.device)
     model.eval()
 
@@ -184,6 +294,10 @@ def _wrap_predictor(p):
 
 class PetClassifier:
     """Few-shot text classifier; ``method`` is ``zero-shot``, ``prompt-ft``, ``cls-ft`` or ``pet``.
+
+    (A loaded classifier may also carry a soft-prompt method's name — ``prompt-tuning``,
+    ``p-tuning``, ``p-tuning-ft``, ``deep-prompt`` — as saved by those methods through
+    :meth:`from_trained`; it predicts like any other, ``fit`` does not train those.)
 
     ``pvps``: a list of ``PVP`` objects, or of ``"pattern:verbalizer"`` ids together with
     ``patterns``/``verbalizers`` file paths (all pairs of the files' first verbalizer when

@@ -141,21 +141,65 @@ def test_pet_method_distils_and_saves(tiny_dir, tmp_path):
     assert loaded.method == "pet" and np.array_equal(p1, loaded.predict_proba(TEXTS))
 
 
-def test_soft_prompt_model_saves_and_loads(tiny_dir, tmp_path):
+def _trained_soft(base_dir, tune="frozen", method="prompt-tuning"):
     soft = pytest.importorskip("pet.soft")
     from pet.model import PromptModel
     from pet.training import train_prompt_model
 
     pvp = PVP(Pattern("soft", "{text_a} {soft:2} {mask}."), PVPS[0].verbalizer)
-    m = PromptModel.from_pretrained(tiny_dir, device="cpu")
-    soft.attach_soft_prompt(m, m.encoder_for(pvp, 32, ["0", "1"]), {"method": "prompt-tuning"})
+    m = PromptModel.from_pretrained(base_dir, device="cpu")
+    soft.attach_soft_prompt(m, m.encoder_for(pvp, 32, ["0", "1"]), {"method": method, "tune": tune})
     ex = [Example({"text_a": t}, y, f"e{i}") for i, (t, y) in enumerate(zip(TEXTS, Y))]
-    log = train_prompt_model(m, pvp, ex, TrainConfig(steps=3, lr=1e-2, tune="frozen", max_length=32), ["0", "1"], progress=False)
-    assert log.trained_parameters == sum(p.numel() for p in m.prompt_encoder.parameters())
-    clf = PetClassifier.from_trained(tiny_dir, "soft", ["0", "1"], {"max_length": 32}, PromptEnsemble([(m, pvp)], ["0", "1"], 32), pvps=[pvp], logs={pvp.id: log})
-    loaded = PetClassifier.load(clf.save(tmp_path / "soft"))
-    assert (tmp_path / "soft" / "models" / "0" / "prompt_encoder.safetensors").is_file()
+    log = train_prompt_model(m, pvp, ex, TrainConfig(steps=3, lr=1e-2, tune=tune, max_length=32), ["0", "1"], progress=False)
+    return m, pvp, log
+
+
+@pytest.mark.parametrize("tune", ["frozen", "full"])
+def test_soft_prompt_model_saves_and_loads(tiny_dir, tmp_path, tune):
+    m, pvp, log = _trained_soft(tiny_dir, tune, "p-tuning")
+    n_soft = sum(p.numel() for p in m.prompt_encoder.parameters())
+    assert log.trained_parameters == n_soft + (sum(p.numel() for p in m.mlm.parameters()) if tune == "full" else 0)
+    clf = PetClassifier.from_trained(tiny_dir, "p-tuning", ["0", "1"], {"max_length": 32}, PromptEnsemble([(m, pvp)], ["0", "1"], 32), pvps=[pvp], logs={pvp.id: log})
+    out = clf.save(tmp_path / "soft")
+    (mem,) = json.loads((out / CONFIG_FILE).read_text())["predictor"]["members"]
+    assert (out / "soft_prompts" / "0.safetensors").is_file() and mem["soft_prompt"]["parameters"] == n_soft
+    if tune == "frozen":  # only the prompt encoder + the base model's name/path and weights hash
+        assert not (out / "models").exists() and "model" not in mem
+        assert mem["base_model"]["name"] == tiny_dir and mem["base_model"]["sha256"]
+    else:  # tuned LM: saved too
+        assert mem["model"] == "models/0" and (out / "models" / "0" / "model.safetensors").is_file()
+    loaded = PetClassifier.load(out)
+    assert loaded.method == "p-tuning"
     assert np.array_equal(clf.predict_proba(TEXTS), loaded.predict_proba(TEXTS))
+
+
+def test_soft_prompt_needs_its_exact_base_model(tmp_path):
+    from pet.errors import ModelError
+
+    base = tmp_path / "base"
+    m0, tok = tiny_mlm("bert", seed=7)
+    m0.save_pretrained(base)
+    tok.save_pretrained(base)
+    m, pvp, _ = _trained_soft(str(base))
+    out = PetClassifier.from_trained(str(base), "prompt-tuning", ["0", "1"], {"max_length": 32}, PromptEnsemble([(m, pvp)], ["0", "1"], 32), pvps=[pvp]).save(tmp_path / "c")
+    other, _ = tiny_mlm("bert", seed=8)  # same architecture, different weights
+    other.save_pretrained(base)
+    with pytest.raises(ModelError, match=r"not the one the soft prompts were trained on.*fix"):
+        PetClassifier.load(out)
+    import shutil
+
+    shutil.rmtree(base)
+    with pytest.raises(ModelError, match=r"needs the base model .*fix"):
+        PetClassifier.load(out)
+
+
+def test_soft_prompt_attached_for_another_pvp_is_refused(tiny_dir, tmp_path):
+    m, pvp, _ = _trained_soft(tiny_dir)
+    other = PVP(Pattern("soft-b", "{soft:2} {text_a} {mask}."), pvp.verbalizer)
+    clf = PetClassifier.from_trained(tiny_dir, "prompt-tuning", ["0", "1"], {}, PromptEnsemble([(m, other)], ["0", "1"], 32), pvps=[other])
+    with pytest.raises(ConfigError, match="attached for PVP 'soft:good-bad'"):
+        clf.save(tmp_path / "x")
+    assert not (tmp_path / "x").exists()
 
 
 def test_cls_ft_trains_and_distils(tiny_dir, tmp_path):

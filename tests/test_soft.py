@@ -19,9 +19,7 @@ from pet.soft import (
     attach_soft_prompt,
     encoder_layers,
     insert_soft,
-    load_soft,
     sample_vocab_ids,
-    save_soft,
     soft_before_mask,
     with_soft_prefix,
 )
@@ -291,8 +289,18 @@ def test_deep_prompts_reject_albert():
 # ----------------------------------------------------------------------------- save / load
 
 
+def save_and_load(model, p, tmp_path, name="saved"):
+    """Save a soft-prompt model as a one-member PetClassifier folder (the one save format) and load it back."""
+    from pet.classifier import PetClassifier, PromptEnsemble
+
+    clf = PetClassifier.from_trained(model.name, "soft", LABELS, {"max_length": 64}, PromptEnsemble([(model, p)], LABELS, 64), pvps=[p])
+    out = clf.save(tmp_path / name)
+    return out, PetClassifier.load(out, device="cpu")
+
+
 @pytest.mark.parametrize("method,tune", [("prompt-tuning", "frozen"), ("deep", "frozen"), ("p-tuning", "full")])
 def test_save_load_identical_scores(method, tune, tmp_path, sentiment_examples):
+    from pet.classifier import CONFIG_FILE
     from pet.training import TrainConfig, train_prompt_model
 
     m, tok = tiny_mlm("bert", seed=3)
@@ -304,16 +312,20 @@ def test_save_load_identical_scores(method, tune, tmp_path, sentiment_examples):
     attach_soft_prompt(model, model.encoder_for(p, 64, LABELS), {"method": method, "tune": tune, "encoder": "mlp"})
     train_prompt_model(model, p, sentiment_examples, TrainConfig(steps=2, lr=1e-2, tune=tune, max_length=64), LABELS, progress=False)
     want = model.predict_log_proba(sentiment_examples, p, max_length=64, labels=LABELS)
-    out = save_soft(model, tmp_path / "saved")
-    assert (out / "lm").is_dir() == (tune == "full")
-    meta = json.loads((out / "soft.json").read_text())
-    assert meta["base_model"] == str(base) and meta["config"]["method"] == method
+    out, loaded = save_and_load(model, p, tmp_path)
+    # only what was trained: the LM only when it was tuned
+    assert (out / "models").is_dir() == (tune == "full")
+    (mem,) = json.loads((out / CONFIG_FILE).read_text())["predictor"]["members"]
+    assert mem["soft_prompt"]["config"]["method"] == method and mem["soft_prompt"]["pvp"] == p.id
+    if tune == "frozen":
+        assert mem["base_model"]["name"] == str(base) and mem["base_model"]["path"] == str(base.resolve())
+        assert mem["soft_prompt"]["parameters"] == sum(t.numel() for t in model.prompt_encoder.parameters())
     with pytest.raises(ConfigError):
-        save_soft(model, out)  # no silent overwrite
-    loaded, lp = load_soft(out, device="cpu")
-    assert lp.to_dict() == p.to_dict()
-    got = loaded.predict_log_proba(sentiment_examples, lp, max_length=64, labels=LABELS)
-    np.testing.assert_allclose(got, want, atol=1e-6)
+        save_and_load(model, p, tmp_path)  # no silent overwrite
+    (lm, lp), = loaded.predictor.members
+    assert lp.to_dict() == p.to_dict() and type(lm.prompt_encoder) is type(model.prompt_encoder)
+    got = loaded.predict_log_proba(sentiment_examples)
+    np.testing.assert_array_equal(got, want)
 
 
 # ----------------------------------------------------------------------------- methods & comparison
@@ -386,8 +398,9 @@ def test_compare_runner_writes_table_and_chart(tmp_path, sentiment_examples):
         compare_prompts(task, str(base), seeds=[13], steps=0, methods=["zero-shot"], output=out, train_examples=sentiment_examples, test_examples=sentiment_examples[:4])
 
 
-@pytest.mark.parametrize("save_format", ["soft", "classifier"])
-def test_method_saves_and_reloads(save_format, tmp_path, sentiment_examples):
+@pytest.mark.parametrize("method", ["deep-prompt", "p-tuning-ft"])
+def test_method_saves_and_reloads(method, tmp_path, sentiment_examples):
+    from pet.classifier import CONFIG_FILE, PetClassifier
     from pet.methods.base import RunContext, get_method
 
     m, tok = tiny_mlm("bert", seed=2)
@@ -397,17 +410,18 @@ def test_method_saves_and_reloads(save_format, tmp_path, sentiment_examples):
     hard = pvp("{text_a} It was {mask}.", "it-was")
     out = tmp_path / "out"
     ctx = RunContext(task=_task(tmp_path, True), model=str(base), train=sentiment_examples, test=sentiment_examples[:4], pvps=[hard], output_dir=out, progress=False)
-    (row,) = get_method("deep-prompt")(ctx, {"steps": 2, "save_format": save_format})
-    assert row.pvp == "soft-2:good-bad" and row.trained_parameters == 2 * 2 * 32
-    if save_format == "soft":
-        model, p = load_soft(out / "soft-2")
-        lp = model.predict_log_proba(sentiment_examples[:4], p, max_length=64, labels=LABELS)
-    else:
-        from pet.classifier import PetClassifier
-
-        lp = PetClassifier.load(out).predict_log_proba(sentiment_examples[:4])
+    (row,) = get_method(method)(ctx, {"steps": 2})
+    assert row.pvp == "soft-2:good-bad" and row.extra["saved_to"] == str(out)
+    if method == "deep-prompt":
+        assert row.trained_parameters == 2 * 2 * 32
+    meta = json.loads((out / CONFIG_FILE).read_text())
+    assert meta["method"] == method
+    assert (out / "models").is_dir() == (method == "p-tuning-ft")  # frozen LM: soft parameters only
+    lp = PetClassifier.load(out).predict_log_proba(sentiment_examples[:4])
     gold = [e.label for e in sentiment_examples[:4]]
     assert float(np.mean([LABELS[i] == g for i, g in zip(lp.argmax(1), gold)])) == pytest.approx(row.score)
+    with pytest.raises(ConfigError, match="unknown option"):
+        get_method(method)(ctx, {"steps": 1, "save_format": "soft"})
 
 
 # ----------------------------------------------------------------------------- soft verbalizer
@@ -445,5 +459,8 @@ def test_soft_verbalizer_save_load(tmp_path, sentiment_examples):
     attach_soft_prompt(model, model.encoder_for(p, 64, LABELS), {"verbalizer": "soft"})
     train_prompt_model(model, p, sentiment_examples, TrainConfig(steps=2, lr=1e-2, tune="frozen", max_length=64), LABELS, progress=False)
     want = model.predict_log_proba(sentiment_examples, p, max_length=64, labels=LABELS)
-    loaded, lp = load_soft(save_soft(model, tmp_path / "s"))
-    np.testing.assert_allclose(loaded.predict_log_proba(sentiment_examples, lp, max_length=64, labels=LABELS), want, atol=1e-6)
+    out, loaded = save_and_load(model, p, tmp_path, "s")
+    assert not (out / "models").exists()
+    (lm, _), = loaded.predictor.members
+    assert "label_scores" in lm.__dict__  # the soft verbalizer is back
+    np.testing.assert_array_equal(loaded.predict_log_proba(sentiment_examples), want)

@@ -260,8 +260,10 @@ def cmd_train(args) -> int:
 
 
 def _save_untrained(ctx, method: str, opts: dict, max_length: int, out: Path) -> None:
-    """Methods that do not save a model themselves: zero-shot is rebuilt (nothing trained);
-    anything else gets only its metrics (said on stderr)."""
+    """After a method that wrote no ``pet_config.json`` itself: zero-shot is rebuilt (nothing
+    trained); otherwise (``-o save=false``, or a method that does not save) only metrics are
+    kept, said on stderr. Every built-in trained method (prompt-ft, cls-ft, pet, ipet and the
+    soft-prompt methods) saves its classifier when ``ctx.output_dir`` is set."""
     from ..classifier import PetClassifier, PromptEnsemble
     from ..training import split_options
 
@@ -273,5 +275,6 @@ def _save_untrained(ctx, method: str, opts: dict, max_length: int, out: Path) ->
         pred = PromptEnsemble([(m, p) for p in ctx.pvps], ctx.labels, max_length=cfg.max_length or max_length)
         PetClassifier.from_trained(ctx.model, "zero-shot", ctx.labels, cfg, pred, pvps=ctx.pvps).save(out, overwrite=True)
     else:
-        print(f"note: method '{method}' did not save a model; {out} holds its metrics only", file=sys.stderr)
+        why = "option save=false" if str(opts.get("save", "")).lower() in ("false", "0", "no") else "it does not save one"
+        print(f"note: no model saved for method '{method}' ({why}); {out} holds its metrics only, so `pet predict` cannot use it", file=sys.stderr)
         out.mkdir(parents=True, exist_ok=True)
