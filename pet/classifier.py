@@ -55,7 +55,7 @@ from .spec import PVP, load_patterns, load_verbalizers, make_pvps, save_patterns
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "pet_config.json"
-METHODS = ("zero-shot", "prompt-ft", "cls-ft", "pet")
+METHODS = ("zero-shot", "prompt-ft", "cls-ft", "pet", "ipet")
 SOFT_DIR = "soft_prompts"
 
 
@@ -396,14 +396,17 @@ class PetClassifier:
             clf = train_sequence_classifier(self.model, labelled, self.labels, cfg, device=self.device, progress=self.progress)
             self.logs["cls"] = clf.train_log
             self.predictor = _SequencePredictor(clf, cfg.eval_batch_size)
-        elif self.method == "pet":
+        elif self.method in ("pet", "ipet"):
             try:
                 from .methods.pet import fit_pet
             except ImportError:
                 raise ConfigError("method 'pet': pet.methods.pet.fit_pet is not available in this version; fix: use prompt-ft or cls-ft") from None
             if not unl:
-                raise ConfigError("method 'pet' distils into a classifier over unlabelled text, but none was given; fix: pass unlabelled=[...]")
-            final, rows = fit_pet(self.model, self.pvps, labelled, unl, self.labels, cfg, device=self.device, progress=self.progress)
+                raise ConfigError(f"method '{self.method}' distils into a classifier over unlabelled text, but none was given; fix: pass unlabelled=[...]")
+            final, rows = fit_pet(
+                self.model, self.pvps, labelled, unl, self.labels, cfg,
+                ipet=self.method == "ipet", device=self.device, progress=self.progress,
+            )
             self.predictor = _wrap_predictor(final)
             log = getattr(final, "train_log", None)
             if log is not None:

@@ -129,20 +129,22 @@ def test_classifier_errors(tiny_dir):
         PetClassifier(tiny_dir, pvps=PVPS, config={"stepz": 1})
 
 
-def test_pet_method_distils_and_saves(tiny_dir, tmp_path):
-    pytest.importorskip("pet.methods.pet")
-    clf = PetClassifier(tiny_dir, pvps=PVPS, method="pet", config=CFG)
+@pytest.mark.parametrize("method", ["pet", "ipet"])
+def test_pet_method_distils_and_saves(tiny_dir, tmp_path, method):
+    clf = PetClassifier(tiny_dir, pvps=PVPS, method=method, config=CFG)
     with pytest.raises(ConfigError, match="unlabelled"):
         clf.fit(TEXTS, Y)
     clf.fit(TEXTS, Y, unlabelled=["good day", "bad film", "very good fun", "bad bad day"])
     assert clf.predictor.kind == "sequence-classifier" and clf.metrics
     p1 = clf.predict_proba(TEXTS)
-    loaded = PetClassifier.load(clf.save(tmp_path / "pet"))
-    assert loaded.method == "pet" and np.array_equal(p1, loaded.predict_proba(TEXTS))
+    if method == "ipet":
+        assert any(r["stage"].startswith("ipet-gen") for r in clf.metrics)
+    loaded = PetClassifier.load(clf.save(tmp_path / method))
+    assert loaded.method == method and np.array_equal(p1, loaded.predict_proba(TEXTS))
 
 
 def _trained_soft(base_dir, tune="frozen", method="prompt-tuning"):
-    soft = pytest.importorskip("pet.soft")
+    import pet.soft as soft
     from pet.model import PromptModel
     from pet.training import train_prompt_model
 

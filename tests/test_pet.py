@@ -77,15 +77,6 @@ def _config(**kw):
     return TrainConfig(**base)
 
 
-def _has_cls_ft() -> bool:
-    try:
-        from pet.methods.cls_ft import train_sequence_classifier  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_cls_ft = pytest.mark.skipif(not _has_cls_ft(), reason="pet.methods.cls_ft not available yet")
 
 
 # ----------------------------------------------------------------------------- soft targets / ensemble
@@ -318,7 +309,6 @@ def test_pet_ensemble_only_end_to_end(tiny_model_dir):
     assert math.isclose(np.mean([p == e.label for p, e in zip(pred, test)]), ens.score)
 
 
-@needs_cls_ft
 def test_pet_end_to_end_with_distillation(tiny_model_dir):
     labelled, pool, test = _task()
     clf, rows = fit_pet(tiny_model_dir, _pvps(), labelled, pool, LABELS, _config(), test=test, ensemble="mean")
@@ -334,7 +324,6 @@ def test_pet_end_to_end_with_distillation(tiny_model_dir):
     assert [r.score for r in again] == [r.score for r in rows]
 
 
-@needs_cls_ft
 def test_ipet_end_to_end_rows_and_training_set_sizes(tiny_model_dir, tmp_path):
     from pet.classifier import PetClassifier
     from pet.methods.base import RunContext, get_method
