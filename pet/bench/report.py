@@ -49,7 +49,7 @@ def load_rows(results_dir: str | Path, only_hashes: set[str] | None = None) -> t
     """(DataFrame of the current rows, info) from a results folder.
 
     Current rows: for every (task, method, K, seed) only the rows of the newest config hash
-    (by timestamp); older hashes (a changed config) are counted in ``info["superseded_rows"]``.
+    (the one written last); older hashes (a changed config) are counted in ``info["superseded_rows"]``.
     """
     pd = _pd()
     root = Path(results_dir)
@@ -76,9 +76,9 @@ def load_rows(results_dir: str | Path, only_hashes: set[str] | None = None) -> t
     df = pd.DataFrame(rows)
     df["_order"] = range(len(df))
     df["k"] = df["k"].astype(object).where(df["k"].notna(), None)
-    newest = (
-        df.groupby(KEY + ["config_hash"], dropna=False)["timestamp"].max().reset_index()
-        .sort_values("timestamp")
+    newest = (  # the store is append-only: the config written last is the newest
+        df.groupby(KEY + ["config_hash"], dropna=False)["_order"].max().reset_index()
+        .sort_values("_order")
         .groupby(KEY, dropna=False)
         .tail(1)
     )
@@ -546,6 +546,8 @@ def _markdown(root: Path, df, info: dict, notes: dict, tables: dict, models: lis
         n = notes[task]
         if not n.get("has_test", True):
             status = "**missing here** (no results)"
+        elif task not in set(df["task"]):
+            status = "no results yet" + (" (subset)" if n.get("test_subset") else "")
         elif n.get("test_subset"):
             status = "**subset**"
         else:

@@ -35,7 +35,7 @@ from typing import Any, Callable, Sequence
 from ..errors import PetError
 from ..examples import Example
 from ..methods.base import RunContext, StageResult, get_method
-from .experiment import Cell, Experiment, expand_grid, import_plugins, model_identity
+from .experiment import Cell, Experiment, expand_grid, import_plugins
 from .store import ResultsStore
 
 log = logging.getLogger(__name__)
@@ -480,14 +480,13 @@ def summary_line(cell: Cell, rows: list[dict], seconds: float) -> str:
     h = headline(rows) or {}
     best = max(rows, key=lambda r: r["score"]) if rows else {}
     params = max((r["trained_parameters"] for r in rows), default=0)
-    train_s = sum(r["train_seconds"] for r in rows)
     eps = [r["eval_examples_per_second"] for r in rows if r["eval_examples_per_second"]]
     mem = max((r["peak_memory_mb"] for r in rows), default=0.0)
     parts = [
         f"{cell.describe()}: {h.get('metric', '?')} {_fmt_score(h.get('score', 0.0))} ({h.get('stage')})",
         f"best {_fmt_score(best.get('score', 0.0))} ({best.get('stage')}{' ' + best['pvp'] if best.get('pvp') else ''})" if len(rows) > 1 else "",
         f"{len(rows)} rows",
-        f"train Σ {train_s:.1f}s",
+        f"train {h.get('train_seconds', 0.0):.1f}s ({h.get('stage')})" if h.get("train_seconds") else "",
         f"eval {sum(eps) / len(eps):.0f} ex/s" if eps else "",
         f"{mem:.0f} MB",
         f"{params / 1e6:.2f}M trained" if params else "",
