@@ -28,16 +28,17 @@ al. 2021): trained label embeddings score the mask's hidden state after the MLM 
 initialised from the verbalizer words' output embeddings and biases, so an untrained soft
 verbalizer scores exactly like the hard one for single-token words.
 
-Only what was trained is saved (:func:`save_soft`): the soft parameters, the LM weights only
-when the LM was tuned, plus the base model name/path, the PVP and the config;
-:func:`load_soft` rebuilds the exact model.
+Saving goes through :class:`pet.classifier.PetClassifier`: wrap the model in a one-member
+``PromptEnsemble`` and ``PetClassifier.from_trained(...).save(dir)``; ``PetClassifier.load(dir)``
+rebuilds the exact model. Only what was trained is stored: the soft parameters
+(``soft_prompts/<i>.safetensors``, with the ``SoftConfig`` and PVP in ``pet_config.json``), the LM
+weights (``models/<j>/``) only when the LM was tuned; a frozen LM is referenced by base model
+name/path and a checksum of its weights.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -54,10 +55,6 @@ INITS = ("words", "vocab-sample")
 VERBALIZERS = ("hard", "soft")
 TUNES = ("frozen", "full")
 
-SOFT_FILE = "soft.json"
-WEIGHTS_FILE = "soft_prompt.safetensors"
-LM_DIR = "lm"
-
 
 # ----------------------------------------------------------------------------- config
 
@@ -71,7 +68,8 @@ class SoftConfig:
     hidden size). ``lstm_layers``: LSTM depth. ``init``: "words" (init words' embeddings where
     the template gives them, vocabulary samples elsewhere) | "vocab-sample" (all sampled).
     ``seed``: seeds the vocabulary sample. ``tune``: whether the LM is trained alongside the
-    prompt (frozen | full); decides what :func:`save_soft` stores. ``prompt_length``: the
+    prompt (frozen | full); decides what ``PetClassifier.save`` stores (the LM weights only
+    when ``full``). ``prompt_length``: the
     number of soft tokens (= the per-layer prompt length of deep prompts); None takes the
     template's, a number must match it (and is what methods use when they build a template).
     ``verbalizer``: "hard" (the PVP's words scored by the MLM head) | "soft" (WARP-style trained
@@ -526,73 +524,3 @@ def attach_soft_prompt(model, encoder: PVPEncoder, config: SoftConfig | dict | N
 def soft_parameter_count(model) -> int:
     pe = getattr(model, "prompt_encoder", None)
     return sum(p.numel() for p in pe.parameters()) if pe is not None else 0
-
-
-# ----------------------------------------------------------------------------- save / load
-
-
-def save_soft(model, path: str | Path, overwrite: bool = False) -> Path:
-    """Save what was trained: ``soft.json`` (base model, PVP, labels, max_length, config),
-    ``soft_prompt.safetensors`` (the soft parameters) and, only when the config says the LM
-    was tuned (``tune="full"``), the LM and tokenizer under ``lm/``. Atomic."""
-    from safetensors.torch import save_file
-
-    from . import __version__
-    from .io import atomic_directory
-
-    pe = getattr(model, "prompt_encoder", None)
-    if not isinstance(pe, SoftPrompt):
-        raise ConfigError("save_soft: the model has no soft prompt attached; fix: call attach_soft_prompt first")
-    base = str(model.name)
-    base_abs = str(Path(base).resolve()) if Path(base).is_dir() else None
-    with atomic_directory(path, overwrite=overwrite) as tmp:
-        tensors = {k: v.detach().cpu().contiguous() for k, v in pe.state_dict().items()}
-        save_file(tensors, str(tmp / WEIGHTS_FILE))
-        lm_saved = pe.config.tune != "frozen"
-        if lm_saved:
-            model.mlm.save_pretrained(tmp / LM_DIR)
-            model.tokenizer.save_pretrained(tmp / LM_DIR)
-        meta = {
-            "format": "pet-soft-prompt/1",
-            "pet_version": __version__,
-            "base_model": base,
-            "base_model_path": base_abs,
-            "lm_saved": lm_saved,
-            "config": pe.config.to_dict(),
-            **pe.meta,
-        }
-        (tmp / SOFT_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return Path(path)
-
-
-def load_soft(path: str | Path, device: str | torch.device | None = None):
-    """Rebuild a model saved by :func:`save_soft`: returns ``(PromptModel, PVP)``."""
-    from safetensors.torch import load_file
-
-    from .model import PromptModel
-
-    p = Path(path)
-    meta_path = p / SOFT_FILE
-    if not meta_path.is_file():
-        raise ModelError(f"{p}: no {SOFT_FILE}; fix: pass a folder written by save_soft / a soft-prompt method")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ModelError(f"{meta_path}: malformed JSON at line {e.lineno}: {e.msg}; fix: re-save the model") from None
-    if meta.get("lm_saved"):
-        model = PromptModel.from_pretrained(str(p / LM_DIR), device=device)
-        model.name = meta["base_model"]
-    else:
-        src = meta.get("base_model_path")
-        src = src if src and Path(src).is_dir() else meta["base_model"]
-        model = PromptModel.from_pretrained(src, device=device)
-        model.name = meta["base_model"]
-    pvp = PVP.from_dict(meta["pvp"])
-    encoder = PVPEncoder(pvp, model.tokenizer, max_length=meta["max_length"], labels=meta["labels"])
-    pe = attach_soft_prompt(model, encoder, SoftConfig.from_dict(meta["config"]))
-    state = load_file(str(p / WEIGHTS_FILE), device=str(model.device))
-    missing, unexpected = pe.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ModelError(f"{p / WEIGHTS_FILE}: does not fit the soft prompt (missing {missing}, unexpected {unexpected}); fix: re-save")
-    model.eval()
-    return model, pvp
