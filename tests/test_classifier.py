@@ -25,12 +25,7 @@ Y = ["1", "0", "1", "0", "1", "0", "1", "0"]
 CFG = {"steps": 3, "lr": 1e-3, "max_length": 32}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

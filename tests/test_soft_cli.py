@@ -18,12 +18,7 @@ Y = ["1", "0", "1", "0", "1", "0", "1", "0", "1", "0"]
 VERB = {"id": "good-bad", "labels": {"0": ["bad"], "1": ["good"]}}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -43,13 +43,7 @@ def changed(model: nn.Module, before: dict[str, torch.Tensor]) -> set[str]:
     return {n for n, p in model.named_parameters() if n in before and not torch.equal(p.detach(), before[n])}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared, busy CPU this is several times faster than two."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 CFG = dict(steps=3, lr=1e-2, batch_size=4, max_length=32, weight_decay=0.0)
