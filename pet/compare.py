@@ -307,7 +307,7 @@ def compare_prompts(
             "test_full_size": len(full_test),
             "majority_class": majority,
             "total_seconds": time.perf_counter() - t_start,
-            "command": " ".join(sys.argv) if sys.argv and "compare" in " ".join(sys.argv) else None,
+            "command": " ".join(["pet", *sys.argv[1:]]) if "compare-prompts" in sys.argv else None,  # no machine paths
             "torch_threads": _threads(),
             "platform": platform.platform(),
             "versions": package_versions(),
