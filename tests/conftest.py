@@ -60,6 +60,16 @@ def one_thread():
 
 
 @pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory) -> str:
+    """A tiny random BertForMaskedLM + tokenizer saved as a model folder (what --model takes)."""
+    d = tmp_path_factory.mktemp("tiny-bert")
+    mlm, tok = tiny_mlm("bert")
+    mlm.save_pretrained(d)
+    tok.save_pretrained(d)
+    return str(d)
+
+
+@pytest.fixture(scope="session")
 def bert():
     return tiny_mlm("bert")
 

@@ -28,14 +28,9 @@ CFG = {"steps": 3, "lr": 1e-3, "max_length": 32}
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    """A tiny random BertForMaskedLM + tokenizer saved as a model folder (what --model takes)."""
-    d = tmp_path_factory.mktemp("tiny-bert")
-    m, tok = tiny_mlm("bert")
-    m.save_pretrained(d)
-    tok.save_pretrained(d)
-    return str(d)
+@pytest.fixture
+def tiny_dir(tiny_bert_dir):
+    return tiny_bert_dir
 
 
 @pytest.mark.parametrize("method,tune", [("prompt-ft", "full"), ("cls-ft", "full"), ("prompt-ft", "lora"), ("zero-shot", "full")])

@@ -7,16 +7,10 @@ import pytest
 
 from pet.cli import main
 
-from conftest import tiny_mlm
 
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tiny-bert")
-    mlm, tok = tiny_mlm("bert")
-    mlm.save_pretrained(d)
-    tok.save_pretrained(d)
-    return str(d)
+@pytest.fixture
+def model_dir(tiny_bert_dir):
+    return tiny_bert_dir
 
 
 @pytest.fixture
