@@ -24,7 +24,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Union
 
-from .errors import SpecError
+from .errors import PetError, SpecError
 
 # ----------------------------------------------------------------------------- template parts
 
@@ -291,19 +291,19 @@ def _schema(name: str) -> dict:
     return json.loads((_SCHEMA_DIR / f"{name}.schema.json").read_text())
 
 
-def read_json(path: str | Path) -> Any:
-    """Read a JSON file; every failure is a one-line ``SpecError`` naming the file."""
+def read_json(path: str | Path, error: type[PetError] = SpecError) -> Any:
+    """Read a JSON file; every failure is a one-line ``error`` naming the file and the fix."""
     p = Path(path)
     if not p.is_file():
-        raise SpecError(f"{p}: file not found; fix: check the path")
+        raise error(f"{p}: file not found; fix: check the path")
     try:
         text = p.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:
-        raise SpecError(f"{p}: not UTF-8 (byte {e.start}); fix: save the file as UTF-8") from None
+        raise error(f"{p}: not UTF-8 (byte {e.start}); fix: save the file as UTF-8") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise SpecError(f"{p}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+        raise error(f"{p}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}; fix: correct the JSON") from None
 
 
 def _json_path(error) -> str:

@@ -263,14 +263,9 @@ def list_tasks() -> list[str]:
 
 
 def _read_json_file(p: Path) -> Any:
-    try:
-        text = p.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{p}: not UTF-8 (byte {e.start}); fix: save the file as UTF-8") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{p}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}; fix: correct the JSON") from None
+    from .spec import read_json
+
+    return read_json(p, error=DataError)
 
 
 def load_task(name_or_path: str | Path | TaskSpec) -> TaskSpec:
