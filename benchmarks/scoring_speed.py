@@ -28,7 +28,7 @@ import torch
 from pet.encoding import iter_batches
 from pet.model import PromptModel
 from pet.spec import PVP, Pattern, Verbalizer
-from pet.tasks import load_examples
+from pet.data import load_examples
 
 
 def main() -> None:

@@ -63,8 +63,8 @@ def log(msg: str) -> None:
 
 def run_seed(args, seed: int) -> list[dict]:
     from pet.methods.base import RunContext, get_method
-    from pet.resolve import task_pvps
-    from pet.tasks import few_shot, load_examples, load_task, unlabelled_pool
+    from pet.data import task_pvps
+    from pet.data import few_shot, load_examples, load_task, unlabelled_pool
 
     task = load_task("sst2")
     train, _dev = few_shot(task, args.data_dir, k=16, seed=seed)

@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     from pet.encoding import collate
     from pet.model import PromptModel
     from pet.spec import PVP, Pattern, Verbalizer
-    from pet.tasks import few_shot, load_task
+    from pet.data import few_shot, load_task
     from pet.training import IndexStream, TrainConfig, train_prompt_model
 
     task = load_task(args.task)

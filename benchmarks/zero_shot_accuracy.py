@@ -20,7 +20,7 @@ from pet.methods.zero_shot import zero_shot
 from pet.model import PromptModel
 from pet.scoring import ensemble
 from pet.spec import PVP, load_patterns, load_verbalizers
-from pet.tasks import load_examples, load_task
+from pet.data import load_examples, load_task
 
 
 def main() -> None:

@@ -218,7 +218,7 @@ def compare_prompts(
     from .io import atomic_directory
     from .methods.base import RunContext, get_method
     from .spec import load_patterns, load_verbalizers, make_pvps
-    from .tasks import few_shot, load_examples, load_task
+    from .data import few_shot, load_examples, load_task
     from .versions import package_versions
 
     echo = echo or (lambda s: log.info(s))
@@ -326,7 +326,7 @@ def rerender(output: str | Path) -> CompareResult:
     import pandas as pd
 
     from .io import atomic_write_text
-    from .tasks import load_task
+    from .data import load_task
 
     out = Path(output)
     if not (out / "rows.csv").is_file() or not (out / "run.json").is_file():

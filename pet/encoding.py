@@ -14,6 +14,7 @@ from typing import Iterator, Sequence
 
 import torch
 
+from .defaults import DEFAULT_MAX_LENGTH
 from .errors import DataError, ModelError, SpecError
 from .examples import Example
 from .spec import PVP, FieldRef, Literal, Mask, Soft, Special, Verbalizer, apply_filters
@@ -100,7 +101,7 @@ class Encoded:
 class PVPEncoder:
     """Turns examples into cloze inputs for one PVP and one tokenizer."""
 
-    def __init__(self, pvp: PVP, tokenizer, max_length: int = 256, labels: Sequence[str] | None = None):
+    def __init__(self, pvp: PVP, tokenizer, max_length: int = DEFAULT_MAX_LENGTH, labels: Sequence[str] | None = None):
         if tokenizer.mask_token_id is None:
             raise ModelError("the tokenizer has no mask token; fix: use a masked-LM tokenizer (BERT, RoBERTa, …)")
         self.pvp = pvp

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .encoding import PVPEncoder, VerbalizerTokens, iter_batches
+from .defaults import DEFAULT_MAX_LENGTH
 from .errors import ModelError
 from .examples import Example
 from .spec import PVP
@@ -141,7 +142,7 @@ class PromptModel(nn.Module):
 
     # ------------------------------------------------------------------ inference API
 
-    def encoder_for(self, pvp: PVP, max_length: int = 256, labels: Sequence[str] | None = None) -> PVPEncoder:
+    def encoder_for(self, pvp: PVP, max_length: int = DEFAULT_MAX_LENGTH, labels: Sequence[str] | None = None) -> PVPEncoder:
         return PVPEncoder(pvp, self.tokenizer, max_length=max_length, labels=labels)
 
     @torch.inference_mode()
@@ -150,7 +151,7 @@ class PromptModel(nn.Module):
         examples: Sequence[Example],
         pvp: PVP,
         batch_size: int = 32,
-        max_length: int = 256,
+        max_length: int = DEFAULT_MAX_LENGTH,
         labels: Sequence[str] | None = None,
         progress: bool = False,
     ) -> np.ndarray:
@@ -177,7 +178,7 @@ class PromptModel(nn.Module):
         return out
 
     def content_free_log_prior(
-        self, pvp: PVP, fields: Sequence[str], max_length: int = 256, labels: Sequence[str] | None = None
+        self, pvp: PVP, fields: Sequence[str], max_length: int = DEFAULT_MAX_LENGTH, labels: Sequence[str] | None = None
     ) -> np.ndarray:
         """Mean label distribution over content-free inputs ("N/A", "", the mask token), in log space
         (Zhao et al. 2021). Dividing predictions by it is contextual calibration."""

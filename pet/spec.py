@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from .errors import PetError, SpecError
+from .jsonio import json_path, read_json
 
 # ----------------------------------------------------------------------------- template parts
 
@@ -291,25 +292,6 @@ def _schema(name: str) -> dict:
     return json.loads((_SCHEMA_DIR / f"{name}.schema.json").read_text())
 
 
-def read_json(path: str | Path, error: type[PetError] = SpecError) -> Any:
-    """Read a JSON file; every failure is a one-line ``error`` naming the file and the fix."""
-    p = Path(path)
-    if not p.is_file():
-        raise error(f"{p}: file not found; fix: check the path")
-    try:
-        text = p.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise error(f"{p}: not UTF-8 (byte {e.start}); fix: save the file as UTF-8") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise error(f"{p}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}; fix: correct the JSON") from None
-
-
-def _json_path(error) -> str:
-    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-
-
 def _schema_errors(data: Any, kind: str) -> list:
     import jsonschema
 
@@ -322,7 +304,7 @@ def _check(path: Path, kind: str) -> tuple[Any, list[str]]:
     data = read_json(path)
     errors = _schema_errors(data, kind)
     problems = [
-        f"{path}: {_json_path(e)}: {e.message}; fix: see pet/schemas/{kind}.schema.json" for e in errors
+        f"{path}: {json_path(e.absolute_path)}: {e.message}; fix: see pet/schemas/{kind}.schema.json" for e in errors
     ]
     items = data.get(kind) if isinstance(data, dict) else None
     if not isinstance(items, list):

@@ -497,7 +497,7 @@ def test_cli_dry_run_and_report(world):
     assert "report:" in out.stdout and (world / "results" / "report" / "report.md").is_file()
     assert "tiny a K=4 seed=1: accuracy" in out.stderr  # one summary line per finished cell
     out = subprocess.run([sys.executable, "-m", "pet", "report", str(world / "results"), "--output", str(world / "rep"),
-                          "--references", str(REPO / "benchmarks" / "references.csv")], env=env, capture_output=True, text=True, timeout=600)
+                          "--references", str(REPO / "data" / "references.csv")], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert "# Benchmark report" in out.stdout and (world / "rep" / "headline.csv").is_file()
     bad = subprocess.run([sys.executable, "-m", "pet", "bench", str(world / "nope.yaml")], env=env, capture_output=True, text=True, timeout=600)

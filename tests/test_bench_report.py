@@ -73,7 +73,7 @@ def test_aggregate_mean_std_median(results):
 
 
 def test_report_tables(results):
-    rep = build_report(results, references=REPO / "benchmarks" / "references.csv", write=False)
+    rep = build_report(results, references=REPO / "data" / "references.csv", write=False)
     t = rep.tables
     pv = t["pvps"].set_index("method")
     assert pv.loc["zero-shot", "best_pvp"] == "p1:v" and pv.loc["zero-shot", "best_mean"] == pytest.approx(2 / 3)
@@ -105,7 +105,7 @@ def test_report_tables(results):
 
 def test_report_writes_csv_markdown_and_valid_pngs(results, tmp_path):
     out = tmp_path / "out"
-    rep = build_report(results, references=REPO / "benchmarks" / "references.csv", output=out)
+    rep = build_report(results, references=REPO / "data" / "references.csv", output=out)
     names = {p.relative_to(out).as_posix() for p in rep.files}
     for n in ("report.md", "headline.csv", "stages.csv", "pvps.csv", "gains.csv", "hard_soft.csv", "cost.csv", "rows.csv",
               "references.csv", "plots/score_vs_k.png", "plots/bars_k16.png", "plots/pvps_k16.png"):

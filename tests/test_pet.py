@@ -264,7 +264,7 @@ def test_empty_pool_with_distillation_is_a_clear_config_error(tiny_model_dir):
 
 def test_method_options_are_checked(tiny_model_dir):
     from pet.methods.base import RunContext, get_method
-    from pet.tasks import load_task
+    from pet.data import load_task
 
     labelled, pool, test = _task()
     ctx = RunContext(task=load_task("sst2"), model=tiny_model_dir, train=labelled, test=test, pvps=_pvps(), unlabelled=[], progress=False)
@@ -327,7 +327,7 @@ def test_pet_end_to_end_with_distillation(tiny_model_dir):
 def test_ipet_end_to_end_rows_and_training_set_sizes(tiny_model_dir, tmp_path):
     from pet.classifier import PetClassifier
     from pet.methods.base import RunContext, get_method
-    from pet.tasks import load_task
+    from pet.data import load_task
 
     labelled, pool, test = _task(n_pool=24)
     ctx = RunContext(

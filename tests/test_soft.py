@@ -332,7 +332,7 @@ def test_save_load_identical_scores(method, tune, tmp_path, sentiment_examples):
 
 
 def _task(tmp_path, with_soft_pattern: bool):
-    from pet.tasks import task_from_dict
+    from pet.data.registry import task_from_dict
 
     pats = [{"id": "it-was", "template": "{text_a} It was {mask}."}]
     if with_soft_pattern:

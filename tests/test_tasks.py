@@ -12,7 +12,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from pet import tasks as T
+from pet.data import fewshot as F, registry as R, tables as Tb
+from pet.resources import shipped_dir
+from pet.jsonio import read_json
 from pet.errors import DataError
 from pet.examples import Example
 from pet.metrics import METRICS, compute_metric, task_metrics
@@ -56,7 +58,7 @@ def _task_dict(**over) -> dict:
 
 
 @pytest.fixture
-def toy(tmp_path: Path) -> tuple[T.TaskSpec, Path]:
+def toy(tmp_path: Path) -> tuple[R.TaskSpec, Path]:
     """A tiny task: seeded TSV k-shot folders, a header-less CSV test with 1/2 labels, a gz pool."""
     root = tmp_path / "data"
     for s in SEEDS:
@@ -71,7 +73,7 @@ def toy(tmp_path: Path) -> tuple[T.TaskSpec, Path]:
         f.writelines(json.dumps(r) + "\n" for r in pool)
     tf = tmp_path / "toy.json"
     tf.write_text(json.dumps(_task_dict()))
-    return T.load_task(tf), root
+    return R.load_task(tf), root
 
 
 # ----------------------------------------------------------------------------- registry
@@ -87,7 +89,7 @@ def test_load_task_from_path_and_fields(toy):
 
 def test_unknown_task_lists_known():
     with pytest.raises(DataError, match="unknown task.*sst2"):
-        T.load_task("no-such-task")
+        R.load_task("no-such-task")
 
 
 def test_schema_error_names_file_and_path(tmp_path):
@@ -95,22 +97,22 @@ def test_schema_error_names_file_and_path(tmp_path):
     p = tmp_path / "bad.json"
     p.write_text(json.dumps(bad))
     with pytest.raises(DataError, match=r"bad\.json: \$\.metric: .*fix:"):
-        T.load_task(p)
+        R.load_task(p)
     bad = _task_dict()
     bad["splits"]["test"]["label_map"] = {"1": "zero"}
     p.write_text(json.dumps(bad))
     with pytest.raises(DataError, match=r"label_map\.1: maps to unknown label 'zero'"):
-        T.load_task(p)
+        R.load_task(p)
 
 
 def test_resolve_data_dir(tmp_path, monkeypatch):
-    monkeypatch.delenv(T.DATA_ENV, raising=False)
+    monkeypatch.delenv(R.DATA_ENV, raising=False)
     with pytest.raises(DataError, match="--data-dir.*PET_DATA_DIR"):
-        T.resolve_data_dir(None)
-    monkeypatch.setenv(T.DATA_ENV, str(tmp_path))
-    assert T.resolve_data_dir(None) == tmp_path
+        R.resolve_data_dir(None)
+    monkeypatch.setenv(R.DATA_ENV, str(tmp_path))
+    assert R.resolve_data_dir(None) == tmp_path
     with pytest.raises(DataError, match="not a directory"):
-        T.resolve_data_dir(tmp_path / "missing")
+        R.resolve_data_dir(tmp_path / "missing")
 
 
 # ----------------------------------------------------------------------------- loading
@@ -118,24 +120,24 @@ def test_resolve_data_dir(tmp_path, monkeypatch):
 
 def test_load_splits_and_label_remap(toy):
     task, root = toy
-    train = T.load_examples(task, "train", root, seed=13)
+    train = F.load_examples(task, "train", root, seed=13)
     assert [e.label for e in train] == ["0", "0", "1", "1"]
     assert train[0].fields == {"text_a": "train 13 neg 0"}
     assert train[0].meta["file"] == "toy/2-13/train.tsv"
-    test = T.load_examples(task, "test", root)
+    test = F.load_examples(task, "test", root)
     assert [e.label for e in test] == ["0", "1"]  # 1/2 remapped into the 0/1 label space
     assert test[0].fields["text_a"] == "Bad very, very bad"  # two columns joined
     with pytest.raises(DataError, match="depend on the seed"):
-        T.load_examples(task, "train", root)
+        F.load_examples(task, "train", root)
     with pytest.raises(DataError, match="file not found"):
-        T.load_examples(task, "train", root, seed=99)
+        F.load_examples(task, "train", root, seed=99)
     with pytest.raises(DataError, match="no nope split"):
-        T.load_examples(task, "nope", root)
+        F.load_examples(task, "nope", root)
 
 
 def test_unlabelled_split_strips_labels(toy):
     task, root = toy
-    pool = T.load_examples(task, "unlabelled", root)
+    pool = F.load_examples(task, "unlabelled", root)
     assert all(e.label is None for e in pool)
     assert {e.meta["gold_label"] for e in pool} == {"0", "1"}
     texts = [e.fields["text_a"] for e in pool]
@@ -144,27 +146,27 @@ def test_unlabelled_split_strips_labels(toy):
 
 def test_load_table_csv_tsv_jsonl(tmp_path):
     p = _write(tmp_path / "reviews.csv", "review,stars\n\"Great, really\",5\nMeh,2\n")
-    ex = T.load_table(p, {"text_a": "review"}, "stars")
+    ex = Tb.load_table(p, {"text_a": "review"}, "stars")
     assert [(e.fields["text_a"], e.label) for e in ex] == [("Great, really", "5"), ("Meh", "2")]
     p = _write(tmp_path / "r.tsv", "text\tlabel\nsay \"hi\tx\n")
-    assert T.load_table(p, "text", "label")[0].fields["text_a"] == 'say "hi'  # QUOTE_NONE for TSV
+    assert Tb.load_table(p, "text", "label")[0].fields["text_a"] == 'say "hi'  # QUOTE_NONE for TSV
     p = tmp_path / "r.jsonl.gz"
     with gzip.open(p, "wt", encoding="utf-8") as f:
         f.write(json.dumps({"q": "is it?", "label": True}) + "\n" + json.dumps({"q": "no", "label": 0}) + "\n")
-    ex = T.load_table(p, {"text_a": "q"}, "label")
+    ex = Tb.load_table(p, {"text_a": "q"}, "label")
     assert [e.label for e in ex] == ["true", "0"]  # JSON booleans and ints become strings
-    assert T.load_table(p, {"text_a": "q"})[0].label is None
+    assert Tb.load_table(p, {"text_a": "q"})[0].label is None
 
 
 def test_bom_header_is_handled(tmp_path):
     p = _write(tmp_path / "m.tsv", "\ufeffQuality\ts1\n1\thello\n")
-    assert T.load_table(p, {"text_a": "s1"}, "Quality")[0].label == "1"
+    assert Tb.load_table(p, {"text_a": "s1"}, "Quality")[0].label == "1"
 
 
 def test_missing_column_error(tmp_path):
     p = _write(tmp_path / "reviews.csv", "review,stars\nok,1\n")
     with pytest.raises(DataError) as e:
-        T.load_table(p, {"text_a": "text"}, "stars")
+        Tb.load_table(p, {"text_a": "text"}, "stars")
     msg = str(e.value)
     assert "reviews.csv" in msg and "'text'" in msg and "['review', 'stars']" in msg and "\n" not in msg
 
@@ -172,17 +174,17 @@ def test_missing_column_error(tmp_path):
 def test_non_utf8_error(tmp_path):
     p = _write(tmp_path / "latin.csv", "review,stars\ncaf\u00e9,1\n", encoding="latin-1")
     with pytest.raises(DataError, match=r"latin\.csv: not UTF-8"):
-        T.load_table(p, "review", "stars")
+        Tb.load_table(p, "review", "stars")
 
 
 def test_empty_text_and_bad_label_errors(tmp_path):
     p = _write(tmp_path / "e.csv", "review,stars\nfine,1\n   ,0\n")
     with pytest.raises(DataError, match=r"e\.csv: row 2: field 'text_a' .* is empty"):
-        T.load_table(p, "review", "stars")
-    assert len(T.load_table(p, "review", "stars", empty_text="skip")) == 1
-    assert T.load_table(p, "review", "stars", empty_text="keep")[1].fields["text_a"] == ""
+        Tb.load_table(p, "review", "stars")
+    assert len(Tb.load_table(p, "review", "stars", empty_text="skip")) == 1
+    assert Tb.load_table(p, "review", "stars", empty_text="keep")[1].fields["text_a"] == ""
     with pytest.raises(DataError, match=r"e\.csv: row 1: label '1' is not one of the task's labels"):
-        T.load_table(p, "review", "stars", labels=["pos", "neg"], empty_text="skip")
+        Tb.load_table(p, "review", "stars", labels=["pos", "neg"], empty_text="skip")
 
 
 def test_variable_columns_label_last_nonempty(tmp_path):
@@ -195,8 +197,8 @@ def test_variable_columns_label_last_nonempty(tmp_path):
         labels={"entailment": "e", "neutral": "n"},
         splits={"train": {"file": "train.tsv", "max_columns": 8, "label_last_nonempty": True}},
     )
-    t = T.task_from_dict(d)
-    ex = T.load_examples(t, "train", root)
+    t = R.task_from_dict(d)
+    ex = F.load_examples(t, "train", root)
     assert [(e.fields["text_b"], e.label) for e in ex] == [("b", "neutral"), ("d", "entailment")]
 
 
@@ -205,7 +207,7 @@ def test_variable_columns_label_last_nonempty(tmp_path):
 
 def test_fixed_split_when_k_matches(toy, tmp_path):
     task, root = toy
-    train, dev = T.few_shot(task, root, k=2, seed=21)
+    train, dev = F.few_shot(task, root, k=2, seed=21)
     assert [e.fields["text_a"] for e in train] == [f"train 21 {c} {i}" for c in ("neg", "pos") for i in range(2)]
     assert len(dev) == 4
 
@@ -213,40 +215,40 @@ def test_fixed_split_when_k_matches(toy, tmp_path):
 def test_sampling_is_balanced_deterministic_and_checksummed(toy, tmp_path):
     task, root = toy
     out = tmp_path / "split"
-    train, dev = T.few_shot(task, root, k=5, seed=7, out_dir=out)
-    assert T.label_counts(train) == {"0": 5, "1": 5} and T.label_counts(dev) == {"0": 5, "1": 5}
+    train, dev = F.few_shot(task, root, k=5, seed=7, out_dir=out)
+    assert F.label_counts(train) == {"0": 5, "1": 5} and F.label_counts(dev) == {"0": 5, "1": 5}
     assert not {e.fields["text_a"] for e in train} & {e.fields["text_a"] for e in dev}
-    again, _ = T.few_shot(task, root, k=5, seed=7)
+    again, _ = F.few_shot(task, root, k=5, seed=7)
     assert [e.fields for e in again] == [e.fields for e in train]
-    other, _ = T.few_shot(task, root, k=5, seed=8)
+    other, _ = F.few_shot(task, root, k=5, seed=8)
     assert [e.fields for e in other] != [e.fields for e in train]
     # written, checksummed, and read back verified
     assert {p.name for p in out.iterdir()} >= {"train.jsonl", "dev.jsonl", "manifest.json", "SHA256SUMS"}
-    back, back_dev = T.few_shot(task, root, k=5, seed=7, out_dir=out)
+    back, back_dev = F.few_shot(task, root, k=5, seed=7, out_dir=out)
     assert [(e.fields, e.label) for e in back] == [(e.fields, e.label) for e in train]
     with pytest.raises(DataError, match="not .*'seed': 9"):
-        T.few_shot(task, root, k=5, seed=9, out_dir=out)
+        F.few_shot(task, root, k=5, seed=9, out_dir=out)
     (out / "train.jsonl").write_text((out / "train.jsonl").read_text().replace("pool", "POOL"))
     with pytest.raises(DataError, match="SHA-256 does not match"):
-        T.load_split_dir(out)
+        F.load_split_dir(out)
 
 
 def test_k_too_large_names_class_and_count(toy):
     task, root = toy
     with pytest.raises(DataError, match=r"label '0' \(negative\) has only \d+ .* needed"):
-        T.few_shot(task, root, k=40, seed=1)
+        F.few_shot(task, root, k=40, seed=1)
 
 
 def test_unlabelled_pool_excludes_labelled(toy):
     task, root = toy
-    train, dev = T.few_shot(task, root, k=5, seed=3)
-    pool = T.unlabelled_pool(task, root, exclude=train + dev, size=1000, seed=0)
+    train, dev = F.few_shot(task, root, k=5, seed=3)
+    pool = F.unlabelled_pool(task, root, exclude=train + dev, size=1000, seed=0)
     labelled = {e.fields["text_a"] for e in train + dev}
     assert pool and all(e.label is None for e in pool)
     assert not labelled & {e.fields["text_a"] for e in pool}
-    assert len(T.unlabelled_pool(task, root, exclude=train, size=5, seed=0)) == 5
-    a = T.unlabelled_pool(task, root, size=10, seed=1)
-    b = T.unlabelled_pool(task, root, size=10, seed=1)
+    assert len(F.unlabelled_pool(task, root, exclude=train, size=5, seed=0)) == 5
+    a = F.unlabelled_pool(task, root, size=10, seed=1)
+    b = F.unlabelled_pool(task, root, size=10, seed=1)
     assert [e.fields for e in a] == [e.fields for e in b]
 
 
@@ -264,7 +266,7 @@ def test_metrics_on_small_arrays():
     assert set(METRICS) == {"accuracy", "macro_f1", "mcc", "f1"}
     with pytest.raises(Exception, match="unknown"):
         compute_metric("bleu", y, p)
-    mrpc = T.load_task("mrpc")
+    mrpc = R.load_task("mrpc")
     assert task_metrics(mrpc, y, p) == {"f1": pytest.approx(2 / 3), "accuracy": 0.75}
 
 
@@ -275,14 +277,14 @@ def _json(p: Path):
     return json.loads(p.read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("name", T.list_tasks())
+@pytest.mark.parametrize("name", R.list_tasks())
 def test_shipped_task_is_consistent(name):
-    path = T.tasks_dir() / f"{name}.json"
+    path = shipped_dir("tasks") / f"{name}.json"
     data = _json(path)
-    jsonschema.Draft202012Validator(T._schema()).validate(data)
-    task = T.load_task(name)
+    jsonschema.Draft202012Validator(read_json(shipped_dir("schemas") / "task.schema.json")).validate(data)
+    task = R.load_task(name)
     assert task.name == name
-    assert T.validate_task_dict(data, str(path)) == []
+    assert R.validate_task_dict(data, str(path)) == []
     for split, specs in task.splits.items():
         for fs in specs:
             assert not Path(fs.file).is_absolute() and ".." not in fs.file
@@ -308,15 +310,15 @@ def test_shipped_task_is_consistent(name):
 
 def test_sst2_and_rte_have_soft_patterns_and_enough_defaults():
     for name in ("sst2", "rte"):
-        ids = [p["id"] for p in _json(T.patterns_dir() / f"{name}.json")["patterns"]]
+        ids = [p["id"] for p in _json(shipped_dir("patterns") / f"{name}.json")["patterns"]]
         assert any(i.startswith("soft-") for i in ids)
-    assert len(T.load_task("sst2").default_pvps) >= 3
+    assert len(R.load_task("sst2").default_pvps) >= 3
 
 
 def test_shipped_files_parse_with_spec():
     from pet import spec
 
-    for name in T.list_tasks():
-        task = T.load_task(name)
+    for name in R.list_tasks():
+        task = R.load_task(name)
         assert spec.validate_file(task.patterns_path) == []
         assert spec.validate_file(task.verbalizers_path) == []

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..errors import ConfigError, PetError
+from ..jsonio import json_path
 
 #: Seeds of the LM-BFF fixed k-shot splits; the default when a file gives none.
 DEFAULT_SEEDS = (13, 21, 42, 87, 100)
@@ -262,13 +263,9 @@ def read_experiment_file(path: str | Path) -> dict:
     return data
 
 
-def _json_path(parts: Iterable[Any]) -> str:
-    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
-
-
 def _schema_message(err) -> str:
     """A schema error as 'PATH: problem; fix: …' with a specific fix where one is obvious."""
-    path = _json_path(err.absolute_path)
+    path = json_path(err.absolute_path)
     v = err.validator
     if v == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
@@ -422,7 +419,7 @@ def import_plugins(exp: Experiment) -> None:
 def check_experiment(exp: Experiment) -> None:
     """Cross-checks beyond the schema: tasks, test splits and methods exist."""
     from ..methods.base import available_methods
-    from ..tasks import list_tasks, load_task
+    from ..data import list_tasks, load_task
 
     where = str(exp.path) if exp.path else "experiment"
     import_plugins(exp)
@@ -526,7 +523,7 @@ def task_definition(spec) -> dict:
 def task_pvps(task_entry: TaskEntry, where: str, index: int, exp: Experiment | None = None) -> tuple[list[str], list[dict]]:
     """(PVP ids, PVP dicts) of a task entry: its ``pvps`` or the task's defaults, resolved."""
     from ..spec import load_patterns, load_verbalizers, make_pvps
-    from ..tasks import load_task
+    from ..data import load_task
 
     spec = load_task(task_ref(task_entry, exp) if exp is not None else task_entry.name)
     ids = list(task_entry.pvps) if task_entry.pvps else spec.pvp_ids()
@@ -540,7 +537,7 @@ def task_pvps(task_entry: TaskEntry, where: str, index: int, exp: Experiment | N
 def expand_grid(exp: Experiment, model: str | None = None, only: Sequence[str] = ()) -> list[Cell]:
     """All cells of the experiment in run order (task, K, seed, method), filtered by ``only``
     (``"task=sst2,mr"``, ``"method=pet"``, ``"k=16"``, ``"seed=13"``; several filters AND)."""
-    from ..tasks import load_task
+    from ..data import load_task
 
     filters = parse_only(only, exp)
     where = str(exp.path) if exp.path else "experiment"

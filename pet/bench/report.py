@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError
+from ..resources import shipped_dir
 from .store import ResultsStore
 
 HEADLINE_STAGES = ("final", "distilled", "ensemble")
@@ -314,13 +315,18 @@ def cost_table(df):
     return pd.DataFrame(rows)
 
 
+def shipped_references() -> Path:
+    """The published numbers shipped with pet (``data/references.csv``)."""
+    return shipped_dir("references") / "references.csv"
+
+
 def load_references(path: str | Path):
     """Published numbers: CSV with task, method, k, score, std, source, base_model (and
     optional metric, note). Scores are percentages as printed in the papers."""
     pd = _pd()
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"{p}: references file not found; fix: pass --references benchmarks/references.csv or omit it")
+        raise ConfigError(f"{p}: references file not found; fix: pass --references data/references.csv or omit it")
     refs = pd.read_csv(p, dtype={"task": str, "method": str})
     missing = {"task", "method", "k", "score", "source", "base_model"} - set(refs.columns)
     if missing:

@@ -182,7 +182,7 @@ def prepare_split(task: str, data_dir: str | None, k: int | None, seed: int, res
     read back, checksum-verified, by every method."""
     import fcntl
 
-    from ..tasks import CHECKSUM_FILE, MANIFEST_FILE, few_shot
+    from ..data.fewshot import CHECKSUM_FILE, MANIFEST_FILE, few_shot
 
     d = split_folder(results, name or task, k, seed)
     d.parent.mkdir(parents=True, exist_ok=True)
@@ -210,7 +210,7 @@ class TestInfo:
 
 
 def prepare_test(task: str, data_dir: str | None, split: str, limit: int | None) -> TestInfo:
-    from ..tasks import load_examples, load_task
+    from ..data import load_examples, load_task
 
     spec = load_task(task)
     exs = load_examples(spec, split, data_dir)
@@ -315,7 +315,7 @@ class _DataCache:
         return self._tests[key]
 
     def pool(self, cell: Cell, split: SplitInfo) -> tuple[list[Example], str]:
-        from ..tasks import unlabelled_pool
+        from ..data import unlabelled_pool
 
         key = (cell.task, cell.k, cell.seed, cell.unlabelled)
         if key not in self._pools:
@@ -367,7 +367,7 @@ def run_cell(
 ) -> list[dict]:
     """Compute one cell: build its RunContext from the shared split, call the method, make rows."""
     from ..spec import load_patterns, load_verbalizers, make_pvps
-    from ..tasks import load_task
+    from ..data import load_task
 
     task = load_task(cell.task_ref or cell.task)
     split = data.split(cell)
@@ -499,7 +499,7 @@ def write_task_notes(results: Path, exp: Experiment, cells: Sequence[Cell], stor
     """``<results>/tasks.json``: for every task of the experiment, which test split is used and
     whether it is full, a subset, or missing here (read by the report)."""
     from ..io import atomic_write_json
-    from ..tasks import load_task
+    from ..data import load_task
 
     with store._locked():
         path = results / "tasks.json"

@@ -25,17 +25,11 @@ def register(sub) -> None:
     p.add_argument("--dry-run", action="store_true", help="list the cells (done / to run) and their config hashes; compute nothing")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing cell (default: log it and go on)")
     p.add_argument("--no-report", action="store_true", help="do not write <results>/report at the end")
-    p.add_argument("--references", default=None, help="published-numbers CSV for the final report (default: benchmarks/references.csv if present)")
+    p.add_argument("--references", default=None, help="published-numbers CSV for the final report (default: the shipped data/references.csv)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--inner-progress", action="store_true", help="also show the methods' own progress bars")
     p.set_defaults(func=run)
 
-
-def _default_references() -> str | None:
-    from pathlib import Path
-
-    p = Path(__file__).resolve().parents[2] / "benchmarks" / "references.csv"
-    return str(p) if p.is_file() else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
     )
     if not args.dry_run and not args.no_report and (summary.computed or summary.already_done):
-        from ..bench.report import build_report
+        from ..bench.report import build_report, shipped_references
 
-        rep = build_report(summary.results, references=args.references or _default_references())
+        rep = build_report(summary.results, references=args.references or shipped_references())
         print(f"report: {rep.output / 'report.md'}")
     return 0 if summary.ok else 1

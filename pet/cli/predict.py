@@ -29,7 +29,7 @@ def register(sub) -> None:
 def cmd_predict(args) -> int:
     from ..classifier import PetClassifier
     from ..io import atomic_write_text
-    from ..tasks import load_table
+    from ..data import load_table
 
     clf = PetClassifier.load(args.classifier, device=args.device)
     clf.predictor.batch_size = args.batch_size

@@ -22,7 +22,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tasks import list_tasks, load_task
+    from ..data import list_tasks, load_task
 
     if not (args.task or args.patterns or args.verbalizers):
         print(f"{'task':<15} {'labels':>6}  {'metric':<9} test")

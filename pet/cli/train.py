@@ -146,7 +146,7 @@ def build_context(args):
         raise ConfigError(f"--unlabelled-size {size}: must be ≥ 0; fix: pass a count")
 
     if args.task:
-        from ..tasks import few_shot, load_examples, load_task, unlabelled_pool
+        from ..data import few_shot, load_examples, load_task, unlabelled_pool
 
         task = load_task(args.task)
         pat = args.patterns or task.patterns_path
@@ -157,7 +157,7 @@ def build_context(args):
         unl = unlabelled_pool(task, args.data_dir, exclude=train + dev, size=size, seed=args.seed) if size > 0 else []
         max_length = task.max_length
     else:
-        from ..tasks import load_table
+        from ..data import load_table
 
         if not (args.patterns and args.verbalizers) and args.method != "cls-ft":
             raise ConfigError("own data (--data) needs --patterns and --verbalizers files; fix: pass both (see docs/training.md)")

@@ -14,7 +14,7 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..spec import read_json, validate_file
     from ..errors import SpecError
-    from ..tasks import validate_task_dict
+    from ..data.registry import validate_task_dict
 
     n_bad = 0
     for f in args.files:

@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     from ..metrics import compute_metric
     from ..methods.zero_shot import zero_shot
     from ..model import PromptModel
-    from ..resolve import own_data_task, parse_field_map, task_pvps
-    from ..tasks import load_examples, load_task
+    from ..data import own_data_task, parse_field_map, task_pvps
+    from ..data import load_examples, load_task
 
     if bool(args.task) == bool(args.data):
         raise ConfigError("pass exactly one of --task NAME or --data FILE")

@@ -1,7 +1,7 @@
 """Dev-split lr sweep for frozen-LM soft prompts (SST-2, minilm-mlm, 40 steps)."""
 import json, sys, time, torch
 torch.set_num_threads(1)
-from pet.tasks import load_task, few_shot
+from pet.data import load_task, few_shot
 from pet.spec import load_patterns, load_verbalizers, make_pvps
 from pet.methods.base import RunContext, get_method
 task = load_task("sst2"); D = "../shared/data"

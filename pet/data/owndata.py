@@ -1,39 +1,16 @@
-"""From user choices (a task name or an own data file; PVP files; PVP ids) to a task spec,
-examples and PVPs. Shared by the CLI commands and usable from Python."""
+"""A task built on the fly for a user's own CSV/TSV/JSONL file (``--data --text-field
+--label-field``): no registry entry, labels from the data unless given."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
 
-from .errors import DataError, SpecError
-from .examples import Example
-from .spec import PVP, load_patterns, load_verbalizers, make_pvps
-from .tasks import TaskSpec, load_table, load_task
-
-
-def task_pvps(
-    task: TaskSpec | None,
-    patterns: str | Path | None = None,
-    verbalizers: str | Path | None = None,
-    ids: Sequence[str] | None = None,
-    include_soft: bool = False,
-) -> list[PVP]:
-    """The PVPs to use: ``ids`` if given, else the task's defaults, else every pattern with the
-    first verbalizer. ``patterns``/``verbalizers`` files override the task's own."""
-    if task is None and (patterns is None or verbalizers is None):
-        raise SpecError("own data needs both --patterns FILE and --verbalizers FILE; fix: pass both")
-    pats = load_patterns(patterns or task.patterns_path)
-    verbs = load_verbalizers(verbalizers or task.verbalizers_path)
-    if not ids and task is not None and patterns is None and verbalizers is None:
-        ids = task.pvp_ids()
-    pvps = make_pvps(pats, verbs, list(ids) if ids else None)
-    if not include_soft and not ids:
-        pvps = [p for p in pvps if not p.pattern.is_soft] or pvps
-    if task is not None:
-        for p in pvps:
-            p.check_labels(task.label_ids, f"task '{task.name}'")
-    return pvps
+from ..errors import DataError
+from ..examples import Example
+from ..defaults import DEFAULT_MAX_LENGTH
+from .registry import TaskSpec
+from .tables import load_table
 
 
 def own_data_task(
@@ -42,7 +19,7 @@ def own_data_task(
     label_field: str | None,
     labels: Sequence[str] | None = None,
     metric: str = "accuracy",
-    max_length: int = 256,
+    max_length: int = DEFAULT_MAX_LENGTH,
 ) -> tuple[TaskSpec, list[Example]]:
     """A task built on the fly for a user's own CSV/TSV/JSONL file; labels come from the data
     (sorted) unless given."""

@@ -1,0 +1,240 @@
+"""Reading tables: a CSV/TSV/JSONL(.gz) file -> ``Example`` lists, with one-line errors naming the
+file, row/line and column; and the JSONL example files that few-shot splits are written as."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import json
+import math
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from ..errors import DataError
+from ..examples import Example
+from ..io import atomic_write_text
+from .registry import DATA_ENV, FileSpec, norm_fields
+
+
+def _cell(v: Any) -> str | None:
+    """A cell as a string; JSON booleans become ``"true"``/``"false"``, NaN/None become None."""
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool) or type(v).__name__ == "bool_":
+        return "true" if bool(v) else "false"
+    if isinstance(v, float) or type(v).__name__.startswith("float"):
+        f = float(v)
+        if math.isnan(f):
+            return None
+        return str(int(f)) if f.is_integer() else str(f)
+    return str(v)
+
+
+def _open_text(path: Path):
+    return gzip.open(path, "rt", encoding="utf-8-sig") if path.suffix == ".gz" else open(path, encoding="utf-8-sig")
+
+
+def _read_frame(path: Path, fs: FileSpec):
+    """Read a whole file with pandas, every value kept as a string (labels stay ``"0"``)."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found; fix: check --data-dir / {DATA_ENV} points at the benchmark data root")
+    fmt = fs.fmt()
+    try:
+        if fmt == "jsonl":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                df = pd.read_json(path, lines=True, dtype=False, convert_dates=False, compression="infer", encoding="utf-8")
+        else:
+            quoting = fs.quoting or ("none" if fmt == "tsv" else "minimal")
+            kw: dict[str, Any] = dict(
+                sep="\t" if fmt == "tsv" else ",",
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                quoting=csv.QUOTE_NONE if quoting == "none" else csv.QUOTE_MINIMAL,
+                encoding="utf-8-sig",
+                compression="infer",
+            )
+            if fs.max_columns:
+                names: list[str] = []
+                if fs.header:
+                    with _open_text(path) as f:
+                        names = [c.strip() for c in f.readline().rstrip("\r\n").split(kw["sep"])]
+                elif fs.columns:
+                    names = list(fs.columns)
+                names += [f"_extra{i}" for i in range(len(names), fs.max_columns)]
+                kw.update(header=None, names=names, skiprows=1 if fs.header else 0)
+            elif not fs.header:
+                kw.update(header=None, names=list(fs.columns) if fs.columns else None)
+            df = pd.read_csv(path, **kw)
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 (byte {e.start}); fix: re-save the file as UTF-8") from None
+    except DataError:
+        raise
+    except Exception as e:  # pandas parser / JSON errors
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(f"{path}: cannot read as {fmt}: {msg}; fix: check the file's format and the task's reader settings") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+#: Text clean-ups a task may ask for. ``backslash_escapes``: the Zhang et al. CSVs (AG News,
+#: Yelp, Yahoo) escape newlines as a literal backslash-n; PET's processors replace those and any
+#: other backslash by a space. ``html_breaks``: IMDB reviews contain ``<br />`` tags.
+CLEANERS = {
+    "backslash_escapes": lambda t: t.replace("\\n", " ").replace("\\", " "),
+    "html_breaks": lambda t: t.replace("<br />", " ").replace("<br/>", " ").replace("<br>", " "),
+}
+
+
+def _clean(text: str, clean: Sequence[str]) -> str:
+    for c in clean:
+        text = CLEANERS[c](text)
+    return text.strip()
+
+
+def read_file(
+    path: Path,
+    fs: FileSpec,
+    labels: Sequence[str] | None,
+    guid_prefix: str,
+    clean: Sequence[str] = (),
+    drop_labels: bool = False,
+    empty_text: str = "error",
+) -> list[Example]:
+    """One file -> Examples, checking columns, empty text and label ids with one-line errors."""
+    df = _read_frame(path, fs)
+    present = list(df.columns)
+    is_json = fs.fmt() == "jsonl"
+    unit = "line" if is_json else "row"
+    needed = {c for cols in fs.fields.values() for c in cols}
+    if fs.label is not None and not fs.label_last_nonempty:
+        needed.add(fs.label)
+    for c in sorted(needed):
+        if c not in present:
+            what = "label" if c == fs.label else "text"
+            raise DataError(
+                f"{path}: no column '{c}' ({what}); columns present: {present}; "
+                f"fix: name an existing column in the task/--text-field/--label-field settings"
+            )
+    cols = {c: df[c].tolist() for c in needed}
+    all_cols = [df[c].tolist() for c in present] if fs.label_last_nonempty else []
+    out: list[Example] = []
+    for i in range(len(df)):
+        row = i + 1
+        values: dict[str, str] = {}
+        empty = False
+        for name, srcs in fs.fields.items():
+            parts = [_cell(cols[c][i]) for c in srcs]
+            text = " ".join(p for p in (_clean(x, clean) for x in parts if x is not None) if p)
+            if not text:
+                if empty_text == "error":
+                    raise DataError(
+                        f"{path}: {unit} {row}: field '{name}' (column {'+'.join(srcs)}) is empty; "
+                        f"fix: remove or fill in that {unit} (or set \"empty_text\" to keep/skip in the task file)"
+                    )
+                empty = True
+            values[name] = text
+        if empty and empty_text == "skip":
+            continue
+        label: str | None = None
+        meta: dict[str, Any] = {"file": str(path), unit: row}
+        if fs.label is not None:
+            if fs.label_last_nonempty:
+                cells = [_cell(col[i]) for col in all_cols]
+                nonempty = [c.strip() for c in cells if c is not None and c.strip()]
+                raw = nonempty[-1] if nonempty else None
+            else:
+                raw = _cell(cols[fs.label][i])
+                raw = raw.strip() if raw is not None else None
+            if not raw:
+                raise DataError(f"{path}: {unit} {row}: empty label in column '{fs.label}'; fix: fill in the label or drop the {unit}")
+            if fs.label_map:
+                if raw not in fs.label_map:
+                    raise DataError(
+                        f"{path}: {unit} {row}: label '{raw}' is not in the file's label_map {list(fs.label_map)}; "
+                        f"fix: correct the {unit} or extend label_map in the task file"
+                    )
+                label = fs.label_map[raw]
+            else:
+                label = raw
+            if labels is not None and label not in labels:
+                raise DataError(
+                    f"{path}: {unit} {row}: label '{raw}' is not one of the task's labels {list(labels)}; "
+                    f"fix: correct the {unit}, or add the label (or a label_map) to the task file"
+                )
+            if drop_labels:
+                meta["gold_label"] = label
+                label = None
+        out.append(Example(fields=values, label=label, guid=f"{guid_prefix}-{row}", meta=meta))
+    return out
+
+
+def load_table(
+    path: str | Path,
+    text_fields: dict[str, str] | str,
+    label_field: str | None = None,
+    *,
+    format: str | None = None,
+    header: bool = True,
+    labels: Sequence[str] | None = None,
+    empty_text: str = "error",
+) -> list[Example]:
+    """A user's own CSV/TSV/JSONL(.gz) file -> Examples.
+
+    ``text_fields`` maps template field names to columns (a bare string means ``{"text_a": it}``);
+    ``label_field`` is the label column or None for unlabelled text; ``labels`` (optional)
+    restricts the allowed label ids; ``empty_text`` says what an empty text cell does
+    (error, keep as "", or skip the row).
+    """
+    p = Path(path)
+    tf = {"text_a": text_fields} if isinstance(text_fields, str) else dict(text_fields)
+    if not tf:
+        raise DataError(f"{p}: no text field given; fix: pass --text-field COLUMN")
+    fs = FileSpec(
+        file=p.name,
+        fields=norm_fields(tf),
+        label=label_field,
+        format=format,
+        header=header,
+    )
+    if empty_text not in ("error", "keep", "skip"):
+        raise DataError(f"empty_text='{empty_text}': unknown rule; fix: use error, keep or skip")
+    return read_file(p, fs, labels, guid_prefix=p.stem, empty_text=empty_text)
+
+
+
+def write_examples(path: str | Path, examples: Sequence[Example]) -> str:
+    """Write examples as JSONL (atomically); returns the file's SHA-256."""
+    text = "".join(
+        json.dumps({"guid": e.guid, "label": e.label, "fields": e.fields, "meta": e.meta}, ensure_ascii=False, sort_keys=True) + "\n"
+        for e in examples
+    )
+    atomic_write_text(path, text)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def read_examples(path: str | Path) -> list[Example]:
+    """Read examples written by ``write_examples``."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: file not found; fix: check the path")
+    out = []
+    with open(p, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                d = json.loads(line)
+                out.append(Example(fields=dict(d["fields"]), label=d.get("label"), guid=d.get("guid", ""), meta=d.get("meta") or {}))
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise DataError(f"{p}: line {n}: not an example record ({e}); fix: regenerate the file") from None
+    return out
+
+

@@ -1,0 +1,7 @@
+"""Defaults shared across layers, written once."""
+
+#: Longest input in tokens when neither the task nor the options say otherwise (LM-BFF's
+#: single-sentence setting; tasks set their own ``max_length``).
+DEFAULT_MAX_LENGTH = 256
+#: Examples per forward pass when scoring.
+DEFAULT_EVAL_BATCH_SIZE = 32
