@@ -1,14 +1,36 @@
-"""Atomic file writes: a reader never sees a half-written file (temp file + rename)."""
+"""Safe file output: a reader never sees a half-written file, a saved folder is replaced by a
+swap that always leaves a complete folder in place, and no output may overwrite an input.
+
+* ``atomic_write_text`` / ``atomic_write_json``: temp file in the same folder + ``os.replace``.
+* ``atomic_directory``: build a folder as ``.NAME.partial-<pid>-*`` and put it in place only on
+  success. Replacing an existing folder (``overwrite=True``) is an atomic exchange of the two
+  folders (``renameat2(RENAME_EXCHANGE)`` on Linux), so ``NAME`` is the complete old folder up to
+  one instant and the complete new one after it. Where the exchange is not supported the old
+  folder is first renamed to ``.NAME.old-<pid>-*``; a run killed between the two renames
+  leaves the old folder there, and the next ``atomic_directory`` / ``recover_directory`` on the
+  same path puts it back. Leftovers of dead processes are removed by the next run.
+* ``check_output_not_input``: refuse an output path that is, links to, or hard-links to an input
+  (or a folder output that contains an input).
+
+Every failure a user causes (parent is a file, read-only location, …) is a one-line
+``UsageError`` naming the path and the fix.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
+
+from .errors import UsageError
 
 
 def _umask() -> int:
@@ -17,10 +39,91 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
+# ----------------------------------------------------------------------------- paths
+
+
+def _describe_os_error(path: Path, e: OSError, what: str) -> UsageError:
+    """An OSError while writing ``path`` as a one-line UsageError with a fix."""
+    reason = e.strerror or type(e).__name__
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = f"choose a writable location for the {what} or change the folder's permissions"
+    elif e.errno in (errno.ENOTDIR, errno.EEXIST) and not path.is_dir():
+        fix = f"a folder on the way to the {what} is a file; choose another path"
+    elif e.errno == errno.EISDIR:
+        fix = f"the {what} is an existing folder; give a file name"
+    elif e.errno == errno.ENOSPC:
+        fix = "free disk space or write elsewhere"
+    else:
+        fix = f"check the {what} path"
+    return UsageError(f"{path}: cannot write the {what} ({reason}); fix: {fix}")
+
+
+def check_parent_writable(path: str | Path, what: str = "output") -> None:
+    """Fail early, in one line, when ``path`` cannot be created: a folder on the way is a file,
+    or the nearest existing folder is not writable."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    anc = p.parent
+    while not anc.exists() and anc != anc.parent:
+        if anc.is_symlink():  # dangling link on the way
+            raise UsageError(f"{anc}: is a broken symbolic link on the way to the {what}; fix: remove it or choose another path")
+        anc = anc.parent
+    if not anc.is_dir():
+        raise UsageError(f"{anc}: is a file, not a folder, so the {what} {p} cannot be created there; fix: choose another path")
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise UsageError(f"{anc}: folder is not writable, so the {what} {p} cannot be created; fix: choose a writable location")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output_not_input(output: str | Path | None, inputs: Iterable[str | Path | None], flag: str = "--output") -> None:
+    """Refuse an output that would destroy an input.
+
+    The output must not be an input itself, nor a symbolic or hard link to one (same device
+    and inode), nor a folder containing an input (replacing it would delete the input), nor lie
+    inside an input folder (a saved model or data folder is never written into). ``None`` entries are ignored so callers can pass optional flags as they are.
+    """
+    if output is None:
+        return
+    out = Path(output)
+    out_res = out.resolve()
+    for inp in inputs:
+        if inp is None:
+            continue
+        ip = Path(inp)
+        if not ip.exists():
+            continue
+        ip_res = ip.resolve()
+        how = None
+        if out_res == ip_res:
+            how = "is a symbolic link to the input" if out.is_symlink() else "is the input"
+        elif out.exists() and _same_file(out, ip):
+            how = "is a symbolic link to the input" if out.is_symlink() else "is a hard link to the input"
+        elif out_res in ip_res.parents:
+            how = "is a folder that contains the input"
+        elif ip.is_dir() and ip_res in out_res.parents:
+            how = "lies inside the input folder"
+        if how:
+            raise UsageError(f"{flag} {out} {how} {ip}; writing there would overwrite or alter the input; fix: choose another {flag} path")
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def atomic_write_text(path: str | Path, text: str, what: str = "output") -> None:
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{p}: is a folder; fix: give a file name for the {what}")
+    check_parent_writable(p, what)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    except OSError as e:
+        raise _describe_os_error(p, e, what) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -28,35 +131,194 @@ def atomic_write_text(path: str | Path, text: str) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, p)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise _describe_os_error(p, e, what) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def atomic_write_json(path: str | Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+def atomic_write_json(path: str | Path, data: Any, what: str = "output") -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", what)
+
+
+# ----------------------------------------------------------------------------- folders
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+_libc = None
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux ``renameat2(RENAME_EXCHANGE)``); False if unsupported."""
+    global _libc
+    if not hasattr(os, "uname") or os.uname().sysname != "Linux":
+        return False
+    try:
+        if _libc is None:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = _libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EPERM):
+        return False  # file system or kernel without RENAME_EXCHANGE: use the two-rename swap
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+def _fsync_dir(d: Path) -> None:
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flush every file and folder of ``root`` to disk before it is put in place."""
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            fp = os.path.join(dirpath, f)
+            if os.path.islink(fp):
+                continue
+            try:
+                fd = os.open(fp, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.fsync(fd)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(dirpath))
+
+
+_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<kind>partial|old)-(?P<pid>\d+)-[^/]*$")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def leftovers(path: str | Path) -> list[Path]:
+    """The ``.NAME.partial-*`` / ``.NAME.old-*`` folders beside ``path`` (any owner)."""
+    final = Path(path)
+    if not final.parent.is_dir():
+        return []
+    out = []
+    for c in final.parent.iterdir():
+        m = _LEFTOVER.match(c.name)
+        if m and m.group("name") == final.name:
+            out.append(c)
+    return sorted(out)
+
+
+def recover_directory(path: str | Path) -> list[Path]:
+    """Finish or undo a replacement of ``path`` that a killed process left half done.
+
+    If ``path`` is missing but an ``.NAME.old-*`` folder of a dead process exists (a kill between
+    the two renames of the fallback swap), the newest one is renamed back to ``path``. Then the
+    leftovers of dead processes are removed. Returns what was removed or restored.
+    """
+    final = Path(path)
+    done: list[Path] = []
+    dead = [c for c in leftovers(final) if not _pid_alive(int(_LEFTOVER.match(c.name).group("pid")))]
+    if not final.exists() and not final.is_symlink():
+        olds = sorted((c for c in dead if ".old-" in c.name), key=lambda c: c.stat().st_mtime)
+        if olds:
+            os.rename(olds[-1], final)
+            done.append(olds[-1])
+            dead.remove(olds[-1])
+    for c in dead:
+        if c.is_symlink() or c.is_file():
+            c.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(c, ignore_errors=True)
+        done.append(c)
+    return done
+
+
+def _swap_fallback(new: Path, final: Path) -> None:
+    """Replace ``final`` by ``new`` with two renames; the old folder waits as ``.NAME.old-*``
+    (complete) between them, where ``recover_directory`` finds it after a kill."""
+    old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.old-{os.getpid()}-"))
+    os.rename(final, old)  # onto our own empty folder: atomic on POSIX
+    try:
+        os.rename(new, final)
+    except BaseException:
+        if not final.exists():
+            os.rename(old, final)  # put the old folder back
+        raise
+    _fsync_dir(final.parent)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 @contextmanager
-def atomic_directory(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
-    """Build a directory under a temporary name and rename it into place only on success.
+def atomic_directory(path: str | Path, overwrite: bool = False, marker: str | None = None, what: str = "output folder") -> Iterator[Path]:
+    """Build a directory under a temporary name and put it in place only on success.
 
-    An interrupted write leaves at most a hidden ``.name.partial-*`` folder, never a directory
-    at ``path`` that looks complete.
+    An interrupted write leaves at most a hidden ``.NAME.partial-*`` folder (removed by the next
+    run), never a directory at ``path`` that looks complete. ``overwrite=True`` replaces an
+    existing non-empty folder by a swap (see the module doc); with ``marker`` (e.g.
+    ``"pet_config.json"``) only a folder holding that file may be replaced, so ``--overwrite``
+    never deletes a folder that is not a saved one.
     """
     final = Path(path)
-    if final.exists() and not overwrite and any(final.iterdir()):
-        from .errors import ConfigError
-
-        raise ConfigError(f"{final}: output directory exists and is not empty; fix: choose another --output or remove it")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.partial-"))
+    if final.is_symlink():
+        raise UsageError(f"{final}: the {what} is a symbolic link; fix: give the real folder path or another name")
+    if final.exists() and not final.is_dir():
+        raise UsageError(f"{final}: is a file, not a folder; fix: choose another --output for the {what} or remove the file")
+    check_parent_writable(final, what)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        recover_directory(final)
+    except OSError as e:
+        raise _describe_os_error(final, e, what) from None
+    replacing = final.exists() and any(final.iterdir())
+    if replacing and not overwrite:
+        raise UsageError(f"{final}: {what} exists and is not empty; fix: choose another --output, remove it, or pass --overwrite")
+    if replacing and marker is not None and not (final / marker).is_file():
+        raise UsageError(
+            f"{final}: --overwrite would replace a folder that has no {marker} (not a saved one); "
+            "fix: choose another --output, or remove that folder yourself"
+        )
+    try:
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.partial-{os.getpid()}-"))
+    except OSError as e:
+        raise _describe_os_error(final, e, what) from None
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
+        _fsync_tree(tmp)
         if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+            if _exchange(tmp, final):
+                # ``final`` is now the new folder; ``tmp`` holds the old one
+                _fsync_dir(final.parent)
+                shutil.rmtree(tmp, ignore_errors=True)
+                return
+            _swap_fallback(tmp, final)
+        else:
+            os.replace(tmp, final)
+        _fsync_dir(final.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -1,12 +1,50 @@
-"""Reading JSON files with one-line errors, and JSON paths for error messages."""
+"""Reading JSON with one-line errors (the single JSON reader), and JSON paths for messages.
+
+Hostile input is refused in one line too: nesting deeper than Python's parser allows and
+integers longer than Python's digit limit (``sys.get_int_max_str_digits``) name the line.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import PetError, SpecError
+
+
+def _digits_limit() -> int:
+    return sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 4300
+
+
+def parse_json(text: str, where: str, error: type[PetError] = SpecError, line: int | None = None) -> Any:
+    """``json.loads`` whose every failure is a one-line ``error`` starting with ``where``.
+
+    ``line`` (for one line of a JSONL file) is named instead of the parser's own line number.
+    """
+    at = (lambda ln, col: f"line {line} column {col}") if line is not None else (lambda ln, col: f"line {ln} column {col}")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise error(f"{where}: malformed JSON at {at(e.lineno, e.colno)}: {e.msg}; fix: correct the JSON") from None
+    except RecursionError:
+        raise error(
+            f"{where}: JSON nested too deeply{' at line ' + str(line) if line is not None else ''} "
+            f"(more than ~{sys.getrecursionlimit()} levels); fix: flatten the data"
+        ) from None
+    except ValueError as e:  # int('<5000 digits>'): "Exceeds the limit (4300 digits) ..."
+        limit = _digits_limit()
+        m = re.search(r"\d{%d,}" % (limit + 1), text)
+        if m is None:
+            raise error(f"{where}: unreadable JSON ({str(e).splitlines()[0]}); fix: correct the JSON") from None
+        ln = line if line is not None else text.count("\n", 0, m.start()) + 1
+        col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+        raise error(
+            f"{where}: line {ln} column {col}: a number with {len(m.group())} digits (at most {limit} are read); "
+            "fix: write it as a string or remove it"
+        ) from None
 
 
 def read_json(path: str | Path, error: type[PetError] = SpecError) -> Any:
@@ -18,10 +56,9 @@ def read_json(path: str | Path, error: type[PetError] = SpecError) -> Any:
         text = p.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:
         raise error(f"{p}: not UTF-8 (byte {e.start}); fix: save the file as UTF-8") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise error(f"{p}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}; fix: correct the JSON") from None
+    except OSError as e:
+        raise error(f"{p}: cannot read ({e.strerror}); fix: check the file's permissions") from None
+    return parse_json(text, str(p), error)
 
 
 def json_path(parts: Iterable[Any]) -> str:

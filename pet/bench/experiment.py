@@ -143,6 +143,8 @@ class Experiment:
     device: str | None = None
     description: str = ""
     imports: tuple[str, ...] = ()
+    #: the user's consent to run the file's ``imports`` (``--allow-imports``); never read from the file
+    allow_imports: bool = False
     save_models: bool = False
     raw: dict = field(default_factory=dict)
 
@@ -315,8 +317,11 @@ def _as_tuple_k(v: Any) -> tuple[int | None, ...]:
     return tuple(v) if isinstance(v, list) else (v,)
 
 
-def experiment_from_dict(data: dict, path: Path | None = None, check_registries: bool = True) -> Experiment:
-    """Validate a parsed experiment file and build an :class:`Experiment`."""
+def experiment_from_dict(data: dict, path: Path | None = None, check_registries: bool = True, allow_imports: bool = False) -> Experiment:
+    """Validate a parsed experiment file and build an :class:`Experiment`.
+
+    ``allow_imports``: run the file's ``imports`` (Python code); without it an experiment that
+    lists imports is refused (see :func:`import_plugins`)."""
     where = str(path) if path else "experiment"
     problems = validate_experiment_dict(data, where)
     if problems:
@@ -378,6 +383,7 @@ def experiment_from_dict(data: dict, path: Path | None = None, check_registries:
         device=data.get("device"),
         description=data.get("description", ""),
         imports=tuple(data.get("imports", ())),
+        allow_imports=bool(allow_imports),
         save_models=bool(data.get("save_models", False)),
         raw=data,
     )
@@ -386,15 +392,27 @@ def experiment_from_dict(data: dict, path: Path | None = None, check_registries:
     return exp
 
 
-def load_experiment(path: str | Path, check_registries: bool = True) -> Experiment:
-    """Read, validate and cross-check an experiment file (YAML or JSON)."""
+def load_experiment(path: str | Path, check_registries: bool = True, allow_imports: bool = False) -> Experiment:
+    """Read, validate and cross-check an experiment file (YAML or JSON).
+
+    An experiment file is data, not code: its ``imports`` run only with ``allow_imports=True``
+    (``pet bench --allow-imports``)."""
     p = Path(path)
-    return experiment_from_dict(read_experiment_file(p), p, check_registries=check_registries)
+    return experiment_from_dict(read_experiment_file(p), p, check_registries=check_registries, allow_imports=allow_imports)
 
 
 def import_plugins(exp: Experiment) -> None:
     """Import the file's ``imports`` (module names or ``.py`` paths relative to the file) so
-    that methods they ``register`` can be named in ``methods``."""
+    that methods they ``register`` can be named in ``methods``.
+
+    Importing runs code, so it happens only when the user allowed it (``exp.allow_imports``,
+    set from ``--allow-imports`` / ``load_experiment(..., allow_imports=True)``); otherwise an
+    experiment that lists imports is a one-line ``ConfigError``."""
+    if exp.imports and not exp.allow_imports:
+        raise ConfigError(
+            f"{exp.path or 'experiment'}: $.imports: the file asks to run Python code ({', '.join(exp.imports)}); "
+            "fix: read those files, and if you trust them pass --allow-imports (Python: load_experiment(..., allow_imports=True))"
+        )
     for i, mod in enumerate(exp.imports):
         try:
             if mod.endswith(".py"):

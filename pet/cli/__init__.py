@@ -1,8 +1,15 @@
 """The ``pet`` console script: a thin face over the Python API.
 
 Each sub-command lives in its own module with a ``register(subparsers)`` function that adds
-its parser and sets ``func``. Errors from the ``PetError`` family print as one line (no
-traceback unless ``--debug``) and exit with status 2.
+its parser and sets ``func``. Exit statuses and what is printed (always one line on stderr;
+the traceback too only with ``--debug`` or ``PET_DEBUG=1``):
+
+* 0 — success; 130 — interrupted (Ctrl-C);
+* 2 — a usage or input error: a bad flag (``argparse`` messages, range-checked numeric flags
+  from ``pet.cli.args``), any ``PetError``, or a file the user named that cannot be read or
+  written (``OSError`` with a file name): ``error: <culprit>: <problem>; fix: <what to do>``;
+* 1 — an internal error (a bug): ``internal error: <type>: <message> (rerun with --debug for
+  the traceback)``; also ``pet`` without a command (help is printed).
 """
 
 from __future__ import annotations
@@ -10,18 +17,35 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 
-from ..errors import PetError
+from ..errors import PetError, UsageError
 
 #: Sub-command modules, in the order ``pet --help`` lists them.
 COMMANDS = ["zero_shot", "show", "validate", "train", "predict", "compare_prompts", "bench", "report"]
 
 
+class PetArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are ``UsageError`` (one line, exit 2) instead of a usage
+    block and ``SystemExit``; sub-command parsers inherit the class."""
+
+    def error(self, message: str):  # type: ignore[override]
+        message = one_line(message)
+        if "fix:" not in message:
+            message += f"; fix: see `{self.prog} --help`"
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def one_line(text: str) -> str:
+    """A message on one line: line breaks (and the blanks around them) become single spaces."""
+    return re.sub(r"\s*[\r\n]+\s*", " ", str(text)).strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = PetArgumentParser(
         prog="pet", description="Few-shot text classification with Pattern-Verbalizer Pairs on masked LMs."
     )
     parser.add_argument("--version", action="version", version=f"pet {__version__}")
@@ -38,24 +62,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: OSErrors about a path the user gave (not found, permissions, a file where a folder is needed …)
+_USER_OS_ERRORS = (FileNotFoundError, PermissionError, NotADirectoryError, IsADirectoryError, FileExistsError)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 1
-    debug = args.debug or os.environ.get("PET_DEBUG") == "1"
-    _quiet_libraries(debug)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv[: argv.index("--") if "--" in argv else len(argv)] or os.environ.get("PET_DEBUG") == "1"
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 1
+        debug = debug or args.debug
+        _quiet_libraries(debug)
         return int(args.func(args) or 0)
     except PetError as e:
         if debug:
             raise
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except SystemExit:
+        raise  # --help / --version
+    except _USER_OS_ERRORS as e:
+        if debug:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {one_line(where + (e.strerror or str(e)))}; fix: check the path and its permissions", file=sys.stderr)
+        return 2
+    except Exception as e:  # a bug in pet (or a library): one line, traceback with --debug
+        if debug:
+            raise
+        msg = one_line(e) or "(no message)"
+        if len(msg) > 300:
+            msg = msg[:300] + "…"
+        print(f"internal error: {type(e).__name__}: {msg} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 1
 
 
 def _quiet_libraries(debug: bool) -> None:
@@ -84,7 +130,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 def require_model(args) -> str:
     if not args.model:
-        raise PetError("no model given; fix: pass --model PATH_OR_HUB_NAME or set PET_MODEL")
+        raise UsageError("no model given; fix: pass --model PATH_OR_HUB_NAME or set PET_MODEL")
     return args.model
 
 

@@ -28,6 +28,8 @@ def register(sub) -> None:
     p.add_argument("--references", default=None, help="published-numbers CSV for the final report (default: the shipped data/references.csv)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--inner-progress", action="store_true", help="also show the methods' own progress bars")
+    p.add_argument("--allow-imports", action="store_true",
+                   help="run the Python modules/files the experiment file lists under `imports` (runs their code: only for files you trust)")
     p.set_defaults(func=run)
 
 
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from ..bench.experiment import load_experiment
     from ..bench.runner import run_experiment
 
-    exp = load_experiment(args.file)
+    exp = load_experiment(args.file, allow_imports=args.allow_imports)
     summary = run_experiment(
         exp,
         model=args.model,

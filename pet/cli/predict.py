@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import sys
 
+from .args import positive_int
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -21,21 +23,27 @@ def register(sub) -> None:
     p.add_argument("--output", required=True, help="predictions file (JSONL)")
     p.add_argument("--text-field", default="text", help="column with the text (maps to {text_a}; default 'text')")
     p.add_argument("--text-b-field", help="second text column (maps to {text_b})")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--device", default=None, help="cpu, cuda, … (default: cuda if available)")
     p.set_defaults(func=cmd_predict)
 
 
 def cmd_predict(args) -> int:
     from ..classifier import PetClassifier
-    from ..io import atomic_write_text
+    from ..io import atomic_write_text, check_output_not_input, check_parent_writable
+    from ..jsonl import is_jsonl, read_jsonl_records
     from ..data import load_table
 
-    clf = PetClassifier.load(args.classifier, device=args.device)
-    clf.predictor.batch_size = args.batch_size
+    # before any work: never overwrite the input or write into the saved folder
+    check_output_not_input(args.output, [args.input, args.classifier])
+    check_parent_writable(args.output)
     fields = {"text_a": args.text_field}
     if args.text_b_field:
         fields["text_b"] = args.text_b_field
+    if is_jsonl(args.input):  # line-numbered errors; objects/lists where text belongs are refused
+        read_jsonl_records(args.input, fields.values())
+    clf = PetClassifier.load(args.classifier, device=args.device)
+    clf.predictor.batch_size = args.batch_size
     examples = load_table(args.input, fields, None, empty_text="keep")
     if not examples:
         atomic_write_text(args.output, "")

@@ -21,6 +21,8 @@ def register(sub) -> None:
     p.add_argument("--experiment", default=None, metavar="FILE",
                    help="only rows of this experiment file's current grid (config hashes; uses --model / $PET_MODEL like pet bench)")
     p.add_argument("--model", default=None, help="with --experiment: the model the grid was run with (default: the file's, else $PET_MODEL)")
+    p.add_argument("--allow-imports", action="store_true",
+                   help="with --experiment: run the Python modules/files the file lists under `imports` (only for files you trust)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--quiet", action="store_true", help="do not print the Markdown")
     p.set_defaults(func=run)
@@ -28,12 +30,15 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..bench.report import build_report
+    from ..io import check_output_not_input
 
+    # the output folder is replaced as a whole: it must not be (or hold) the results or an input
+    check_output_not_input(args.output, [args.results, args.references, args.experiment])
     only = None
     if args.experiment:
         from ..bench.experiment import expand_grid, load_experiment
 
-        only = {c.config_hash for c in expand_grid(load_experiment(args.experiment), model=args.model)}
+        only = {c.config_hash for c in expand_grid(load_experiment(args.experiment, allow_imports=args.allow_imports), model=args.model)}
     rep = build_report(args.results, references=args.references, output=args.output, plots=not args.no_plots, only_hashes=only)
     if not args.quiet:
         print(rep.markdown)

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from . import add_model_args, require_model
+from .args import positive_int, seed
 
 
 def register(sub) -> None:
@@ -20,15 +21,15 @@ def register(sub) -> None:
     src.add_argument("--text-field", action="append", help="column for {text_a} (repeat for {text_b}, or NAME=COLUMN)")
     src.add_argument("--label-field", help="label column of --data")
     src.add_argument("--split", default="test", help="split of the task to score (default: test)")
-    src.add_argument("--seed", type=int, default=None, help="seed folder for train/dev splits")
-    src.add_argument("--limit", type=int, default=None, help="score only the first N examples")
+    src.add_argument("--seed", type=seed, default=None, help="seed folder for train/dev splits")
+    src.add_argument("--limit", type=positive_int, default=None, help="score only the first N examples (N >= 1)")
     pv = p.add_argument_group("PVPs")
     pv.add_argument("--patterns", help="pattern JSON file (overrides the task's)")
     pv.add_argument("--verbalizers", help="verbalizer JSON file (overrides the task's)")
     pv.add_argument("--pvps", nargs="+", help="PVP ids PATTERN:VERBALIZER (default: the task's defaults)")
     p.add_argument("--calibrate", action="store_true", help="contextual calibration (Zhao et al. 2021)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--max-length", type=int, default=None, help="token limit (default: the task's)")
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--max-length", type=positive_int, default=None, help="token limit (default: the task's)")
     p.add_argument("--output", help="write the results as JSON here")
     p.add_argument("--no-progress", action="store_true")
     add_model_args(p)
@@ -44,20 +45,29 @@ def run(args: argparse.Namespace) -> int:
     from ..data import own_data_task, parse_field_map, task_pvps
     from ..data import load_examples, load_task
 
+    from ..io import check_output_not_input, check_parent_writable
+    from ..jsonl import is_jsonl, read_jsonl_records
+
     if bool(args.task) == bool(args.data):
         raise ConfigError("pass exactly one of --task NAME or --data FILE")
+    if args.output:  # before any work: never overwrite an input, fail early on an unwritable path
+        check_output_not_input(args.output, [args.data, args.patterns, args.verbalizers, args.model])
+        check_parent_writable(args.output)
     if args.data:
         if not args.text_field:
             raise ConfigError("--data needs --text-field COLUMN (and --label-field COLUMN to score)")
         if not args.label_field:
             raise ConfigError("--data needs --label-field COLUMN: zero-shot scoring compares with gold labels")
-        task, examples = own_data_task(args.data, parse_field_map(args.text_field), args.label_field)
+        fields = parse_field_map(args.text_field)
+        if is_jsonl(args.data):  # line-numbered errors; objects/lists where text belongs are refused
+            read_jsonl_records(args.data, [*fields.values(), args.label_field])
+        task, examples = own_data_task(args.data, fields, args.label_field)
         split = args.data
     else:
         task = load_task(args.task)
         examples = load_examples(task, args.split, args.data_dir, seed=args.seed)
         split = args.split
-    if args.limit:
+    if args.limit is not None:
         examples = examples[: args.limit]
     pvps = task_pvps(task, args.patterns, args.verbalizers, args.pvps)
     model = PromptModel.from_pretrained(require_model(args), device=args.device)
