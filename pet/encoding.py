@@ -4,7 +4,18 @@ Each template part is tokenised on its own (text fields in one batched tokenizer
 field), so truncation can cut text fields only — longest first, from the end — and never
 template words, masks or soft tokens. Whitespace before a part is carried as a leading space
 of that part, which is what byte-level BPE (" great" ≠ "great") needs; before a mask it is
-dropped, as the BPE mask token absorbs it.
+dropped, as the BPE mask token absorbs it. This is how LM-BFF (``tokenize_multipart_input``)
+and PET (``PVP.encode``, every part encoded on its own) build their inputs, so a template
+written with their spacing gives their token ids (tested in ``tests/test_fidelity.py``).
+
+Special tokens come only from the template and the tokenizer's own layout: text from the data
+(and template words, and label words) is always encoded as plain text, so a review containing
+``[MASK]`` or ``</s>`` gets the characters, never the special ids.
+
+``{segment}`` splits the template into the two sequences of a pair: the tokenizer's pair
+layout (what ``tokenizer(a, b)`` gives) supplies the special tokens and the token type ids.
+Token type ids are produced for tokenizers whose model takes them (``token_type_ids`` in
+``tokenizer.model_input_names``: BERT, ALBERT …) and are ``None`` otherwise (RoBERTa …).
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ import torch
 from .defaults import DEFAULT_MAX_LENGTH
 from .errors import DataError, ModelError, SpecError
 from .examples import Example
-from .spec import PVP, FieldRef, Literal, Mask, Soft, Special, Verbalizer, apply_filters
+from .spec import PVP, FieldRef, Literal, Mask, SegmentBreak, Soft, Special, Verbalizer, apply_filters
 
 
 @dataclass(frozen=True)
@@ -39,20 +50,120 @@ class VerbalizerTokens:
         return int(self.token_ids.shape[1])
 
 
+@dataclass(frozen=True)
+class Layout:
+    """The special tokens and token types a tokenizer wraps around one text or a pair.
+
+    ``pieces`` are ``(ids, types)`` for: before A, between A and B, after B (a single text
+    uses ``before`` and ``after_single``). ``text_types`` are the token types of A's and B's
+    own tokens. ``types`` is False when the model type takes no token type ids.
+    """
+
+    before: tuple[list[int], list[int]]
+    after_single: tuple[list[int], list[int]]
+    before_b: tuple[list[int], list[int]]
+    after_b: tuple[list[int], list[int]]
+    text_types: tuple[int, int]
+    types: bool
+
+
+def uses_token_types(tokenizer) -> bool:
+    """Whether the model type takes ``token_type_ids`` (BERT, ALBERT: yes; RoBERTa, DistilBERT: no)."""
+    return "token_type_ids" in getattr(tokenizer, "model_input_names", ())
+
+
+def _find(full: list[int], part: list[int], start: int = 0) -> int:
+    for i in range(start, len(full) - len(part) + 1):
+        if full[i : i + len(part)] == part:
+            return i
+    return -1
+
+
+def tokenizer_layout(tokenizer) -> Layout:
+    """Probe the tokenizer: what it adds around one text and around a pair (its post-processor,
+    i.e. ``build_inputs_with_special_tokens`` / ``create_token_type_ids_from_sequences``)."""
+    a, b = "hello", "world"
+    pa = tokenizer(a, add_special_tokens=False)["input_ids"]
+    pb = tokenizer(b, add_special_tokens=False)["input_ids"]
+    one = tokenizer(a, return_token_type_ids=True)
+    ids1, tt1 = one["input_ids"], one.get("token_type_ids") or [0] * len(one["input_ids"])
+    i = _find(ids1, pa)
+    if i < 0:
+        i, pa = 0, []
+    before = (ids1[:i], tt1[:i])
+    after_single = (ids1[i + len(pa) :], tt1[i + len(pa) :])
+    try:
+        two = tokenizer(a, b, return_token_type_ids=True)
+        ids2, tt2 = two["input_ids"], two.get("token_type_ids") or [0] * len(two["input_ids"])
+    except Exception:  # a tokenizer with no pair template: join with its single-text suffix
+        ids2, tt2 = ids1[: i + len(pa)] + after_single[0] + pb + after_single[0], [0] * (len(ids1) + len(pb) + len(after_single[0]))
+    ia = _find(ids2, pa)
+    ib = _find(ids2, pb, ia + len(pa)) if ia >= 0 else -1
+    if ia < 0 or ib < 0:  # cannot locate the probe texts: no special tokens at all
+        return Layout(([], []), ([], []), ([], []), ([], []), (0, 0), uses_token_types(tokenizer))
+    return Layout(
+        before=before,
+        after_single=after_single,
+        before_b=(ids2[ia + len(pa) : ib], tt2[ia + len(pa) : ib]),
+        after_b=(ids2[ib + len(pb) :], tt2[ib + len(pb) :]),
+        text_types=(tt2[ia], tt2[ib]),
+        types=uses_token_types(tokenizer),
+    )
+
+
 def _special_affixes(tokenizer) -> tuple[list[int], list[int]]:
     """The special tokens a tokenizer puts before and after a single text (e.g. [CLS] … [SEP])."""
-    probe = "hello world"
-    plain = tokenizer(probe, add_special_tokens=False)["input_ids"]
-    full = tokenizer(probe)["input_ids"]
-    for i in range(len(full) - len(plain) + 1):
-        if full[i : i + len(plain)] == plain:
-            return full[:i], full[i + len(plain) :]
-    return [], []
+    lay = tokenizer_layout(tokenizer)
+    return lay.before[0], lay.after_single[0]
+
+
+def _forbidden_ids(tokenizer) -> set[int]:
+    """Special-token ids that plain text must never produce (the unknown token is allowed)."""
+    ids = set(getattr(tokenizer, "all_special_ids", []) or [])
+    ids.discard(tokenizer.unk_token_id)
+    return ids
+
+
+def plain_ids(tokenizer, texts: Sequence[str]) -> list[list[int]]:
+    """Token ids of ``texts`` as plain text: special-token strings in the text (``[MASK]``,
+    ``<mask>``, ``</s>``, ``[SEP]`` …) become ordinary sub-tokens, never special ids."""
+    if not texts:
+        return []
+    out = tokenizer(list(texts), add_special_tokens=False, split_special_tokens=True)["input_ids"]
+    bad = _forbidden_ids(tokenizer)
+    for k, ids in enumerate(out):
+        if bad.intersection(ids):  # e.g. a SentencePiece vocabulary that holds "</s>" as a piece
+            out[k] = _plain_slow(tokenizer, texts[k], bad)
+    return out
+
+
+def _plain_slow(tokenizer, text: str, bad: set[int]) -> list[int]:
+    """Encode ``text`` so that no special id appears: special-token strings are cut into
+    single characters that are encoded on their own."""
+    import re
+
+    specials = sorted({t for t in getattr(tokenizer, "all_special_tokens", []) if t}, key=len, reverse=True)
+    if not specials:
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+    pat = re.compile("(" + "|".join(re.escape(t) for t in specials) + ")")
+    ids: list[int] = []
+    for k, chunk in enumerate(pat.split(text)):
+        if not chunk:
+            continue
+        if k % 2 == 0:
+            ids.extend(tokenizer(chunk, add_special_tokens=False, split_special_tokens=True)["input_ids"])
+            continue
+        for ch in chunk:  # a special-token string: character by character
+            piece = [i for i in tokenizer(ch, add_special_tokens=False, split_special_tokens=True)["input_ids"] if i not in bad]
+            if len(piece) > 1 and not tokenizer.decode(piece[:1]).strip():
+                piece = piece[1:]  # a lone SentencePiece "▁"
+            ids.extend(piece or ([tokenizer.unk_token_id] if tokenizer.unk_token_id is not None else []))
+    return ids
 
 
 def word_token_ids(tokenizer, word: str, after_space: bool = True) -> list[int]:
     """Sub-token ids of ``word`` as it appears in a cloze (after a space, unless told not)."""
-    ids = tokenizer((" " + word) if after_space else word, add_special_tokens=False)["input_ids"]
+    ids = plain_ids(tokenizer, [(" " + word) if after_space else word])[0]
     if len(ids) > 1 and not tokenizer.decode(ids[:1]).strip():
         ids = ids[1:]  # SentencePiece may emit a lone "▁" before punctuation
     return ids
@@ -64,14 +175,27 @@ def tokenize_verbalizer(
     labels = list(labels) if labels is not None else verbalizer.label_ids
     words, ids, owner = [], [], []
     unk = tokenizer.unk_token_id
+    where = verbalizer.where
+    seen: dict[tuple[int, ...], tuple[str, str]] = {}
     for li, label in enumerate(labels):
+        if label not in verbalizer.labels:
+            raise SpecError(f"{where}: label '{label}' has no words; fix: add it under 'labels'")
         for w in verbalizer.labels[label]:
             t = word_token_ids(tokenizer, w, after_space)
             if not t or (unk is not None and unk in t):
                 raise SpecError(
-                    f"verbalizer '{verbalizer.id}': labels.{label} word '{w}' tokenises to the unknown token "
+                    f"{where}: labels.{label} word '{w}' tokenises to the unknown token "
                     f"with this tokenizer ({tokenizer.convert_ids_to_tokens(t)}); fix: choose a word in its vocabulary"
                 )
+            key = tuple(t)
+            if key in seen and seen[key][0] != label:
+                other, ow = seen[key]
+                raise SpecError(
+                    f"{where}: labels.{other} word '{ow}' and labels.{label} word '{w}' tokenise to the same tokens "
+                    f"{tokenizer.convert_ids_to_tokens(t)} with this tokenizer, so the model cannot tell the labels "
+                    "apart; fix: give every label words that tokenise differently"
+                )
+            seen[key] = (label, w)
             words.append(w)
             ids.append(t)
             owner.append(li)
@@ -90,12 +214,17 @@ def tokenize_verbalizer(
 
 @dataclass
 class Encoded:
-    """One example as ids, with where its masks start and where its soft tokens sit."""
+    """One example as ids, with where its masks start and where its soft tokens sit.
+
+    ``token_type_ids`` is a list (same length as ``input_ids``) for tokenizers whose model
+    takes token types, else ``None``.
+    """
 
     input_ids: list[int]
     mask_start: int
     soft_positions: list[int]
     label: int  # index into the verbalizer's labels, -1 when unlabelled
+    token_type_ids: list[int] | None = None
 
 
 class PVPEncoder:
@@ -114,10 +243,12 @@ class PVPEncoder:
         self.verbalizer_tokens = tokenize_verbalizer(pvp.verbalizer, tokenizer, after_space=not glued, labels=labels)
         self.labels = self.verbalizer_tokens.labels
         self._label_index = {lab: i for i, lab in enumerate(self.labels)}
-        self._prefix, self._suffix = _special_affixes(tokenizer)
+        self.layout = tokenizer_layout(tokenizer)
+        self._prefix, self._suffix = self.layout.before[0], self.layout.after_single[0]
         self._plan = self._make_plan(segs)
         self.n_soft = sum(len(p[1]) for p in self._plan if p[0] == "soft")
-        fixed = len(self._prefix) + len(self._suffix) + sum(len(p[1]) for p in self._plan if p[0] != "field")
+        fixed = sum(len(p[1]) for p in self._plan if p[0] not in ("field", "segment", "types"))
+        fixed += sum(len(p[1][0]) for p in self._plan if p[0] == "segment")
         if fixed >= max_length:
             raise SpecError(
                 f"pattern '{pvp.pattern.id}': its template alone needs {fixed} tokens but max_length is "
@@ -125,11 +256,19 @@ class PVPEncoder:
             )
         self._budget = max_length - fixed
 
+    @property
+    def has_token_types(self) -> bool:
+        return self.layout.types
+
     # A plan is the template as a list of ("ids", [..]) | ("mask", [..]) | ("soft", [..]) |
-    # ("field", (name, filters, leading_space)) entries, tokenised once per PVP.
+    # ("field", (name, filters, leading_space)) | ("segment", (ids, types)) entries, tokenised
+    # once per PVP. The tokenizer's own special tokens (before A, between A and B, after B) are
+    # part of the plan, so positions and token types come out of one walk over it.
     def _make_plan(self, segs) -> list[tuple[str, object]]:
         tok = self.tokenizer
-        plan: list[tuple[str, object]] = []
+        lay = self.layout
+        pair = any(isinstance(s, SegmentBreak) for s in segs)
+        plan: list[tuple[str, object]] = [("segment", lay.before)] if lay.before[0] else []
         space = False
         m = self.verbalizer_tokens.n_masks
         for s in segs:
@@ -138,7 +277,7 @@ class PVPEncoder:
                 core = s.text.strip()
                 if core:
                     text = (" " if lead else "") + core
-                    plan.append(("ids", tok(text, add_special_tokens=False)["input_ids"]))
+                    plan.append(("ids", plain_ids(tok, [text])[0]))
                     space = s.text[-1:].isspace()
                 else:
                     space = True
@@ -147,6 +286,10 @@ class PVPEncoder:
                 space = False
             elif isinstance(s, Mask):
                 plan.append(("mask", [tok.mask_token_id] * m))
+                space = False
+            elif isinstance(s, SegmentBreak):
+                plan.append(("segment", lay.before_b))
+                plan.append(("types", lay.text_types[1]))
                 space = False
             elif isinstance(s, Special):
                 tid = tok.sep_token_id if s.kind == "sep" else tok.cls_token_id
@@ -160,13 +303,16 @@ class PVPEncoder:
             elif isinstance(s, Soft):
                 plan.append(("soft", self._soft_placeholder_ids(s)))
                 space = False
+        end = lay.after_b if pair else lay.after_single
+        if end[0]:
+            plan.append(("segment", end))
         return plan
 
     def _soft_placeholder_ids(self, s: Soft) -> list[int]:
         """Ids put where soft tokens go: the init words' ids (so an untrained soft prompt with
         init words scores exactly like the hard prompt), else the unknown/pad token."""
         if s.init:
-            ids = self.tokenizer(" " + s.init, add_special_tokens=False)["input_ids"]
+            ids = plain_ids(self.tokenizer, [" " + s.init])[0]
             if ids:
                 return ids
         filler = self.tokenizer.unk_token_id
@@ -184,8 +330,30 @@ class PVPEncoder:
             out.extend(ids if s.init else [None] * len(ids))
         return out
 
+    def field_texts(self, example: Example) -> dict[str, str]:
+        """The example's fields as the template fills them in (after filters), by placeholder."""
+        out = {}
+        for kind, payload in self._plan:
+            if kind == "field":
+                name, filters, _ = payload
+                out[name + "".join("|" + f for f in filters)] = self._field_text(example, name, filters)
+        return out
+
+    def _field_text(self, ex: Example, name: str, filters: tuple[str, ...]) -> str:
+        if name not in ex.fields:
+            raise DataError(
+                f"example '{ex.guid}': pattern '{self.pvp.pattern.id}' uses field '{{{name}}}' but the "
+                f"example has only {sorted(ex.fields)}; fix: map a column to '{name}' or change the template"
+            )
+        v = ex.fields[name]
+        if not isinstance(v, str):
+            raise DataError(
+                f"example '{ex.guid}': field '{name}' is a {type(v).__name__}, not text; "
+                "fix: give the field a string value in the data"
+            )
+        return apply_filters(v.strip(), filters)
+
     def encode(self, examples: Sequence[Example]) -> list[Encoded]:
-        tok = self.tokenizer
         field_ids: dict[tuple, list[list[int]]] = {}
         for kind, payload in self._plan:
             if kind != "field" or payload in field_ids:
@@ -193,34 +361,41 @@ class PVPEncoder:
             name, filters, space = payload
             texts = []
             for ex in examples:
-                if name not in ex.fields:
-                    raise DataError(
-                        f"example '{ex.guid}': pattern '{self.pvp.pattern.id}' uses field '{{{name}}}' but the "
-                        f"example has only {sorted(ex.fields)}; fix: map a column to '{name}' or change the template"
-                    )
-                v = apply_filters(str(ex.fields[name]).strip(), filters)
+                v = self._field_text(ex, name, filters)
                 texts.append((" " + v) if space and v else v)
-            field_ids[payload] = tok(texts, add_special_tokens=False)["input_ids"] if texts else []
+            field_ids[payload] = plain_ids(self.tokenizer, texts)
 
         fields = [p for k, p in self._plan if k == "field"]
+        want_types = self.layout.types
         out = []
         for i, ex in enumerate(examples):
             lengths = _truncate([len(field_ids[f][i]) for f in fields], self._budget)
-            ids = list(self._prefix)
+            ids: list[int] = []
+            types: list[int] = []
+            cur = self.layout.text_types[0]
             soft: list[int] = []
             mask_start = -1
             fi = 0
             for kind, payload in self._plan:
-                if kind == "field":
-                    ids.extend(field_ids[payload][i][: lengths[fi]])
-                    fi += 1
+                if kind == "types":
+                    cur = payload
                     continue
-                if kind == "mask":
-                    mask_start = len(ids)
-                elif kind == "soft":
-                    soft.extend(range(len(ids), len(ids) + len(payload)))
-                ids.extend(payload)
-            ids.extend(self._suffix)
+                if kind == "segment":
+                    sids, stypes = payload
+                    ids.extend(sids)
+                    types.extend(stypes)
+                    continue
+                if kind == "field":
+                    part = field_ids[payload][i][: lengths[fi]]
+                    fi += 1
+                else:
+                    part = payload
+                    if kind == "mask":
+                        mask_start = len(ids)
+                    elif kind == "soft":
+                        soft.extend(range(len(ids), len(ids) + len(payload)))
+                ids.extend(part)
+                types.extend([cur] * len(part))
             label = -1
             if ex.label is not None:
                 if ex.label not in self._label_index:
@@ -229,7 +404,7 @@ class PVPEncoder:
                         f"(labels {self.labels}); fix: add it to the verbalizer"
                     )
                 label = self._label_index[ex.label]
-            out.append(Encoded(ids, mask_start, soft, label))
+            out.append(Encoded(ids, mask_start, soft, label, types if want_types else None))
         return out
 
 
@@ -262,13 +437,19 @@ def collate(items: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
     for b, e in enumerate(items):
         input_ids[b, : len(e.input_ids)] = torch.tensor(e.input_ids)
         attention[b, : len(e.input_ids)] = 1
-    return {
+    batch = {
         "input_ids": input_ids,
         "attention_mask": attention,
         "mask_start": torch.tensor([e.mask_start for e in items]),
         "soft_positions": torch.tensor([e.soft_positions for e in items], dtype=torch.long).reshape(B, -1),
         "labels": torch.tensor([e.label for e in items]),
     }
+    if all(e.token_type_ids is not None for e in items):
+        types = torch.zeros((B, T), dtype=torch.long)
+        for b, e in enumerate(items):
+            types[b, : len(e.token_type_ids)] = torch.tensor(e.token_type_ids, dtype=torch.long)
+        batch["token_type_ids"] = types
+    return batch
 
 
 def iter_batches(

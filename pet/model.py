@@ -57,6 +57,18 @@ def split_mlm(mlm: nn.Module) -> tuple[nn.Module, Callable[[torch.Tensor], torch
     return mlm, None
 
 
+def _takes_token_types(mlm: nn.Module) -> bool:
+    """Whether the model embeds token types (BERT, ALBERT: ``type_vocab_size`` 2; RoBERTa has 1)."""
+    import inspect
+
+    n = getattr(getattr(mlm, "config", None), "type_vocab_size", 0) or 0
+    try:
+        accepts = "token_type_ids" in inspect.signature(mlm.forward).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        accepts = False
+    return accepts and n >= 2
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -77,6 +89,9 @@ class PromptModel(nn.Module):
         self.name = name or getattr(mlm, "name_or_path", "") or type(mlm).__name__
         self.encoder, self.head = split_mlm(mlm)
         self.prompt_encoder: nn.Module | None = None
+        #: Token type ids from the encoder (``{segment}`` templates on BERT/ALBERT) are passed to
+        #: the model when its config has room for them; otherwise the model's default (all 0).
+        self.takes_token_types = _takes_token_types(mlm)
         self.train(mlm.training)  # keep the wrapped model's mode (from_pretrained gives eval)
         self.to(resolve_device(device))
 
@@ -112,6 +127,8 @@ class PromptModel(nn.Module):
 
     def _embed(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         kw = {"attention_mask": batch["attention_mask"]}
+        if self.takes_token_types and "token_type_ids" in batch:
+            kw["token_type_ids"] = batch["token_type_ids"]
         if self.prompt_encoder is None:
             kw["input_ids"] = batch["input_ids"]
         else:

@@ -7,9 +7,15 @@ round-trip to the JSON files under ``patterns/`` and ``verbalizers/``.
 Template language (parsed by hand, never ``eval``):
 
 * ``{text_a}``, ``{text_b}`` or any other example field, optionally with filters:
-  ``{text_a|lower_first}``, ``{text_b|drop_punct}``, ``{text_a|lower_first|drop_punct}``;
+  ``{text_a|lower_first}``, ``{text_b|drop_last_char}``, ``{text_a|lower_first|rstrip_punctuation}``
+  (see ``FILTERS``: each source's rule has its own name, so a shipped PVP says which it uses);
 * ``{mask}`` exactly once (it becomes as many mask tokens as the longest label word needs);
-* ``{sep}`` and ``{cls}``: the tokenizer's separator / classifier tokens;
+* ``{segment}``: the boundary between the two texts of a pair (PET's ``||``). Everything before
+  it is the first sequence, everything after it the second: the tokenizer's own pair layout is
+  used (``[CLS] a [SEP] b [SEP]`` with token types 0/1 for BERT, ``<s> a </s></s> b </s>`` for
+  RoBERTa), exactly what ``tokenizer(a, b)`` gives. At most once per template;
+* ``{sep}`` and ``{cls}``: one separator / classifier token id inserted in place (no change of
+  token type; LM-BFF's ``*sep*``/``*cls*``);
 * soft tokens ``{soft}`` (one), ``{soft:N}`` (N) and ``{soft:"It was"}`` (one per sub-token of
   the words, initialised from their embeddings);
 * ``{{`` and ``}}`` for literal braces.
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+import string
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -52,12 +59,17 @@ class Special:
 
 
 @dataclass(frozen=True)
+class SegmentBreak:
+    """``{segment}``: end of the first and start of the second sequence of a pair."""
+
+
+@dataclass(frozen=True)
 class Soft:
     n: int
     init: str | None = None  # words whose embeddings initialise the soft tokens
 
 
-Segment = Union[Literal, FieldRef, Mask, Special, Soft]
+Segment = Union[Literal, FieldRef, Mask, Special, SegmentBreak, Soft]
 
 _PUNCT_END = re.compile(r"[\s.,;:!?…]+$")
 
@@ -74,16 +86,36 @@ def _drop_punct(s: str) -> str:
     return _PUNCT_END.sub("", s)
 
 
-#: Field filters usable in templates (``{text_a|lower_first}``); LM-BFF uses the first two.
+def _drop_last_char(s: str) -> str:
+    return s[:-1]
+
+
+def _rstrip_punctuation(s: str) -> str:
+    return s.rstrip(string.punctuation)
+
+
+#: Field filters usable in templates (``{text_a|lower_first}``), applied left to right.
+#:
+#: * ``lower_first`` / ``upper_first``: change the case of the first character (LM-BFF's
+#:   ``*sentl_i*`` / ``*sentu_i*``, PET's ``lowercase_first``);
+#: * ``drop_last_char``: LM-BFF's ``*sent-_i*``: drops exactly the last character, whatever it
+#:   is (``text[:-1]``) — a letter, a digit or the space of tokenised text ending in " .";
+#: * ``rstrip_punctuation``: PET's ``remove_final_punc``: ``text.rstrip(string.punctuation)``
+#:   (all ASCII punctuation, including quotes and brackets; trailing spaces stay);
+#: * ``drop_punct``: general purpose (this project): drops trailing whitespace and sentence
+#:   punctuation ``. , ; : ! ? …``; not what either paper did;
+#: * ``lower``: lower-case everything.
 FILTERS = {
     "lower_first": _lower_first,
-    "drop_punct": _drop_punct,
     "upper_first": _upper_first,
+    "drop_last_char": _drop_last_char,
+    "rstrip_punctuation": _rstrip_punctuation,
+    "drop_punct": _drop_punct,
     "lower": str.lower,
 }
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_RESERVED = {"mask", "sep", "cls", "soft"}
+_RESERVED = {"mask", "sep", "cls", "soft", "segment"}
 
 
 def parse_template(template: str, where: str = "template") -> tuple[Segment, ...]:
@@ -127,6 +159,11 @@ def parse_template(template: str, where: str = "template") -> tuple[Segment, ...
             f"{where}: template {template!r} has {n_mask} '{{mask}}' placeholders; "
             "fix: use exactly one {mask} (multi-token label words get extra masks automatically)"
         )
+    if sum(isinstance(s, SegmentBreak) for s in segs) > 1:
+        raise SpecError(
+            f"{where}: template {template!r} has more than one '{{segment}}'; "
+            "fix: a pair has two sequences, so use {segment} at most once"
+        )
     if not any(isinstance(s, FieldRef) for s in segs):
         raise SpecError(
             f"{where}: template {template!r} uses no example field; fix: add {{text_a}} (or another field)"
@@ -149,8 +186,8 @@ def _find_close(t: str, start: int) -> int:
 
 def _parse_placeholder(body: str, fail) -> Segment:
     b = body.strip()
-    if b in ("mask", "sep", "cls"):
-        return Mask() if b == "mask" else Special(b)
+    if b in ("mask", "sep", "cls", "segment"):
+        return Mask() if b == "mask" else SegmentBreak() if b == "segment" else Special(b)
     if b == "soft" or b.startswith("soft:"):
         if b == "soft":
             return Soft(1)
@@ -167,7 +204,7 @@ def _parse_placeholder(body: str, fail) -> Segment:
     if not _IDENT.match(name or "-"):
         raise fail(
             f"unknown placeholder '{{{body}}}'",
-            "use {mask}, {sep}, {cls}, {soft...} or an example field such as {text_a}",
+            "use {mask}, {segment}, {sep}, {cls}, {soft...} or an example field such as {text_a}",
         )
     for f in filters:
         if f not in FILTERS:
@@ -226,6 +263,9 @@ class Verbalizer:
     id: str
     labels: dict[str, list[str]]
     source: str | None = None
+    #: Where the verbalizer was read from (``"verbalizers/sst2.json $.verbalizers[1]"``), for
+    #: error messages raised later (e.g. by the encoder); not part of the spec.
+    origin: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.labels:
@@ -238,6 +278,21 @@ class Verbalizer:
                 )
             if len(set(words)) != len(words):
                 raise SpecError(f"verbalizer '{self.id}': labels.{label} repeats a word; fix: list each word once")
+        owner: dict[str, str] = {}
+        for label, words in self.labels.items():
+            for w in words:
+                key = w.strip()
+                if key in owner and owner[key] != label:
+                    raise SpecError(
+                        f"{self.where}: labels.{owner[key]} and labels.{label} both use the word '{key}', so the "
+                        "model cannot tell them apart; fix: give every label its own words"
+                    )
+                owner[key] = label
+
+    @property
+    def where(self) -> str:
+        """``verbalizer 'id'`` plus the file and JSON path it came from, when known."""
+        return f"{self.origin}: verbalizer '{self.id}'" if self.origin else f"verbalizer '{self.id}'"
 
     @property
     def label_ids(self) -> list[str]:
@@ -347,8 +402,9 @@ def _load(path: str | Path, kind: str) -> list:
     if problems:
         raise SpecError(problems[0] + (f" (and {len(problems) - 1} more; run `pet validate {p}`)" if len(problems) > 1 else ""))
     data = read_json(p)
-    cls = Pattern if kind == "patterns" else Verbalizer
-    return [cls(**item) for item in data[kind]]
+    if kind == "patterns":
+        return [Pattern(**item) for item in data[kind]]
+    return [Verbalizer(**item, origin=f"{p} $.verbalizers[{i}]") for i, item in enumerate(data[kind])]
 
 
 def load_patterns(path: str | Path) -> list[Pattern]:
