@@ -29,7 +29,6 @@ def register(sub) -> None:
 
 
 def cmd_predict(args) -> int:
-    from ..classifier import PetClassifier
     from ..io import atomic_write_text, check_output_not_input, check_parent_writable
     from ..jsonl import is_jsonl, read_jsonl_records
     from ..data import load_table
@@ -42,9 +41,11 @@ def cmd_predict(args) -> int:
         fields["text_b"] = args.text_b_field
     if is_jsonl(args.input):  # line-numbered errors; objects/lists where text belongs are refused
         read_jsonl_records(args.input, fields.values())
+    examples = load_table(args.input, fields, None, empty_text="keep")
+    from ..classifier import PetClassifier  # the heavy import after the cheap checks
+
     clf = PetClassifier.load(args.classifier, device=args.device)
     clf.predictor.batch_size = args.batch_size
-    examples = load_table(args.input, fields, None, empty_text="keep")
     if not examples:
         atomic_write_text(args.output, "")
         print(f"{args.input}: no rows; wrote an empty {args.output}", file=sys.stderr)

@@ -37,16 +37,11 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data import load_examples, load_task, own_data_task, parse_field_map, task_pvps
     from ..errors import ConfigError
-    from ..io import atomic_write_json
-    from ..metrics import compute_metric
-    from ..methods.zero_shot import zero_shot
-    from ..model import PromptModel
-    from ..data import own_data_task, parse_field_map, task_pvps
-    from ..data import load_examples, load_task
-
-    from ..io import check_output_not_input, check_parent_writable
+    from ..io import atomic_write_json, check_output_not_input, check_parent_writable
     from ..jsonl import is_jsonl, read_jsonl_records
+    from ..metrics import compute_metric
 
     if bool(args.task) == bool(args.data):
         raise ConfigError("pass exactly one of --task NAME or --data FILE")
@@ -70,6 +65,9 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None:
         examples = examples[: args.limit]
     pvps = task_pvps(task, args.patterns, args.verbalizers, args.pvps)
+    from ..methods.zero_shot import zero_shot  # the heavy imports after every cheap check
+    from ..model import PromptModel
+
     model = PromptModel.from_pretrained(require_model(args), device=args.device)
 
     def metric(gold, pred):
