@@ -5,3 +5,5 @@
 DEFAULT_MAX_LENGTH = 256
 #: Examples per forward pass when scoring.
 DEFAULT_EVAL_BATCH_SIZE = 32
+#: Seed of splits and training when none is given (LM-BFF's first split seed).
+DEFAULT_SEED = 13

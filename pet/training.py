@@ -31,129 +31,65 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .defaults import DEFAULT_EVAL_BATCH_SIZE, DEFAULT_MAX_LENGTH, DEFAULT_SEED
 from .errors import ConfigError, DataError
 from .examples import Example
+from .options import Options, option
 from .tuning import TUNING_MODES, apply_tuning, trainable_parameter_count
 
 # ----------------------------------------------------------------------------- config
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Options):
     """Training hyper-parameters (one per run; stored with every saved model).
 
     Defaults are PET's recipe (250 steps, batch 4, AdamW) with the learning rate tuned for the
-    offline 6-layer model (see docs/training.md for the measurement).
+    offline 6-layer model (see docs/training.md for the measurement). Every trained method's
+    options dataclass extends this one.
     """
 
-    steps: int = 250  # optimizer steps
-    lr: float = 3e-5
-    batch_size: int = 4  # labelled examples per micro-batch (per process)
-    grad_accum: int = 1  # micro-batches per optimizer step
-    max_length: int | None = None  # None: the task's max_length (256 when unknown)
-    tune: str = "full"  # full | bitfit | lora | head | frozen
-    lora_r: int = 8
-    lora_alpha: int = 16
-    mlm_weight: float = 0.0  # weight of the auxiliary MLM loss on unlabelled text
-    unlabelled_batch_size: int = 4
-    temperature: float = 2.0  # distillation temperature
-    warmup_ratio: float = 0.0
-    weight_decay: float = 0.01
-    seed: int = 13
-    eval_batch_size: int = 32
-    soft_lr: float | None = None  # lr of soft-prompt parameters (None: lr)
-    max_grad_norm: float = 1.0  # gradient clipping (PET: 1.0); 0 disables
-    mlm_probability: float = 0.15
-    lora_dropout: float = 0.0
+    where: ClassVar[str] = "training config"
 
-    def __post_init__(self) -> None:
-        self.validate()
+    steps: int = option(250, "optimizer steps", min=0)
+    lr: float = option(3e-5, "peak learning rate (AdamW, linear warm-up and decay)", min=0, min_exclusive=True)
+    batch_size: int = option(4, "labelled examples per micro-batch (per process)", min=1)
+    grad_accum: int = option(1, "micro-batches per optimizer step", min=1)
+    max_length: int | None = option(None, "longest input in tokens (null: the task's max_length)", min=8)
+    tune: str = option("full", "which weights train: full, bitfit, lora, head (MLM head only) or frozen", choices=TUNING_MODES)
+    lora_r: int = option(8, "LoRA rank (tune=lora)", min=1)
+    lora_alpha: int = option(16, "LoRA alpha (tune=lora)", min=1)
+    lora_dropout: float = option(0.0, "LoRA dropout (tune=lora)", min=0, max=1, max_exclusive=True)
+    mlm_weight: float = option(0.0, "weight of the auxiliary MLM loss on unlabelled text (0: off)", min=0)
+    mlm_probability: float = option(0.15, "share of tokens masked for the auxiliary MLM loss", min=0, max=1, min_exclusive=True, max_exclusive=True)
+    unlabelled_batch_size: int = option(4, "unlabelled examples per micro-batch for the MLM loss", min=1)
+    temperature: float = option(2.0, "distillation temperature", min=0, min_exclusive=True)
+    warmup_ratio: float = option(0.0, "share of steps with linear warm-up", min=0, max=1, max_exclusive=True)
+    weight_decay: float = option(0.01, "AdamW weight decay (not on biases, LayerNorm or soft prompts)", min=0)
+    max_grad_norm: float = option(1.0, "gradient clipping norm (0: off)", min=0)
+    seed: int | None = option(None, "training seed: data order, initialisation, dropout (null: the run's seed)")
+    eval_batch_size: int = option(DEFAULT_EVAL_BATCH_SIZE, "examples per forward pass when scoring", min=1)
+    soft_lr: float | None = option(None, "learning rate of soft-prompt parameters (null: lr)", min=0, min_exclusive=True)
 
-    def validate(self) -> None:
-        def bad(key: str, why: str, fix: str) -> ConfigError:
-            return ConfigError(f"training config: {key}={getattr(self, key)!r}: {why}; fix: {fix}")
-
-        for key in ("steps", "batch_size", "grad_accum", "unlabelled_batch_size", "eval_batch_size", "lora_r", "lora_alpha"):
-            v = getattr(self, key)
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise bad(key, "must be an integer", "give a whole number")
-            if v < (0 if key == "steps" else 1):
-                raise bad(key, "out of range", f"use a value ≥ {0 if key == 'steps' else 1}")
-        if self.max_length is not None and (not isinstance(self.max_length, int) or self.max_length < 8):
-            raise bad("max_length", "must be an integer ≥ 8 or null", "give e.g. 128, or leave it out")
-        for key in ("lr", "mlm_weight", "temperature", "warmup_ratio", "weight_decay", "max_grad_norm", "mlm_probability", "lora_dropout"):
-            v = getattr(self, key)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise bad(key, "must be a number", "give a finite number")
-        if self.soft_lr is not None and (isinstance(self.soft_lr, bool) or not isinstance(self.soft_lr, (int, float)) or self.soft_lr <= 0):
-            raise bad("soft_lr", "must be a positive number or null", "give e.g. 0.3, or leave it out")
-        if self.lr <= 0:
-            raise bad("lr", "must be positive", "give e.g. 1e-4")
-        if self.temperature <= 0:
-            raise bad("temperature", "must be positive", "give e.g. 2.0")
-        for key in ("mlm_weight", "weight_decay", "max_grad_norm"):
-            if getattr(self, key) < 0:
-                raise bad(key, "must not be negative", "use 0 or more")
-        for key in ("warmup_ratio", "lora_dropout"):
-            if not 0 <= getattr(self, key) < 1:
-                raise bad(key, "must be in [0, 1)", "give a fraction such as 0.1")
-        if not 0 < self.mlm_probability < 1:
-            raise bad("mlm_probability", "must be in (0, 1)", "give e.g. 0.15")
-        if self.tune not in TUNING_MODES:
-            raise bad("tune", "unknown tuning mode", f"use one of {', '.join(TUNING_MODES)}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise bad("seed", "must be an integer", "give a whole number")
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any] | "TrainConfig" | None, where: str = "training config") -> "TrainConfig":
-        """Build from a dict (JSON, CLI options); unknown keys and bad values raise ``ConfigError``."""
-        if d is None:
-            return cls()
-        if isinstance(d, TrainConfig):
-            return d
-        if not isinstance(d, dict):
-            raise ConfigError(f"{where}: expected an object of training options, got {type(d).__name__}; fix: pass a dict")
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - set(known))
-        if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {unknown}; fix: use only {', '.join(known)}")
-        kw = {}
-        for k, v in d.items():
-            if v is not None and isinstance(v, int) and not isinstance(v, bool) and known[k].type in ("float", "float | None"):
-                v = float(v)  # JSON "lr": 1 is fine
-            kw[k] = v
-        try:
-            return cls(**kw)
-        except ConfigError as e:
-            raise ConfigError(str(e).replace("training config", where, 1)) from None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def replace(self, **changes) -> "TrainConfig":
-        return TrainConfig.from_dict({**self.to_dict(), **changes})
+    def resolved(self, max_length: int = DEFAULT_MAX_LENGTH, seed: int = DEFAULT_SEED) -> "TrainConfig":
+        """A copy with null ``max_length`` / ``seed`` filled in (from the task and the run)."""
+        return dataclasses.replace(
+            self,
+            max_length=int(max_length) if self.max_length is None else self.max_length,
+            seed=int(seed) if self.seed is None else self.seed,
+        )
 
 
-CONFIG_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
-
-
-def split_options(options: dict[str, Any], allowed: Sequence[str] = (), where: str = "method options") -> tuple[TrainConfig, dict[str, Any]]:
-    """Split a method's options into a ``TrainConfig`` and the method's own ``allowed`` keys."""
-    own = {k: v for k, v in options.items() if k in allowed}
-    rest = {k: v for k, v in options.items() if k not in allowed}
-    bad = sorted(k for k in rest if k not in CONFIG_KEYS and k != "config")
-    if bad:
-        raise ConfigError(f"{where}: unknown option(s) {bad}; fix: use training keys ({', '.join(CONFIG_KEYS)}) or {', '.join(allowed) or 'none'}")
-    base = rest.pop("config", None)
-    cfg = TrainConfig.from_dict({**(TrainConfig.from_dict(base).to_dict() if base is not None else {}), **rest}, where)
-    return cfg, own
+def train_config(options: TrainConfig) -> TrainConfig:
+    """The plain ``TrainConfig`` part of a method's options (what a saved model records)."""
+    return TrainConfig.from_dict({k: getattr(options, k) for k in TrainConfig.keys()})
 
 
 # ----------------------------------------------------------------------------- log
@@ -319,6 +255,7 @@ def train_loop(
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
+    config = config.resolved()
     seed_everything(config.seed)
     trained = trainable_parameter_count(module)
     log = TrainLog(trained_parameters=trained, examples=examples, config=config.to_dict())
@@ -457,7 +394,7 @@ def _special_mask(tokenizer, ids: torch.Tensor, attention: torch.Tensor) -> torc
 # ----------------------------------------------------------------------------- prompt models
 
 
-def _check_targets(soft_targets, n: int, n_labels: int) -> torch.Tensor:
+def check_targets(soft_targets, n: int, n_labels: int) -> torch.Tensor:
     t = torch.as_tensor(np.asarray(soft_targets, dtype=np.float64), dtype=torch.float32)
     if t.ndim != 2 or t.shape != (n, n_labels):
         raise ConfigError(
@@ -487,19 +424,19 @@ def train_prompt_model(
     Trained: what ``config.tune`` selects in ``model.mlm`` plus every parameter of
     ``model.prompt_encoder`` if one is attached. The model is left in eval mode.
     """
-    config = TrainConfig.from_dict(config) if not isinstance(config, TrainConfig) else config
+    config = (config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)).resolved()
     labels = list(labels)
     train = list(train)
     if not train:
         raise DataError("no training examples; fix: pass at least one labelled example")
     pvp.check_labels(labels, "the training labels")
-    max_length = config.max_length or 256
+    max_length = config.max_length
     enc = model.encoder_for(pvp, max_length, labels)
     encoded = enc.encode(train)
     vt = enc.verbalizer_tokens
     targets = None
     if soft_targets is not None:
-        targets = _check_targets(soft_targets, len(train), len(labels))
+        targets = check_targets(soft_targets, len(train), len(labels))
     else:
         missing = [e.guid for e in train if e.label is None]
         if missing:

@@ -1,100 +1,192 @@
-"""What every method takes and returns, so `pet train`, `pet compare-prompts` and `pet bench`
-drive them all the same way.
+"""The method layer: what a method is, what it is given, and what it returns.
 
-A method is a function ``run(ctx: RunContext, options: dict) -> list[StageResult]``
-registered under a name with :func:`register`. It returns one row per stage it evaluated on
-the test split (each PVP, the ensemble, the distilled model, …), never only the last.
+A method is registered once, the way PEFT registers a tuner::
+
+    register_method("prompt-ft", family="hard", options=PromptFTOptions, fit=fit_prompt_ft)
+
+``fit(train, unlabelled, options, setup) -> Fitted``: it gets the labelled training examples,
+the unlabelled pool, its typed options and a :class:`FitSetup` (base model, labels, PVPs, seed,
+device) — never test data. The :class:`Fitted` object holds **one predictor per stage** (each
+PVP's model, the ensemble, the distilled classifier, iPET's generations…) and names the
+``final`` stage, the one that stands for the method (what ``PetClassifier.predict`` uses and
+what reports headline). Evaluating (:func:`pet.evaluation.evaluate`) and saving
+(:class:`pet.classifier.PetClassifier`) are the caller's business.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Sequence
+import dataclasses
+import difflib
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol, Sequence
 
+import numpy as np
+
+from ..defaults import DEFAULT_MAX_LENGTH
 from ..errors import ConfigError
 from ..examples import Example
+from ..options import Options
 from ..spec import PVP
 
+FAMILIES = ("hard", "soft", "baseline")
+
+
+class Predictor(Protocol):
+    """Anything that turns examples into label log-probabilities ``[N, L]`` (labels in the
+    ``Fitted.labels`` order)."""
+
+    def predict_log_proba(self, examples: Sequence[Example], progress: bool = False, cache: dict | None = None) -> np.ndarray: ...
+
 
 @dataclass
-class RunContext:
-    """Everything a method needs for one (task, K, seed) cell: identical for every method."""
+class FitSetup:
+    """What every method gets besides the data and its options: identical for every method of
+    a benchmark cell."""
 
-    task: Any  # pet.tasks.TaskSpec, or a TaskSpec built for a user's own data file
-    model: str  # local folder or hub name
-    train: list[Example]
-    test: list[Example]
-    pvps: list[PVP]
+    model: str  # masked LM: local folder or hub name
+    labels: list[str]
+    pvps: list[PVP] = field(default_factory=list)
     seed: int = 13
-    k: int | None = 16
-    dev: list[Example] = field(default_factory=list)
-    unlabelled: list[Example] = field(default_factory=list)
+    max_length: int = DEFAULT_MAX_LENGTH  # the task's; options.max_length overrides it
     device: str | None = None
-    output_dir: Path | None = None  # where a method may save its final model
-    progress: bool = True
-
-    @property
-    def labels(self) -> list[str]:
-        return list(self.task.label_ids)
-
-    def score(self, gold: Sequence[str | None], pred: Sequence[str]) -> float:
-        """The task's main metric."""
-        from ..metrics import compute_metric
-
-        return compute_metric(self.task.metric, gold, pred, labels=self.labels, pos_label=getattr(self.task, "positive_label", None))
+    progress: bool = False
 
 
 @dataclass
-class StageResult:
-    """One evaluated stage of a method: a row of the results store."""
+class Stage:
+    """One fitted stage: its predictor and what it cost to fit."""
 
-    method: str
-    stage: str  # "pvp" | "ensemble" | "distilled" | "ipet-gen1" | "final" | …
-    score: float
-    metric: str
-    pvp: str | None = None  # "pattern:verbalizer" where the row is about one PVP
+    name: str  # "pvp" | "ensemble" | "distilled" | "ipet-gen1" | "ipet-gen1-ensemble" | "final" | …
+    predictor: Predictor
+    pvp: str | None = None  # "pattern:verbalizer" when the stage is one PVP's model
     train_seconds: float = 0.0
-    eval_examples_per_second: float = 0.0
     trained_parameters: int = 0
-    peak_memory_mb: float = 0.0
     extra: dict = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    @property
+    def key(self) -> str:
+        rep = self.extra.get("repetition")
+        return (f"{self.name}[{self.pvp}]" if self.pvp else self.name) + (f"#{rep}" if rep else "")
 
 
-MethodFn = Callable[[RunContext, dict], list[StageResult]]
-_METHODS: dict[str, MethodFn] = {}
-_BUILTIN_MODULES = ("zero_shot", "prompt_ft", "cls_ft", "pet", "soft")
+@dataclass
+class Fitted:
+    """A fitted method: its stages (in the order they were fitted) and the final one."""
+
+    method: str
+    labels: list[str]
+    options: Options
+    stages: list[Stage]
+    final: str  # key of the stage that stands for the method
+    pvps: list[PVP] = field(default_factory=list)
+    model: str = ""
+    logs: dict[str, Any] = field(default_factory=dict)  # run name -> TrainLog
+    fit_seconds: float = 0.0
+
+    def stage(self, key: str | None = None) -> Stage:
+        key = key or self.final
+        for s in self.stages:
+            if s.key == key:
+                return s
+        raise ConfigError(f"no stage '{key}' in this fitted {self.method}; fix: use one of {', '.join(s.key for s in self.stages)}")
+
+    @property
+    def predictor(self) -> Predictor:
+        """The final stage's predictor."""
+        return self.stage().predictor
 
 
-def register(name: str) -> Callable[[MethodFn], MethodFn]:
-    def deco(fn: MethodFn) -> MethodFn:
-        _METHODS[name] = fn
-        return fn
+FitFn = Callable[[list[Example], list[Example], Options, FitSetup], Fitted]
 
-    return deco
+
+@dataclass(frozen=True)
+class Method:
+    """A registered method: a name, a family, what it needs, its options and its ``fit``."""
+
+    name: str
+    family: str  # hard | soft | baseline
+    options: type[Options]
+    fit_fn: FitFn
+    needs_pvps: bool = True
+    description: str = ""
+    #: given the options, does the method need unlabelled text (distillation, iPET, MLM loss)?
+    needs_unlabelled: Callable[[Options], bool] = lambda o: float(getattr(o, "mlm_weight", 0) or 0) > 0
+
+    def make_options(self, options: dict | Options | None = None, where: str | None = None) -> Options:
+        """Typed options from a mapping: unknown keys and bad values raise ``ConfigError``."""
+        if isinstance(options, self.options):
+            return options
+        return self.options.from_dict(options, where=where or f"{self.name} options")
+
+    def fit(
+        self,
+        train: Sequence[Example],
+        unlabelled: Sequence[Example],
+        options: dict | Options | None,
+        setup: FitSetup,
+    ) -> Fitted:
+        """Check the inputs against what the method needs, then fit."""
+        opts = self.make_options(options)
+        train, unlabelled = list(train), list(unlabelled)
+        if not train and self.name != "zero-shot":
+            raise ConfigError(f"{self.name}: no labelled training examples; fix: pass a non-empty training set")
+        if self.needs_pvps and not setup.pvps:
+            raise ConfigError(f"{self.name}: no PVPs; fix: pass --pvps (or a task with default PVPs) or --patterns/--verbalizers")
+        if self.needs_unlabelled(opts) and not unlabelled:
+            raise ConfigError(
+                f"{self.name}: these options need unlabelled text but the unlabelled pool is empty; "
+                "fix: pass unlabelled examples (--unlabelled FILE, or --unlabelled-size > 0 with a task that has a train-side pool)"
+            )
+        if self.family == "hard":  # hard-prompt methods score the PVPs without soft tokens
+            hard = [p for p in setup.pvps if not p.pattern.is_soft]
+            if setup.pvps and not hard:
+                raise ConfigError(f"{self.name}: every PVP has soft tokens, which only soft-prompt methods train; fix: pass a PVP without {{soft}}")
+            setup = dataclasses.replace(setup, pvps=hard)
+        for p in setup.pvps:
+            p.check_labels(setup.labels, f"the labels {setup.labels}")
+        t0 = time.perf_counter()
+        fitted = self.fit_fn(train, unlabelled, opts, setup)
+        fitted.fit_seconds = time.perf_counter() - t0
+        return fitted
+
+
+_METHODS: dict[str, Method] = {}
+
+
+def register_method(
+    name: str,
+    family: str,
+    options: type[Options],
+    fit: FitFn,
+    *,
+    needs_pvps: bool = True,
+    needs_unlabelled: Callable[[Options], bool] | None = None,
+    description: str = "",
+) -> Method:
+    """Register a method under ``name`` (see the module docstring); returns it."""
+    if family not in FAMILIES:
+        raise ConfigError(f"method '{name}': family '{family}' is unknown; fix: use one of {', '.join(FAMILIES)}")
+    if name in _METHODS:
+        raise ConfigError(f"method '{name}' is already registered; fix: pick another name")
+    kw = {} if needs_unlabelled is None else {"needs_unlabelled": needs_unlabelled}
+    m = Method(name, family, options, fit, needs_pvps=needs_pvps, description=description or (fit.__doc__ or "").strip().split("\n")[0], **kw)
+    _METHODS[name] = m
+    return m
 
 
 def available_methods() -> list[str]:
-    _load_builtins()
     return sorted(_METHODS)
 
 
-def get_method(name: str) -> MethodFn:
-    _load_builtins()
+def get_method(name: str) -> Method:
     if name not in _METHODS:
-        raise ConfigError(f"unknown method '{name}'; fix: use one of {', '.join(sorted(_METHODS))}")
+        close = difflib.get_close_matches(str(name), list(_METHODS), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise ConfigError(f"unknown method '{name}'; fix: {hint}use one of {', '.join(sorted(_METHODS))}")
     return _METHODS[name]
 
 
-def _load_builtins() -> None:
-    import importlib
-
-    for mod in _BUILTIN_MODULES:
-        try:
-            importlib.import_module(f"pet.methods.{mod}")
-        except ModuleNotFoundError as e:
-            if e.name != f"pet.methods.{mod}":
-                raise
+def resolve_max_length(options: Options, setup: FitSetup) -> int:
+    """``options.max_length`` when set, else the task's (``setup.max_length``)."""
+    return int(getattr(options, "max_length", None) or setup.max_length or DEFAULT_MAX_LENGTH)

@@ -5,7 +5,7 @@ PET
   1. For every PVP (× ``repetitions``, a distinct seed per repetition) a fresh
      ``PromptModel.from_pretrained`` is trained with :func:`pet.training.train_prompt_model`
      on the labelled set (plus the auxiliary MLM loss on the unlabelled pool when
-     ``mlm_weight > 0``), then scored on the test split (stage ``"pvp"``).
+     ``mlm_weight > 0``): stage ``"pvp"``, one per model.
   2. Ensemble (stage ``"ensemble"``): the weighted mean of the models' label log-probs
      (:func:`pet.scoring.ensemble`). ``"weighted"`` (PET's default): each model's weight is its
      PVP's accuracy on the labelled training set *before* training (zero-shot);
@@ -15,8 +15,8 @@ PET
      label logits: the two differ by a per-row constant, which the softmax removes), ``T`` =
      ``temperature`` (2 as in PET). This is exactly PET's ``merge_logits`` + distillation
      target.
-  4. Distillation (stage ``"distilled"``): :func:`pet.methods.cls_ft.train_sequence_classifier`
-     on the unlabelled pool only (as in the paper), scored on test. Its loss
+  4. Distillation (stage ``"distilled"``): :func:`pet.sequence.train_sequence_classifier`
+     on the unlabelled pool only (as in the paper). Its loss
      (:func:`pet.training.distillation_loss`) softens the targets it is given with T itself
      (``q = softmax(log p / T)``), so it is handed the ensemble distribution at T = 1,
      ``p = softmax(z̄)``: the student's effective target is ``softmax(z̄ / T)``, T applied once.
@@ -40,10 +40,10 @@ iPET
     ``⌊need / n⌋`` times and the rest drawn as above (PET upsamples too). When the voters
     assign a label to no pool example at all (a collapsed ensemble; PET would loop forever),
     that label's share is filled with the pool examples the voters find most likely to be
-    that label (highest probability first), recorded as ``added_forced`` in the rows' ``extra``.
+    that label (highest probability first), recorded as ``added_forced`` in the stages' ``extra``.
 
-  Rows: ``"ipet-gen{g}"`` per model (``pvp`` set) and ``"ipet-gen{g}-ensemble"``. The last
-  generation's ensemble gives the soft targets for the final ``"distilled"`` row
+  Stages: ``"ipet-gen{g}"`` per model (``pvp`` set) and ``"ipet-gen{g}-ensemble"``. The last
+  generation's ensemble gives the soft targets for the final ``"distilled"`` stage
   (``distill_each_generation`` also distils every earlier generation: ``"distilled-gen{g}"``;
   ``distilled-gen0`` is exactly PET's distilled model).
 
@@ -57,38 +57,28 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Sequence
+from typing import ClassVar, Hashable, Sequence
+
+from ..spec import PVP
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..examples import Example
+from ..metrics import compute_metric
+from ..model import PromptModel
+from ..options import option
+from ..predictors import PromptEnsemble, SequencePredictor
 from ..scoring import ensemble as ensemble_log_probs
-from ..spec import PVP
-from .base import RunContext, StageResult, register
-from .cls_ft import peak_memory_mb, reset_peak_memory, train_sequence_classifier
+from ..sequence import train_sequence_classifier
+from ..training import TrainConfig, train_config, train_prompt_model
+from .base import Fitted, FitSetup, Stage, register_method, resolve_max_length
 
 log = logging.getLogger(__name__)
 
 ENSEMBLE_SCHEMES = ("weighted", "mean")
 SELECT_MODES = ("sample", "top")
-
-#: Option keys that belong to PET/iPET itself; every other key is a TrainConfig key
-#: (``distill_<key>`` overrides a TrainConfig key for the final classifier only).
-PET_OPTIONS = {
-    "ensemble": "weighted",
-    "repetitions": 1,
-    "generations": 2,
-    "distill": True,
-    "distill_each_generation": False,
-    "ipet_fraction": 0.25,
-    "ipet_scale": 5,
-    "ipet_select": "sample",
-    "unlabelled_size": None,
-}
-
 
 # ============================================================================ pure helpers
 
@@ -291,418 +281,206 @@ def _check_weights(weights: Sequence[float] | None, n: int) -> np.ndarray:
     return w / w.sum()
 
 
-# ============================================================================ the recipe
-
-
-@dataclass
-class _Member:
-    """One trained prompt model, kept only as its outputs (the model itself is freed)."""
-
-    pvp: PVP
-    repetition: int
-    seed: int
-    generation: int
-    train_size: int
-    test_lp: np.ndarray | None
-    pool_lp: np.ndarray | None
-    train_seconds: float
-    eval_eps: float
-    eval_seconds: float
-    trained_parameters: int
-    peak_memory_mb: float
-    score: float
-    extra: dict = field(default_factory=dict)
-    model: Any = None  # the trained PromptModel, only when kept
-
-
 def _mean_entropy(p: np.ndarray) -> float:
     """Mean entropy (nats) of the rows of ``p``."""
     return float(-(p * np.log(np.clip(p, 1e-12, 1.0))).sum(1).mean())
 
 
-def _accuracy(gold: Sequence[str | None], pred: Sequence[str]) -> float:
-    from ..metrics import compute_metric
-
-    return compute_metric("accuracy", gold, pred)
+# ============================================================================ options
 
 
-def parse_options(options: dict, where: str = "pet options") -> tuple[dict, Any, Any]:
-    """``(pet options with defaults, TrainConfig, distillation TrainConfig)`` from a method's
-    options: PET's own keys (``PET_OPTIONS``), any TrainConfig key, ``distill_<key>``."""
-    from ..training import TrainConfig
-    from ..training import split_options as split_train
+@dataclass
+class PetOptions(TrainConfig):
+    """PET: the PVP models' training options (every ``TrainConfig`` key), the ensemble and the
+    distillation. ``distill_*`` override a training option for the distilled classifier only."""
 
-    opts = dict(options or {})
-    distill_keys = {k[len("distill_"):]: opts.pop(k) for k in list(opts) if k.startswith("distill_") and k not in PET_OPTIONS}
-    config, own = split_train(opts, allowed=tuple(PET_OPTIONS), where=where)
-    pet_opts = {**PET_OPTIONS, **own}
-    if pet_opts["ensemble"] not in ENSEMBLE_SCHEMES:
-        raise ConfigError(f"{where}: ensemble='{pet_opts['ensemble']}' is unknown; fix: use one of {', '.join(ENSEMBLE_SCHEMES)}")
-    if pet_opts["ipet_select"] not in SELECT_MODES:
-        raise ConfigError(f"{where}: ipet_select='{pet_opts['ipet_select']}' is unknown; fix: use one of {', '.join(SELECT_MODES)}")
-    for key, lo in (("repetitions", 1), ("generations", 1), ("ipet_scale", 1), ("unlabelled_size", 0)):
-        v = pet_opts[key]
-        if key == "unlabelled_size" and v is None:
-            continue
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v or v < lo:
-            raise ConfigError(f"{where}: {key}={v!r} must be an integer ≥ {lo}; fix: e.g. {key}={PET_OPTIONS[key] or 1000}")
-        pet_opts[key] = int(v)
-    f = pet_opts["ipet_fraction"]
-    if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1:
-        raise ConfigError(f"{where}: ipet_fraction={f!r} must be in (0, 1]; fix: e.g. 0.25 (PET)")
-    for key in ("distill", "distill_each_generation"):
-        if not isinstance(pet_opts[key], bool):
-            raise ConfigError(f"{where}: {key}={pet_opts[key]!r} must be true or false; fix: e.g. {key}=false")
-    try:
-        distill_config = TrainConfig.from_dict({**config.to_dict(), **distill_keys}, where=f"{where} (distill_*)") if distill_keys else config
-    except ConfigError as e:
-        raise ConfigError(str(e).replace("unknown key(s) [", "unknown key(s) distill_[", 1)) from None
-    return pet_opts, config, distill_config
+    where: ClassVar[str] = "pet options"
+
+    ensemble: str = option("weighted", "how the PVP models are combined: weighted (by pre-training accuracy on the labelled set, PET) or mean", choices=ENSEMBLE_SCHEMES)
+    repetitions: int = option(1, "models per PVP, each with its own seed (PET: 3)", min=1)
+    distill: bool = option(True, "distil the ensemble into a [CLS] classifier over the unlabelled pool (false: the ensemble is final)")
+    unlabelled_size: int | None = option(None, "use at most this many unlabelled examples (null: all given)", min=0)
+    distill_steps: int | None = option(None, "optimizer steps of the distilled classifier (null: steps; PET: 5000)", min=0)
+    distill_lr: float | None = option(None, "learning rate of the distilled classifier (null: lr)", min=0, min_exclusive=True)
+    distill_batch_size: int | None = option(None, "unlabelled examples per micro-batch when distilling (null: batch_size)", min=1)
+
+    def distill_config(self) -> TrainConfig:
+        base = train_config(self)
+        over = {"steps": self.distill_steps, "lr": self.distill_lr, "batch_size": self.distill_batch_size}
+        return base.replace(**{k: v for k, v in over.items() if v is not None})
 
 
-def fit_pet(
-    model_name: str,
-    pvps: Sequence[PVP],
-    labelled: Sequence[Example],
-    unlabelled: Sequence[Example],
-    labels: Sequence[str],
-    config: Any,
-    repetitions: int = 1,
-    ipet: bool = False,
-    test: Sequence[Example] | None = None,
-    score_fn: Callable[[list, list], float] | None = None,
-    device: str | None = None,
-    *,
-    ensemble: str = "weighted",
-    generations: int = 2,
-    distill: bool = True,
-    distill_config: Any = None,
-    distill_each_generation: bool = False,
-    ipet_fraction: float = 0.25,
-    ipet_scale: int = 5,
-    ipet_select: str = "sample",
-    metric: str = "accuracy",
-    method: str | None = None,
-    progress: bool = False,
-    keep_models: bool = False,
-) -> tuple[Any, list[StageResult]]:
-    """Train PET (or iPET with ``ipet=True``) and return ``(classifier, rows)``.
+@dataclass
+class IpetOptions(PetOptions):
+    """iPET: PET's options plus the generations."""
 
-    ``classifier`` is the distilled :class:`pet.methods.cls_ft.SequenceClassifier`; with
-    ``distill=False`` it is ``None``, or with ``keep_models=True`` the last generation's
-    weighted ensemble as a :class:`pet.classifier.PromptEnsemble` (models kept in memory;
-    otherwise each model is freed once its outputs are computed). ``rows`` has one
-    :class:`StageResult` per stage; their ``score`` is
-    ``score_fn(gold, pred)`` on ``test`` (accuracy by default), NaN when ``test`` is None.
-    ``config`` is a :class:`pet.training.TrainConfig` (its ``temperature`` is the distillation
-    temperature; ``max_length=None`` means 256); ``distill_config`` (default ``config``) trains
-    the final classifier.
+    where: ClassVar[str] = "ipet options"
+
+    generations: int = option(2, "iPET generations after the first (PET: 3)", min=1)
+    distill_each_generation: bool = option(False, "also distil every earlier generation (stages distilled-gen<g>)")
+    ipet_fraction: float = option(0.25, "share of the other PVPs' models that label each model's new examples (PET's lambda)", min=0, max=1, min_exclusive=True)
+    ipet_scale: int = option(5, "each generation multiplies the training set size by this (PET's d)", min=1)
+    ipet_select: str = option("sample", "how new examples are picked per label: sample (by confidence, PET) or top", choices=SELECT_MODES)
+
+
+# ============================================================================ the trainer
+
+
+@dataclass
+class _Member:
+    """One trained prompt model of a generation and its outputs on the unlabelled pool."""
+
+    model: PromptModel
+    pvp: PVP
+    repetition: int
+    seed: int
+    pool_lp: np.ndarray | None
+    log: object
+
+    @property
+    def tag(self) -> str:
+        return f"{self.pvp.id}#{self.repetition}"
+
+
+class PetTrainer:
+    """Fits PET (``ipet=False``) or iPET: the stages described in the module docstring.
+
+    ``fit`` returns a :class:`Fitted` whose stages are every PVP model (``pvp``, and
+    ``ipet-gen<g>`` per generation), every ensemble (``ensemble``, ``ipet-gen<g>-ensemble``) and
+    the distilled classifier(s); the final stage is ``distilled`` (or the last ensemble with
+    ``distill=false``). Models stay in memory as the stages' predictors.
     """
-    from ..training import TrainConfig
 
-    labels = [str(x) for x in labels]
-    pvps = list(pvps)
-    labelled = list(labelled)
-    pool = list(unlabelled)
-    test = list(test) if test is not None else None
-    method = method or ("ipet" if ipet else "pet")
-    if not isinstance(config, TrainConfig):
-        config = TrainConfig.from_dict(config)
-    if isinstance(distill_config, dict):
-        distill_config = TrainConfig.from_dict({**config.to_dict(), **distill_config})
-    distill_config = distill_config or config
-    score_fn = score_fn or _accuracy
-    generations = int(generations) if ipet else 0
+    def __init__(self, options: PetOptions, setup: FitSetup, ipet: bool = False):
+        self.method = "ipet" if ipet else "pet"
+        self.ipet = ipet
+        self.options = options
+        self.setup = setup
+        self.labels = list(setup.labels)
+        self.config = options.resolved(resolve_max_length(options, setup), setup.seed)
+        self.distill_config = options.distill_config().resolved(self.config.max_length, self.config.seed)
+        self.stages: list[Stage] = []
+        self.logs: dict = {}
+        self.pre_lp: dict[str, np.ndarray] = {}  # PVP id -> its untrained model's log-probs on the labelled set
+        self.gold: list[str | None] = []
 
-    if not pvps:
-        raise ConfigError(f"{method}: no PVPs; fix: pass at least one pattern:verbalizer pair")
-    if not labelled:
-        raise ConfigError(f"{method}: no labelled examples; fix: pass a non-empty training set")
-    if ensemble not in ENSEMBLE_SCHEMES:
-        raise ConfigError(f"ensemble='{ensemble}': unknown; fix: use one of {', '.join(ENSEMBLE_SCHEMES)}")
-    if int(repetitions) < 1:
-        raise ConfigError(f"repetitions={repetitions}: must be at least 1; fix: use repetitions=1 or more")
-    needs = [w for w, on in (("distillation", distill), ("iPET", ipet), ("the auxiliary MLM loss (mlm_weight > 0)", getattr(config, "mlm_weight", 0) > 0)) if on]
-    if needs and not pool:
-        raise ConfigError(
-            f"{method}: {' and '.join(needs)} need(s) unlabelled examples but the unlabelled pool is empty; "
-            "fix: give unlabelled text (a task with a train-side pool, or --unlabelled FILE), "
-            "or pass distill=false (PET ensemble only) and mlm_weight=0"
-        )
-    if ipet and len({p.id for p in pvps}) < 2:
-        raise ConfigError("iPET needs at least two different PVPs (each model learns from the others' labels); fix: pass two or more PVPs")
-    if ipet and generations < 1:
-        raise ConfigError(f"generations={generations}: iPET needs at least 1; fix: pass generations=1 or more, or use method 'pet'")
-    for p in pvps:
-        p.check_labels(labels, "the labelled data")
+    # ---------------------------------------------------------------- pieces
 
-    max_length = config.max_length or 256
-    t_start = time.perf_counter()
-    rows: list[StageResult] = []
-    gold_test = [e.label for e in test] if test is not None else None
-
-    def row(stage, score, pvp=None, **kw) -> StageResult:
-        r = StageResult(method, stage, float(score), metric, pvp=pvp, **kw)
-        r.extra["elapsed_seconds"] = round(time.perf_counter() - t_start, 3)
-        rows.append(r)
-        log.info("%s %s%s: %s %.4f (%.0fs elapsed)", method, stage, f" {pvp}" if pvp else "", metric, r.score, r.extra["elapsed_seconds"])
-        return r
-
-    def score_of(lp: np.ndarray | None) -> float:
-        if lp is None or not test:
-            return float("nan")
-        return float(score_fn(gold_test, [labels[i] for i in lp.argmax(1)]))
-
-    # ---- pre-training weights: each PVP's accuracy on the labelled set before training, measured
-    # (for every scheme, it is cheap) on repetition 0's fresh model just before it is trained.
-    pre_acc: dict[str, float] = {}
-    gold_l = [e.label for e in labelled]
-
-    def fresh_model(p: PVP):
-        from ..model import PromptModel
-
-        m = PromptModel.from_pretrained(model_name, device=device)
-        if p.id not in pre_acc:
-            lp = m.predict_log_proba(labelled, p, batch_size=config.eval_batch_size, max_length=max_length, labels=labels)
-            pre_acc[p.id] = label_accuracy(lp, gold_l, labels)
+    def _fresh_model(self, pvp: PVP, labelled: list[Example]) -> PromptModel:
+        m = PromptModel.from_pretrained(self.setup.model, device=self.setup.device)
+        if pvp.id not in self.pre_lp:  # PET weights by accuracy on the labelled set before training
+            self.pre_lp[pvp.id] = m.predict_log_proba(labelled, pvp, batch_size=self.config.eval_batch_size, max_length=self.config.max_length, labels=self.labels)
+            self.gold = [e.label for e in labelled]
         return m
 
-    def weights_of(members: list[_Member]) -> np.ndarray | None:
-        if ensemble == "mean":
+    def _member_weights(self, members: list[_Member]) -> list[float] | None:
+        if self.options.ensemble == "mean":
             return None
-        w = np.array([pre_acc[m.pvp.id] for m in members])
-        return w if w.sum() > 0 else None
+        w = pre_training_weights([self.pre_lp[m.pvp.id] for m in members], self.gold, self.labels, self.options.ensemble)
+        return [float(x) for x in w]
 
-    # ---- one generation of models
-    def train_generation(g: int, train_sets: list[list[Example]], growth: list[Growth | None]) -> list[_Member]:
-        out = []
-        i = 0
-        for rep in range(int(repetitions)):
-            for p in pvps:
-                seed = int(config.seed) + rep + 100 * g
-                reset_peak_memory(device)
-                keep = keep_models and not distill and g == generations
-                m = _train_member(fresh_model(p), p, train_sets[i], config, labels, seed, pool, test, max_length, device, progress, keep)
-                m.repetition, m.generation = rep, g
-                m.score = score_of(m.test_lp)
-                extra = {"repetition": rep, "seed": seed, "generation": g, "train_size": len(train_sets[i])}
-                if p.id in pre_acc:
-                    extra["pre_train_accuracy"] = pre_acc[p.id]
+    def _predictor(self, members: list[_Member], weighted: bool = True) -> PromptEnsemble:
+        return PromptEnsemble([(m.model, m.pvp) for m in members], self.labels, self.config.max_length, self.config.eval_batch_size,
+                              self._member_weights(members) if weighted else None)
+
+    def _train_generation(self, g: int, train_sets: list[list[Example]], labelled: list[Example], pool: list[Example], growth: list) -> list[_Member]:
+        out, i = [], 0
+        prev = [m.tag for m in getattr(self, "_prev", [])]
+        for rep in range(self.options.repetitions):
+            for pvp in self.setup.pvps:
+                seed = int(self.config.seed) + rep + 100 * g
+                model = self._fresh_model(pvp, labelled)
+                cfg = dataclasses.replace(self.config, seed=seed)
+                aux = pool if cfg.mlm_weight > 0 else ()
+                log_ = train_prompt_model(model, pvp, train_sets[i], cfg, self.labels, unlabelled=aux, progress=self.setup.progress)
+                kw = dict(batch_size=cfg.eval_batch_size, max_length=cfg.max_length, labels=self.labels, progress=self.setup.progress)
+                m = _Member(model, pvp, rep, seed, model.predict_log_proba(pool, pvp, **kw) if pool else None, log_)
+                self.logs[f"gen{g}:{m.tag}"] = log_
+                extra = {"repetition": rep, "seed": seed, "generation": g, "train_size": len(train_sets[i]),
+                         "pre_train_accuracy": label_accuracy(self.pre_lp[pvp.id], self.gold, self.labels), "final_loss": log_.final_loss}
                 gr = growth[i]
                 if gr is not None:
-                    extra.update(
-                        added=len(gr.examples), added_target=gr.target, added_per_label=gr.per_label, voters=[members_prev_ids[j] for j in gr.voters]
-                    )
+                    extra.update(added=len(gr.examples), added_target=gr.target, added_per_label=gr.per_label, voters=[prev[j] for j in gr.voters])
                     if gr.forced:
                         extra["added_forced"] = gr.forced
                     if gr.label_accuracy is not None:
                         extra["added_label_accuracy"] = round(gr.label_accuracy, 4)
-                m.extra = extra
-                row(
-                    "pvp" if g == 0 else f"ipet-gen{g}",
-                    m.score,
-                    pvp=p.id,
-                    train_seconds=m.train_seconds,
-                    eval_examples_per_second=m.eval_eps,
-                    trained_parameters=m.trained_parameters,
-                    peak_memory_mb=m.peak_memory_mb,
-                    extra=dict(extra),
-                )
+                self.stages.append(Stage("pvp" if g == 0 else f"ipet-gen{g}", self._predictor([m]), pvp=pvp.id,
+                                         train_seconds=log_.train_seconds, trained_parameters=log_.trained_parameters, extra=extra))
                 out.append(m)
                 i += 1
         return out
 
-    def ensemble_row(g: int, members: list[_Member]) -> None:
-        w = weights_of(members)
-        score = float("nan")
-        if test:
-            score = score_of(ensemble_log_probs([m.test_lp for m in members], w))
-        eval_secs = sum(m.eval_seconds for m in members)
-        wn = np.ones(len(members)) / len(members) if w is None else w / w.sum()
-        row(
-            "ensemble" if g == 0 else f"ipet-gen{g}-ensemble",
-            score,
-            train_seconds=sum(m.train_seconds for m in members),
-            eval_examples_per_second=(len(test) / eval_secs) if test and eval_secs > 0 else 0.0,
-            trained_parameters=sum(m.trained_parameters for m in members),
-            peak_memory_mb=max(m.peak_memory_mb for m in members),
-            extra={
-                "generation": g,
-                "scheme": ensemble,
-                "members": [f"{m.pvp.id}#{m.repetition}" for m in members],
-                "weights": [round(float(x), 6) for x in wn],
-                "mean_member_score": float(np.mean([m.score for m in members])),
-            },
-        )
+    def _ensemble_stage(self, g: int, members: list[_Member]) -> str:
+        pred = self._predictor(members)
+        w = np.asarray(pred.weights if pred.weights is not None else np.ones(len(members)))
+        gen = [s for s in self.stages if s.extra.get("generation") == g and s.pvp]
+        name = "ensemble" if g == 0 else f"ipet-gen{g}-ensemble"
+        self.stages.append(Stage(name, pred, train_seconds=sum(s.train_seconds for s in gen), trained_parameters=sum(s.trained_parameters for s in gen),
+                                 extra={"generation": g, "scheme": self.options.ensemble, "members": [m.tag for m in members],
+                                        "weights": [round(float(x), 6) for x in w / w.sum()]}))
+        return name
 
-    classifier = None
-
-    def distill_row(stage: str, g: int, members: list[_Member]) -> Any:
-        # The ensemble's distribution at T = 1; the distillation loss softens it with
-        # distill_config.temperature (q = softmax(log p / T)), so the student's effective target
-        # is softmax(z̄ / T) = soft_targets(..., temperature=T): PET's target, tempered once.
-        w = weights_of(members)
+    def _distill(self, name: str, g: int, members: list[_Member], pool: list[Example]) -> str:
+        # The ensemble's distribution at T = 1; the distillation loss softens it with T
+        # (q = softmax(log p / T)), so the student's effective target is softmax(z̄ / T): PET's.
+        w = self._member_weights(members)
         targets = soft_targets([m.pool_lp for m in members], w, 1.0)
-        T = float(distill_config.temperature)
-        reset_peak_memory(device)
-        clf = train_sequence_classifier(model_name, pool, labels, distill_config, soft_targets=targets, device=device, progress=progress)
-        secs = float(clf.train_log.train_seconds)
-        score, eps = float("nan"), 0.0
-        if test:
-            t1 = time.perf_counter()
-            lp = np.asarray(clf.predict_log_proba(test, batch_size=distill_config.eval_batch_size))
-            eps = len(test) / max(time.perf_counter() - t1, 1e-9)
-            score = score_of(lp)
+        T = float(self.distill_config.temperature)
+        clf = train_sequence_classifier(self.setup.model, pool, self.labels, self.distill_config, soft_targets=targets,
+                                        device=self.setup.device, progress=self.setup.progress)
+        self.logs[name] = clf.train_log
+        extra = {"generation": g, "pool_size": len(pool), "temperature": T, "teacher_members": len(members),
+                 "target_entropy": round(_mean_entropy(soft_targets([m.pool_lp for m in members], w, T)), 4),
+                 "steps": clf.train_log.steps, "final_loss": clf.train_log.final_loss}
         gold_pool = [e.meta.get("gold_label") for e in pool]
-        extra = {
-            "generation": g,
-            "pool_size": len(pool),
-            "temperature": T,
-            "teacher_members": len(members),
-            "target_entropy": round(_mean_entropy(soft_targets([m.pool_lp for m in members], w, T)), 4),
-            "steps": clf.train_log.steps,
-            "final_loss": clf.train_log.final_loss,
-        }
-        if all(x is not None for x in gold_pool) and gold_pool:
-            extra["teacher_pool_accuracy"] = round(_accuracy(gold_pool, [labels[i] for i in targets.argmax(1)]), 4)
-        row(
-            stage,
-            score,
-            train_seconds=secs,
-            eval_examples_per_second=eps,
-            trained_parameters=int(clf.train_log.trained_parameters),
-            peak_memory_mb=peak_memory_mb(device),
-            extra=extra,
-        )
-        return clf
+        if gold_pool and all(x is not None for x in gold_pool):
+            extra["teacher_pool_accuracy"] = round(compute_metric("accuracy", gold_pool, [self.labels[i] for i in targets.argmax(1)]), 4)
+        self.stages.append(Stage(name, SequencePredictor(clf, self.distill_config.eval_batch_size), train_seconds=clf.train_log.train_seconds,
+                                 trained_parameters=clf.train_log.trained_parameters, extra=extra))
+        return name
 
-    members_prev_ids: list[str] = []
-    n_models = len(pvps) * int(repetitions)
-    members = train_generation(0, [labelled] * n_models, [None] * n_models)
-    ensemble_row(0, members)
+    # ---------------------------------------------------------------- the recipe
 
-    for g in range(1, generations + 1):
-        if distill and distill_each_generation:
-            distill_row(f"distilled-gen{g - 1}", g - 1, members)
-        members_prev_ids = [f"{m.pvp.id}#{m.repetition}" for m in members]
-        prev_w = weights_of(members)
-        growth = [
-            ipet_grow(
-                labelled,
-                pool,
-                [m.pool_lp for m in members],
-                [m.pvp.id for m in members],
-                i,
-                labels,
-                g,
-                weights=prev_w,
-                scale=ipet_scale,
-                fraction=ipet_fraction,
-                select=ipet_select,
-                seed=int(config.seed),
-            )
-            for i in range(len(members))
-        ]
-        members = train_generation(g, [labelled + gr.examples for gr in growth], growth)
-        ensemble_row(g, members)
-
-    if distill:
-        classifier = distill_row("distilled", generations, members)
-    elif keep_models:
-        from ..classifier import PromptEnsemble
-
-        w = weights_of(members)
-        classifier = PromptEnsemble(
-            [(m.model, m.pvp) for m in members], labels, max_length, config.eval_batch_size, None if w is None else [float(x) for x in w]
-        )
-    return classifier, rows
+    def fit(self, labelled: list[Example], unlabelled: list[Example]) -> Fitted:
+        o = self.options
+        pool = list(unlabelled)[: o.unlabelled_size] if o.unlabelled_size is not None else list(unlabelled)
+        if self.ipet and len({p.id for p in self.setup.pvps}) < 2:
+            raise ConfigError("iPET needs at least two different PVPs (each model learns from the others' labels); fix: pass two or more PVPs")
+        if (o.distill or self.ipet or self.config.mlm_weight > 0) and not pool:
+            raise ConfigError(f"{self.method}: distillation, iPET and mlm_weight > 0 need unlabelled examples but the pool is empty; "
+                              "fix: give unlabelled text, or pass distill=false and mlm_weight=0")
+        n = len(self.setup.pvps) * o.repetitions
+        members = self._train_generation(0, [labelled] * n, labelled, pool, [None] * n)
+        final = self._ensemble_stage(0, members)
+        for g in range(1, (o.generations if self.ipet else 0) + 1):
+            if o.distill and o.distill_each_generation:
+                self._distill(f"distilled-gen{g - 1}", g - 1, members, pool)
+            self._prev = members
+            w = self._member_weights(members)
+            growth = [ipet_grow(labelled, pool, [m.pool_lp for m in members], [m.pvp.id for m in members], i, self.labels, g,
+                                weights=w, scale=o.ipet_scale, fraction=o.ipet_fraction, select=o.ipet_select, seed=int(self.config.seed))
+                      for i in range(len(members))]
+            members = self._train_generation(g, [labelled + gr.examples for gr in growth], labelled, pool, growth)
+            final = self._ensemble_stage(g, members)
+        if o.distill:
+            final = self._distill("distilled", o.generations if self.ipet else 0, members, pool)
+        return Fitted(self.method, self.labels, o, self.stages, final, pvps=list(self.setup.pvps), model=self.setup.model, logs=self.logs)
 
 
-def _train_member(model, pvp, train, config, labels, seed, pool, test, max_length, device, progress, keep=False) -> _Member:
-    """Train one fresh prompt model; keep its outputs on test and on the pool, free the model."""
-    from ..training import train_prompt_model
-
-    cfg = dataclasses.replace(config, seed=seed)
-    aux = pool if cfg.mlm_weight > 0 else ()
-    tlog = train_prompt_model(model, pvp, list(train), cfg, list(labels), unlabelled=aux, progress=progress)
-    train_secs = float(tlog.train_seconds)
-    n_params = int(tlog.trained_parameters)
-    kw = dict(batch_size=cfg.eval_batch_size, max_length=max_length, labels=labels, progress=progress)
-    test_lp, eval_secs, eps = None, 0.0, 0.0
-    if test:
-        t1 = time.perf_counter()
-        test_lp = model.predict_log_proba(test, pvp, **kw)
-        eval_secs = time.perf_counter() - t1
-        eps = len(test) / max(eval_secs, 1e-9)
-    pool_lp = model.predict_log_proba(pool, pvp, **kw) if pool else None
-    peak = peak_memory_mb(device)
-    m = _Member(pvp, 0, seed, 0, len(train), test_lp, pool_lp, train_secs, eps, eval_secs, n_params, peak, float("nan"))
-    m.model = model if keep else None
-    return m
-
-
-# ============================================================================ methods
-
-
-def _run(ctx: RunContext, options: dict, ipet: bool) -> list[StageResult]:
-    name = "ipet" if ipet else "pet"
-    pet_opts, config, distill_config = parse_options(options, where=f"{name} options")
-    task_len = int(getattr(ctx.task, "max_length", 256) or 256)
-    if "seed" not in (options or {}):
-        config = config.replace(seed=int(ctx.seed))
-        if "distill_seed" not in (options or {}):
-            distill_config = distill_config.replace(seed=int(ctx.seed))
-    if config.max_length is None:
-        config = config.replace(max_length=task_len)
-    if distill_config.max_length is None:
-        distill_config = distill_config.replace(max_length=task_len)
-    pool = list(ctx.unlabelled)
-    if pet_opts["unlabelled_size"] is not None:
-        pool = pool[: int(pet_opts["unlabelled_size"])]
-    keep = ctx.output_dir is not None
-    final, rows = fit_pet(
-        ctx.model,
-        ctx.pvps,
-        ctx.train,
-        pool,
-        ctx.labels,
-        config,
-        repetitions=pet_opts["repetitions"],
-        ipet=ipet,
-        test=ctx.test,
-        score_fn=ctx.score,
-        device=ctx.device,
-        ensemble=pet_opts["ensemble"],
-        generations=pet_opts["generations"],
-        distill=bool(pet_opts["distill"]),
-        distill_config=distill_config,
-        distill_each_generation=bool(pet_opts["distill_each_generation"]),
-        ipet_fraction=float(pet_opts["ipet_fraction"]),
-        ipet_scale=pet_opts["ipet_scale"],
-        ipet_select=pet_opts["ipet_select"],
-        metric=ctx.task.metric,
-        method=name,
-        progress=bool(ctx.progress),
-        keep_models=keep,
-    )
-    if keep and final is not None:
-        from ..classifier import PetClassifier
-
-        logs = {"distilled": final.train_log} if getattr(final, "train_log", None) is not None else {}
-        PetClassifier.from_trained(
-            ctx.model, name, ctx.labels, distill_config if pet_opts["distill"] else config, final, pvps=ctx.pvps, logs=logs,
-            metrics=[r.to_dict() for r in rows],
-        ).save(ctx.output_dir, overwrite=True)
-    return rows
-
-
-@register("pet")
-def run_pet(ctx: RunContext, options: dict) -> list[StageResult]:
+def fit_pet(train: list[Example], unlabelled: list[Example], options: PetOptions, setup: FitSetup) -> Fitted:
     """PET: per-PVP prompt models, their weighted ensemble, distillation on unlabelled text."""
-    return _run(ctx, options, ipet=False)
+    return PetTrainer(options, setup).fit(train, unlabelled)
 
 
-@register("ipet")
-def run_ipet(ctx: RunContext, options: dict) -> list[StageResult]:
-    """iPET: PET whose models are retrained on training sets grown ×``ipet_scale`` per generation."""
-    return _run(ctx, options, ipet=True)
+def fit_ipet(train: list[Example], unlabelled: list[Example], options: IpetOptions, setup: FitSetup) -> Fitted:
+    """iPET: PET whose models are retrained on training sets grown ×ipet_scale per generation."""
+    return PetTrainer(options, setup, ipet=True).fit(train, unlabelled)
+
+
+def _needs_pool(o: PetOptions) -> bool:
+    return bool(o.distill) or o.mlm_weight > 0 or isinstance(o, IpetOptions)
+
+
+register_method("pet", "hard", PetOptions, fit_pet, needs_unlabelled=_needs_pool)
+register_method("ipet", "hard", IpetOptions, fit_ipet, needs_unlabelled=_needs_pool)

@@ -1,209 +1,153 @@
 """Soft-prompt methods: ``prompt-tuning``, ``p-tuning``, ``p-tuning-ft`` and ``deep-prompt``.
 
 Each trains one fresh model per soft PVP with :func:`pet.training.train_prompt_model` (soft
-parameters always train; the LM only for ``p-tuning-ft``) and scores it on the test split:
-one ``"pvp"`` row per soft PVP, plus an ``"ensemble"`` row when there are several.
-
-With ``ctx.output_dir`` (``pet train --output DIR``) the trained models are saved there as one
-:class:`pet.classifier.PetClassifier` folder (``pet predict DIR`` reads it; option ``save=false``
-turns saving off). Only what was trained is stored: the soft parameters, plus the LM only for
-``p-tuning-ft``; a frozen LM is referenced by its base model name/path (see
-:mod:`pet.classifier`).
+parameters always train; the LM only for ``p-tuning-ft``): one ``"pvp"`` stage per soft PVP,
+plus an ``"ensemble"`` stage when there are several.
 
 Which PVPs (first rule that applies):
 
-1. ``options["template"]``: that template with the verbalizer of the task's first PVP;
-2. ``options["prompt_length"] = N``: ``{soft:N}`` inserted right before ``{mask}`` of the first PVP;
+1. option ``template``: that template with the verbalizer of the run's first PVP;
+2. option ``prompt_length = N``: ``{soft:N}`` inserted right before ``{mask}`` of the first PVP;
 3. the run's PVPs that have soft tokens;
-4. the task's patterns file: patterns whose id starts with ``soft-`` (e.g. ``soft-4``), with the
-   verbalizer of the first PVP;
-5. otherwise ``{soft:4}`` before ``{mask}`` of the first PVP (``{text_a} It was {soft:4} {mask}.``).
+4. otherwise ``{soft:4}`` before ``{mask}`` of the first PVP (``{text_a} It was {soft:4} {mask}.``).
+   (The shipped pattern files' ``soft-*`` patterns are ordinary PVPs: pass them with ``--pvps``.)
 
-Default learning rates for the soft parameters (``soft_lr``; Adam(W), linear decay, no weight
-decay on soft parameters), chosen for short budgets on the offline 6-layer model — soft
-prompts need far more than fine-tuning's 1e-5…1e-4 (Lester et al. use 0.3 with Adafactor):
-see :data:`DEFAULTS` and ``docs/soft.md``.
+Default learning rates for the soft parameters, chosen for short budgets on the offline 6-layer
+model — soft prompts need far more than fine-tuning's 1e-5…1e-4 (Lester et al. use 0.3 with
+Adafactor): see the options' defaults and ``docs/soft.md``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import time
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import ClassVar
 
-from ..errors import ConfigError
-from ..scoring import ensemble as ensemble_log_probs
-from ..spec import PVP, Pattern, load_patterns
-from .base import RunContext, StageResult, register
-from .cls_ft import peak_memory_mb, reset_peak_memory
-
-#: Keys that configure the soft prompt (everything else is a TrainConfig key).
-SOFT_KEYS = ("encoder", "hidden_size", "lstm_layers", "init", "prompt_length", "verbalizer")
-#: Keys of the method itself.
-OWN_KEYS = ("template", "save")
-
-#: Per method: the soft-prompt method, LM tuning, and default training options.
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "prompt-tuning": {"soft": {"method": "prompt-tuning"}, "train": {"tune": "frozen", "lr": 3e-2, "soft_lr": 3e-2}},
-    "p-tuning": {"soft": {"method": "p-tuning", "encoder": "lstm"}, "train": {"tune": "frozen", "lr": 3e-3, "soft_lr": 3e-3}},
-    "p-tuning-ft": {"soft": {"method": "p-tuning", "encoder": "lstm", "tune": "full"}, "train": {"tune": "full", "soft_lr": 3e-3}},
-    "deep-prompt": {"soft": {"method": "deep"}, "train": {"tune": "frozen", "lr": 1e-2, "soft_lr": 1e-2}},
-}
+from ..examples import Example
+from ..model import PromptModel
+from ..options import option
+from ..predictors import PromptEnsemble
+from ..soft import ENCODERS, INITS, VERBALIZERS, SoftConfig, attach_soft_prompt, soft_before_mask
+from ..spec import PVP, Pattern
+from ..training import TrainConfig, train_prompt_model
+from .base import Fitted, FitSetup, Stage, register_method, resolve_max_length
 
 
-def soft_pvps(ctx: RunContext, options: dict) -> list[PVP]:
+@dataclass
+class SoftOptions(TrainConfig):
+    """Options shared by the soft-prompt methods (each method sets its own defaults)."""
+
+    where: ClassVar[str] = "soft-prompt options"
+    #: SoftConfig.method of this family member
+    soft_method: ClassVar[str] = "prompt-tuning"
+
+    tune: str = option("frozen", "whether the LM trains with the prompt: frozen or full", choices=("frozen", "full"))
+    template: str | None = option(None, "a soft template to train instead of the run's PVPs (e.g. '{text_a} {soft:4} {mask}.')")
+    prompt_length: int | None = option(None, "soft tokens inserted before the mask of the first PVP (null: the template's)", min=1)
+    encoder: str = option("lstm", "p-tuning prompt encoder: lstm (bi-LSTM + MLP) or mlp", choices=ENCODERS)
+    hidden_size: int | None = option(None, "prompt-encoder width (null: the LM's hidden size)", min=1)
+    lstm_layers: int = option(2, "LSTM depth of the p-tuning encoder", min=1)
+    init: str = option("words", "soft-token initialisation: words (the template's init words) or vocab-sample", choices=INITS)
+    verbalizer: str = option("hard", "hard (the PVP's words via the MLM head) or soft (trained label embeddings)", choices=VERBALIZERS)
+
+    def soft_config(self) -> SoftConfig:
+        return SoftConfig(
+            method=self.soft_method, encoder=self.encoder, hidden_size=self.hidden_size, lstm_layers=self.lstm_layers,
+            init=self.init, seed=int(self.seed if self.seed is not None else 13), tune=self.tune,
+            prompt_length=None if self.template else self.prompt_length, verbalizer=self.verbalizer,
+        )
+
+
+@dataclass
+class PromptTuningOptions(SoftOptions):
+    where: ClassVar[str] = "prompt-tuning options"
+    lr: float = option(3e-2, "learning rate (LM frozen: the soft prompt's)", min=0, min_exclusive=True)
+
+
+@dataclass
+class PTuningOptions(SoftOptions):
+    where: ClassVar[str] = "p-tuning options"
+    soft_method: ClassVar[str] = "p-tuning"
+    lr: float = option(3e-3, "learning rate (LM frozen: the prompt encoder's)", min=0, min_exclusive=True)
+
+
+@dataclass
+class PTuningFTOptions(SoftOptions):
+    where: ClassVar[str] = "p-tuning-ft options"
+    soft_method: ClassVar[str] = "p-tuning"
+    tune: str = option("full", "whether the LM trains with the prompt: frozen or full", choices=("frozen", "full"))
+    soft_lr: float | None = option(3e-3, "learning rate of the prompt encoder (the LM uses lr)", min=0, min_exclusive=True)
+
+
+@dataclass
+class DeepPromptOptions(SoftOptions):
+    where: ClassVar[str] = "deep-prompt options"
+    soft_method: ClassVar[str] = "deep"
+    lr: float = option(1e-2, "learning rate (LM frozen: the per-layer prompts')", min=0, min_exclusive=True)
+
+
+def soft_pvps(pvps: list[PVP], options: SoftOptions) -> list[PVP]:
     """The soft PVPs a soft method trains (rules in the module docstring)."""
-    from ..soft import soft_before_mask
-
-    if not ctx.pvps:
-        raise ConfigError("soft prompts: the run has no PVPs to take a verbalizer from; fix: give the task default PVPs or pass --pvp")
-    first = ctx.pvps[0]
-    if options.get("template"):
-        return [PVP(Pattern("custom-soft", str(options["template"]), source="options.template"), first.verbalizer)]
-    if options.get("prompt_length"):
-        return [soft_before_mask(first, int(options["prompt_length"]))]
-    own = [p for p in ctx.pvps if p.pattern.is_soft]
-    if own:
-        return own
-    path = getattr(ctx.task, "patterns_path", None)
-    if path is not None and Path(path).is_file():
-        shipped = [p for p in load_patterns(path) if p.id.startswith("soft-") and p.is_soft]
-        if shipped:
-            return [PVP(p, first.verbalizer) for p in shipped]
-    return [soft_before_mask(first, 4)]
+    first = pvps[0]
+    if options.template:
+        return [PVP(Pattern("custom-soft", options.template, source="options.template"), first.verbalizer)]
+    if options.prompt_length:
+        return [soft_before_mask(first, options.prompt_length)]
+    own = [p for p in pvps if p.pattern.is_soft]
+    return own or [soft_before_mask(first, 4)]
 
 
-def split_soft_options(method: str, options: dict, seed: int, max_length: int):
-    """(TrainConfig, SoftConfig, own options) for ``method`` with its defaults filled in."""
-    from ..soft import SoftConfig
-    from ..training import CONFIG_KEYS, TrainConfig
-
-    options = dict(options or {})
-    d = DEFAULTS[method]
-    soft = {**d["soft"], **{k: options.pop(k) for k in SOFT_KEYS if k in options}}
-    own = {k: options.pop(k) for k in OWN_KEYS if k in options}
-    unknown = sorted(k for k in options if k not in CONFIG_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"method '{method}': unknown option(s) {unknown}; fix: use soft keys ({', '.join(SOFT_KEYS + OWN_KEYS)}) "
-            f"or training keys ({', '.join(CONFIG_KEYS)})"
-        )
-    train = {**d["train"], **options}
-    if "lr" in options and "soft_lr" not in options and method != "p-tuning-ft":
-        train["soft_lr"] = options["lr"]  # frozen LM: lr means the soft lr
-    train.setdefault("seed", int(seed))
-    if train.get("max_length") is None:
-        train["max_length"] = int(max_length)
-    if train["tune"] not in ("frozen", "full"):
-        raise ConfigError(f"method '{method}': tune={train['tune']!r}; fix: soft prompts support tune=frozen or tune=full")
-    soft["tune"] = train["tune"]
-    soft.setdefault("seed", int(train["seed"]))
-    if "prompt_length" in soft and own.get("template"):
-        soft.pop("prompt_length")  # the template decides
-    return TrainConfig.from_dict(train, f"method '{method}' options"), SoftConfig.from_dict(soft), own
-
-
-def run_soft(method: str, ctx: RunContext, options: dict) -> list[StageResult]:
-    """Train and score one soft prompt per soft PVP (see the module docstring)."""
-    from ..model import PromptModel
-    from ..soft import attach_soft_prompt
-    from ..training import train_prompt_model
-
-    max_length = int(getattr(ctx.task, "max_length", 256) or 256)
-    config, soft_config, own = split_soft_options(method, options, ctx.seed, max_length)
-    labels = ctx.labels
-    gold = [e.label for e in ctx.test]
-    saving = ctx.output_dir is not None and own.get("save", True) not in (False, "false", "no", 0)
-    rows, per_pvp, members, logs = [], [], [], {}
-    pvps = soft_pvps(ctx, {**own, **({"prompt_length": soft_config.prompt_length} if soft_config.prompt_length else {})})
+def fit_soft(train: list[Example], unlabelled: list[Example], options: SoftOptions, setup: FitSetup, name: str) -> Fitted:
+    config = options.resolved(resolve_max_length(options, setup), setup.seed)
+    if config.tune == "frozen" and config.soft_lr is None:
+        config = config.replace(soft_lr=config.lr)  # frozen LM: lr is the soft prompt's
+    soft_config = config.soft_config()
+    pvps = soft_pvps(setup.pvps, options)
+    stages, members, logs = [], [], {}
     for pvp in pvps:
-        pvp.check_labels(labels, f"task '{ctx.task.name}'")
-        reset_peak_memory(ctx.device)
-        model = PromptModel.from_pretrained(ctx.model, device=ctx.device)
-        t0 = time.perf_counter()
-        enc = model.encoder_for(pvp, config.max_length, labels)
-        module = attach_soft_prompt(model, enc, dataclasses.replace(soft_config))
-        attach_secs = time.perf_counter() - t0
-        log = train_prompt_model(model, pvp, ctx.train, config, labels, progress=ctx.progress)
-        train_secs = log.train_seconds
-        t1 = time.perf_counter()
-        lp = model.predict_log_proba(ctx.test, pvp, batch_size=config.eval_batch_size, max_length=config.max_length, labels=labels)
-        eval_secs = time.perf_counter() - t1
-        per_pvp.append(lp)
-        score = ctx.score(gold, [labels[i] for i in lp.argmax(1)])
-        extra = {
-            "template": pvp.pattern.template,
-            "n_soft": enc.n_soft,
-            "soft_config": module.config.to_dict(),
-            "train_config": config.to_dict(),
-            "final_loss": log.final_loss,
-            "soft_parameters": int(sum(p.numel() for p in module.parameters())),
-            "attach_seconds": attach_secs,
-        }
+        pvp.check_labels(setup.labels, f"the labels {setup.labels}")
+        model = PromptModel.from_pretrained(setup.model, device=setup.device)
+        enc = model.encoder_for(pvp, config.max_length, setup.labels)
+        module = attach_soft_prompt(model, enc, soft_config)
+        log = train_prompt_model(model, pvp, train, config, setup.labels, progress=setup.progress)
         logs[pvp.id] = log
-        rows.append(
-            StageResult(
-                method,
-                "pvp",
-                float(score),
-                ctx.task.metric,
-                pvp=pvp.id,
-                train_seconds=train_secs,
-                eval_examples_per_second=len(ctx.test) / max(eval_secs, 1e-9),
-                trained_parameters=int(log.trained_parameters),
-                peak_memory_mb=peak_memory_mb(ctx.device),
-                extra=extra,
-            )
+        members.append((model, pvp))
+        stages.append(
+            Stage("pvp", PromptEnsemble([(model, pvp)], setup.labels, config.max_length, config.eval_batch_size), pvp=pvp.id,
+                  train_seconds=log.train_seconds, trained_parameters=log.trained_parameters,
+                  extra={"template": pvp.pattern.template, "n_soft": enc.n_soft, "soft_config": module.config.to_dict(),
+                         "soft_parameters": int(sum(p.numel() for p in module.parameters())), "final_loss": log.final_loss})
         )
-        if saving:
-            members.append((model, pvp))
-        else:
-            del model
-    if members:
-        from ..classifier import PetClassifier, PromptEnsemble
-
-        predictor = PromptEnsemble(members, labels, max_length=config.max_length, batch_size=config.eval_batch_size)
-        PetClassifier.from_trained(
-            ctx.model, method, labels, config, predictor, pvps=pvps, logs=logs, metrics=[r.to_dict() for r in rows]
-        ).save(ctx.output_dir, overwrite=True)
-        for r in rows:
-            r.extra["saved_to"] = str(ctx.output_dir)
-    if len(per_pvp) > 1:
-        ens = ensemble_log_probs(per_pvp)
-        rows.append(
-            StageResult(
-                method,
-                "ensemble",
-                float(ctx.score(gold, [labels[i] for i in ens.argmax(1)])),
-                ctx.task.metric,
-                train_seconds=sum(r.train_seconds for r in rows),
-                trained_parameters=sum(r.trained_parameters for r in rows),
-                extra={"members": [r.pvp for r in rows], "combine": "mean log-prob"},
-            )
-        )
-    return rows
+    final = stages[0].key
+    if len(members) > 1:
+        stages.append(Stage("ensemble", PromptEnsemble(members, setup.labels, config.max_length, config.eval_batch_size),
+                            train_seconds=sum(s.train_seconds for s in stages), trained_parameters=sum(s.trained_parameters for s in stages),
+                            extra={"members": [p.id for p in pvps], "combine": "mean log-prob"}))
+        final = "ensemble"
+    return Fitted(name, list(setup.labels), options, stages, final, pvps=pvps, model=setup.model, logs=logs)
 
 
-@register("prompt-tuning")
-def run_prompt_tuning(ctx: RunContext, options: dict) -> list[StageResult]:
+def fit_prompt_tuning(train, unlabelled, options, setup) -> Fitted:
     """Prompt tuning (Lester et al. 2021): trained input vectors at the soft tokens; LM frozen."""
-    return run_soft("prompt-tuning", ctx, options)
+    return fit_soft(train, unlabelled, options, setup, "prompt-tuning")
 
 
-@register("p-tuning")
-def run_p_tuning(ctx: RunContext, options: dict) -> list[StageResult]:
+def fit_p_tuning(train, unlabelled, options, setup) -> Fitted:
     """P-tuning (Liu et al. 2021): soft tokens from a bi-LSTM+MLP prompt encoder; LM frozen."""
-    return run_soft("p-tuning", ctx, options)
+    return fit_soft(train, unlabelled, options, setup, "p-tuning")
 
 
-@register("p-tuning-ft")
-def run_p_tuning_ft(ctx: RunContext, options: dict) -> list[StageResult]:
+def fit_p_tuning_ft(train, unlabelled, options, setup) -> Fitted:
     """P-tuning with the LM fine-tuned too (the paper's few-shot SuperGLUE setting)."""
-    return run_soft("p-tuning-ft", ctx, options)
+    return fit_soft(train, unlabelled, options, setup, "p-tuning-ft")
 
 
-@register("deep-prompt")
-def run_deep_prompt(ctx: RunContext, options: dict) -> list[StageResult]:
+def fit_deep_prompt(train, unlabelled, options, setup) -> Fitted:
     """Deep prompts (P-tuning v2 style): a trained vector per soft token at every layer; LM frozen."""
-    return run_soft("deep-prompt", ctx, options)
+    return fit_soft(train, unlabelled, options, setup, "deep-prompt")
+
+
+_never = lambda o: False  # noqa: E731  (soft prompts train on labelled data only)
+register_method("prompt-tuning", "soft", PromptTuningOptions, fit_prompt_tuning, needs_unlabelled=_never)
+register_method("p-tuning", "soft", PTuningOptions, fit_p_tuning, needs_unlabelled=_never)
+register_method("p-tuning-ft", "soft", PTuningFTOptions, fit_p_tuning_ft, needs_unlabelled=_never)
+register_method("deep-prompt", "soft", DeepPromptOptions, fit_deep_prompt, needs_unlabelled=_never)

@@ -1,118 +1,60 @@
-"""Zero-shot scoring of several PVPs and their ensemble, with optional calibration."""
+"""Zero-shot: score every PVP with the pretrained masked LM, no training; their ensemble.
+
+Options: ``calibrate`` (Zhao et al. 2021 contextual calibration: each PVP's label
+distribution is divided by its distribution on content-free inputs, computed once at fit time
+from the template alone — no data), ``max_length``, ``eval_batch_size``.
+"""
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
-import numpy as np
-
+from ..defaults import DEFAULT_EVAL_BATCH_SIZE
 from ..examples import Example
 from ..model import PromptModel
-from ..scoring import calibrate as calibrate_fn
-from ..scoring import ensemble
-from ..spec import PVP
-from ..versions import package_versions
-from .base import RunContext, StageResult, register
+from ..options import Options, option
+from ..predictors import PromptEnsemble
+from .base import Fitted, FitSetup, Stage, register_method, resolve_max_length
 
 
 @dataclass
-class PVPScore:
-    pattern: str
-    verbalizer: str
-    score: float
-    examples_per_second: float
-    template: str = ""
+class ZeroShotOptions(Options):
+    where: ClassVar[str] = "zero-shot options"
+
+    calibrate: bool = option(False, "contextual calibration: divide by the label distribution on content-free inputs")
+    max_length: int | None = option(None, "longest input in tokens (null: the task's max_length)", min=8)
+    eval_batch_size: int = option(DEFAULT_EVAL_BATCH_SIZE, "examples per forward pass when scoring", min=1)
 
 
-@dataclass
-class ZeroShotReport:
-    task: str
-    model: str
-    split: str
-    n: int
-    metric: str
-    calibrated: bool
-    pvps: list[PVPScore]
-    ensemble: dict
-    versions: dict = field(default_factory=package_versions)
+def zero_shot_stages(model: PromptModel, options: ZeroShotOptions, setup: FitSetup) -> tuple[list[Stage], str]:
+    """One stage per PVP and (with several PVPs) their ensemble, all on one shared model."""
+    max_length = resolve_max_length(options, setup)
+    priors = None
+    if options.calibrate:
+        priors = [model.content_free_log_prior(p, sorted(p.pattern.fields), max_length, setup.labels) for p in setup.pvps]
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def zero_shot(
-    model: PromptModel,
-    examples: Sequence[Example],
-    pvps: Sequence[PVP],
-    labels: Sequence[str],
-    metric: Callable[[list[str], list[str]], float],
-    metric_name: str = "accuracy",
-    task: str = "",
-    split: str = "test",
-    calibrate: bool = False,
-    batch_size: int = 32,
-    max_length: int = 256,
-    progress: bool = True,
-) -> tuple[ZeroShotReport, np.ndarray]:
-    """Score every PVP on ``examples``; returns the report and the ensemble's log-probs."""
-    labels = list(labels)
-    for pvp in pvps:
-        pvp.check_labels(labels, f"task '{task or 'data'}'")
-    gold = [ex.label for ex in examples]
-    rows, per_pvp = [], []
-    if pvps and examples:  # warm-up (thread pools, allocator) so examples/s is steady-state
-        model.predict_log_proba(examples[:4], pvps[0], batch_size=batch_size, max_length=max_length, labels=labels)
-    for pvp in pvps:
-        t0 = time.perf_counter()
-        lp = model.predict_log_proba(
-            examples, pvp, batch_size=batch_size, max_length=max_length, labels=labels, progress=progress
+    def predictor(idx: list[int]) -> PromptEnsemble:
+        return PromptEnsemble(
+            [(model, setup.pvps[i]) for i in idx], setup.labels, max_length, options.eval_batch_size,
+            priors=[priors[i] for i in idx] if priors is not None else None,
         )
-        secs = time.perf_counter() - t0
-        if calibrate:
-            fields = sorted({f for ex in examples[:1] for f in ex.fields} | set(pvp.pattern.fields))
-            lp = calibrate_fn(lp, model.content_free_log_prior(pvp, fields, max_length, labels))
-        per_pvp.append(lp)
-        pred = [labels[i] for i in lp.argmax(1)]
-        rows.append(
-            PVPScore(pvp.pattern.id, pvp.verbalizer.id, float(metric(gold, pred)), len(examples) / secs, pvp.pattern.template)
-        )
-    ens = ensemble(per_pvp)
-    ens_pred = [labels[i] for i in ens.argmax(1)]
-    report = ZeroShotReport(
-        task=task,
-        model=model.name,
-        split=split,
-        n=len(examples),
-        metric=metric_name,
-        calibrated=calibrate,
-        pvps=rows,
-        ensemble={"score": float(metric(gold, ens_pred)), "members": [p.id for p in pvps], "combine": "mean log-prob"},
-    )
-    return report, ens
+
+    stages = [Stage("pvp", predictor([i]), pvp=p.id, extra={"template": p.pattern.template}) for i, p in enumerate(setup.pvps)]
+    if len(stages) == 1:
+        return stages, stages[0].key
+    stages.append(Stage("ensemble", predictor(list(range(len(setup.pvps)))), extra={"members": [p.id for p in setup.pvps], "combine": "mean log-prob"}))
+    return stages, "ensemble"
 
 
-@register("zero-shot")
-def run(ctx: RunContext, options: dict) -> list[StageResult]:
-    """Method form for `pet bench`: each PVP and the ensemble, scored without training."""
-    model = PromptModel.from_pretrained(ctx.model, device=ctx.device)
-    report, _ = zero_shot(
-        model,
-        ctx.test,
-        ctx.pvps,
-        ctx.labels,
-        ctx.score,
-        ctx.task.metric,
-        task=ctx.task.name,
-        calibrate=bool(options.get("calibrate", False)),
-        batch_size=int(options.get("eval_batch_size", 32)),
-        max_length=int(options.get("max_length", getattr(ctx.task, "max_length", 256))),
-        progress=ctx.progress,
-    )
-    rows = [
-        StageResult("zero-shot", "pvp", r.score, report.metric, pvp=f"{r.pattern}:{r.verbalizer}", eval_examples_per_second=r.examples_per_second)
-        for r in report.pvps
-    ]
-    rows.append(StageResult("zero-shot", "ensemble", report.ensemble["score"], report.metric))
-    return rows
+def fit_zero_shot(train: list[Example], unlabelled: list[Example], options: ZeroShotOptions, setup: FitSetup) -> Fitted:
+    """Every PVP and their ensemble, scored by the pretrained masked LM without training."""
+    model = PromptModel.from_pretrained(setup.model, device=setup.device)
+    stages, final = zero_shot_stages(model, options, setup)
+    return Fitted("zero-shot", list(setup.labels), options, stages, final, pvps=list(setup.pvps), model=setup.model)
+
+
+register_method(
+    "zero-shot", "hard", ZeroShotOptions, fit_zero_shot, needs_unlabelled=lambda o: False,
+    description="score every PVP and their ensemble with the pretrained masked LM, no training",
+)

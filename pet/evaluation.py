@@ -1,0 +1,90 @@
+"""Evaluating a fitted method: any labelled examples (dev, test, a fold) -> one result row per
+stage, with every metric the task declares. Fitting never sees these examples; saving is the
+caller's choice."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import DataError
+from .examples import Example
+from .methods.base import Fitted, Stage
+from .metrics import compute_metric, task_metrics
+
+#: Metrics every row carries besides the task's own (reports compare tasks on them).
+COMMON_METRICS = ("accuracy", "macro_f1")
+
+
+def all_metrics(task: Any, gold: Sequence[Any], pred: Sequence[Any]) -> dict[str, float]:
+    """The task's metric and extra metrics, plus accuracy and macro-F1."""
+    out = task_metrics(task, gold, pred)
+    for name in COMMON_METRICS:
+        if name not in out:
+            out[name] = compute_metric(name, gold, pred, labels=task.label_ids, pos_label=task.positive_label)
+    return out
+
+
+def evaluate(
+    fitted: Fitted,
+    examples: Sequence[Example],
+    task: Any,
+    *,
+    stages: Sequence[str] | None = None,
+    split: str = "test",
+    progress: bool = False,
+) -> list[dict]:
+    """One row per stage (or per stage key in ``stages``) of ``fitted`` on ``examples``.
+
+    ``task`` gives the metrics (a :class:`pet.data.TaskSpec`: ``metric``, ``extra_metrics``,
+    ``label_ids``, ``positive_label``). A row: method, stage, pvp, key, final (the stage that
+    stands for the method), score (the task's metric), metric, metrics, n, split, eval_seconds,
+    eval_examples_per_second, train_seconds, trained_parameters, extra. An ensemble reuses its
+    members' predictions from their own stages; its eval time is theirs summed.
+    """
+    examples = list(examples)
+    if not examples:
+        raise DataError(f"evaluate: no {split} examples; fix: pass labelled examples")
+    unlabelled = [e.guid for e in examples if e.label is None]
+    if unlabelled:
+        raise DataError(f"evaluate: {split} example '{unlabelled[0]}' has no label ({len(unlabelled)} such); fix: evaluate on labelled examples")
+    gold = [e.label for e in examples]
+    chosen = fitted.stages if stages is None else [fitted.stage(k) for k in stages]
+    cache: dict = {}
+    return [_row(fitted, st, examples, gold, task, cache, split, progress) for st in chosen]
+
+
+def _row(fitted: Fitted, st: Stage, examples: list[Example], gold: list, task: Any, cache: dict, split: str, progress: bool) -> dict:
+    t0 = time.perf_counter()
+    lp = np.asarray(st.predictor.predict_log_proba(examples, progress=progress, cache=cache))
+    seconds = time.perf_counter() - t0
+    keys = getattr(st.predictor, "cache_keys", None)
+    if keys is not None:  # an ensemble's cost is its members' scoring time
+        seconds = sum(cache[k][1] for k in keys(examples) if k in cache)
+    pred = [fitted.labels[i] for i in lp.argmax(1)]
+    metrics = all_metrics(task, gold, pred)
+    return {
+        "method": fitted.method,
+        "stage": st.name,
+        "pvp": st.pvp,
+        "key": st.key,
+        "final": st.key == fitted.final,
+        "score": float(metrics[task.metric]),
+        "metric": task.metric,
+        "metrics": metrics,
+        "n": len(examples),
+        "split": split,
+        "eval_seconds": round(seconds, 4),
+        "eval_examples_per_second": len(examples) / max(seconds, 1e-9),
+        "train_seconds": float(st.train_seconds),
+        "trained_parameters": int(st.trained_parameters),
+        "extra": dict(st.extra),
+    }
+
+
+def predictions(fitted: Fitted, examples: Sequence[Example], stage: str | None = None) -> list[str]:
+    """The labels a stage (default: the final one) predicts for ``examples``."""
+    lp = fitted.stage(stage).predictor.predict_log_proba(list(examples))
+    return [fitted.labels[i] for i in np.asarray(lp).argmax(1)]

@@ -1,0 +1,210 @@
+"""Predictors: what a fitted stage predicts with, and how each kind is saved in a folder.
+
+* :class:`PromptEnsemble` — (PromptModel, PVP) members whose label log-probs are averaged
+  (optionally weighted, optionally calibrated); one member = one prompt model. Zero-shot,
+  prompt-ft, PET's per-PVP models and ensembles, and every soft-prompt method predict with it.
+* :class:`SequencePredictor` — a ``[CLS]`` + MLP :class:`pet.sequence.SequenceClassifier`
+  (cls-ft, and PET's distilled model).
+
+Both answer ``predict_log_proba(examples, progress=False, cache=None) -> [N, L]``. ``cache``
+(a dict shared across the stages of one evaluation) lets an ensemble reuse the log-probs its
+members already computed as their own stages.
+
+In a saved folder (see :mod:`pet.classifier`), a prompt predictor writes each distinct masked
+LM under ``models/<j>/`` (Hugging Face format, LoRA merged into the weights, tokenizer files)
+and each soft prompt's parameters under ``soft_prompts/<i>.safetensors``; a sequence predictor
+writes ``model/``. Every path a saved spec names is relative to the folder.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from safetensors.torch import load_file, save_file
+
+from .defaults import DEFAULT_EVAL_BATCH_SIZE, DEFAULT_MAX_LENGTH
+from .errors import ConfigError, ModelError
+from .examples import Example
+from .hf import quiet_hf
+from .model import PromptModel
+from .scoring import calibrate, ensemble
+from .sequence import SequenceClassifier
+from .soft import attach_soft_prompt
+from .spec import PVP
+from .tuning import merged_copy
+
+SOFT_DIR = "soft_prompts"
+
+#: resolve(relative path, what) -> a path inside the saved folder (containment is the caller's)
+Resolver = Callable[[str, str], Path]
+
+
+class PromptEnsemble:
+    """Mean (or weighted mean) of the label log-probs of (PromptModel, PVP) members."""
+
+    kind = "prompt-ensemble"
+
+    def __init__(
+        self,
+        members: Sequence[tuple[PromptModel, PVP]],
+        labels: Sequence[str],
+        max_length: int = DEFAULT_MAX_LENGTH,
+        batch_size: int = DEFAULT_EVAL_BATCH_SIZE,
+        weights: Sequence[float] | None = None,
+        priors: Sequence[Sequence[float]] | None = None,
+    ):
+        if not members:
+            raise ConfigError("a prompt predictor needs at least one (model, PVP) member")
+        self.members = list(members)
+        self.labels = [str(x) for x in labels]
+        self.max_length = int(max_length)
+        self.batch_size = int(batch_size)
+        self.weights = [float(w) for w in weights] if weights is not None else None
+        #: per member, the content-free log prior to divide by (contextual calibration), or None
+        self.priors = [np.asarray(p, dtype=np.float64) for p in priors] if priors is not None else None
+
+    def cache_keys(self, examples: Sequence[Example]) -> list[tuple]:
+        """The keys under which the members' log-probs on ``examples`` are cached."""
+        return [(id(model), pvp.id, id(examples), self.max_length) for model, pvp in self.members]
+
+    def member_log_proba(self, i: int, examples: Sequence[Example], progress: bool = False, cache: dict | None = None) -> np.ndarray:
+        """Member ``i``'s label log-probs; ``cache`` maps a key to ``(log-probs, seconds)``."""
+        model, pvp = self.members[i]
+        key = self.cache_keys(examples)[i]
+        if cache is not None and key in cache:
+            lp = cache[key][0]
+        else:
+            t0 = time.perf_counter()
+            lp = model.predict_log_proba(examples, pvp, batch_size=self.batch_size, max_length=self.max_length, labels=self.labels, progress=progress)
+            if cache is not None:
+                cache[key] = (lp, time.perf_counter() - t0)
+        return calibrate(lp, self.priors[i]) if self.priors is not None else lp
+
+    def predict_log_proba(self, examples: Sequence[Example], progress: bool = False, cache: dict | None = None) -> np.ndarray:
+        per = [self.member_log_proba(i, examples, progress, cache) for i in range(len(self.members))]
+        return per[0] if len(per) == 1 else ensemble(per, self.weights)
+
+    def to(self, device) -> "PromptEnsemble":
+        for m, _ in self.members:
+            m.to(device)
+        return self
+
+    # ------------------------------------------------------------------ saving
+
+    def save(self, d: Path) -> dict[str, Any]:
+        """Write the members' models and soft prompts under ``d``; returns the JSON spec."""
+        saved: dict[int, dict] = {}  # id(model) -> its entry
+        n_models = n_soft = 0
+        spec_members = []
+        for model, pvp in self.members:
+            if id(model) not in saved:
+                rel = f"models/{n_models}"
+                n_models += 1
+                (d / rel).mkdir(parents=True)
+                with quiet_hf():
+                    merged_copy(model.mlm).save_pretrained(d / rel)
+                    model.tokenizer.save_pretrained(d / rel)
+                entry: dict[str, Any] = {"model": rel}
+                if model.prompt_encoder is not None:
+                    entry["soft_prompt"] = _save_soft_prompt(model.prompt_encoder, d, f"{SOFT_DIR}/{n_soft}.safetensors")
+                    n_soft += 1
+                saved[id(model)] = entry
+            entry = saved[id(model)]
+            if "soft_prompt" in entry and entry["soft_prompt"]["pvp"] != pvp.id:
+                raise ConfigError(
+                    f"member '{pvp.id}': its model's soft prompt was attached for PVP '{entry['soft_prompt']['pvp']}'; "
+                    "fix: score each soft-prompt model with the PVP it was attached for"
+                )
+            spec_members.append({"pvp": pvp.id, **entry})
+        return {
+            "kind": self.kind,
+            "members": spec_members,
+            "max_length": self.max_length,
+            "batch_size": self.batch_size,
+            "weights": self.weights,
+            "priors": [p.tolist() for p in self.priors] if self.priors is not None else None,
+        }
+
+    @classmethod
+    def load(cls, spec: dict, resolve: Resolver, pvps: dict[str, PVP], labels: list[str], device=None, where: str = "") -> "PromptEnsemble":
+        loaded: dict[str, PromptModel] = {}
+        members = []
+        max_length = int(spec.get("max_length") or DEFAULT_MAX_LENGTH)
+        for i, mem in enumerate(spec["members"]):
+            if mem.get("pvp") not in pvps:
+                raise ConfigError(f"{where}: $.predictor.members[{i}].pvp '{mem.get('pvp')}' is not in patterns.json/verbalizers.json; fix: re-save the classifier")
+            pvp = pvps[mem["pvp"]]
+            if not isinstance(mem.get("model"), str):
+                raise ConfigError(f"{where}: $.predictor.members[{i}].model: missing; fix: re-save the classifier")
+            soft = mem.get("soft_prompt")
+            key = mem["model"] + (f"#{soft['weights']}" if soft else "")  # a soft prompt lives on its own model
+            if key not in loaded:
+                m = PromptModel.from_pretrained(str(resolve(mem["model"], f"$.predictor.members[{i}].model")), device=device)
+                m.name = mem["model"]
+                if soft is not None:
+                    _attach_saved_soft_prompt(m, pvp, resolve(soft["weights"], f"$.predictor.members[{i}].soft_prompt.weights"), soft, max_length, labels)
+                loaded[key] = m
+            members.append((loaded[key], pvp))
+        return cls(members, labels, max_length, spec.get("batch_size", DEFAULT_EVAL_BATCH_SIZE), spec.get("weights"), spec.get("priors"))
+
+
+def _save_soft_prompt(pe, d: Path, rel: str) -> dict:
+    cfg = getattr(pe, "config", None)
+    meta = getattr(pe, "meta", None) or {}
+    if not hasattr(cfg, "to_dict") or "pvp" not in meta:
+        raise ConfigError(f"cannot save prompt encoder {type(pe).__name__}: not a pet.soft soft prompt; fix: attach it with pet.soft.attach_soft_prompt")
+    (d / rel).parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in pe.state_dict().items()}
+    save_file(state, str(d / rel))
+    return {
+        "config": cfg.to_dict(),
+        "weights": rel,
+        "pvp": PVP.from_dict(meta["pvp"]).id,
+        "max_length": meta.get("max_length"),
+        "parameters": int(sum(v.numel() for v in state.values())),
+    }
+
+
+def _attach_saved_soft_prompt(model: PromptModel, pvp: PVP, weights: Path, soft: dict, max_length: int, labels) -> None:
+    module = attach_soft_prompt(model, model.encoder_for(pvp, soft.get("max_length") or max_length, labels), soft["config"])
+    missing, unexpected = module.load_state_dict(load_file(str(weights)), strict=False)
+    if missing or unexpected:
+        raise ModelError(f"{weights}: does not fit the soft prompt (missing {missing}, unexpected {unexpected}); fix: re-save the classifier")
+    module.to(model.device)
+    model.eval()
+
+
+class SequencePredictor:
+    """A ``[CLS]`` + MLP sequence classifier as a predictor."""
+
+    kind = "sequence-classifier"
+
+    def __init__(self, clf: SequenceClassifier, batch_size: int = DEFAULT_EVAL_BATCH_SIZE):
+        self.clf = clf
+        self.batch_size = int(batch_size)
+
+    @property
+    def labels(self) -> list[str]:
+        return self.clf.labels
+
+    def predict_log_proba(self, examples: Sequence[Example], progress: bool = False, cache: dict | None = None) -> np.ndarray:
+        return self.clf.predict_log_proba(examples, batch_size=self.batch_size, progress=progress)
+
+    def to(self, device) -> "SequencePredictor":
+        self.clf.to(device)
+        return self
+
+    def save(self, d: Path) -> dict[str, Any]:
+        with quiet_hf():
+            self.clf.save(d / "model")
+        return {"kind": self.kind, "path": "model", "batch_size": self.batch_size}
+
+    @classmethod
+    def load(cls, spec: dict, resolve: Resolver, device=None) -> "SequencePredictor":
+        return cls(SequenceClassifier.load(resolve(spec.get("path", "model"), "$.predictor.path"), device=device), spec.get("batch_size", DEFAULT_EVAL_BATCH_SIZE))
+
+
+PREDICTOR_KINDS = {PromptEnsemble.kind: PromptEnsemble, SequencePredictor.kind: SequencePredictor}
