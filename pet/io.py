@@ -111,6 +111,16 @@ def check_output_not_input(output: str | Path | None, inputs: Iterable[str | Pat
             raise UsageError(f"{flag} {out} {how} {ip}; writing there would overwrite or alter the input; fix: choose another {flag} path")
 
 
+def check_output_file(output: str | Path, inputs: Iterable[str | Path | None] = (), flag: str = "--output") -> None:
+    """Everything a command checks before doing any work for a file ``output``: it is not an
+    input (nor a link to one), not an existing folder, and its folder can be created/written."""
+    check_output_not_input(output, inputs, flag)
+    p = Path(output)
+    if p.is_dir():
+        raise UsageError(f"{flag} {p} is a folder; fix: give a file name (e.g. {p / 'out.json'})")
+    check_parent_writable(p, f"{flag} file")
+
+
 # ----------------------------------------------------------------------------- files
 
 

@@ -246,10 +246,9 @@ def read_experiment_file(path: str | Path) -> dict:
     except UnicodeDecodeError as e:
         raise ConfigError(f"{p}: not UTF-8 (byte {e.start}); fix: save the file as UTF-8") from None
     if p.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{p}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}; fix: correct the JSON") from None
+        from ..jsonio import parse_json
+
+        data = parse_json(text, str(p), ConfigError)  # one-line errors, also for hostile nesting / huge numbers
     else:
         import yaml
 
@@ -260,6 +259,8 @@ def read_experiment_file(path: str | Path) -> dict:
             where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
             msg = getattr(e, "problem", None) or str(e).splitlines()[0]
             raise ConfigError(f"{p}: malformed YAML{where}: {msg}; fix: correct the YAML") from None
+        except RecursionError:
+            raise ConfigError(f"{p}: YAML nested too deeply; fix: flatten the file") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: $: the file must hold a mapping (tasks, methods, k, seeds, …); fix: {_FIX[5:]}")
     return data

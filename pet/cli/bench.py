@@ -36,9 +36,9 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..bench.experiment import load_experiment
-    from ..bench.runner import run_experiment
 
     exp = load_experiment(args.file, allow_imports=args.allow_imports)
+    from ..bench.runner import run_experiment  # the heavy import after the file is checked
     summary = run_experiment(
         exp,
         model=args.model,

@@ -29,13 +29,12 @@ def register(sub) -> None:
 
 
 def cmd_predict(args) -> int:
-    from ..io import atomic_write_text, check_output_not_input, check_parent_writable
+    from ..io import atomic_write_text, check_output_file
     from ..jsonl import is_jsonl, read_jsonl_records
     from ..data import load_table
 
     # before any work: never overwrite the input or write into the saved folder
-    check_output_not_input(args.output, [args.input, args.classifier])
-    check_parent_writable(args.output)
+    check_output_file(args.output, [args.input, args.classifier])
     fields = {"text_a": args.text_field}
     if args.text_b_field:
         fields["text_b"] = args.text_b_field

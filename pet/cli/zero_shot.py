@@ -39,15 +39,14 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..data import load_examples, load_task, own_data_task, parse_field_map, task_pvps
     from ..errors import ConfigError
-    from ..io import atomic_write_json, check_output_not_input, check_parent_writable
+    from ..io import atomic_write_json, check_output_file
     from ..jsonl import is_jsonl, read_jsonl_records
     from ..metrics import compute_metric
 
     if bool(args.task) == bool(args.data):
         raise ConfigError("pass exactly one of --task NAME or --data FILE")
     if args.output:  # before any work: never overwrite an input, fail early on an unwritable path
-        check_output_not_input(args.output, [args.data, args.patterns, args.verbalizers, args.model])
-        check_parent_writable(args.output)
+        check_output_file(args.output, [args.data, args.patterns, args.verbalizers, args.model])
     if args.data:
         if not args.text_field:
             raise ConfigError("--data needs --text-field COLUMN (and --label-field COLUMN to score)")
