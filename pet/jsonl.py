@@ -52,7 +52,7 @@ def read_jsonl_records(path: str | Path, fields: Iterable[str] = ()) -> list[dic
                     line = line.lstrip("\ufeff")
                 if not line.strip():
                     continue
-                rec = parse_json(line, f"{p}", DataError, line=n)
+                rec = parse_json(line.rstrip("\r\n"), f"{p}", DataError, line=n)
                 if not isinstance(rec, dict):
                     raise DataError(
                         f"{p}: line {n}: a JSON {type(rec).__name__ if rec is not None else 'null'} where an object "
