@@ -193,6 +193,14 @@ class PetClassifier(ClassifierMixin, BaseEstimator):
         values = [originals.get(lab, lab) for lab in labels]
         self.classes_ = np.array(values, dtype=object if len({type(v) for v in values}) > 1 else None)
 
+    @classmethod
+    def from_fitted(cls, fitted: Fitted, device: str | None = None) -> "PetClassifier":
+        """A fitted classifier around a method's :class:`Fitted` (e.g. from ``fit_evaluate``)."""
+        self = cls(fitted.model, fitted.method, options=fitted.options.to_dict(), pvps=list(fitted.pvps), labels=list(fitted.labels), device=device)
+        self.fitted_ = fitted
+        self._set_labels(list(fitted.labels), {})
+        return self
+
     # ------------------------------------------------------------------ predicting
 
     def predict_log_proba(self, X) -> np.ndarray:

@@ -9,10 +9,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .data.rundata import RunData
 from .errors import DataError
 from .examples import Example
-from .methods.base import Fitted, Stage
+from .methods import FitSetup, Fitted, Stage, get_method
 from .metrics import compute_metric, task_metrics
+from .options import Options
 
 #: Metrics every row carries besides the task's own (reports compare tasks on them).
 COMMON_METRICS = ("accuracy", "macro_f1")
@@ -88,3 +90,21 @@ def predictions(fitted: Fitted, examples: Sequence[Example], stage: str | None =
     """The labels a stage (default: the final one) predicts for ``examples``."""
     lp = fitted.stage(stage).predictor.predict_log_proba(list(examples))
     return [fitted.labels[i] for i in np.asarray(lp).argmax(1)]
+
+
+def fit_evaluate(
+    method: str,
+    options: dict | Options | None,
+    run: RunData,
+    model: str,
+    *,
+    device: str | None = None,
+    progress: bool = False,
+) -> tuple[Fitted, list[dict]]:
+    """Fit ``method`` on ``run``'s train/dev/unlabelled data, then evaluate every stage on
+    ``run.test``: what ``pet train`` does (the bench runner does the same per cell)."""
+    m = get_method(method)
+    setup = FitSetup(model=model, labels=list(run.task.label_ids), pvps=list(run.pvps), seed=run.seed,
+                     max_length=run.task.max_length, device=device, progress=progress)
+    fitted = m.fit(run.train, run.unlabelled, options, setup)
+    return fitted, evaluate(fitted, run.test, run.task, progress=progress)

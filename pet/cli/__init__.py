@@ -71,7 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv[: argv.index("--") if "--" in argv else len(argv)] or os.environ.get("PET_DEBUG") == "1"
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        # sub-commands whose flags depend on another flag (``pet train --method M``: M's options)
+        # parse their own arguments again from ``args.argv``; every other command is strict
+        args, extra = parser.parse_known_args(argv)
+        if extra and not getattr(args, "reparse", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.argv = argv
         if not getattr(args, "func", None):
             parser.print_help()
             return 1

@@ -299,7 +299,6 @@ class PetOptions(TrainConfig):
     ensemble: str = option("weighted", "how the PVP models are combined: weighted (by pre-training accuracy on the labelled set, PET) or mean", choices=ENSEMBLE_SCHEMES)
     repetitions: int = option(1, "models per PVP, each with its own seed (PET: 3)", min=1)
     distill: bool = option(True, "distil the ensemble into a [CLS] classifier over the unlabelled pool (false: the ensemble is final)")
-    unlabelled_size: int | None = option(None, "use at most this many unlabelled examples (null: all given)", min=0)
     distill_steps: int | None = option(None, "optimizer steps of the distilled classifier (null: steps; PET: 5000)", min=0)
     distill_lr: float | None = option(None, "learning rate of the distilled classifier (null: lr)", min=0, min_exclusive=True)
     distill_batch_size: int | None = option(None, "unlabelled examples per micro-batch when distilling (null: batch_size)", min=1)
@@ -444,7 +443,7 @@ class PetTrainer:
 
     def fit(self, labelled: list[Example], unlabelled: list[Example]) -> Fitted:
         o = self.options
-        pool = list(unlabelled)[: o.unlabelled_size] if o.unlabelled_size is not None else list(unlabelled)
+        pool = list(unlabelled)
         if self.ipet and len({p.id for p in self.setup.pvps}) < 2:
             raise ConfigError("iPET needs at least two different PVPs (each model learns from the others' labels); fix: pass two or more PVPs")
         if (o.distill or self.ipet or self.config.mlm_weight > 0) and not pool:

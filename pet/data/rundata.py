@@ -1,0 +1,115 @@
+"""Everything one training run needs, with the test set kept apart: a registered task's few-shot
+split (or K per class drawn from a user's own file), its unlabelled pool, its test set and PVPs.
+
+    run = task_run_data("sst2", data_dir, k=16, seed=13, unlabelled_size=10000)
+    run = own_run_data("reviews.csv", {"text_a": "review"}, "stars", k=8, seed=13,
+                       patterns="p.json", verbalizers="v.json")
+
+``pet train``, ``PetClassifier`` users and benchmark scripts call these; methods only ever see
+``run.train``, ``run.dev`` and ``run.unlabelled``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import ConfigError, DataError
+from ..examples import Example
+from ..spec import PVP
+from .fewshot import few_shot, load_examples, unlabelled_pool
+from .owndata import own_data_task
+from .registry import TaskSpec, load_task, task_pvps
+from .tables import load_table
+
+
+@dataclass
+class RunData:
+    """A run's data: ``train``/``dev``/``unlabelled`` for fitting, ``test`` for evaluating."""
+
+    task: TaskSpec
+    train: list[Example]
+    test: list[Example]
+    pvps: list[PVP] = field(default_factory=list)
+    dev: list[Example] = field(default_factory=list)
+    unlabelled: list[Example] = field(default_factory=list)
+    k: int | None = None
+    seed: int = 13
+
+    def describe(self) -> str:
+        return (f"{self.task.name}: {len(self.train)} train, {len(self.dev)} dev, {len(self.test)} test, "
+                f"{len(self.unlabelled)} unlabelled, {len(self.pvps)} PVP(s)")
+
+
+def sample_k_per_class(examples: Sequence[Example], labels: Sequence[str], k: int, seed: int, where: str) -> tuple[list[Example], list[Example]]:
+    """K examples per label (seeded, ``random.Random(seed)``) and the rest, in their order."""
+    by: dict[str, list[Example]] = {lab: [] for lab in labels}
+    for e in examples:
+        if e.label not in by:
+            raise DataError(f"{where}: label '{e.label}' ({e.guid}) is not one of the labels {list(labels)}; fix: add it to the verbalizer")
+        by[e.label].append(e)
+    rng = random.Random(seed)
+    train: list[Example] = []
+    for lab in labels:
+        if len(by[lab]) < k:
+            raise DataError(f"{where}: label '{lab}' has only {len(by[lab])} examples, {k} needed; fix: use a smaller --shots")
+        train.extend(rng.sample(by[lab], k))
+    rng.shuffle(train)
+    chosen = {id(e) for e in train}
+    return train, [e for e in examples if id(e) not in chosen]
+
+
+def task_run_data(
+    task: str | Path | TaskSpec,
+    data_dir: str | Path | None = None,
+    *,
+    k: int | None = 16,
+    seed: int = 13,
+    unlabelled_size: int = 0,
+    patterns: str | Path | None = None,
+    verbalizers: str | Path | None = None,
+    pvps: Sequence[str] | None = None,
+    test_split: str = "test",
+) -> RunData:
+    """A registered task's few-shot split for (K, seed) (LM-BFF's fixed folders where they exist),
+    up to ``unlabelled_size`` train-side texts outside it, its test split and PVPs."""
+    t = load_task(task)
+    train, dev = few_shot(t, data_dir, k=k, seed=seed)
+    test = load_examples(t, test_split, data_dir, seed=seed)
+    unl = unlabelled_pool(t, data_dir, exclude=train + dev, size=unlabelled_size, seed=seed) if unlabelled_size > 0 else []
+    chosen = task_pvps(t, patterns, verbalizers, pvps, include_soft=True)
+    return RunData(t, train, test, chosen, dev, unl, k, seed)
+
+
+def own_run_data(
+    data: str | Path,
+    text_fields: dict[str, str],
+    label_field: str,
+    *,
+    k: int,
+    seed: int = 13,
+    patterns: str | Path | None = None,
+    verbalizers: str | Path | None = None,
+    pvps: Sequence[str] | None = None,
+    test: str | Path | None = None,
+    unlabelled: str | Path | None = None,
+    unlabelled_size: int | None = None,
+) -> RunData:
+    """K per class drawn (seeded) from a user's labelled file; the rest (or ``test``) is the
+    test set; ``unlabelled`` is an optional file of texts (same text columns)."""
+    if (patterns is None) != (verbalizers is None):
+        raise ConfigError("own data needs both --patterns FILE and --verbalizers FILE (or neither, for cls-ft); fix: pass both")
+    chosen: list[PVP] = []
+    labels = None
+    if patterns is not None:
+        chosen = task_pvps(None, patterns, verbalizers, pvps, include_soft=True)
+        labels = chosen[0].verbalizer.label_ids
+    spec, examples = own_data_task(data, text_fields, label_field, labels=labels)
+    train, rest = sample_k_per_class(examples, spec.label_ids, k, seed, str(data))
+    test_examples = load_table(test, text_fields, label_field, labels=spec.label_ids) if test is not None else rest
+    if not test_examples:
+        raise DataError(f"{data}: no examples left for testing after drawing {k} per class; fix: pass --test FILE or a smaller --shots")
+    unl = load_table(unlabelled, text_fields, None)[:unlabelled_size] if unlabelled is not None else []
+    return RunData(spec, train, test_examples, chosen, [], unl, k, seed)
