@@ -7,8 +7,11 @@ from typing import Any, Sequence
 from .errors import ConfigError
 
 #: Metric names a task file may use: accuracy, macro-averaged F1, Matthews correlation (CoLA),
-#: and binary F1 of the positive label (MRPC, QQP).
-METRICS = ("accuracy", "macro_f1", "mcc", "f1")
+#: binary F1 of the positive label (MRPC, QQP), and for regression tasks (STS-B) the Pearson and
+#: Spearman correlations of predicted and gold scores.
+METRICS = ("accuracy", "macro_f1", "mcc", "f1", "pearson", "spearman")
+#: Metrics over real-valued scores, not label ids.
+REGRESSION_METRICS = ("pearson", "spearman")
 
 
 def compute_metric(
@@ -29,6 +32,8 @@ def compute_metric(
 
     if name not in METRICS:
         raise ConfigError(f"metric '{name}': unknown; fix: use one of {', '.join(METRICS)}")
+    if name in REGRESSION_METRICS:
+        return _correlation(name, y_true, y_pred)
     yt, yp = [str(y) for y in y_true], [str(y) for y in y_pred]
     if len(yt) != len(yp):
         raise ConfigError(f"metric '{name}': {len(yt)} gold labels but {len(yp)} predictions; fix: pass one prediction per example")
@@ -52,8 +57,67 @@ def compute_metric(
     return float(f1_score(yt, yp, pos_label=str(pos_label), average="binary", zero_division=0))
 
 
+def _correlation(name: str, y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
+    import numpy as np
+    from scipy.stats import pearsonr, spearmanr
+
+    if any(isinstance(v, str) for v in (*y_true, *y_pred)):
+        raise ConfigError(
+            f"metric '{name}' compares real-valued scores but got label ids; fix: pass gold scores "
+            "(example.meta['score']) and predicted scores (pet.metrics.regression_scores)"
+        )
+    yt, yp = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
+    if yt.shape != yp.shape:
+        raise ConfigError(f"metric '{name}': {len(yt)} gold scores but {len(yp)} predictions; fix: pass one prediction per example")
+    if len(yt) < 2:
+        raise ConfigError(f"metric '{name}': needs at least 2 examples; fix: evaluate on more examples")
+    if yt.std() == 0 or yp.std() == 0:
+        return 0.0  # a constant prediction carries no correlation (scipy would return NaN)
+    return float((pearsonr if name == "pearson" else spearmanr)(yt, yp)[0])
+
+
+def regression_scores(task: Any, log_probs: Any) -> "np.ndarray":
+    """LM-BFF's regression through two label words: ``p(high) * (high - low) + low``, where
+    ``log_probs`` ``[N, L]`` are label log-probs in the order of ``task.label_ids`` and the
+    probability is renormalised over the low and high labels."""
+    import numpy as np
+
+    reg = getattr(task, "regression", None)
+    if not reg:
+        raise ConfigError(f"task '{getattr(task, 'name', '?')}' is not a regression task; fix: use its label ids")
+    lp = np.asarray(log_probs, dtype=np.float64)
+    lo, hi = task.label_ids.index(reg["low_label"]), task.label_ids.index(reg["high_label"])
+    p_hi = 1.0 / (1.0 + np.exp(lp[:, lo] - lp[:, hi]))
+    return p_hi * (reg["high"] - reg["low"]) + reg["low"]
+
+
+def gold_scores(examples: Sequence[Any]) -> list[float]:
+    """Gold scores of a regression task's examples (kept in ``meta['score']`` by the reader)."""
+    try:
+        return [float(e.meta["score"]) for e in examples]
+    except KeyError:
+        raise ConfigError("examples carry no meta['score']; fix: load them through a regression task file") from None
+
+
+def evaluate_log_probs(task: Any, examples: Sequence[Any], log_probs: Any) -> dict[str, float]:
+    """Every metric of ``task`` from label log-probs ``[N, L]`` (label order ``task.label_ids``):
+    label metrics from the argmax, regression metrics from ``regression_scores``."""
+    import numpy as np
+
+    lp = np.asarray(log_probs)
+    out = {}
+    for name in (task.metric, *task.extra_metrics):
+        if name in REGRESSION_METRICS:
+            out[name] = compute_metric(name, gold_scores(examples), list(regression_scores(task, lp)))
+        else:
+            pred = [task.label_ids[i] for i in lp.argmax(1)]
+            out[name] = compute_metric(name, [e.label for e in examples], pred, labels=task.label_ids, pos_label=task.positive_label)
+    return out
+
+
 def task_metrics(task: Any, y_true: Sequence[Any], y_pred: Sequence[Any]) -> dict[str, float]:
-    """A task's main metric and its ``extra_metrics`` (``task`` is a ``pet.tasks.TaskSpec``)."""
+    """A task's main metric and its ``extra_metrics`` (``task`` is a ``pet.tasks.TaskSpec``).
+    For a regression task pass gold and predicted scores (numbers), not label ids."""
     out = {}
     for name in (task.metric, *task.extra_metrics):
         out[name] = compute_metric(name, y_true, y_pred, labels=task.label_ids, pos_label=task.positive_label)

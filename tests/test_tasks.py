@@ -263,7 +263,7 @@ def test_metrics_on_small_arrays():
     assert compute_metric("macro_f1", y, p) == pytest.approx((2 / 3 + 0.8) / 2)
     assert compute_metric("mcc", y, p) == pytest.approx(1 / 3**0.5)
     assert compute_metric("macro_f1", ["a", "b"], ["a", "a"], labels=["a", "b", "c"]) == pytest.approx((2 / 3) / 3)
-    assert set(METRICS) == {"accuracy", "macro_f1", "mcc", "f1"}
+    assert set(METRICS) == {"accuracy", "macro_f1", "mcc", "f1", "pearson", "spearman"}
     with pytest.raises(Exception, match="unknown"):
         compute_metric("bleu", y, p)
     mrpc = R.load_task("mrpc")

@@ -57,7 +57,7 @@ def _load_split(
         prefix = f"{task.name}-{split}" + (f"-{seed}" if fs.seeded else "")
         if len(task.splits[split]) > 1:
             prefix += f"-f{task.splits[split].index(fs)}"
-        exs = read_file(root / rel, fs, task.label_ids, prefix, task.clean, drop_labels or fs.label is None, task.empty_text)
+        exs = read_file(root / rel, fs, task.label_ids, prefix, task.clean, drop_labels or fs.label is None, task.empty_text, regression=task.regression)
         for e in exs:
             e.meta["file"] = rel  # relative to the data root: portable in logs and manifests
         out.extend(exs)

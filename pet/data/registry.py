@@ -87,7 +87,9 @@ class TaskSpec:
     test_subset: bool = False
     test_note: str = ""
     unlabelled_note: str = ""
-    clean: tuple[str, ...] = ()  # text clean-ups: backslash_escapes, html_breaks
+    clean: tuple[str, ...] = ()  # text clean-ups: backslash_to_space, backslash_escapes, html_breaks
+    #: regression through two label words (STS-B): {low, high, threshold, low_label, high_label}
+    regression: dict | None = None
     empty_text: str = "error"  # a row whose text field is empty: error | keep (as "") | skip
     patterns_file: str | None = None
     verbalizers_file: str | None = None
@@ -142,6 +144,16 @@ def validate_task_dict(data: Any, where: str = "task") -> list[str]:
         problems.append(f"{where}: $.metric: binary f1 needs exactly 2 labels; fix: use macro_f1")
     if "f1" in [data["metric"], *data.get("extra_metrics", [])] and "positive_label" not in data:
         problems.append(f"{where}: $.positive_label: missing although the metric is f1; fix: name the positive label id")
+    reg = data.get("regression")
+    if reg is not None:
+        for key in ("low_label", "high_label"):
+            if reg[key] not in labels:
+                problems.append(f"{where}: $.regression.{key}: '{reg[key]}' is not a label id; fix: use one of {list(labels)}")
+        if not reg["low"] < reg["threshold"] <= reg["high"]:
+            problems.append(f"{where}: $.regression: need low < threshold <= high; fix: correct the bounds")
+    uses_reg = {"pearson", "spearman"} & {data["metric"], *data.get("extra_metrics", [])}
+    if uses_reg and reg is None:
+        problems.append(f"{where}: $.metric: {sorted(uses_reg)[0]} needs a regression task; fix: add \"regression\" or use a classification metric")
     for split, spec in data["splits"].items():
         for i, fs in enumerate(spec if isinstance(spec, list) else [spec]):
             at = f"$.splits.{split}" + (f"[{i}]" if isinstance(spec, list) else "")
@@ -210,6 +222,7 @@ def task_from_dict(data: dict, path: Path | None = None) -> TaskSpec:
         test_note=data.get("test_note", ""),
         unlabelled_note=data.get("unlabelled_note", ""),
         clean=tuple(data.get("clean", ())),
+        regression=dict(data["regression"]) if "regression" in data else None,
         empty_text=data.get("empty_text", "error"),
         patterns_file=data.get("patterns"),
         verbalizers_file=data.get("verbalizers"),

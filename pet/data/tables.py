@@ -84,10 +84,14 @@ def _read_frame(path: Path, fs: FileSpec):
     return df
 
 
-#: Text clean-ups a task may ask for. ``backslash_escapes``: the Zhang et al. CSVs (AG News,
-#: Yelp, Yahoo) escape newlines as a literal backslash-n; PET's processors replace those and any
-#: other backslash by a space. ``html_breaks``: IMDB reviews contain ``<br />`` tags.
+#: Text clean-ups a task may ask for, each PET's rule for its source (``pet/tasks.py``):
+#: ``backslash_to_space``: AG News uses a lone backslash as its line break
+#: (``social\\network``); PET's AgnewsProcessor replaces every backslash by a space.
+#: ``backslash_escapes``: the Yelp and Yahoo CSVs escape newlines as backslash-n; PET's
+#: processors replace ``\\n`` by a space first, then any other backslash.
+#: ``html_breaks``: IMDB reviews contain ``<br />`` tags.
 CLEANERS = {
+    "backslash_to_space": lambda t: t.replace("\\", " "),
     "backslash_escapes": lambda t: t.replace("\\n", " ").replace("\\", " "),
     "html_breaks": lambda t: t.replace("<br />", " ").replace("<br/>", " ").replace("<br>", " "),
 }
@@ -107,6 +111,7 @@ def read_file(
     clean: Sequence[str] = (),
     drop_labels: bool = False,
     empty_text: str = "error",
+    regression: dict | None = None,
 ) -> list[Example]:
     """One file -> Examples, checking columns, empty text and label ids with one-line errors."""
     df = _read_frame(path, fs)
@@ -131,6 +136,9 @@ def read_file(
         values: dict[str, str] = {}
         empty = False
         for name, srcs in fs.fields.items():
+            if not srcs:  # the file has no such text (e.g. AG News k-shot: title and body in one column)
+                values[name] = ""
+                continue
             parts = [_cell(cols[c][i]) for c in srcs]
             text = " ".join(p for p in (_clean(x, clean) for x in parts if x is not None) if p)
             if not text:
@@ -155,6 +163,18 @@ def read_file(
                 raw = raw.strip() if raw is not None else None
             if not raw:
                 raise DataError(f"{path}: {unit} {row}: empty label in column '{fs.label}'; fix: fill in the label or drop the {unit}")
+            if regression is not None:
+                try:
+                    score = float(raw)
+                except ValueError:
+                    score = math.nan
+                if not (regression["low"] <= score <= regression["high"]):
+                    raise DataError(
+                        f"{path}: {unit} {row}: score '{raw}' in column '{fs.label}' is not a number in "
+                        f"[{regression['low']}, {regression['high']}]; fix: correct the {unit}"
+                    )
+                meta["score"] = score
+                raw = regression["high_label"] if score >= regression["threshold"] else regression["low_label"]
             if fs.label_map:
                 if raw not in fs.label_map:
                     raise DataError(
