@@ -462,3 +462,60 @@ def iter_batches(
     for s in range(0, len(order), batch_size):
         idx = order[s : s + batch_size]
         yield idx, collate([encoded[i] for i in idx], pad_id)
+
+
+# ----------------------------------------------------------------------------- inspection
+
+
+def load_tokenizer(name_or_path: str):
+    """A tokenizer alone (a folder with no weights is enough), with a one-line error."""
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return AutoTokenizer.from_pretrained(str(name_or_path))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelError(
+            f"cannot load tokenizer '{name_or_path}': {first}; fix: pass --tokenizer (or --model) with a local "
+            "folder holding the tokenizer files, or a hub name when online"
+        ) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+def encode_records(
+    pvp: PVP,
+    tokenizer,
+    examples: Sequence[Example],
+    max_length: int = DEFAULT_MAX_LENGTH,
+    labels: Sequence[str] | None = None,
+) -> list[dict]:
+    """Exactly what the model sees for each example (``pet show --encode``): one dict per
+    example with ``guid``, ``fields`` (the text fields as read), ``tokens``, ``input_ids``
+    (with the special tokens, no padding), ``token_type_ids`` (a list, or None when the model
+    type takes none), ``mask_positions``, ``soft_positions`` and ``label_token_ids`` (label ->
+    its words, each a list of token ids)."""
+    enc = PVPEncoder(pvp, tokenizer, max_length=max_length, labels=labels)
+    vt = enc.verbalizer_tokens
+    words: dict[str, list[list[int]]] = {lab: [] for lab in vt.labels}
+    for w in range(len(vt.words)):
+        words[vt.labels[int(vt.word_label[w])]].append(vt.token_ids[w, : int(vt.lengths[w])].tolist())
+    out = []
+    for ex, e in zip(examples, enc.encode(examples)):
+        out.append(
+            {
+                "guid": ex.guid,
+                "fields": dict(ex.fields),
+                "label": ex.label,
+                "tokens": tokenizer.convert_ids_to_tokens(e.input_ids),
+                "input_ids": list(e.input_ids),
+                "token_type_ids": list(e.token_type_ids) if e.token_type_ids is not None else None,
+                "mask_positions": list(range(e.mask_start, e.mask_start + vt.n_masks)),
+                "soft_positions": list(e.soft_positions),
+                "label_token_ids": words,
+            }
+        )
+    return out

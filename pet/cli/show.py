@@ -1,22 +1,39 @@
-"""``pet show``: list tasks, or show a task's PVPs and how every label word tokenises."""
+"""``pet show``: list tasks; show a task's PVPs and how every label word tokenises; or, with
+``--encode``, print exactly what the model sees for real examples (needs only a tokenizer)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 
 from . import add_model_args
 
 
 def register(sub) -> None:
+    from .args import positive_int, seed
+
     p = sub.add_parser(
         "show",
-        help="list tasks, or show PVPs and label-word tokenisation",
-        description="Without --task/--verbalizers: list the registered tasks. With them: each pattern, an encoded "
-        "example cloze, and how every label word tokenises for --model's tokenizer.",
+        help="list tasks, show PVPs and label-word tokenisation, or --encode examples",
+        description="Without --task/--data/--patterns: list the registered tasks. With them: each pattern, an "
+        "encoded example cloze, and how every label word tokenises. With --encode: one record per example of "
+        "exactly what the model sees (input ids with special tokens, token types, mask positions, label-word ids).",
     )
-    p.add_argument("--task", help="registered task")
+    src = p.add_argument_group("data (a registered task, or your own file)")
+    src.add_argument("--task", help="registered task")
+    src.add_argument("--data", help="your own CSV/TSV/JSONL(.gz) file instead of a task (with --encode)")
+    src.add_argument("--text-field", action="append", help="column for {text_a} (repeat for {text_b}, or NAME=COLUMN)")
+    src.add_argument("--label-field", help="label column of --data (optional)")
+    src.add_argument("--split", default="test", help="split to encode (default: test)")
+    src.add_argument("--seed", type=seed, default=None, help="seed folder for train/dev splits")
+    src.add_argument("--limit", type=positive_int, default=None, help="encode only the first N examples (N >= 1)")
     p.add_argument("--patterns", help="pattern JSON file")
     p.add_argument("--verbalizers", help="verbalizer JSON file")
+    p.add_argument("--pvps", nargs="+", help="PVP ids PATTERN:VERBALIZER (default: the task's defaults)")
+    p.add_argument("--tokenizer", help="tokenizer folder (no weights needed) or hub name (default: --model's)")
+    p.add_argument("--encode", action="store_true", help="print what the model sees for each example")
+    p.add_argument("--format", choices=("table", "jsonl"), default="table", help="--encode output (default: table)")
+    p.add_argument("--max-length", type=positive_int, default=None, help="token limit (default: the task's)")
     add_model_args(p)
     p.set_defaults(func=run)
 
@@ -24,6 +41,8 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..data import list_tasks, load_task
 
+    if args.encode:
+        return run_encode(args)
     if not (args.task or args.patterns or args.verbalizers):
         print(f"{'task':<15} {'labels':>6}  {'metric':<9} test")
         for name in list_tasks():
@@ -31,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
             test = "subset" if t.test_subset else ("full" if t.has_split("test") else "none")
             print(f"{name:<15} {len(t.labels):>6}  {t.metric:<9} {test}")
         return 0
-    from ..encoding import PVPEncoder
-    from ..errors import ConfigError, ModelError
+    from ..encoding import PVPEncoder, load_tokenizer
+    from ..errors import ConfigError
     from ..examples import Example
     from ..spec import PVP, load_patterns, load_verbalizers
 
@@ -41,18 +60,14 @@ def run(args: argparse.Namespace) -> int:
     verbs = load_verbalizers(args.verbalizers or task.verbalizers_path) if (args.verbalizers or task) else []
     for p in pats:
         print(f"pattern {p.id}: {p.template}" + (f"   [{p.source}]" if p.source else ""))
-    if not args.model:
+    name = args.tokenizer or args.model
+    if not name:
         if verbs:
             for v in verbs:
                 print(f"verbalizer {v.id}: " + "; ".join(f"{k} → {', '.join(w)}" for k, w in v.labels.items()))
-            print("(pass --model or set PET_MODEL to see how label words tokenise)")
+            print("(pass --tokenizer or --model, or set PET_MODEL, to see how label words tokenise)")
         return 0
-    from transformers import AutoTokenizer
-
-    try:
-        tok = AutoTokenizer.from_pretrained(args.model)
-    except (OSError, ValueError) as e:
-        raise ModelError(f"cannot load tokenizer '{args.model}': {str(e).splitlines()[0]}; fix: pass --model PATH") from None
+    tok = load_tokenizer(name)
     if not pats:
         raise ConfigError("pass --task or --patterns together with --verbalizers to see tokenisation")
     for v in verbs:
@@ -62,9 +77,60 @@ def run(args: argparse.Namespace) -> int:
         for w in range(len(vt.words)):
             ids = vt.token_ids[w, : vt.lengths[w]].tolist()
             print(f"  {vt.labels[vt.word_label[w]]:>12}  {vt.words[w]!r:<16} → {tok.convert_ids_to_tokens(ids)}")
-    sample = Example({f: f"<{f}>" for f in pats[0].fields})
     for p in pats:
         if verbs:
+            sample = Example({f: f"<{f}>" for f in p.fields})
             e = PVPEncoder(PVP(p, verbs[0]), tok).encode([sample])[0]
             print(f"cloze {p.id}: {' '.join(tok.convert_ids_to_tokens(e.input_ids))}")
     return 0
+
+
+def run_encode(args: argparse.Namespace) -> int:
+    from ..data import load_examples, load_task, own_data_task, parse_field_map, task_pvps
+    from ..encoding import encode_records, load_tokenizer
+    from ..errors import ConfigError
+
+    if bool(args.task) == bool(args.data):
+        raise ConfigError("--encode needs exactly one of --task NAME or --data FILE")
+    name = args.tokenizer or args.model
+    if not name:
+        raise ConfigError("--encode needs a tokenizer; fix: pass --tokenizer DIR (a folder with no weights is enough) or --model")
+    if args.data:
+        if not args.text_field:
+            raise ConfigError("--data needs --text-field COLUMN")
+        task, examples = own_data_task(args.data, parse_field_map(args.text_field), args.label_field)
+    else:
+        task = load_task(args.task)
+        examples = load_examples(task, args.split, args.data_dir, seed=args.seed)
+    if args.limit is not None:
+        examples = examples[: args.limit]
+    pvps = task_pvps(task, args.patterns, args.verbalizers, args.pvps, include_soft=True)
+    tok = load_tokenizer(name)
+    max_length = args.max_length or task.max_length
+    for pvp in pvps:
+        records = encode_records(pvp, tok, examples, max_length=max_length, labels=task.label_ids)
+        if args.format == "jsonl":
+            for r in records:
+                print(json.dumps({"pvp": pvp.id, **r}, ensure_ascii=False))
+        else:
+            print(format_table(pvp, records))
+    return 0
+
+
+def format_table(pvp, records: list[dict]) -> str:
+    """The readable form: per example its fields, then token / id / type, masks marked."""
+    out = [f"PVP {pvp.id}: {pvp.pattern.template}"]
+    if records:
+        words = "; ".join(f"{lab} → {ids}" for lab, ids in records[0]["label_token_ids"].items())
+        out.append(f"label words: {words}")
+    for r in records:
+        out.append(f"— {r['guid']} (label {r['label']}): " + " | ".join(f"{k}={v!r}" for k, v in r["fields"].items()))
+        masks = set(r["mask_positions"])
+        types = r["token_type_ids"]
+        cells = [
+            f"{'*' if i in masks else ''}{t}:{tid}" + (f"/{types[i]}" if types is not None else "")
+            for i, (t, tid) in enumerate(zip(r["tokens"], r["input_ids"]))
+        ]
+        out.append("  " + " ".join(cells))
+    out.append("(token:id" + ("/type" if records and records[0]["token_type_ids"] is not None else "") + "; * = mask)")
+    return "\n".join(out)
