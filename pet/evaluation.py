@@ -10,11 +10,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from .data.rundata import RunData
+from .defaults import DEFAULT_EVAL_BATCH_SIZE
 from .errors import DataError
 from .examples import Example
 from .methods import FitSetup, Fitted, Stage, get_method
 from .metrics import compute_metric, task_metrics
 from .options import Options
+from .spec import PVP
+from .versions import package_versions
 
 #: Metrics every row carries besides the task's own (reports compare tasks on them).
 COMMON_METRICS = ("accuracy", "macro_f1")
@@ -37,6 +40,7 @@ def evaluate(
     stages: Sequence[str] | None = None,
     split: str = "test",
     progress: bool = False,
+    warmup: bool = False,
 ) -> list[dict]:
     """One row per stage (or per stage key in ``stages``) of ``fitted`` on ``examples``.
 
@@ -44,7 +48,8 @@ def evaluate(
     ``label_ids``, ``positive_label``). A row: method, stage, pvp, key, final (the stage that
     stands for the method), score (the task's metric), metric, metrics, n, split, eval_seconds,
     eval_examples_per_second, train_seconds, trained_parameters, extra. An ensemble reuses its
-    members' predictions from their own stages; its eval time is theirs summed.
+    members' predictions from their own stages; its eval time is theirs summed. ``warmup``
+    scores a few examples first so that the timings are steady-state.
     """
     examples = list(examples)
     if not examples:
@@ -54,6 +59,8 @@ def evaluate(
         raise DataError(f"evaluate: {split} example '{unlabelled[0]}' has no label ({len(unlabelled)} such); fix: evaluate on labelled examples")
     gold = [e.label for e in examples]
     chosen = fitted.stages if stages is None else [fitted.stage(k) for k in stages]
+    if warmup:  # thread pools and allocator first, so examples/s is steady-state
+        chosen[0].predictor.predict_log_proba(examples[:4])
     cache: dict = {}
     return [_row(fitted, st, examples, gold, task, cache, split, progress) for st in chosen]
 
@@ -108,3 +115,35 @@ def fit_evaluate(
                      max_length=run.task.max_length, device=device, progress=progress)
     fitted = m.fit(run.train, run.unlabelled, options, setup)
     return fitted, evaluate(fitted, run.test, run.task, progress=progress)
+
+
+def zero_shot_report(
+    model: str,
+    examples: Sequence[Example],
+    task: Any,
+    pvps: Sequence[PVP],
+    *,
+    split: str = "test",
+    calibrate: bool = False,
+    batch_size: int = DEFAULT_EVAL_BATCH_SIZE,
+    max_length: int | None = None,
+    device: str | None = None,
+    progress: bool = False,
+) -> dict:
+    """Zero-shot scores of every PVP and their ensemble on ``examples`` (what ``pet zero-shot``
+    prints): ``{task, model, split, n, metric, calibrated, pvps: [{pattern, verbalizer, score,
+    examples_per_second, template, metrics}], ensemble: {score, members, combine, metrics}, versions}``."""
+    setup = FitSetup(model=model, labels=list(task.label_ids), pvps=list(pvps), max_length=task.max_length, device=device, progress=progress)
+    options = {"calibrate": calibrate, "eval_batch_size": batch_size, "max_length": max_length}
+    fitted = get_method("zero-shot").fit([], [], options, setup)
+    rows = evaluate(fitted, examples, task, split=split, progress=progress, warmup=True)
+    per = [r for r in rows if r["stage"] == "pvp"]
+    ens = next((r for r in rows if r["stage"] == "ensemble"), per[0])
+    return {
+        "task": task.name, "model": model, "split": split, "n": len(examples), "metric": task.metric, "calibrated": bool(calibrate),
+        "pvps": [{"pattern": r["pvp"].split(":")[0], "verbalizer": r["pvp"].split(":", 1)[1], "score": r["score"],
+                  "examples_per_second": r["eval_examples_per_second"], "template": r["extra"].get("template", ""), "metrics": r["metrics"]}
+                 for r in per],
+        "ensemble": {"score": ens["score"], "members": [r["pvp"] for r in per], "combine": "mean log-prob", "metrics": ens["metrics"]},
+        "versions": package_versions(),
+    }

@@ -27,12 +27,13 @@ from typing import Any, Iterable, Sequence
 
 from ..errors import ConfigError, PetError
 from ..jsonio import json_path
+from ..methods import available_methods, get_method
+from ..training import TrainConfig
 
 #: Seeds of the LM-BFF fixed k-shot splits; the default when a file gives none.
 DEFAULT_SEEDS = (13, 21, 42, 87, 100)
 DEFAULT_K = (16,)
 #: Methods that train nothing: the shared ``budgets`` are not passed to them (nor hashed).
-NO_BUDGET_METHODS = frozenset({"zero-shot"})
 
 _NAME = r"^[A-Za-z0-9_.+-]+$"
 
@@ -122,7 +123,7 @@ class MethodSpec:
     name: str  # registered method name
     label: str  # name shown in rows and reports (unique in the file)
     options: dict = field(default_factory=dict, hash=False, compare=False)
-    budgets: bool = True
+    budgets: bool | None = None  # None: the method trains (its options extend TrainConfig)
     sweep: dict = field(default_factory=dict, hash=False, compare=False)
 
 
@@ -358,7 +359,7 @@ def experiment_from_dict(data: dict, path: Path | None = None, check_registries:
                 name=name,
                 label=m.get("label", name),
                 options=dict(m.get("options", {})),
-                budgets=m.get("budgets", name not in NO_BUDGET_METHODS),
+                budgets=m.get("budgets"),
                 sweep={k: list(v) for k, v in m.get("sweep", {}).items()},
             )
         )
@@ -437,7 +438,6 @@ def import_plugins(exp: Experiment) -> None:
 
 def check_experiment(exp: Experiment) -> None:
     """Cross-checks beyond the schema: tasks, test splits and methods exist."""
-    from ..methods.base import available_methods
     from ..data import list_tasks, load_task
 
     where = str(exp.path) if exp.path else "experiment"
@@ -460,6 +460,22 @@ def check_experiment(exp: Experiment) -> None:
                 f"{where}: $.methods[{i}].name: unknown method '{m.name}'; fix: use one of {', '.join(known)} "
                 f"(or register your own and list its module under \"imports\")"
             )
+        # every grid point's options must build the method's options dataclass: unknown or
+        # misspelled keys and bad values fail here, before any cell runs
+        for point in _sweep_points(m.sweep):
+            at = f"{where}: $.methods[{i}].options" + (f" (sweep point {point})" if point else "")
+            opts = {**(exp.budgets if uses_budgets(m) else {}), **m.options, **point}
+            if m.budgets and not issubclass(get_method(m.name).options, TrainConfig):
+                raise ConfigError(f"{where}: $.methods[{i}].budgets: method '{m.name}' does not train; fix: drop \"budgets\" for it")
+            get_method(m.name).make_options(opts, where=at)
+
+
+def uses_budgets(m: MethodSpec) -> bool:
+    """Whether the experiment's shared ``budgets`` apply to method ``m``: as the file says, else
+    when the method trains (its options extend :class:`pet.training.TrainConfig`)."""
+    if m.budgets is not None:
+        return bool(m.budgets)
+    return issubclass(get_method(m.name).options, TrainConfig)
 
 
 # ----------------------------------------------------------------------------- hashing
@@ -575,8 +591,9 @@ def expand_grid(exp: Experiment, model: str | None = None, only: Sequence[str] =
             for seed in t.seeds or exp.seeds:
                 for m in exp.methods:
                     for point in _sweep_points(m.sweep):
-                        options = {**(exp.budgets if m.budgets else {}), **m.options, **point}
-                        if m.budgets and "seed" not in options:
+                        budgets = uses_budgets(m)
+                        options = {**(exp.budgets if budgets else {}), **m.options, **point}
+                        if budgets and "seed" not in options:
                             options["seed"] = seed  # training methods: the training seed follows the split seed
                         label = m.label + ("[" + ",".join(f"{a}={_fmt_opt(b)}" for a, b in sorted(point.items())) + "]" if point else "")
                         config = {

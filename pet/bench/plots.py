@@ -26,13 +26,11 @@ def _k_sort(label: str) -> tuple:
     return (1, 0) if label == "fixed" else (0, int(label))
 
 
-def write_plots(df, head, out_dir: str | Path) -> list[Path]:
-    """Write all plots for the rows ``df`` (and their headline rows ``head``); returns the paths."""
-    from .report import aggregate
-
+def write_plots(df, agg, out_dir: str | Path) -> list[Path]:
+    """Write all plots for the rows ``df`` and ``agg``, their headline rows aggregated per
+    (task, method, k_label) (``pet.bench.report.aggregate``); returns the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    agg = aggregate(head, by=("task", "method", "k_label"))
     paths = [score_vs_k(agg, out / "score_vs_k.png")]
     for kl in sorted(set(agg["k_label"]), key=_k_sort):
         paths.append(task_bars(agg[agg["k_label"] == kl], out / f"bars_k{kl}.png", title=f"K = {kl}"))

@@ -6,8 +6,8 @@ in the LM-BFF and PET papers; ``std`` is the population standard deviation over 
 shown in parentheses.
 
 Sections: run metadata; test sets (full / subset / missing per task); headline results per
-task x method x K (each method's headline stage: final > distilled > ensemble > the mean of its
-per-PVP rows > its last row); every stage; single PVPs vs their ensemble; hard vs soft prompts; PET gain over cls-ft
+task x method x K (each method's headline stage: the stage the method marks final, the one
+its saved classifier predicts with); every stage; single PVPs vs their ensemble; hard vs soft prompts; PET gain over cls-ft
 (paired by seed); cost; published numbers side by side (clearly labelled as another base
 model).
 """
@@ -23,9 +23,9 @@ from typing import Any, Sequence
 
 from ..errors import ConfigError
 from ..resources import shipped_dir
-from .store import ResultsStore
+from .plots import write_plots
+from .store import ResultsStore, headline
 
-HEADLINE_STAGES = ("final", "distilled", "ensemble")
 HARD_METHODS = frozenset({"zero-shot", "prompt-ft", "pet", "ipet"})
 SOFT_METHODS = frozenset({"prompt-tuning", "p-tuning", "p-tuning-ft", "deep-prompt"})
 BASELINE_METHODS = frozenset({"cls-ft"})
@@ -145,32 +145,11 @@ def aggregate(df, by: Sequence[str] = ("task", "method", "k_label", "stage", "pv
 
 
 def headline_rows(df):
-    """One row per (task, method, K, seed): the method's headline stage for that cell:
-    ``final`` > ``distilled`` > ``ensemble``; a cell with only per-PVP rows gives their mean
-    (stage ``mean-of-pvps``); otherwise the cell's last row."""
+    """One row per (task, method, K, seed): the row that stands for the method in that cell
+    (:func:`pet.bench.store.headline`: the stage the method marked final)."""
     if df is None or len(df) == 0:
         return df
-    picks = []
-    for _, g in df.groupby(KEY, sort=False, dropna=False):
-        chosen = None
-        for stage in HEADLINE_STAGES:
-            hit = g[g["stage"] == stage]
-            if len(hit):
-                chosen = hit.iloc[0]
-                break
-        if chosen is None:
-            pv = g[g["stage"] == "pvp"]
-            if len(pv) > 1 and len(pv) == len(g):
-                # only per-PVP rows (e.g. prompt-ft): the mean over PVPs, not an arbitrary one
-                chosen = pv.iloc[0].copy()
-                chosen["stage"] = "mean-of-pvps"
-                chosen["pvp"] = ""
-                chosen["score"] = float(pv["score"].mean())
-                acc = [a for a in pv["accuracy"] if a is not None and not (isinstance(a, float) and math.isnan(a))]
-                chosen["accuracy"] = float(sum(acc) / len(acc)) if len(acc) == len(pv) else float("nan")
-            else:
-                chosen = g.iloc[-1]
-        picks.append(chosen)
+    picks = [headline(g.to_dict("records")) for _, g in df.groupby(KEY, sort=False, dropna=False)]
     pd = _pd()
     return pd.DataFrame(picks).reset_index(drop=True)
 
@@ -414,6 +393,14 @@ class Report:
     files: list[Path] = field(default_factory=list)
     tables: dict = field(default_factory=dict)
 
+    def section(self, title: str) -> str:
+        """The Markdown section whose heading starts with ``## title`` (empty if absent)."""
+        start = self.markdown.find(f"## {title}")
+        if start < 0:
+            return ""
+        end = self.markdown.find("\n## ", start + 3)
+        return self.markdown[start:] if end < 0 else self.markdown[start : end + 1]
+
 
 def _task_notes(root: Path, df) -> dict:
     notes: dict[str, dict] = {}
@@ -504,9 +491,7 @@ def build_report(
                     flat[c] = [json.dumps(v, sort_keys=True, default=str) for v in flat[c]]
             flat.to_csv(tmp / "rows.csv", index=False)
         if plots and len(df):
-            from .plots import write_plots
-
-            write_plots(df, head, tmp / "plots")
+            write_plots(df, aggregate(head, by=("task", "method", "k_label")), tmp / "plots")
     rep.output = out
     rep.files = sorted(p for p in out.rglob("*") if p.is_file())
     return rep
@@ -569,8 +554,9 @@ def _markdown(root: Path, df, info: dict, notes: dict, tables: dict, models: lis
     # headline
     head = tables["headline"]
     lines += ["## Results (headline stage per method)", ""]
-    lines.append("Each method's headline stage: `final` > `distilled` > `ensemble`; with only per-PVP rows, their mean "
-                 "(`mean-of-pvps`, so no PVP is picked on test); else its last row. "
+    lines.append("Each method's headline stage is the one the method marks final (what its saved classifier predicts with: "
+                 "`distilled` for PET, the PVP `ensemble` for zero-shot and prompt-ft with several PVPs; rows recorded before "
+                 "that mark: `final` > `distilled` > `ensemble` > `mean-of-pvps`). "
                  "`*` = evaluated on a subset of the official test set (see above).")
     lines.append("")
     methods = list(dict.fromkeys(head["method"]))

@@ -32,17 +32,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ..classifier import PetClassifier
+from ..data import load_task
 from ..errors import PetError
+from ..evaluation import evaluate
 from ..examples import Example
-from ..methods.base import RunContext, StageResult, get_method
+from ..methods import FitSetup, get_method
+from ..spec import load_patterns, load_verbalizers, make_pvps
+from ..training import seed_everything
 from .experiment import Cell, Experiment, expand_grid, import_plugins
-from .store import ResultsStore
+from .store import ResultsStore, headline
 
 log = logging.getLogger(__name__)
-
-#: Stage preferred as a method's headline number (first present wins; else the last row).
-HEADLINE_STAGES = ("final", "distilled", "ensemble")
-
 
 # ----------------------------------------------------------------------------- environment
 
@@ -226,32 +227,6 @@ def prepare_test(task: str, data_dir: str | None, split: str, limit: int | None)
     return TestInfo(exs, split, n_full, limit, subset, note, examples_checksum(exs))
 
 
-def all_metrics(task, gold: Sequence[Any], pred: Sequence[Any]) -> dict[str, float]:
-    """The task's metric, accuracy, macro-F1 and the task's extra metrics."""
-    from ..metrics import compute_metric
-
-    out = {}
-    for name in dict.fromkeys((task.metric, "accuracy", "macro_f1", *task.extra_metrics)):
-        try:
-            out[name] = compute_metric(name, gold, pred, labels=task.label_ids, pos_label=task.positive_label)
-        except PetError:
-            pass
-    return out
-
-
-@dataclass
-class _RecordingContext(RunContext):
-    """A RunContext that remembers every (gold, pred) it scores, so that a row's secondary
-    metrics (accuracy, macro-F1, …) can be computed from the predictions behind its score."""
-
-    calls: list = field(default_factory=list)
-
-    def score(self, gold, pred):  # type: ignore[override]
-        s = super().score(gold, pred)
-        self.calls.append((list(gold), list(pred), float(s)))
-        return s
-
-
 def _jsonable(x: Any) -> Any:
     if isinstance(x, dict):
         return {str(k): _jsonable(v) for k, v in x.items()}
@@ -327,35 +302,6 @@ class _DataCache:
         return self._pools[key]
 
 
-def _set_seed(seed: int) -> None:
-    random.seed(seed)
-    try:
-        import numpy as np
-
-        np.random.seed(seed % 2**32)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        import torch
-
-        torch.manual_seed(seed)
-    except ImportError:  # pragma: no cover
-        pass
-
-
-def headline(rows: Sequence[dict]) -> dict | None:
-    """The row that stands for a cell's method in summaries (final > distilled > ensemble > last)."""
-    if not rows:
-        return None
-    for stage in HEADLINE_STAGES:
-        for r in rows:
-            if r.get("stage") == stage:
-                return r
-    if len(rows) > 1 and all(r.get("stage") == "pvp" for r in rows):
-        return {**rows[0], "stage": "mean-of-pvps", "pvp": None, "score": sum(r["score"] for r in rows) / len(rows)}
-    return rows[-1]
-
-
 def run_cell(
     cell: Cell,
     exp: Experiment,
@@ -365,80 +311,50 @@ def run_cell(
     env: dict,
     progress: bool = False,
 ) -> list[dict]:
-    """Compute one cell: build its RunContext from the shared split, call the method, make rows."""
-    from ..spec import load_patterns, load_verbalizers, make_pvps
-    from ..data import load_task
-
+    """Compute one cell: fit the method on the cell's split (train + unlabelled pool; it never
+    sees the test set), then evaluate every fitted stage on the test set; one row per stage."""
     task = load_task(cell.task_ref or cell.task)
     split = data.split(cell)
-    test = data.test(cell)
     pool, pool_sum = data.pool(cell, split)
     pvps = make_pvps(load_patterns(task.patterns_path), load_verbalizers(task.verbalizers_path), cell.pvps)
-    out_dir = (data.results / "models" / cell.config_hash[:16]) if exp.save_models else None
-    ctx = _RecordingContext(
-        task=task,
-        model=model,
-        train=split.train,
-        test=test.examples,
-        pvps=pvps,
-        seed=cell.seed,
-        k=cell.k,
-        dev=split.dev,
-        unlabelled=pool,
-        device=device,
-        output_dir=out_dir,
-        progress=progress,
-    )
     method = get_method(cell.method_name)
-    _set_seed(cell.seed)
+    setup = FitSetup(model=model, labels=list(task.label_ids), pvps=pvps, seed=cell.seed, max_length=task.max_length,
+                     device=device, progress=progress)
+    seed_everything(cell.seed)
     t0 = time.perf_counter()
     with PeakMemory() as mem:
-        results = method(ctx, dict(cell.options))
+        fitted = method.fit(split.train, pool, cell.options, setup)
+    test = data.test(cell)  # read only once the method is fitted
+    results = evaluate(fitted, test.examples, task, split=test.split, progress=progress)
     cell_seconds = time.perf_counter() - t0
-    if not results:
-        raise PetError(f"method '{cell.method_name}' returned no rows for {cell.describe()}; fix: the method must return one StageResult per evaluated stage")
+    if exp.save_models:
+        PetClassifier.from_fitted(fitted).save(data.results / "models" / cell.config_hash[:16], overwrite=True, metrics=results)
 
-    test_gold = [e.label for e in test.examples]
-    used: set[int] = set()
-    rows = []
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    cuda_peak = mem.cuda_peak_mb
+    rows = []
     for r in results:
-        if not isinstance(r, StageResult):
-            raise PetError(f"method '{cell.method_name}' returned {type(r).__name__}, not StageResult; fix: return list[StageResult]")
-        metrics: dict[str, float] = {}
-        for i, (gold, pred, s) in enumerate(ctx.calls):
-            if i in used or len(gold) != len(test_gold) or abs(s - float(r.score)) > 1e-9 or gold != test_gold:
-                continue
-            used.add(i)
-            metrics = all_metrics(task, gold, pred)
-            break
-        if not metrics:
-            metrics = {r.metric: float(r.score)}
-        extra = _jsonable(dict(r.extra or {}))
-        if isinstance(extra.get("metrics"), dict):
-            metrics.update({k: float(v) for k, v in extra["metrics"].items()})
-        if r.metric == "accuracy":
-            metrics["accuracy"] = float(r.score)
-        cuda_peak = mem.cuda_peak_mb
         rows.append(
             {
                 "task": cell.task,
                 "method": cell.method,
                 "method_name": cell.method_name,
-                "stage": r.stage,
-                "pvp": r.pvp,
+                "stage": r["stage"],
+                "pvp": r["pvp"],
+                "final": r["final"],
                 "k": cell.k,
                 "seed": cell.seed,
-                "score": float(r.score),
-                "metric": r.metric,
-                "metrics": metrics,
-                "train_seconds": float(r.train_seconds),
-                "eval_examples_per_second": float(r.eval_examples_per_second),
-                "peak_memory_mb": float(r.peak_memory_mb) if r.peak_memory_mb else round(cuda_peak if cuda_peak else mem.peak_rss_mb, 1),
-                "peak_memory_source": "method" if r.peak_memory_mb else ("cuda_max_allocated" if cuda_peak else "process_rss"),
-                "cell_peak_rss_mb": round(mem.peak_rss_mb, 1),  # sampled while this cell ran (the method's own figure may be a process-lifetime peak)
-                "trained_parameters": int(r.trained_parameters),
+                "score": r["score"],
+                "metric": r["metric"],
+                "metrics": r["metrics"],
+                "train_seconds": r["train_seconds"],
+                "eval_examples_per_second": r["eval_examples_per_second"],
+                "peak_memory_mb": round(cuda_peak if cuda_peak else mem.peak_rss_mb, 1),
+                "peak_memory_source": "cuda_max_allocated" if cuda_peak else "process_rss",
+                "cell_peak_rss_mb": round(mem.peak_rss_mb, 1),  # sampled while the method was fitted
+                "trained_parameters": r["trained_parameters"],
                 "cell_seconds": round(cell_seconds, 3),
+                "fit_seconds": round(fitted.fit_seconds, 3),
                 "model": model,
                 "model_id": cell.config["model"],
                 "options": cell.options,
@@ -466,7 +382,7 @@ def run_cell(
                 "git_dirty": env["git_dirty"],
                 "machine": env["machine"],
                 "timestamp": stamp,
-                "extra": extra,
+                "extra": _jsonable(r["extra"]),
             }
         )
     return rows

@@ -30,7 +30,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -227,3 +227,37 @@ class ResultsStore:
                 os.write(fd, _dumps(record))
             finally:
                 os.close(fd)
+
+
+#: Rows recorded before methods marked their final stage: the stage that stood for the method.
+LEGACY_HEADLINE_STAGES = ("final", "distilled", "ensemble")
+
+
+def headline(rows: Sequence[dict]) -> dict | None:
+    """The row that stands for one cell's method in summaries, reports and selection: the stage
+    the method marked ``final`` (the one ``PetClassifier`` predicts with).
+
+    Rows recorded before methods marked it (no ``final`` key) use the rule of that time:
+    ``final`` > ``distilled`` > ``ensemble`` > the mean of the per-PVP rows (stage
+    ``mean-of-pvps``) > the last row.
+    """
+    rows = list(rows)
+    if not rows:
+        return None
+    marked = [r for r in rows if r.get("final") is True]
+    if marked:
+        return marked[0]
+    if any("final" in r for r in rows):
+        return rows[-1]
+    for stage in LEGACY_HEADLINE_STAGES:
+        for r in rows:
+            if r.get("stage") == stage:
+                return r
+    if len(rows) > 1 and all(r.get("stage") == "pvp" for r in rows):
+        out = {**rows[0], "stage": "mean-of-pvps", "pvp": None, "score": sum(r["score"] for r in rows) / len(rows)}
+        if all(isinstance(r.get("accuracy"), (int, float)) for r in rows):
+            out["accuracy"] = sum(r["accuracy"] for r in rows) / len(rows)
+        elif "accuracy" in out:
+            out["accuracy"] = float("nan")
+        return out
+    return rows[-1]

@@ -2,43 +2,46 @@
 
     pet compare-prompts --task sst2 --shots 16 --seeds 13,21,42 --model M --data-dir D --steps 60 --output out/sst2
 
-A thin face over :func:`pet.compare.compare_prompts`.
+A preset of the benchmark runner (:func:`pet.bench.presets.compare_prompts_experiment`): the
+same results store (resumable), config hashes and report as ``pet bench``.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 
+from ..bench.presets import COMPARE_METHODS, compare_prompts_experiment
+from ..bench.report import build_report
+from ..bench.runner import run_experiment
 from ..errors import ConfigError
+from ..io import check_output_not_input
+from . import add_model_args, require_model
+from .args import positive_int
 
 
 def register(sub) -> None:
-    from . import add_model_args
-
     p = sub.add_parser(
         "compare-prompts",
         help="compare zero-shot, prompt-ft, prompt tuning, P-tuning, deep prompts and cls-ft on identical splits",
         description="Run each method on the same few-shot split per seed, the same test set and the same number of "
-        "training steps; write rows.csv, summary.csv, summary.md, chart.png and run.json to --output (atomically).",
+        "training steps, as a `pet bench` experiment: a resumable results store in --output and its report "
+        "(report/report.md with the hard-vs-soft table, CSVs, plots).",
     )
     p.add_argument("--task", required=True, help="shipped task name or task JSON file")
-    p.add_argument("--shots", "-k", type=int, default=16, help="labelled examples per class (default 16)")
+    p.add_argument("--shots", "-k", type=positive_int, default=16, help="labelled examples per class (default 16)")
     p.add_argument("--seeds", default="13,21,42", help="comma-separated split/training seeds (default 13,21,42)")
     add_model_args(p)
-    p.add_argument("--steps", type=int, help="training steps for every trained method (default: each method's TrainConfig default)")
-    p.add_argument("--methods", help="comma-separated method names (default: zero-shot,prompt-ft,prompt-tuning,p-tuning,p-tuning-ft,deep-prompt,cls-ft)")
+    p.add_argument("--steps", type=positive_int, help="training steps for every trained method (default: each method's own)")
+    p.add_argument("--methods", help=f"comma-separated method names (default: {','.join(COMPARE_METHODS)})")
     p.add_argument("--pvps", nargs="+", help="hard PVP ids pattern:verbalizer (default: the task's first default PVP)")
-    p.add_argument("--test-size", type=int, help="score a seeded subset of this many test examples (same for all methods)")
+    p.add_argument("--test-size", type=positive_int, help="score a seeded subset of this many test examples (same for all methods)")
     p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="[METHOD.]KEY=VALUE",
+        "--set", action="append", default=[], metavar="[METHOD.]KEY=VALUE",
         help="option for one method (prompt-tuning.soft_lr=0.1) or, without METHOD., for every trained method (batch_size=8); repeatable",
     )
-    p.add_argument("--output", help="output folder (default: compare_prompts-<task>)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    p.add_argument("--output", help="results folder (default: compare_prompts-<task>); an existing one is resumed")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's)")
     p.add_argument("--progress", action="store_true", help="show progress bars")
     p.set_defaults(func=main)
 
@@ -69,40 +72,25 @@ def parse_sets(items, methods) -> tuple[dict, dict]:
 
 
 def main(args) -> int:
-    from ..compare import DEFAULT_METHODS, compare_prompts
-    from . import require_model
-
     model = require_model(args)
     try:
         seeds = [int(s) for s in str(args.seeds).split(",") if s.strip()]
     except ValueError:
         raise ConfigError(f"--seeds {args.seeds!r}: expected comma-separated integers; fix: e.g. --seeds 13,21,42") from None
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(DEFAULT_METHODS)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(COMPARE_METHODS)
     per, common = parse_sets(args.set, methods)
+    task_name = str(args.task).rsplit("/", 1)[-1].removesuffix(".json")
+    output = args.output or f"compare_prompts-{task_name}"
+    check_output_not_input(output, [args.task if str(args.task).endswith(".json") else None])
+    exp = compare_prompts_experiment(args.task, shots=args.shots, seeds=seeds, steps=args.steps, methods=methods, method_options=per,
+                                     common_options=common, pvps=args.pvps, test_size=args.test_size, results=output)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    task_name = str(args.task).rsplit("/", 1)[-1].removesuffix(".json")
-    output = args.output or f"compare_prompts-{task_name}"
-    result = compare_prompts(
-        args.task,
-        model,
-        data_dir=args.data_dir,
-        shots=args.shots,
-        seeds=seeds,
-        steps=args.steps,
-        methods=methods,
-        method_options=per,
-        common_options=common,
-        pvps=args.pvps,
-        test_size=args.test_size,
-        output=output,
-        overwrite=args.overwrite,
-        device=args.device,
-        progress=args.progress,
-        echo=lambda s: print(s, flush=True),
-    )
-    print((result.output / "summary.md").read_text(encoding="utf-8"), end="")
-    print(f"wrote {', '.join(str(p) for p in result.files.values())}")
-    return 0
+    summary = run_experiment(exp, model=model, data_dir=args.data_dir, results=output, progress=args.progress,
+                             inner_progress=args.progress, device=args.device, echo=lambda s: print(s, file=sys.stderr, flush=True))
+    report = build_report(summary.results)
+    print(report.section("Results") + report.section("Hard vs soft prompts"), end="")
+    print(f"results: {summary.results}; report: {summary.results / 'report' / 'report.md'}")
+    return 0 if summary.ok else 1

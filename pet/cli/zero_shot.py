@@ -64,34 +64,27 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None:
         examples = examples[: args.limit]
     pvps = task_pvps(task, args.patterns, args.verbalizers, args.pvps)
-    from ..methods.zero_shot import zero_shot  # the heavy imports after every cheap check
-    from ..model import PromptModel
+    from ..evaluation import zero_shot_report  # the heavy imports after every cheap check
 
-    model = PromptModel.from_pretrained(require_model(args), device=args.device)
-
-    def metric(gold, pred):
-        return compute_metric(task.metric, gold, pred, labels=task.label_ids, pos_label=task.positive_label)
-
-    report, _ = zero_shot(
-        model, examples, pvps, task.label_ids, metric, task.metric, task=task.name, split=split,
-        calibrate=args.calibrate, batch_size=args.batch_size, max_length=args.max_length or task.max_length,
-        progress=not args.no_progress,
+    report = zero_shot_report(
+        require_model(args), examples, task, pvps, split=split, calibrate=args.calibrate, batch_size=args.batch_size,
+        max_length=args.max_length, device=args.device, progress=not args.no_progress,
     )
     print(format_report(report, task))
     if args.output:
-        atomic_write_json(args.output, report.to_dict())
+        atomic_write_json(args.output, report)
         print(f"wrote {args.output}")
     return 0
 
 
 def format_report(report, task=None) -> str:
-    rows = [(f"{r.pattern}:{r.verbalizer}", f"{r.score:.3f}", f"{r.examples_per_second:.0f}") for r in report.pvps]
-    rows.append((f"ensemble ({len(report.pvps)} PVPs)", f"{report.ensemble['score']:.3f}", ""))
-    head = ("PVP", report.metric, "examples/s")
+    rows = [(f"{r['pattern']}:{r['verbalizer']}", f"{r['score']:.3f}", f"{r['examples_per_second']:.0f}") for r in report["pvps"]]
+    rows.append((f"ensemble ({len(report['pvps'])} PVPs)", f"{report['ensemble']['score']:.3f}", ""))
+    head = ("PVP", report["metric"], "examples/s")
     w = [max(len(x[i]) for x in [head, *rows]) for i in range(3)]
     line = lambda r: f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:>{w[2]}}"
-    title = f"{report.task} · {report.split} (n={report.n}) · model {report.model}" + (" · calibrated" if report.calibrated else "")
+    title = f"{report['task']} · {report['split']} (n={report['n']}) · model {report['model']}" + (" · calibrated" if report["calibrated"] else "")
     out = [title, line(head), "  ".join("-" * x for x in w), *map(line, rows)]
-    if task is not None and getattr(task, "test_subset", False) and report.split == "test":
+    if task is not None and getattr(task, "test_subset", False) and report["split"] == "test":
         out.append(f"note: this test split is a subset ({task.test_note})")
     return "\n".join(out)
