@@ -211,6 +211,7 @@ class PetClassifier(ClassifierMixin, BaseEstimator):
         return np.exp(self.predict_log_proba(X))
 
     def predict(self, X) -> np.ndarray:
+        check_is_fitted(self, "fitted_")
         return self.classes_[self.predict_log_proba(X).argmax(1)]
 
     # ------------------------------------------------------------------ persistence

@@ -1,29 +1,31 @@
-"""PetClassifier fit/predict/save/load, cls-ft, the prompt-ft/cls-ft methods and the CLI."""
+"""PetClassifier: a scikit-learn estimator over every registered method, and its saved folder."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
-import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import cross_val_score
 
 from conftest import tiny_mlm
-from pet.classifier import CONFIG_FILE, PetClassifier, PromptEnsemble
-from pet.errors import ConfigError, DataError
+from pet.classifier import CONFIG_FILE, PetClassifier
+from pet.errors import ConfigError, DataError, IntegrityError, ModelError
 from pet.examples import Example
-from pet.methods.cls_ft import SequenceClassifier, train_sequence_classifier
+from pet.predictors import PromptEnsemble
+from pet.sequence import SequenceClassifier, train_sequence_classifier
 from pet.spec import PVP, Pattern, Verbalizer
 from pet.training import TrainConfig
 
-PVPS = [
-    PVP(Pattern("it-was", "{text_a} It was {mask}."), Verbalizer("good-bad", {"0": ["bad"], "1": ["good"]})),
-    PVP(Pattern("just", "Just {mask}! {text_a}"), Verbalizer("good-bad", {"0": ["bad"], "1": ["good"]})),
-]
+GOOD_BAD = Verbalizer("good-bad", {"0": ["bad"], "1": ["good"]})
+PVPS = [PVP(Pattern("it-was", "{text_a} It was {mask}."), GOOD_BAD), PVP(Pattern("just", "Just {mask}! {text_a}"), GOOD_BAD)]
+SOFT = PVP(Pattern("soft", "{text_a} {soft:2} {mask}."), GOOD_BAD)
 TEXTS = ["good", "bad", "good good", "bad bad", "very good", "very bad", "good fun", "bad day"]
 Y = ["1", "0", "1", "0", "1", "0", "1", "0"]
 CFG = {"steps": 3, "lr": 1e-3, "max_length": 32}
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -33,56 +35,152 @@ def tiny_dir(tiny_bert_dir):
     return tiny_bert_dir
 
 
-@pytest.mark.parametrize("method,tune", [("prompt-ft", "full"), ("cls-ft", "full"), ("prompt-ft", "lora"), ("zero-shot", "full")])
-def test_fit_save_load_identical_predictions(tiny_dir, tmp_path, method, tune):
-    clf = PetClassifier(tiny_dir, pvps=PVPS[:1] if method == "prompt-ft" else PVPS, method=method, config={**CFG, "tune": tune})
-    clf.fit(TEXTS, Y)
+@pytest.mark.parametrize("method,options", [
+    ("prompt-ft", {**CFG, "tune": "full"}), ("prompt-ft", {**CFG, "tune": "lora"}), ("cls-ft", CFG), ("zero-shot", {"max_length": 32}),
+    ("prompt-tuning", {**CFG, "lr": 1e-2}), ("deep-prompt", {**CFG, "lr": 1e-2}), ("p-tuning", {**CFG, "lr": 1e-2}),
+])
+def test_fit_save_load_identical_predictions(tiny_dir, tmp_path, method, options):
+    pvps = [SOFT] if method in ("prompt-tuning", "deep-prompt", "p-tuning") else PVPS[:1]
+    clf = PetClassifier(tiny_dir, method, pvps=pvps, options=options).fit(TEXTS, Y)
     p1 = clf.predict_proba(TEXTS)
     assert p1.shape == (8, 2) and np.allclose(p1.sum(1), 1)
-    assert clf.classes_ == ["0", "1"] and set(clf.predict(TEXTS)) <= {"0", "1"}
+    assert list(clf.classes_) == ["0", "1"] and set(clf.predict(TEXTS)) <= {"0", "1"}
     out = clf.save(tmp_path / "clf")
     meta = json.loads((out / CONFIG_FILE).read_text())
-    assert meta["format_version"] == 1 and meta["method"] == method and meta["labels"] == ["0", "1"]
-    assert (out / "metrics.json").is_file() and (out / "training_log.jsonl").is_file()
+    assert meta["format_version"] == 2 and meta["method"] == method and meta["labels"] == ["0", "1"]
+    assert (out / "manifest.json").is_file() and (out / "training_log.jsonl").is_file()
     loaded = PetClassifier.load(out)
     p2 = loaded.predict_proba(TEXTS)
-    if tune == "lora":  # merged weights: equal up to float rounding
+    if options.get("tune") == "lora":  # merged weights: equal up to float rounding
         np.testing.assert_allclose(p1, p2, atol=1e-6)
     else:
         assert np.array_equal(p1, p2)
     if method != "zero-shot":
-        n_log = sum(1 for _ in (out / "training_log.jsonl").open())
-        assert n_log == 3 * (len(clf.pvps) if method == "prompt-ft" else 1)
+        assert sum(1 for _ in (out / "training_log.jsonl").open()) == 3
     if method == "cls-ft":
         assert (out / "model" / "model.safetensors").is_file()
     else:
         assert (out / "models" / "0" / "model.safetensors").is_file() and (out / "patterns.json").is_file()
+    if method in ("prompt-tuning", "deep-prompt", "p-tuning"):
+        assert (out / "soft_prompts" / "0.safetensors").is_file()
 
 
-def test_prompt_ft_ensemble_of_two_pvps(tiny_dir, tmp_path):
-    clf = PetClassifier(tiny_dir, pvps=PVPS, method="prompt-ft", config=CFG).fit(TEXTS, Y)
-    assert len(clf.predictor.members) == 2 and clf.predictor.members[0][0] is not clf.predictor.members[1][0]
+def test_saved_folder_is_self_contained(tmp_path):
+    """A soft prompt over a frozen LM still loads after its base model folder is gone."""
+    base = tmp_path / "base"
+    m, tok = tiny_mlm("bert", seed=7)
+    m.save_pretrained(base)
+    tok.save_pretrained(base)
+    clf = PetClassifier(str(base), "prompt-tuning", pvps=[SOFT], options={**CFG, "lr": 1e-2}).fit(TEXTS, Y)
+    p1 = clf.predict_proba(TEXTS)
+    out = clf.save(tmp_path / "c")
+    shutil.rmtree(base)
+    assert np.array_equal(PetClassifier.load(out).predict_proba(TEXTS), p1)
+
+
+def test_prompt_ft_ensemble_of_two_pvps_is_final(tiny_dir, tmp_path):
+    clf = PetClassifier(tiny_dir, "prompt-ft", pvps=PVPS, options=CFG).fit(TEXTS, Y)
+    f = clf.fitted_
+    assert [s.key for s in f.stages] == ["pvp[it-was:good-bad]", "pvp[just:good-bad]", "ensemble"] and f.final == "ensemble"
+    members = f.predictor.members
+    assert len(members) == 2 and members[0][0] is not members[1][0]
+    # the ensemble is the mean of the two models' label log-probs, renormalised (independent computation)
+    ex = [Example({"text_a": t}) for t in TEXTS]
+    a, b = (m.predict_log_proba(ex, p, max_length=32, labels=["0", "1"]) for m, p in members)
+    mean = (a + b) / 2
+    expected = mean - np.log(np.exp(mean).sum(1, keepdims=True))
+    np.testing.assert_allclose(clf.predict_log_proba(TEXTS), expected, atol=1e-9)
     loaded = PetClassifier.load(clf.save(tmp_path / "c"))
     assert np.array_equal(clf.predict_proba(TEXTS), loaded.predict_proba(TEXTS))
 
 
-def test_format_version_checked(tiny_dir, tmp_path):
-    out = PetClassifier(tiny_dir, pvps=PVPS[:1], method="zero-shot").fit(None).save(tmp_path / "z")
+def test_sklearn_estimator_contract(tiny_dir):
+    clf = PetClassifier(tiny_dir, "prompt-ft", pvps=["it-was:great-terrible"], task="sst2", options={"steps": 1, "max_length": 32}, seed=5)
+    params = clf.get_params()
+    assert params["method"] == "prompt-ft" and params["seed"] == 5 and params["options"] == {"steps": 1, "max_length": 32}
+    twin = clone(clf)
+    assert twin is not clf and twin.get_params() == params and not hasattr(twin, "fitted_")
+    twin.set_params(seed=6, method="cls-ft")
+    assert twin.seed == 6 and twin.method == "cls-ft" and clf.seed == 5
+    with pytest.raises(NotFittedError):
+        clf.predict(["x"])
+    y = np.array([1, 0, 1, 0, 1, 0, 1, 0, 1])  # integer labels come back as integers
+    texts = TEXTS + ["good stuff"]
+    scores = cross_val_score(PetClassifier(tiny_dir, "prompt-ft", task="sst2", pvps=["it-was:great-terrible"], options={"steps": 1, "max_length": 32}), texts, y, cv=3)
+    assert scores.shape == (3,) and all(0 <= s <= 1 for s in scores)
+    fitted = clone(clf).fit(texts, y)
+    pred = fitted.predict(texts)
+    assert pred.dtype.kind == "i" and set(pred) <= {0, 1} and fitted.score(texts, y) == np.mean(pred == y)
+
+
+def test_fit_never_sees_other_data(tiny_dir, monkeypatch):
+    """The method's fit gets exactly the training texts and the unlabelled pool."""
+    from pet.methods import base
+
+    seen = {}
+    real = base.Method.fit
+
+    def spy(self, train, unlabelled, options, setup):
+        seen["train"] = [e.fields["text_a"] for e in train]
+        seen["unlabelled"] = [e.fields["text_a"] for e in unlabelled]
+        return real(self, train, unlabelled, options, setup)
+
+    monkeypatch.setattr(base.Method, "fit", spy)
+    PetClassifier(tiny_dir, "prompt-ft", pvps=PVPS[:1], options={"steps": 1}).fit(TEXTS[:4], Y[:4], unlabelled=["u1", "u2"])
+    assert seen == {"train": TEXTS[:4], "unlabelled": ["u1", "u2"]}
+
+
+def test_format_version_and_folder_checked(tiny_dir, tmp_path):
+    out = PetClassifier(tiny_dir, "zero-shot", pvps=PVPS[:1]).fit(TEXTS, Y).save(tmp_path / "z")
     meta = json.loads((out / CONFIG_FILE).read_text())
     meta["format_version"] = 99
     (out / CONFIG_FILE).write_text(json.dumps(meta))
-    with pytest.raises(ConfigError, match=r"format_version is 99, this pet reads format_version 1.*fix"):
+    with pytest.raises(IntegrityError, match=r"pet_config.json changed since the folder was saved"):
+        PetClassifier.load(out)  # the manifest notices first
+    from pet.manifest import write_manifest
+
+    write_manifest(out)
+    with pytest.raises(ModelError, match=r"format_version is 99, this pet reads format_version 2.*fix"):
         PetClassifier.load(out)
-    del meta["format_version"]
-    (out / CONFIG_FILE).write_text(json.dumps(meta))
-    with pytest.raises(ConfigError, match="format_version is None"):
-        PetClassifier.load(out)
-    with pytest.raises(ConfigError, match="not a saved classifier"):
+    with pytest.raises(ModelError, match="not a saved classifier"):
         PetClassifier.load(tmp_path)
 
 
+def test_edited_pvp_file_is_refused(tiny_dir, tmp_path):
+    out = PetClassifier(tiny_dir, "zero-shot", pvps=PVPS[:1]).fit(TEXTS, Y).save(tmp_path / "z")
+    v = json.loads((out / "verbalizers.json").read_text())
+    v["verbalizers"][0]["labels"]["1"] = ["great"]
+    (out / "verbalizers.json").write_text(json.dumps(v))
+    with pytest.raises(IntegrityError, match="verbalizers.json changed since the folder was saved.*fix"):
+        PetClassifier.load(out)
+
+
+def test_member_path_outside_the_folder_is_refused(tiny_dir, tmp_path):
+    from pet.manifest import write_manifest
+
+    out = PetClassifier(tiny_dir, "zero-shot", pvps=PVPS[:1]).fit(TEXTS, Y).save(tmp_path / "z")
+    meta = json.loads((out / CONFIG_FILE).read_text())
+    meta["predictor"]["members"][0]["model"] = "../elsewhere"
+    (out / CONFIG_FILE).write_text(json.dumps(meta))
+    write_manifest(out)  # a hostile folder may carry a consistent manifest
+    with pytest.raises(IntegrityError, match="leads out of the folder"):
+        PetClassifier.load(out)
+
+
+def test_labels_disagreeing_with_the_verbalizer_are_refused(tiny_dir, tmp_path):
+    from pet.manifest import write_manifest
+
+    out = PetClassifier(tiny_dir, "zero-shot", pvps=PVPS[:1]).fit(TEXTS, Y).save(tmp_path / "z")
+    meta = json.loads((out / CONFIG_FILE).read_text())
+    meta["labels"] = ["0", "2"]
+    (out / CONFIG_FILE).write_text(json.dumps(meta))
+    write_manifest(out)
+    with pytest.raises(ModelError, match=r"\$.labels .* disagree with verbalizer 'good-bad'"):
+        PetClassifier.load(out)
+
+
 def test_interrupted_save_leaves_nothing(tiny_dir, tmp_path, monkeypatch):
-    clf = PetClassifier(tiny_dir, pvps=PVPS[:1], method="zero-shot").fit(None)
+    clf = PetClassifier(tiny_dir, "zero-shot", pvps=PVPS[:1]).fit(TEXTS, Y)
 
     def boom(self, d):
         (d / "models").mkdir()
@@ -92,109 +190,57 @@ def test_interrupted_save_leaves_nothing(tiny_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(PromptEnsemble, "save", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         clf.save(tmp_path / "out")
-    assert not (tmp_path / "out").exists()
-    assert list(tmp_path.iterdir()) == []  # no partial folder left either
+    assert list(tmp_path.iterdir()) == []  # no folder, no partial folder
 
 
-def test_save_refuses_nonempty_dir(tiny_dir, tmp_path):
+def test_save_refuses_nonempty_dir_and_overwrite_replaces(tiny_dir, tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("x")
-    clf = PetClassifier(tiny_dir, pvps=PVPS[:1], method="zero-shot").fit(None)
+    clf = PetClassifier(tiny_dir, "zero-shot", pvps=PVPS[:1]).fit(TEXTS, Y)
     with pytest.raises(ConfigError, match="not empty"):
         clf.save(tmp_path / "out")
+    with pytest.raises(ConfigError, match="pet_config.json"):  # --overwrite only replaces a saved model
+        clf.save(tmp_path / "out", overwrite=True)
+    first = clf.save(tmp_path / "m")
+    clf.save(first, overwrite=True)
+    assert PetClassifier.load(first).predict(TEXTS).shape == (8,)
 
 
 def test_classifier_errors(tiny_dir):
-    with pytest.raises(ConfigError, match="unknown; fix: use one of"):
-        PetClassifier(tiny_dir, pvps=PVPS, method="magic")
-    with pytest.raises(ConfigError, match="needs at least one PVP"):
-        PetClassifier(tiny_dir, method="prompt-ft")
-    with pytest.raises(ConfigError, match="not fitted"):
-        PetClassifier(tiny_dir, pvps=PVPS).predict(["x"])
+    with pytest.raises(ConfigError, match="unknown method 'magic'"):
+        PetClassifier(tiny_dir, "magic", pvps=PVPS).fit(TEXTS, Y)
+    with pytest.raises(ConfigError, match="needs PVPs"):
+        PetClassifier(tiny_dir, "prompt-ft").fit(TEXTS, Y)
     with pytest.raises(DataError, match="8 inputs but 2 labels"):
-        PetClassifier(tiny_dir, pvps=PVPS, config=CFG).fit(TEXTS, Y[:2])
-    with pytest.raises(DataError, match="not one of"):
-        PetClassifier(tiny_dir, pvps=PVPS, config=CFG).fit(TEXTS, ["2"] * 8)
-    with pytest.raises(ConfigError, match="unknown key"):
-        PetClassifier(tiny_dir, pvps=PVPS, config={"stepz": 1})
+        PetClassifier(tiny_dir, pvps=PVPS, options=CFG).fit(TEXTS, Y[:2])
+    with pytest.raises(DataError, match="not one of the classifier's labels"):
+        PetClassifier(tiny_dir, pvps=PVPS, options=CFG).fit(TEXTS, ["2"] * 8)
+    with pytest.raises(ConfigError, match=r"unknown option 'stepz'; fix: did you mean 'steps'\?"):
+        PetClassifier(tiny_dir, pvps=PVPS, options={"stepz": 1}).fit(TEXTS, Y)
+    with pytest.raises(ConfigError, match=r"zero-shot options: unknown option 'steps'"):
+        PetClassifier(tiny_dir, "zero-shot", pvps=PVPS, options={"steps": 1}).fit(TEXTS, Y)
+    with pytest.raises(ConfigError, match=r"steps=-1: out of range; fix: use a value ≥ 0"):
+        PetClassifier(tiny_dir, pvps=PVPS, options={"steps": -1}).fit(TEXTS, Y)
+    with pytest.raises(ConfigError, match="every PVP has soft tokens"):
+        PetClassifier(tiny_dir, "prompt-ft", pvps=[SOFT], options=CFG).fit(TEXTS, Y)
 
 
 @pytest.mark.parametrize("method", ["pet", "ipet"])
-def test_pet_method_distils_and_saves(tiny_dir, tmp_path, method):
-    clf = PetClassifier(tiny_dir, pvps=PVPS, method=method, config=CFG)
+def test_pet_methods_distil_and_save(tiny_dir, tmp_path, method):
+    opts = {**CFG, "distill_steps": 2} | ({"generations": 1} if method == "ipet" else {})
+    clf = PetClassifier(tiny_dir, method, pvps=PVPS, options=opts)
     with pytest.raises(ConfigError, match="unlabelled"):
         clf.fit(TEXTS, Y)
     clf.fit(TEXTS, Y, unlabelled=["good day", "bad film", "very good fun", "bad bad day"])
-    assert clf.predictor.kind == "sequence-classifier" and clf.metrics
-    p1 = clf.predict_proba(TEXTS)
+    f = clf.fitted_
+    assert f.final == "distilled" and type(f.predictor).__name__ == "SequencePredictor"
     if method == "ipet":
-        assert any(r["stage"].startswith("ipet-gen") for r in clf.metrics)
+        assert any(s.name.startswith("ipet-gen1") for s in f.stages)
     loaded = PetClassifier.load(clf.save(tmp_path / method))
-    assert loaded.method == method and np.array_equal(p1, loaded.predict_proba(TEXTS))
+    assert loaded.method == method and np.array_equal(clf.predict_proba(TEXTS), loaded.predict_proba(TEXTS))
 
 
-def _trained_soft(base_dir, tune="frozen", method="prompt-tuning"):
-    import pet.soft as soft
-    from pet.model import PromptModel
-    from pet.training import train_prompt_model
-
-    pvp = PVP(Pattern("soft", "{text_a} {soft:2} {mask}."), PVPS[0].verbalizer)
-    m = PromptModel.from_pretrained(base_dir, device="cpu")
-    soft.attach_soft_prompt(m, m.encoder_for(pvp, 32, ["0", "1"]), {"method": method, "tune": tune})
-    ex = [Example({"text_a": t}, y, f"e{i}") for i, (t, y) in enumerate(zip(TEXTS, Y))]
-    log = train_prompt_model(m, pvp, ex, TrainConfig(steps=3, lr=1e-2, tune=tune, max_length=32), ["0", "1"], progress=False)
-    return m, pvp, log
-
-
-@pytest.mark.parametrize("tune", ["frozen", "full"])
-def test_soft_prompt_model_saves_and_loads(tiny_dir, tmp_path, tune):
-    m, pvp, log = _trained_soft(tiny_dir, tune, "p-tuning")
-    n_soft = sum(p.numel() for p in m.prompt_encoder.parameters())
-    assert log.trained_parameters == n_soft + (sum(p.numel() for p in m.mlm.parameters()) if tune == "full" else 0)
-    clf = PetClassifier.from_trained(tiny_dir, "p-tuning", ["0", "1"], {"max_length": 32}, PromptEnsemble([(m, pvp)], ["0", "1"], 32), pvps=[pvp], logs={pvp.id: log})
-    out = clf.save(tmp_path / "soft")
-    (mem,) = json.loads((out / CONFIG_FILE).read_text())["predictor"]["members"]
-    assert (out / "soft_prompts" / "0.safetensors").is_file() and mem["soft_prompt"]["parameters"] == n_soft
-    if tune == "frozen":  # only the prompt encoder + the base model's name/path and weights hash
-        assert not (out / "models").exists() and "model" not in mem
-        assert mem["base_model"]["name"] == tiny_dir and mem["base_model"]["sha256"]
-    else:  # tuned LM: saved too
-        assert mem["model"] == "models/0" and (out / "models" / "0" / "model.safetensors").is_file()
-    loaded = PetClassifier.load(out)
-    assert loaded.method == "p-tuning"
-    assert np.array_equal(clf.predict_proba(TEXTS), loaded.predict_proba(TEXTS))
-
-
-def test_soft_prompt_needs_its_exact_base_model(tmp_path):
-    from pet.errors import ModelError
-
-    base = tmp_path / "base"
-    m0, tok = tiny_mlm("bert", seed=7)
-    m0.save_pretrained(base)
-    tok.save_pretrained(base)
-    m, pvp, _ = _trained_soft(str(base))
-    out = PetClassifier.from_trained(str(base), "prompt-tuning", ["0", "1"], {"max_length": 32}, PromptEnsemble([(m, pvp)], ["0", "1"], 32), pvps=[pvp]).save(tmp_path / "c")
-    other, _ = tiny_mlm("bert", seed=8)  # same architecture, different weights
-    other.save_pretrained(base)
-    with pytest.raises(ModelError, match=r"not the one the soft prompts were trained on.*fix"):
-        PetClassifier.load(out)
-    import shutil
-
-    shutil.rmtree(base)
-    with pytest.raises(ModelError, match=r"needs the base model .*fix"):
-        PetClassifier.load(out)
-
-
-def test_soft_prompt_attached_for_another_pvp_is_refused(tiny_dir, tmp_path):
-    m, pvp, _ = _trained_soft(tiny_dir)
-    other = PVP(Pattern("soft-b", "{soft:2} {text_a} {mask}."), pvp.verbalizer)
-    clf = PetClassifier.from_trained(tiny_dir, "prompt-tuning", ["0", "1"], {}, PromptEnsemble([(m, other)], ["0", "1"], 32), pvps=[other])
-    with pytest.raises(ConfigError, match="attached for PVP 'soft:good-bad'"):
-        clf.save(tmp_path / "x")
-    assert not (tmp_path / "x").exists()
-
-
-def test_cls_ft_trains_and_distils(tiny_dir, tmp_path):
+def test_sequence_classifier_trains_and_distils(tiny_dir, tmp_path):
     ex = [Example({"text_a": t}, y, f"e{i}") for i, (t, y) in enumerate(zip(TEXTS, Y))]
     clf = train_sequence_classifier(tiny_dir, ex, ["0", "1"], TrainConfig(steps=40, lr=1e-2, max_length=32), progress=False)
     losses = [e["loss"] for e in clf.train_log.entries]
@@ -208,25 +254,6 @@ def test_cls_ft_trains_and_distils(tiny_dir, tmp_path):
     targets = np.array([[0.2, 0.8] if y == "1" else [0.9, 0.1] for y in Y])
     st = train_sequence_classifier(tiny_dir, unl, ["0", "1"], {"steps": 40, "lr": 1e-2, "max_length": 32}, soft_targets=targets, progress=False)
     assert "kl" in st.train_log.entries[0] and st.predict(unl) == Y
-
-
-def test_methods_return_stage_rows(tiny_dir, tmp_path):
-    from pet.cli.train import UserTask
-    from pet.methods.base import RunContext, get_method
-
-    ex = [Example({"text_a": t}, y, f"e{i}") for i, (t, y) in enumerate(zip(TEXTS, Y))]
-    ctx = RunContext(task=UserTask("toy", {"0": "0", "1": "1"}, max_length=32), model=tiny_dir, train=ex, test=ex, pvps=PVPS, progress=False, output_dir=tmp_path / "pft")
-    rows = get_method("prompt-ft")(ctx, {"steps": 2, "lr": 1e-3})
-    assert [r.pvp for r in rows] == [p.id for p in PVPS] and all(r.stage == "pvp" and r.train_seconds > 0 for r in rows)
-    assert all(r.trained_parameters > 0 and r.peak_memory_mb > 0 and 0 <= r.score <= 1 for r in rows)
-    assert PetClassifier.load(tmp_path / "pft").predict(TEXTS)
-    rows = get_method("prompt-ft")(ctx, {"steps": 1, "pvp": "just", "tune": "bitfit"})
-    assert [r.pvp for r in rows] == ["just:good-bad"]
-    ctx.output_dir = None
-    rows = get_method("cls-ft")(ctx, {"steps": 2})
-    assert rows[0].method == "cls-ft" and rows[0].stage == "final"
-    with pytest.raises(ConfigError, match="unknown option"):
-        get_method("prompt-ft")(ctx, {"stepz": 2})
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -253,21 +280,40 @@ def test_cli_train_and_predict(tiny_dir, tmp_path, user_files, capsys):
     rc = main(["train", *common, "--method", "prompt-ft", "--shots", "2", "--seed", "3", "--steps", "2", "--lr", "1e-3", "--no-progress", "--output", str(out)])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
-    assert "it-was:good-bad" in captured.out and "just:good-bad" in captured.out and "score" in captured.out
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert len(metrics["stages"]) == 2 and metrics["k"] == 2 and metrics["n_train"] == 4 and metrics["n_test"] == 12
-    assert (out / CONFIG_FILE).is_file()
+    assert "it-was:good-bad" in captured.out and "just:good-bad" in captured.out and "← final" in captured.out
+    metrics = json.loads((out / "metrics.json").read_text())["stages"]
+    assert [m["stage"] for m in metrics] == ["pvp", "pvp", "ensemble"] and metrics[0]["k"] == 2
+    assert metrics[0]["n_train"] == 4 and metrics[0]["n_test"] == 12 and metrics[2]["final"] is True
 
     preds = tmp_path / "preds.jsonl"
     rc = main(["predict", str(out), "--input", str(data), "--text-field", "review", "--output", str(preds)])
-    assert rc == 0
+    assert rc == 0, capsys.readouterr().err
     lines = [json.loads(x) for x in preds.read_text().splitlines()]
     assert len(lines) == 16 and lines[0]["label"] in ("0", "1")
     assert set(lines[0]["probabilities"]) == {"0", "1"} and abs(sum(lines[0]["probabilities"].values()) - 1) < 1e-5
 
-    # cls-ft needs no PVP files; output folder exists → error without --overwrite
-    rc = main(["train", "--data", str(data), "--text-field", "review", "--label-field", "stars", "--model", tiny_dir, "--method", "cls-ft", "--shots", "2", "--steps", "2", "--no-progress", "--output", str(out)])
-    assert rc == 2 and "not empty" in capsys.readouterr().err
+    # cls-ft needs no PVP files; an existing output folder needs --overwrite
+    cls = ["train", "--data", str(data), "--text-field", "review", "--label-field", "stars", "--model", tiny_dir, "--method", "cls-ft",
+           "--shots", "2", "--steps", "2", "--no-progress", "--output", str(out)]
+    assert main(cls) == 2 and "not empty" in capsys.readouterr().err
+    assert main([*cls, "--overwrite"]) == 0
+    assert json.loads((out / CONFIG_FILE).read_text())["method"] == "cls-ft"
+
+
+def test_cli_flags_come_from_the_options_dataclass(capsys):
+    from pet.cli import main
+    from pet.methods import get_method
+
+    with pytest.raises(SystemExit):
+        main(["train", "--method", "pet", "--help"])
+    out = capsys.readouterr().out
+    for f in get_method("pet").options.fields():
+        if f.name != "seed":  # the run's --seed
+            assert "--" + f.name.replace("_", "-") in out, f.name
+    assert "--generations" not in out and "--distill-steps" in out and "optimizer steps of the distilled classifier" in out
+    with pytest.raises(SystemExit):
+        main(["train", "--method", "ipet", "--help"])
+    assert "--generations" in capsys.readouterr().out
 
 
 def test_cli_errors(tiny_dir, tmp_path, user_files, capsys):
@@ -282,7 +328,15 @@ def test_cli_errors(tiny_dir, tmp_path, user_files, capsys):
     assert "has only 8 examples, 9 needed" in capsys.readouterr().err
     assert main(["train", *common, "--method", "prompt-ft", "--shots", "2", "--mlm-weight", "0.5"]) == 2
     assert "unlabelled" in capsys.readouterr().err
+    assert main(["train", *common, "--method", "pet", "--shots", "2", "--generations", "2"]) == 2
+    assert "unrecognized arguments: --generations 2" in capsys.readouterr().err
+    assert main(["train", *common, "--method", "prompt-ft", "--shots", "2", "--steps", "-3"]) == 2
+    assert "--steps" in capsys.readouterr().err
+    assert main(["train", *common, "--method", "prompt-ft", "--batch-size", "0"]) == 2
+    assert "--batch-size" in capsys.readouterr().err
     bad = tmp_path / "nothing"
     bad.mkdir()
-    assert main(["predict", str(bad), "--input", str(data), "--output", str(tmp_path / "p.jsonl")]) == 2
+    assert main(["predict", str(bad), "--input", str(data), "--text-field", "review", "--output", str(tmp_path / "p.jsonl")]) == 2
     assert "not a saved classifier" in capsys.readouterr().err
+    assert main(["train", *common, "--method", "prompt-ft", "--shots", "2", "--output", str(pat)]) == 2
+    assert "input" in capsys.readouterr().err

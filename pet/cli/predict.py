@@ -44,13 +44,13 @@ def cmd_predict(args) -> int:
     from ..classifier import PetClassifier  # the heavy import after the cheap checks
 
     clf = PetClassifier.load(args.classifier, device=args.device)
-    clf.predictor.batch_size = args.batch_size
+    clf.fitted_.predictor.batch_size = args.batch_size
     if not examples:
         atomic_write_text(args.output, "")
         print(f"{args.input}: no rows; wrote an empty {args.output}", file=sys.stderr)
         return 0
     proba = clf.predict_proba(examples)
-    labels = clf.classes_
+    labels = clf.labels_
     lines = []
     for i, (ex, row) in enumerate(zip(examples, proba)):
         rec = {"index": i, "guid": ex.guid, "label": labels[int(row.argmax())], "probabilities": {lab: round(float(p), 6) for lab, p in zip(labels, row)}}
