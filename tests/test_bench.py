@@ -16,56 +16,78 @@ from pathlib import Path
 
 import pytest
 
-from pet.bench.experiment import (
-    config_hash,
-    expand_grid,
-    experiment_from_dict,
-    load_experiment,
-    parse_only,
-)
+from pet.bench.experiment import config_hash, expand_grid, experiment_from_dict, parse_only
+from pet.bench.experiment import load_experiment as _load_experiment
 from pet.bench.store import ResultsStore
 from pet.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 
+
+def load_experiment(path, **kw):
+    """The test experiments import the fake-method plugin below: the user's consent is given."""
+    return _load_experiment(path, allow_imports=True, **kw)
+
 FAKE_METHODS = r'''
 import json, os, time
-from pet.methods.base import register, StageResult
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from pet.methods.base import Fitted, Stage, register_method
+from pet.options import option
+from pet.training import TrainConfig
 
 
-def _log(ctx, options, name):
+@dataclass
+class FakeOptions(TrainConfig):
+    where: ClassVar[str] = "fake options"
+    tag: str | None = option(None, "name in the log")
+    sleep: float = option(0.0, "seconds to sleep while fitting", min=0)
+    block: bool = option(False, "wait for the FAKE_GATE file while fitting")
+    fail: bool = option(False, "raise while fitting")
+    bias: int = option(0, "shifts the scores")
+
+
+class FakePredictor:
+    # "right" on the first n examples (n from the seed, the PVP index and bias), label 0 elsewhere
+    def __init__(self, seed, i, bias, labels):
+        self.seed, self.i, self.bias, self.labels = seed, i, bias, labels
+
+    def predict_log_proba(self, examples, progress=False, cache=None):
+        n = len(examples) if self.i is None else (self.seed * 7 + self.i * 3 + self.bias) % len(examples)
+        out = np.full((len(examples), len(self.labels)), np.log(0.1))
+        for j, e in enumerate(examples):
+            out[j, self.labels.index(e.label) if j < n else 0] = np.log(0.9)
+        return out
+
+
+def fake(train, unlabelled, options, setup):
     path = os.environ.get("FAKE_LOG")
     if path:
-        rec = {"method": name, "label": options.get("tag", name), "task": ctx.task.name, "seed": ctx.seed, "k": ctx.k,
-               "train": [[e.fields, e.label] for e in ctx.train], "dev": len(ctx.dev),
-               "test_n": len(ctx.test), "unlabelled": len(ctx.unlabelled), "pid": os.getpid(), "options": options}
+        rec = {"method": "fake", "label": options.tag or "fake", "seed": setup.seed, "train": [[e.fields, e.label] for e in train],
+               "unlabelled": len(unlabelled), "pid": os.getpid(), "options": options.to_dict(), "pvps": [p.id for p in setup.pvps]}
         with open(path, "a") as f:
             f.write(json.dumps(rec, sort_keys=True) + "\n")
-
-
-@register("fake")
-def fake(ctx, options):
-    _log(ctx, options, "fake")
-    if options.get("sleep"):
-        time.sleep(float(options["sleep"]))
-    if options.get("block"):
+    if options.sleep:
+        time.sleep(options.sleep)
+    if options.block:
         started, gate = os.environ.get("FAKE_STARTED"), os.environ.get("FAKE_GATE")
         if started:
             open(started, "w").write(str(os.getpid()))
         t0 = time.time()
         while gate and not os.path.exists(gate) and time.time() - t0 < 120:
             time.sleep(0.05)
-    if options.get("fail"):
+    if options.fail:
         raise RuntimeError("fake failure")
-    gold = [e.label for e in ctx.test]
-    rows = []
-    for i, pvp in enumerate(ctx.pvps):
-        n = (ctx.seed * 7 + i * 3 + int(options.get("bias", 0))) % len(gold)
-        pred = [g if j < n else ctx.labels[0] for j, g in enumerate(gold)]
-        rows.append(StageResult("fake", "pvp", ctx.score(gold, pred), ctx.task.metric, pvp=pvp.id,
-                                train_seconds=0.5, eval_examples_per_second=100.0, trained_parameters=1000))
-    rows.append(StageResult("fake", "ensemble", ctx.score(gold, gold), ctx.task.metric, train_seconds=1.0))
-    return rows
+    stages = [Stage("pvp", FakePredictor(setup.seed, i, options.bias, setup.labels), pvp=p.id, train_seconds=0.5, trained_parameters=1000)
+              for i, p in enumerate(setup.pvps)]
+    stages.append(Stage("ensemble", FakePredictor(setup.seed, None, 0, setup.labels), train_seconds=1.0))
+    return Fitted("fake", list(setup.labels), options, stages, "ensemble", pvps=list(setup.pvps), model=setup.model)
+
+
+register_method("fake", "hard", FakeOptions, fake, replace=True)  # each test imports the plugin again
 '''
 
 
@@ -195,10 +217,15 @@ def test_yaml_scientific_floats_and_json_files(world):
     text = (world / "exp.yaml").read_text().replace("1.0e-05", "1e-5")
     (world / "exp2.yaml").write_text(text)
     assert isinstance(load_experiment(world / "exp2.yaml").budgets["lr"], float)
+    from pet.bench.experiment import read_experiment_file
+
+    (world / "exp.json").write_text(json.dumps(read_experiment_file(world / "exp2.yaml")))
+    assert load_experiment(world / "exp.json").methods[0].label == "a"
     import yaml
 
-    (world / "exp.json").write_text(json.dumps(yaml.safe_load(text)))
-    assert load_experiment(world / "exp.json").methods[0].label == "a"
+    (world / "bad.json").write_text(json.dumps(yaml.safe_load(text)))  # plain YAML 1.1 reads 1e-5 as a string
+    with pytest.raises(ConfigError, match=r"\$.methods\[0\].options: lr='1e-5': must be a finite number"):
+        load_experiment(world / "bad.json")
 
 
 @pytest.mark.parametrize(
@@ -275,7 +302,7 @@ def test_run_identical_splits_rows_and_resume(fake_env):
     for seed, trains in by_seed.items():
         assert len(set(trains)) == 1, seed
     assert by_seed[1][0] != by_seed[2][0]
-    assert all(rec["test_n"] == 10 and rec["dev"] == 8 and rec["train"] and rec["unlabelled"] == 5 for rec in log)
+    assert all(rec["train"] and rec["unlabelled"] == 5 and rec["pvps"] == ["p1:v1", "p2:v1"] for rec in log)
     assert all(rec["options"]["seed"] == rec["seed"] for rec in log)
 
     root = fake_env / "results"
@@ -291,7 +318,8 @@ def test_run_identical_splits_rows_and_resume(fake_env):
                 "trained_parameters", "model", "config_hash", "versions", "git_commit", "timestamp", "split", "test"):
         assert key in r, key
     assert r["metrics"]["accuracy"] == pytest.approx(r["score"]) and "macro_f1" in r["metrics"]
-    assert r["test"]["n"] == 10 and r["test"]["subset"] is False
+    assert r["test"]["n"] == 10 and r["test"]["subset"] is False and r["split"]["n_dev"] == 8
+    assert [x["final"] for x in rows[:3]] == [False, False, True]
     assert r["versions"]["pet"]
     assert json.loads((root / "tasks.json").read_text())["tiny"]["has_test"] is True
 
@@ -429,7 +457,7 @@ def test_concurrent_writers_never_corrupt(tmp_path):
 
 
 def _bench_cmd(exp: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "pet", "bench", str(exp), "--no-progress", "--no-report", *extra]
+    return [sys.executable, "-m", "pet", "bench", str(exp), "--allow-imports", "--no-progress", "--no-report", *extra]
 
 
 def _env(world: Path, **extra: str) -> dict:
@@ -492,7 +520,7 @@ def test_cli_dry_run_and_report(world):
     assert out.returncode == 0, out.stderr
     assert "4 cells: 0 done, 4 to run" in out.stderr
     assert not (world / "results" / "results.jsonl").exists()
-    out = subprocess.run([sys.executable, "-m", "pet", "bench", str(exp), "--no-progress"], env=env, capture_output=True, text=True, timeout=600)
+    out = subprocess.run([sys.executable, "-m", "pet", "bench", str(exp), "--allow-imports", "--no-progress"], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert "report:" in out.stdout and (world / "results" / "report" / "report.md").is_file()
     assert "tiny a K=4 seed=1: accuracy" in out.stderr  # one summary line per finished cell
@@ -514,3 +542,18 @@ def test_secondary_metrics_for_an_f1_task(fake_env):
     assert all(r["metric"] == "f1" and set(r["metrics"]) >= {"f1", "accuracy", "macro_f1"} for r in pvp)
     assert all(r["metrics"]["f1"] == pytest.approx(r["score"]) for r in pvp)
     assert any(r["metrics"]["accuracy"] != pytest.approx(r["score"]) for r in pvp)
+
+
+def test_method_options_are_checked_when_the_file_is_loaded(world):
+    """An unknown or misspelled option fails at load time, naming the JSON path, before any cell runs."""
+    bad = _experiment(world, methods=[{"name": "fake", "options": {"bais": 1}}], name="typo.yaml")
+    with pytest.raises(ConfigError, match=r"\$.methods\[0\].options: unknown option 'bais'; fix: did you mean 'bias'\?"):
+        load_experiment(bad)
+    swept = _experiment(world, methods=[{"name": "fake", "sweep": {"steps": [1, -1]}}], name="sweep.yaml")
+    with pytest.raises(ConfigError, match=r"sweep point \{'steps': -1\}.*steps=-1: out of range"):
+        load_experiment(swept)
+    zs = _experiment(world, methods=[{"name": "zero-shot", "budgets": True}], name="zs.yaml")
+    with pytest.raises(ConfigError, match=r"\$.methods\[0\].budgets: method 'zero-shot' does not train"):
+        load_experiment(zs)
+    # budgets go to training methods only: zero-shot accepts the file's steps/lr budgets silently
+    assert load_experiment(_experiment(world, methods=["zero-shot"], name="zs2.yaml")).methods[0].budgets is None

@@ -163,11 +163,13 @@ def register_method(
     needs_pvps: bool = True,
     needs_unlabelled: Callable[[Options], bool] | None = None,
     description: str = "",
+    replace: bool = False,
 ) -> Method:
-    """Register a method under ``name`` (see the module docstring); returns it."""
+    """Register a method under ``name`` (see the module docstring); returns it. ``replace``
+    lets a plugin that is imported again re-register its method."""
     if family not in FAMILIES:
         raise ConfigError(f"method '{name}': family '{family}' is unknown; fix: use one of {', '.join(FAMILIES)}")
-    if name in _METHODS:
+    if name in _METHODS and not replace:
         raise ConfigError(f"method '{name}' is already registered; fix: pick another name")
     kw = {} if needs_unlabelled is None else {"needs_unlabelled": needs_unlabelled}
     m = Method(name, family, options, fit, needs_pvps=needs_pvps, description=description or (fit.__doc__ or "").strip().split("\n")[0], **kw)
