@@ -351,7 +351,7 @@ class PVPEncoder:
                 f"example '{ex.guid}': field '{name}' is a {type(v).__name__}, not text; "
                 "fix: give the field a string value in the data"
             )
-        return apply_filters(v.strip(), filters)
+        return apply_filters(v, filters)  # as read: no strip (see pet.data.tables._clean)
 
     def encode(self, examples: Sequence[Example]) -> list[Encoded]:
         field_ids: dict[tuple, list[list[int]]] = {}

@@ -89,8 +89,12 @@ def _read_frame(path: Path, fs: FileSpec):
 #: (``social\\network``); PET's AgnewsProcessor replaces every backslash by a space.
 #: ``backslash_escapes``: the Yelp and Yahoo CSVs escape newlines as backslash-n; PET's
 #: processors replace ``\\n`` by a space first, then any other backslash.
+#: ``csv_doubled_quotes``: the Yelp and Yahoo texts of the USB and RLPrompt copies still carry
+#: the Zhang et al. CSV escaping of a quote (``""``; e.g. ``\\""the Dirty Bird\\""``), which
+#: PET's ``csv.reader`` of the original files decodes to ``"``; run it before the backslash rules.
 #: ``html_breaks``: IMDB reviews contain ``<br />`` tags.
 CLEANERS = {
+    "csv_doubled_quotes": lambda t: t.replace('""', '"'),
     "backslash_to_space": lambda t: t.replace("\\", " "),
     "backslash_escapes": lambda t: t.replace("\\n", " ").replace("\\", " "),
     "html_breaks": lambda t: t.replace("<br />", " ").replace("<br/>", " ").replace("<br>", " "),
@@ -98,9 +102,11 @@ CLEANERS = {
 
 
 def _clean(text: str, clean: Sequence[str]) -> str:
+    """Apply the task's clean-ups. The text is otherwise kept exactly as in the file (no strip):
+    LM-BFF and PET feed it as read, and a trailing space is a token for byte-level BPE."""
     for c in clean:
         text = CLEANERS[c](text)
-    return text.strip()
+    return text
 
 
 def read_file(
@@ -140,8 +146,10 @@ def read_file(
                 values[name] = ""
                 continue
             parts = [_cell(cols[c][i]) for c in srcs]
-            text = " ".join(p for p in (_clean(x, clean) for x in parts if x is not None) if p)
-            if not text:
+            cleaned = [_clean(x, clean) for x in parts if x is not None]
+            # one column: exactly as read; several: joined by one space, skipping empty ones
+            text = cleaned[0] if len(cleaned) == 1 else " ".join(p for p in cleaned if p.strip())
+            if not text.strip():
                 if empty_text == "error":
                     raise DataError(
                         f"{path}: {unit} {row}: field '{name}' (column {'+'.join(srcs)}) is empty; "
