@@ -15,8 +15,15 @@ __all__ = [
     "ModelError",
     "PVP",
     "Pattern",
+    "FitSetup",
+    "PetClassifier",
     "PetError",
     "PromptModel",
+    "available_methods",
+    "evaluate",
+    "fit_evaluate",
+    "get_method",
+    "register_method",
     "SpecError",
     "Verbalizer",
     "load_patterns",
@@ -25,14 +32,22 @@ __all__ = [
 ]
 
 
+#: torch-heavy objects load lazily (``pet validate`` stays fast): name -> module
+_LAZY = {
+    "PromptModel": "model",
+    "PetClassifier": "classifier",
+    "evaluate": "evaluation",
+    "fit_evaluate": "evaluation",
+    "get_method": "methods",
+    "register_method": "methods",
+    "available_methods": "methods",
+    "FitSetup": "methods",
+}
+
+
 def __getattr__(name: str):
-    # torch-heavy objects load lazily so `pet validate` stays fast
-    if name == "PromptModel":
-        from .model import PromptModel
+    if name in _LAZY:
+        import importlib
 
-        return PromptModel
-    if name == "PetClassifier":
-        from .classifier import PetClassifier
-
-        return PetClassifier
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(name)

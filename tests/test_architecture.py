@@ -1,0 +1,102 @@
+"""The package's shape: no import cycles, a thin CLI, every method registered with typed options
+whose command-line flags and experiment keys come from one dataclass."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import graphlib
+from pathlib import Path
+
+import pytest
+
+from pet.errors import ConfigError
+from pet.methods import available_methods, get_method
+from pet.options import Options
+
+PKG = Path(__file__).resolve().parent.parent / "pet"
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the pet modules it imports (module- and function-level alike; the package
+    root itself excluded, as in ../shared/tools/import_cycles.py)."""
+    mods = {}
+    for f in PKG.rglob("*.py"):
+        rel = f.relative_to(PKG.parent).with_suffix("")
+        mods[".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)] = f
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for m, f in mods.items():
+        base = m.split(".") if f.name == "__init__.py" else m.split(".")[:-1]
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                b = ".".join(base[: len(base) - node.level + 1] + ([node.module] if node.module else [])) if node.level else node.module
+                targets = [b] + [f"{b}.{a.name}" for a in node.names] if b else []
+            for t in targets:
+                while t and t not in mods:
+                    t = t.rsplit(".", 1)[0] if "." in t else ""
+                if t and t != m and not m.startswith(t + ".") and t != "pet":
+                    graph[m].add(t)
+    return graph
+
+
+def test_no_import_cycles():
+    graph = _import_graph()
+    assert len(graph) > 40
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as e:
+        pytest.fail(f"import cycle: {' -> '.join(e.args[1])}")
+
+
+def test_lower_layers_do_not_import_higher_ones():
+    graph = _import_graph()
+    layers = {"pet.cli": 5, "pet.bench": 4, "pet.classifier": 3, "pet.evaluation": 3, "pet.methods": 2}
+    def layer(m):
+        return next((v for k, v in layers.items() if m == k or m.startswith(k + ".")), 0)
+    for m, deps in graph.items():
+        if m == "pet":  # the package root is the public facade (lazy re-exports)
+            continue
+        for d in deps:
+            assert layer(d) <= layer(m), f"{m} (layer {layer(m)}) imports {d} (layer {layer(d)})"
+
+
+def test_cli_modules_only_parse_call_and_print():
+    """No sampling, task building or saving logic in pet/cli: those live in the library."""
+    forbidden = ("import random", "TaskSpec(", "few_shot(", "unlabelled_pool(", "sample_k_per_class(", "save_pretrained(",
+                 "save_file(", "atomic_directory(", "write_manifest(", ".fit(")
+    for f in (PKG / "cli").glob("*.py"):
+        text = f.read_text(encoding="utf-8")
+        for bad in forbidden:
+            assert bad not in text, f"{f.name} contains {bad!r}"
+
+
+@pytest.mark.parametrize("name", ["zero-shot", "prompt-ft", "cls-ft", "pet", "ipet", "prompt-tuning", "p-tuning", "p-tuning-ft", "deep-prompt"])
+def test_every_method_is_registered_with_typed_documented_options(name):
+    assert name in available_methods()
+    m = get_method(name)
+    assert m.family in ("hard", "soft", "baseline") and issubclass(m.options, Options)
+    defaults = m.make_options({})
+    for f in m.options.fields():
+        assert f.metadata.get("help"), f"{name}.{f.name} has no help text"
+    with pytest.raises(ConfigError, match=rf"{name} options: unknown option 'bogus_key'"):
+        m.make_options({"bogus_key": 1})
+    # the derived command-line flags give back the same options
+    p = argparse.ArgumentParser()
+    m.options.add_arguments(p)
+    given = m.options.from_args(p.parse_args([]))
+    assert given == {} and m.make_options(given) == defaults
+
+
+def test_options_flags_parse_types_and_ranges():
+    m = get_method("ipet")
+    p = argparse.ArgumentParser()
+    m.options.add_arguments(p)
+    args = p.parse_args(["--steps", "7", "--lr", "2e-5", "--no-distill", "--generations", "3", "--tune", "bitfit"])
+    opts = m.make_options(m.options.from_args(args))
+    assert (opts.steps, opts.lr, opts.distill, opts.generations, opts.tune) == (7, 2e-5, False, 3, "bitfit")
+    for bad in (["--steps", "-1"], ["--lr", "0"], ["--tune", "everything"], ["--ipet-fraction", "1.5"], ["--steps", "two"]):
+        with pytest.raises(SystemExit):
+            p.parse_args(bad)
