@@ -74,3 +74,93 @@ def test_special_placeholders(bert):
     _, tok = bert
     x = enc(tok, "{text_a}{sep}{text_b} {mask}").encode([Example({"text_a": "a", "text_b": "b"})])[0]
     assert tok.convert_ids_to_tokens(x.input_ids) == ["[CLS]", "a", "[SEP]", "b", "[MASK]", "[SEP]"]
+
+
+# ----------------------------------------------------------------------------- issue 12 / 13
+from conftest import _tokenizer  # noqa: E402
+
+SPECIALS = "[MASK] <mask> [SEP] [CLS] <s> </s> <pad> [PAD] [UNK] <unk> [MASK]"
+
+
+@pytest.mark.parametrize("name", ["bert-wordpiece", "roberta-bpe", "sentencepiece"])
+def test_special_token_strings_in_data_are_plain_text(name):
+    tok = _tokenizer(name)
+    e = enc(tok, "{text_a} It was {mask}. {segment} {text_b}", max_length=128)
+    x = e.encode([Example({"text_a": f"so {SPECIALS} good", "text_b": f"{SPECIALS}"})])[0]
+    specials = set(tok.all_special_ids) - {tok.unk_token_id}
+    lay = e.layout
+    template_specials = len(lay.before[0]) + len(lay.before_b[0]) + len(lay.after_b[0])
+    assert sum(i in specials for i in x.input_ids) == template_specials + e.verbalizer_tokens.n_masks
+    assert x.input_ids.count(tok.mask_token_id) == e.verbalizer_tokens.n_masks == 1
+    assert x.input_ids[x.mask_start] == tok.mask_token_id
+    # the characters are there: decoding the text part gives the strings back
+    assert "mask" in tok.decode(x.input_ids[: x.mask_start]).lower()
+
+
+@pytest.mark.parametrize("name", ["bert-wordpiece", "roberta-bpe", "sentencepiece"])
+def test_special_token_strings_in_template_words_and_label_words_are_plain(name):
+    tok = _tokenizer(name)
+    # (SentencePiece has no '<' piece: '<mask>' would be an unknown-token error there)
+    verb = Verbalizer("v", {"0": ["[MASK]" if name == "sentencepiece" else "<mask>"], "1": ["[SEP]"]})
+    e = enc(tok, "{text_a} [MASK] </s> {mask}.", verb=verb)
+    x = e.encode([Example({"text_a": "a"})])[0]
+    assert x.input_ids.count(tok.mask_token_id) == e.verbalizer_tokens.n_masks
+    specials = set(tok.all_special_ids) - {tok.unk_token_id}
+    assert not specials & set(e.verbalizer_tokens.token_ids.flatten().tolist()) - {0}
+
+
+def test_token_type_ids_follow_the_tokenizers_pair_layout():
+    bert = _tokenizer("bert-wordpiece")
+    x = enc(bert, " Just {mask} ! {segment} {text_a}").encode([Example({"text_a": "good food"})])[0]
+    assert bert.convert_ids_to_tokens(x.input_ids) == ["[CLS]", "just", "[MASK]", "!", "[SEP]", "good", "food", "[SEP]"]
+    assert x.token_type_ids == [0, 0, 0, 0, 0, 1, 1, 1]
+    pair = bert("just [MASK] !", "good food")  # what tokenizer(a, b) gives
+    assert (pair["input_ids"], pair["token_type_ids"]) == (x.input_ids, x.token_type_ids)
+    single = enc(bert, "{text_a} It was {mask}.").encode([Example({"text_a": "ok"})])[0]
+    assert single.token_type_ids == [0] * len(single.input_ids)
+
+    rob = _tokenizer("roberta-bpe")
+    y = enc(rob, " Just {mask} ! {segment} {text_a}").encode([Example({"text_a": "good food"})])[0]
+    assert rob.convert_ids_to_tokens(y.input_ids) == ["<s>", "ĠJust", "<mask>", "Ġ!", "</s>", "</s>", "Ġgood", "Ġfood", "</s>"]
+    assert y.token_type_ids is None  # RoBERTa takes no token types
+
+    sp = _tokenizer("sentencepiece")  # T5's pair layout: a </s> b </s>
+    z = enc(sp, "{text_a} {mask} {segment} {text_b}").encode([Example({"text_a": "a", "text_b": "b"})])[0]
+    assert sp.convert_ids_to_tokens(z.input_ids).count("</s>") == 2
+
+
+def test_collate_pads_token_types_only_when_present():
+    bert = _tokenizer("bert-wordpiece")
+    items = enc(bert, "{text_a} {segment} {mask}.").encode([Example({"text_a": "a b c"}), Example({"text_a": "a"})])
+    b = collate(items, bert.pad_token_id)
+    assert b["token_type_ids"].shape == b["input_ids"].shape
+    assert b["token_type_ids"][1].tolist()[len(items[1].input_ids):] == [0] * (b["input_ids"].shape[1] - len(items[1].input_ids))
+    rob = _tokenizer("roberta-bpe")
+    assert "token_type_ids" not in collate(enc(rob, "{text_a} {mask}.").encode([Example({"text_a": "a"})]), rob.pad_token_id)
+
+
+def test_labels_whose_words_tokenise_alike_are_an_error(tmp_path):
+    from pet.spec import load_verbalizers, save_verbalizers
+
+    bert = _tokenizer("bert-wordpiece")  # uncased: "Great" and "great" are the same token
+    save_verbalizers(tmp_path / "v.json", [Verbalizer("case", {"0": ["Great"], "1": ["great"]})])
+    verb = load_verbalizers(tmp_path / "v.json")[0]
+    with pytest.raises(SpecError) as e:
+        enc(bert, "{text_a} {mask}.", verb=verb)
+    msg = str(e.value)
+    assert str(tmp_path / "v.json") in msg and "$.verbalizers[0]" in msg and "labels.0" in msg and "labels.1" in msg
+    assert "fix:" in msg and "\n" not in msg
+    enc(_tokenizer("roberta-bpe"), "{text_a} {mask}.", verb=verb)  # cased BPE tells them apart
+
+
+def test_encode_records_is_what_show_prints():
+    from pet.encoding import encode_records
+
+    bert = _tokenizer("bert-wordpiece")
+    pvp = PVP(Pattern("p", " Just {mask} ! {segment} {text_a}"), Verbalizer("v", {"0": ["bad", "awful"], "1": ["good"]}))
+    rec = encode_records(pvp, bert, [Example({"text_a": "fine"}, "1", "g1")])[0]
+    assert rec["guid"] == "g1" and rec["fields"] == {"text_a": "fine"}
+    assert rec["tokens"] == bert.convert_ids_to_tokens(rec["input_ids"])
+    assert rec["mask_positions"] == [2] and len(rec["token_type_ids"]) == len(rec["input_ids"])
+    assert rec["label_token_ids"] == {"0": [bert("bad", add_special_tokens=False)["input_ids"], bert("awful", add_special_tokens=False)["input_ids"]],
+                                      "1": [bert("good", add_special_tokens=False)["input_ids"]]}

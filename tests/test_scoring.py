@@ -125,3 +125,31 @@ def test_unknown_label_word_is_an_error(bert):
     pvp = PVP(Pattern("p", "{text_a} {mask}"), Verbalizer("v", {"0": ["\u2603\u2604"], "1": ["good"]}))
     with pytest.raises(SpecError, match=r"labels.0 word .* tokenises to the unknown token"):
         PVPEncoder(pvp, bert[1])
+
+
+def test_token_type_ids_reach_the_model(bert, roberta):
+    """A {segment} template gives BERT token types 0/1; scoring passes them to the model
+    (equal to the naive full forward with those types, different from all-zero types)."""
+    mlm, tok = bert
+    model = PromptModel(mlm, tok, device="cpu")
+    assert model.takes_token_types
+    pvp = PVP(Pattern("seg", " Just {mask} ! {segment} {text_a}"), Verbalizer("gt", {"0": ["terrible"], "1": ["great"]}))
+    exs = [Example({"text_a": "a fine film with a dull end"}), Example({"text_a": "bad"})]
+    fast = model.predict_log_proba(exs, pvp)
+    enc = PVPEncoder(pvp, tok)
+    vt = enc.verbalizer_tokens
+    ref, zero = [], []
+    for e in enc.encode(exs):
+        assert 1 in e.token_type_ids
+        ids = torch.tensor([e.input_ids])
+        for types, out in ((torch.tensor([e.token_type_ids]), ref), (torch.zeros_like(ids), zero)):
+            with torch.no_grad():
+                lp = torch.log_softmax(mlm(input_ids=ids, token_type_ids=types).logits[0, e.mask_start].double(), -1)
+            out.append(torch.log_softmax(lp[vt.token_ids[:, 0]], 0).numpy())
+    np.testing.assert_allclose(fast, np.stack(ref), atol=TOL, rtol=0)
+    assert np.abs(fast - np.stack(zero)).max() > 1e-4  # the types made a difference
+
+    rmlm, rtok = roberta  # the RoBERTa tokenizer produces no token types: nothing is passed
+    rmodel = PromptModel(rmlm, rtok, device="cpu")
+    assert PVPEncoder(pvp, rtok).encode(exs)[0].token_type_ids is None
+    assert np.isfinite(rmodel.predict_log_proba(exs, pvp)).all()

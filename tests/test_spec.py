@@ -131,3 +131,65 @@ def test_make_pvps_unknown_ids():
         make_pvps(pats, verbs, ["zz:v"])
     with pytest.raises(SpecError, match="unknown verbalizer 'w'"):
         make_pvps(pats, verbs, ["a:w"])
+
+
+# ----------------------------------------------------------------------------- issue 12 / 13
+
+
+def test_source_specific_filters_follow_their_source():
+    # LM-BFF '*sent-_i*' is text[:-1], whatever the last character is
+    assert apply_filters("He left", ("drop_last_char",)) == "He lef"
+    assert apply_filters("A man sleeps .", ("drop_last_char",)) == "A man sleeps "  # tokenised SNLI text
+    # PET remove_final_punc is rstrip(string.punctuation): quotes and brackets go, spaces stay
+    assert apply_filters('He said "no."', ("rstrip_punctuation",)) == "He said \"no"
+    assert apply_filters("fine (really)", ("rstrip_punctuation",)) == "fine (really"
+    assert apply_filters("ok .", ("rstrip_punctuation",)) == "ok "
+    # the general-purpose filter is neither
+    assert apply_filters("He left", ("drop_punct",)) == "He left"
+    assert apply_filters("ok .", ("drop_punct",)) == "ok"
+
+
+def test_segment_is_a_template_element():
+    segs = parse_template(" Just {mask} ! {segment} {text_a}")
+    from pet.spec import SegmentBreak
+
+    assert segs[3] == SegmentBreak() and sum(isinstance(s, SegmentBreak) for s in segs) == 1
+    with pytest.raises(SpecError, match=r"more than one '\{segment\}'.*fix:"):
+        parse_template("{text_a} {segment} {mask} {segment} {text_b}", "pattern 'p'")
+    with pytest.raises(SpecError, match="takes no filters"):
+        parse_template("{text_a} {segment|lower} {mask}")
+
+
+def test_two_labels_with_the_same_word_is_an_error_everywhere(tmp_path):
+    with pytest.raises(SpecError, match=r"labels\.0 and labels\.1 both use the word 'good'.*fix:"):
+        Verbalizer("v", {"0": ["bad", "good"], "1": ["good"]})
+    p = tmp_path / "v.json"
+    p.write_text(json.dumps({"verbalizers": [{"id": "ok", "labels": {"0": ["a"], "1": ["b"]}},
+                                             {"id": "dup", "labels": {"0": ["same"], "1": [" same "]}}]}))
+    problems = validate_file(p)  # pet validate
+    assert len(problems) == 1 and str(p) in problems[0] and "$.verbalizers[1]" in problems[0]
+    assert "\n" not in problems[0] and "fix:" in problems[0]
+    with pytest.raises(SpecError) as e:  # loading
+        load_verbalizers(p)
+    assert str(p) in str(e.value) and "$.verbalizers[1]" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_loaded_verbalizers_know_where_they_came_from(tmp_path):
+    save_verbalizers(tmp_path / "v.json", [Verbalizer("a", {"0": ["x"], "1": ["y"]}), Verbalizer("b", {"0": ["p"], "1": ["q"]})])
+    vs = load_verbalizers(tmp_path / "v.json")
+    assert vs[1].origin == f"{tmp_path / 'v.json'} $.verbalizers[1]"
+    assert vs[1] == Verbalizer("b", {"0": ["p"], "1": ["q"]})  # origin does not take part in equality
+    assert "origin" not in vs[1].to_dict()
+
+
+def test_every_shipped_pvp_uses_its_sources_filter():
+    from pet.resources import shipped_dir
+
+    for f in sorted(shipped_dir("patterns").glob("*.json")):
+        for p in load_patterns(f):
+            src = p.source or ""
+            if src.startswith("LM-BFF"):
+                assert "drop_punct" not in p.template and "rstrip_punctuation" not in p.template, (f.name, p.id)
+            if src.startswith("PET"):
+                assert "drop_punct" not in p.template and "drop_last_char" not in p.template, (f.name, p.id)
+                assert "{sep}" not in p.template, (f.name, p.id)  # PET's '||' is {segment}
