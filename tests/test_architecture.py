@@ -100,3 +100,38 @@ def test_options_flags_parse_types_and_ranges():
     for bad in (["--steps", "-1"], ["--lr", "0"], ["--tune", "everything"], ["--ipet-fraction", "1.5"], ["--steps", "two"]):
         with pytest.raises(SystemExit):
             p.parse_args(bad)
+
+
+def test_docs_worked_example_is_a_working_method(tiny_bert_dir):
+    """docs/architecture.md's 'Adding a method' code registers a method that fits, predicts and
+    evaluates through the same API as the built-in ones."""
+    import re
+
+    import numpy as np
+
+    from pet.classifier import PetClassifier
+    from pet.data.registry import load_task
+    from pet.evaluation import evaluate
+
+    text = (PKG.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    assert len(code.strip().splitlines()) <= 60
+    if "train-prior" not in available_methods():
+        exec(compile(code, "docs/architecture.md", "exec", dont_inherit=True), {"__name__": "docs_example"})
+    m = get_method("train-prior")
+    assert m.make_options({"strength": 0.5}).strength == 0.5
+    with pytest.raises(ConfigError, match="did you mean 'strength'"):
+        m.make_options({"strenght": 0.5})
+    texts, y = ["a great film", "awful", "loved it", "terrible"], ["1", "0", "1", "0"]
+    clf = PetClassifier(tiny_bert_dir, "train-prior", task="sst2", pvps=["it-was:great-terrible"], max_length=32).fit(texts, y)
+    f = clf.fitted_
+    assert f.final == "debiased" and [s.key for s in f.stages] == ["zero-shot", "debiased"]
+    # independent check: debiased = zero-shot log-probs minus the mean training prior, renormalised
+    from pet.examples import Example
+
+    ex = [Example({"text_a": t}) for t in texts]
+    zs = f.stage("zero-shot").predictor.predict_log_proba(ex)
+    shifted = zs - np.log(np.exp(zs).mean(0))
+    np.testing.assert_allclose(clf.predict_log_proba(texts), shifted - np.log(np.exp(shifted).sum(1, keepdims=True)), atol=1e-9)
+    rows = evaluate(f, [Example({"text_a": t}, lab) for t, lab in zip(texts, y)], load_task("sst2"))
+    assert [r["final"] for r in rows] == [False, True] and all(0 <= r["score"] <= 1 for r in rows)
