@@ -1,31 +1,52 @@
-"""PET / iPET: the pure helpers (soft targets, weights, iPET growth) and tiny end-to-end runs."""
+"""PET / iPET: the pure helpers (soft targets, weights, iPET growth), the typed options, the
+trainer's stages, and tiny end-to-end fits evaluated with ``pet.evaluation.evaluate``."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from collections import Counter
 
 import numpy as np
 import pytest
 
+import pet.methods.base as method_base
+import pet.methods.pet as pet_module
+from pet.classifier import PetClassifier
+from pet.data.registry import task_from_dict
+from pet.data.rundata import RunData
 from pet.errors import ConfigError
+from pet.evaluation import evaluate, fit_evaluate
 from pet.examples import Example
+from pet.methods import FitSetup, get_method
 from pet.methods.pet import (
+    IpetOptions,
+    PetOptions,
+    PetTrainer,
     allocate,
     example_key,
+    fit_ipet,
     fit_pet,
     ipet_grow,
+    label_accuracy,
     pre_training_weights,
     soft_targets,
 )
+from pet.model import PromptModel
 from pet.scoring import ensemble
+from pet.sequence import SequenceClassifier
 from pet.spec import PVP, Pattern, Verbalizer
-
-from conftest import tiny_mlm
+from pet.training import TrainConfig
 
 LABELS = ["0", "1"]
 GOOD = ["good", "great", "fine", "nice", "lovely", "superb", "fun", "charming"]
 BAD = ["bad", "awful", "dull", "boring", "terrible", "poor", "weak", "tedious"]
+
+#: a tiny training budget for every prompt model (the run's seed comes from FitSetup)
+BASE = dict(steps=3, batch_size=4, lr=1e-3, max_length=32, eval_batch_size=16)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _log_softmax(x):
@@ -59,24 +80,32 @@ def _pvps():
     ]
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory):
-    """A tiny random BERT MLM + the real WordPiece tokenizer, loadable by path."""
-    model, tok = tiny_mlm("bert", seed=0)
-    d = tmp_path_factory.mktemp("tiny-bert")
-    model.save_pretrained(d)
-    tok.save_pretrained(d)
-    return str(d)
+def _setup(model: str, pvps=None, seed: int = 7) -> FitSetup:
+    return FitSetup(model=model, labels=list(LABELS), pvps=list(pvps if pvps is not None else _pvps()), seed=seed, max_length=32, device="cpu")
 
 
-def _config(**kw):
-    from pet.training import TrainConfig
+@pytest.fixture(scope="module")
+def toy_task(tmp_path_factory):
+    """A TaskSpec for evaluation (metric, labels): the toy sentiment task's definition."""
+    d = tmp_path_factory.mktemp("toy-task")
+    (d / "patterns.json").write_text(json.dumps({"patterns": [p.pattern.to_dict() for p in _pvps()]}))
+    (d / "verbalizers.json").write_text(json.dumps({"verbalizers": [p.verbalizer.to_dict() for p in _pvps()]}))
+    data = {
+        "name": "toy", "folder": "toy", "fields": {"text_a": "text"}, "label": "label", "labels": {"0": "neg", "1": "pos"},
+        "splits": {"test": {"file": "test.csv"}}, "metric": "accuracy", "default_pvps": [["it-was", "good-bad"]], "max_length": 32,
+        "patterns": "patterns.json", "verbalizers": "verbalizers.json",
+    }
+    return task_from_dict(data, path=d / "toy.json")
 
-    base = dict(steps=3, batch_size=4, lr=1e-3, max_length=32, eval_batch_size=16, seed=7)
-    base.update(kw)
-    return TrainConfig(**base)
+
+def _accuracy(log_probs, examples) -> float:
+    return float(np.mean([LABELS[i] == e.label for i, e in zip(np.asarray(log_probs).argmax(1), examples)]))
 
 
+def _member_log_probs(stage, examples):
+    """A one-model stage's label log-probs, computed on its PromptModel directly."""
+    ((model, pvp),) = stage.predictor.members
+    return model.predict_log_proba(examples, pvp, batch_size=16, max_length=32, labels=LABELS)
 
 
 # ----------------------------------------------------------------------------- soft targets / ensemble
@@ -249,108 +278,323 @@ def test_ipet_grow_needs_two_pvps():
         ipet_grow(labelled, pool, log_probs, ["A"] * 4, 0, LABELS, 1)
 
 
+# ----------------------------------------------------------------------------- typed options
+
+
+def test_pet_methods_are_registered_with_typed_options():
+    pet, ipet = get_method("pet"), get_method("ipet")
+    assert pet.options is PetOptions and ipet.options is IpetOptions
+    assert pet.family == ipet.family == "hard" and pet.needs_pvps and ipet.needs_pvps
+    assert pet.fit_fn is fit_pet and ipet.fit_fn is fit_ipet
+    o = pet.make_options({})
+    assert (o.ensemble, o.repetitions, o.distill, o.distill_steps, o.distill_lr, o.distill_batch_size) == ("weighted", 1, True, None, None, None)
+    assert o.seed is None and o.temperature == 2.0  # seed: the run's; T = 2 as in PET
+    i = ipet.make_options({"generations": 1, "lr": 1})  # an int is fine for a float option
+    assert (i.generations, i.ipet_fraction, i.ipet_scale, i.ipet_select, i.distill_each_generation) == (1, 0.25, 5, "sample", False)
+    assert isinstance(i.lr, float) and i.lr == 1.0
+    # every TrainConfig key is a PET option; iPET has PET's options plus its own
+    assert set(TrainConfig.keys()) < set(PetOptions.keys()) < set(IpetOptions.keys())
+    assert {"generations", "ipet_fraction", "ipet_scale", "ipet_select", "distill_each_generation"} == set(IpetOptions.keys()) - set(PetOptions.keys())
+
+
+@pytest.mark.parametrize(
+    "method,options,pattern",
+    [
+        ("pet", {"distil_steps": 5}, r"pet options: unknown option 'distil_steps'; fix: did you mean 'distill_steps'\?"),
+        ("pet", {"repetition": 3}, r"unknown option 'repetition'; fix: did you mean 'repetitions'\?"),
+        ("ipet", {"generation": 1}, r"ipet options: unknown option 'generation'; fix: did you mean 'generations'\?"),
+        ("pet", {"generations": 1}, r"pet options: unknown option 'generations'"),  # iPET-only
+        ("pet", {"ipet_scale": 3}, r"unknown option 'ipet_scale'"),
+        ("pet", {"unlabelled_size": 100}, r"unknown option 'unlabelled_size'"),  # removed: pass fewer examples
+        ("pet", {"distill_warmup_ratio": 0.1}, r"unknown option 'distill_warmup_ratio'"),  # no free-form distill_<key>
+        ("pet", {"not_an_option": 1}, r"unknown option 'not_an_option'; fix: use one of "),
+        ("pet", {"ensemble": "median"}, r"ensemble='median': not an allowed value; fix: use one of weighted, mean"),
+        ("pet", {"repetitions": 0}, r"repetitions=0: out of range"),
+        ("pet", {"distill": "yes"}, r"distill='yes': must be true or false"),
+        ("pet", {"distill_steps": -1}, r"distill_steps=-1: out of range"),
+        ("pet", {"distill_lr": 0.0}, r"distill_lr=0.0: out of range"),
+        ("ipet", {"generations": "x"}, r"generations='x': must be a whole number"),
+        ("ipet", {"generations": 0}, r"generations=0: out of range"),
+        ("ipet", {"ipet_fraction": 0.0}, r"ipet_fraction=0.0: out of range"),
+        ("ipet", {"ipet_fraction": 1.5}, r"ipet_fraction=1.5: out of range"),
+        ("ipet", {"ipet_select": "best"}, r"ipet_select='best': not an allowed value; fix: use one of sample, top"),
+    ],
+)
+def test_pet_options_errors(method, options, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        get_method(method).make_options(options)
+
+
+def test_bad_options_fail_before_any_model_is_loaded():
+    labelled, pool, _ = _task()
+    setup = _setup("no/such/model/folder")
+    # options are checked first: the (missing) model is never touched
+    with pytest.raises(ConfigError, match="unknown option 'generations'"):
+        get_method("pet").fit(labelled, pool, {"generations": 2}, setup)
+    with pytest.raises(ConfigError, match="unknown option 'generations'"):
+        PetClassifier("no/such/model/folder", method="pet", pvps=_pvps(), options={"generations": 2}).fit(
+            [e.fields["text_a"] for e in labelled], [e.label for e in labelled]
+        )
+
+
+def test_distill_options_override_training_options_for_the_student_only():
+    o = PetOptions.from_dict({"steps": 10, "lr": 1e-3, "batch_size": 2, "warmup_ratio": 0.1, "distill_steps": 50, "distill_lr": 1e-4})
+    d = o.distill_config()
+    assert type(d) is TrainConfig
+    assert (d.steps, d.lr, d.batch_size, d.warmup_ratio) == (50, 1e-4, 2, 0.1)
+    assert (o.steps, o.lr) == (10, 1e-3)
+    d = PetOptions.from_dict({"steps": 10, "distill_batch_size": 8}).distill_config()
+    assert (d.steps, d.batch_size) == (10, 8)  # null: the PVP models' value
+
+
+def test_cli_flags_come_from_the_options(capsys):
+    from pet.cli import main
+
+    for method, present, absent in (
+        ("pet", ["--distill-steps", "--distill-lr", "--distill-batch-size", "--ensemble", "--repetitions", "--no-distill", "--temperature"],
+         ["--generations", "--ipet-fraction", "--distill-each-generation", "--option"]),
+        ("ipet", ["--generations", "--ipet-fraction", "--ipet-scale", "--ipet-select", "--distill-each-generation", "--distill-steps"], ["--option"]),
+    ):
+        with pytest.raises(SystemExit) as e:
+            main(["train", "--method", method, "--help"])
+        assert e.value.code == 0
+        out = capsys.readouterr().out
+        assert f"{method} options" in out
+        for flag in present:
+            assert flag in out, (method, flag)
+        for flag in absent:
+            assert flag not in out, (method, flag)
+    # iPET-only flags and the removed -o/--option are usage errors for pet
+    assert main(["train", "--task", "sst2", "--method", "pet", "--generations", "1"]) == 2
+    assert "--generations" in capsys.readouterr().err
+    assert main(["train", "--task", "sst2", "--method", "pet", "-o", "distill=false"]) == 2
+    assert main(["train", "--task", "sst2", "--method", "pet", "--ensemble", "median"]) == 2
+    assert "median" in capsys.readouterr().err
+
+
 # ----------------------------------------------------------------------------- configuration errors
 
 
-def test_empty_pool_with_distillation_is_a_clear_config_error(tiny_model_dir):
-    labelled, _, test = _task()
+def test_missing_pool_and_single_pvp_are_clear_config_errors(tiny_bert_dir):
+    labelled, pool, _ = _task()
+    setup = _setup(tiny_bert_dir)
     with pytest.raises(ConfigError, match="unlabelled pool is empty.*fix:"):
-        fit_pet(tiny_model_dir, _pvps(), labelled, [], LABELS, _config(), test=test)
+        get_method("pet").fit(labelled, [], BASE, setup)  # distillation needs the pool
     with pytest.raises(ConfigError, match="unlabelled pool is empty"):
-        fit_pet(tiny_model_dir, _pvps(), labelled, [], LABELS, _config(), ipet=True, distill=False, test=test)
+        get_method("ipet").fit(labelled, [], {**BASE, "distill": False}, setup)  # iPET labels the pool
+    with pytest.raises(ConfigError, match="unlabelled pool is empty"):
+        get_method("pet").fit(labelled, [], {**BASE, "distill": False, "mlm_weight": 0.5}, setup)  # MLM loss on the pool
+    # the trainer on its own (without Method.fit's checks) refuses too, before training
+    with pytest.raises(ConfigError, match="pool is empty.*fix:"):
+        PetTrainer(PetOptions.from_dict(BASE), setup).fit(labelled, [])
     with pytest.raises(ConfigError, match="two"):
-        fit_pet(tiny_model_dir, _pvps()[:1], labelled, _task()[1], LABELS, _config(), ipet=True, test=test)
-
-
-def test_method_options_are_checked(tiny_model_dir):
-    from pet.methods.base import RunContext, get_method
-    from pet.data import load_task
-
-    labelled, pool, test = _task()
-    ctx = RunContext(task=load_task("sst2"), model=tiny_model_dir, train=labelled, test=test, pvps=_pvps(), unlabelled=[], progress=False)
-    with pytest.raises(ConfigError, match="empty"):
-        get_method("pet")(ctx, {"steps": 1})
-    with pytest.raises(ConfigError, match="ensemble"):
-        get_method("pet")(ctx, {"ensemble": "median"})
-    with pytest.raises(ConfigError, match="unknown"):
-        get_method("ipet")(ctx, {"not_an_option": 1})
-    with pytest.raises(ConfigError, match="generations"):
-        get_method("ipet")(ctx, {"generations": "x"})
+        get_method("ipet").fit(labelled, pool, BASE, _setup(tiny_bert_dir, _pvps()[:1]))
+    with pytest.raises(ConfigError, match="two"):  # two repetitions of one PVP are not two PVPs
+        get_method("ipet").fit(labelled, pool, {**BASE, "repetitions": 2}, _setup(tiny_bert_dir, _pvps()[:1]))
+    with pytest.raises(ConfigError, match="no labelled training examples"):
+        get_method("pet").fit([], pool, BASE, setup)
+    soft = PVP(Pattern("soft-2", "{text_a} {soft:2} {mask}."), _pvps()[0].verbalizer)
+    with pytest.raises(ConfigError, match="soft tokens"):  # a hard-prompt method with only soft PVPs
+        get_method("pet").fit(labelled, pool, BASE, _setup(tiny_bert_dir, [soft]))
 
 
 # ----------------------------------------------------------------------------- end to end (tiny model)
 
 
-def test_pet_ensemble_only_end_to_end(tiny_model_dir):
-    labelled, pool, test = _task()
-    clf, rows = fit_pet(
-        tiny_model_dir, _pvps(), labelled, pool, LABELS, _config(steps=2), repetitions=2, test=test, distill=False, keep_models=True
-    )
-    assert [r.stage for r in rows] == ["pvp"] * 4 + ["ensemble"]
-    pvp_rows = rows[:4]
-    assert [r.pvp for r in pvp_rows] == ["it-was:good-bad", "just:great-terrible"] * 2
-    assert [r.extra["repetition"] for r in pvp_rows] == [0, 0, 1, 1]
-    assert len({r.extra["seed"] for r in pvp_rows[::2]}) == 2  # distinct seeds per repetition
+def test_pet_ensemble_only_stages_and_independent_ensemble_score(tiny_bert_dir, toy_task):
+    """distill=false: no unlabelled text needed; the ensemble stage is final, and its score is
+    exactly that of the members' log-probs combined by ``pet.scoring.ensemble`` with PET's
+    pre-training weights, computed here from scratch."""
+    labelled, _, test = _task()
+    labelled = labelled[:7]  # 4 x "0", 3 x "1"
+    # on the tiny random model, it-was:good-bad always says "1" and just:awful-great always "0"
+    # before training: pre-training accuracies 3/7 and 4/7, so the weighting matters
+    pvps = [_pvps()[0], PVP(_pvps()[1].pattern, Verbalizer("awful-great", {"0": ["awful"], "1": ["great"]}))]
+    fitted = get_method("pet").fit(labelled, [], {**BASE, "steps": 2, "repetitions": 2, "distill": False}, _setup(tiny_bert_dir, pvps))
+    ids = [p.id for p in pvps]
+    assert [s.key for s in fitted.stages] == [f"pvp[{ids[0]}]", f"pvp[{ids[1]}]", f"pvp[{ids[0]}]#1", f"pvp[{ids[1]}]#1", "ensemble"]
+    assert fitted.final == "ensemble" and fitted.method == "pet" and fitted.labels == LABELS
+    members = fitted.stages[:4]
+    assert [s.extra["repetition"] for s in members] == [0, 0, 1, 1]
+    assert [s.extra["seed"] for s in members] == [7, 7, 8, 8]  # the run's seed + repetition
+    assert set(fitted.logs) == {f"gen0:{p}#{r}" for p in ids for r in (0, 1)} and all(log.steps == 2 for log in fitted.logs.values())
+
+    rows = evaluate(fitted, test, toy_task)
+    assert [r["key"] for r in rows] == [s.key for s in fitted.stages]
+    assert [r["final"] for r in rows] == [False] * 4 + [True]
     for r in rows:
-        assert 0.0 <= r.score <= 1.0 and r.metric == "accuracy"
-        assert r.train_seconds > 0 and r.eval_examples_per_second > 0 and r.trained_parameters > 0
+        assert r["method"] == "pet" and r["metric"] == "accuracy" and r["n"] == len(test)
+        assert 0.0 <= r["score"] <= 1.0 and r["metrics"]["accuracy"] == r["score"]
+        assert r["train_seconds"] > 0 and r["eval_examples_per_second"] > 0 and r["trained_parameters"] > 0
     ens = rows[-1]
-    assert ens.pvp is None and math.isclose(sum(ens.extra["weights"]), 1.0)
-    # weights are the PVPs' accuracies on the labelled set before training
-    acc = {r.pvp: r.extra["pre_train_accuracy"] for r in pvp_rows}
-    w = np.array([acc[m.split("#")[0]] for m in ens.extra["members"]])
-    if w.sum() > 0:
-        np.testing.assert_allclose(ens.extra["weights"], w / w.sum(), atol=1e-6)
-    # keep_models: the returned PromptEnsemble is that weighted ensemble
-    from pet.classifier import PromptEnsemble
+    assert ens["pvp"] is None and ens["train_seconds"] == pytest.approx(sum(r["train_seconds"] for r in rows[:4]))
+    assert ens["trained_parameters"] == sum(r["trained_parameters"] for r in rows[:4])
 
-    assert isinstance(clf, PromptEnsemble) and len(clf.members) == 4
-    pred = [LABELS[i] for i in clf.predict_log_proba(test).argmax(1)]
-    assert math.isclose(np.mean([p == e.label for p, e in zip(pred, test)]), ens.score)
+    # independent: PET's weights are each PVP's accuracy on the labelled set before training
+    fresh = PromptModel.from_pretrained(tiny_bert_dir, device="cpu")
+    pre = {p.id: fresh.predict_log_proba(labelled, p, batch_size=16, max_length=32, labels=LABELS) for p in pvps}
+    gold = [e.label for e in labelled]
+    for s in members:
+        assert s.extra["pre_train_accuracy"] == label_accuracy(pre[s.pvp], gold, LABELS)
+    w = pre_training_weights([pre[s.pvp] for s in members], gold, LABELS)
+    np.testing.assert_allclose(w, [3 / 7, 4 / 7] * 2)  # the weighting is exercised
+    np.testing.assert_allclose(fitted.stage("ensemble").extra["weights"], w / w.sum(), atol=1e-6)
+    member_lp = [_member_log_probs(s, test) for s in members]
+    for s, lp, r in zip(members, member_lp, rows):
+        assert r["score"] == _accuracy(lp, test)
+    combined = ensemble(member_lp, w)
+    np.testing.assert_allclose(fitted.stage("ensemble").predictor.predict_log_proba(test), combined, atol=1e-6)
+    assert ens["score"] == _accuracy(combined, test)
+    np.testing.assert_allclose(np.exp(combined).sum(1), 1.0, atol=1e-9)
 
 
-def test_pet_end_to_end_with_distillation(tiny_model_dir):
+def test_pet_with_distillation_stages_targets_determinism_and_save(tiny_bert_dir, toy_task, tmp_path):
     labelled, pool, test = _task()
-    clf, rows = fit_pet(tiny_model_dir, _pvps(), labelled, pool, LABELS, _config(), test=test, ensemble="mean")
-    assert [r.stage for r in rows] == ["pvp", "pvp", "ensemble", "distilled"]
-    assert rows[2].extra["weights"] == [0.5, 0.5]
-    d = rows[-1]
-    assert 0 <= d.score <= 1 and d.train_seconds > 0 and d.trained_parameters > 0 and d.eval_examples_per_second > 0
-    assert d.extra["pool_size"] == len(pool)
-    lp = np.asarray(clf.predict_log_proba(test))
+    opts = {**BASE, "ensemble": "mean", "distill_steps": 4, "distill_lr": 2e-3}
+    fitted = get_method("pet").fit(labelled, pool, opts, _setup(tiny_bert_dir))
+    assert [s.key for s in fitted.stages] == ["pvp[it-was:good-bad]", "pvp[just:great-terrible]", "ensemble", "distilled"]
+    assert fitted.final == "distilled"
+    assert fitted.stage("ensemble").extra["weights"] == [0.5, 0.5]
+    # distill_* apply to the student only
+    assert fitted.logs["distilled"].steps == 4 and fitted.logs["distilled"].config["lr"] == 2e-3
+    assert fitted.logs["gen0:it-was:good-bad#0"].steps == 3 and fitted.logs["gen0:it-was:good-bad#0"].config["lr"] == 1e-3
+    d = fitted.stage("distilled")
+    assert d.extra["pool_size"] == len(pool) and d.extra["temperature"] == 2.0 and d.extra["teacher_members"] == 2
+    assert d.train_seconds > 0 and d.trained_parameters > 0
+
+    # the teacher's targets, recomputed from the members' own log-probs on the pool
+    pool_lp = [_member_log_probs(s, pool) for s in fitted.stages[:2]]
+    q = soft_targets(pool_lp, None, 2.0)
+    assert d.extra["target_entropy"] == round(float(-(q * np.log(q)).sum(1).mean()), 4)
+    teacher = soft_targets(pool_lp, None, 1.0).argmax(1)
+    assert d.extra["teacher_pool_accuracy"] == round(float(np.mean([LABELS[i] == e.meta["gold_label"] for i, e in zip(teacher, pool)])), 4)
+
+    rows = evaluate(fitted, test, toy_task)
+    assert [r["final"] for r in rows] == [False, False, False, True]
+    lp = np.asarray(d.predictor.predict_log_proba(test))
     assert lp.shape == (len(test), 2)
     np.testing.assert_allclose(np.exp(lp).sum(1), 1.0, atol=1e-5)
-    _, again = fit_pet(tiny_model_dir, _pvps(), labelled, pool, LABELS, _config(), test=test, ensemble="mean")
-    assert [r.score for r in again] == [r.score for r in rows]
+    assert rows[-1]["score"] == _accuracy(lp, test)
+
+    # same seed, same options: the same scores, stage by stage
+    again = evaluate(get_method("pet").fit(labelled, pool, opts, _setup(tiny_bert_dir)), test, toy_task)
+    assert [r["score"] for r in again] == [r["score"] for r in rows]
+
+    # the final stage is what PetClassifier saves: the distilled [CLS] classifier
+    out = PetClassifier.from_fitted(fitted).save(tmp_path / "pet", metrics=rows)
+    meta = json.loads((out / "pet_config.json").read_text())
+    assert meta["format_version"] == 2 and meta["final_stage"] == "distilled" and meta["predictor"]["kind"] == "sequence-classifier"
+    assert meta["options"]["distill_steps"] == 4 and "generations" not in meta["options"]
+    assert [r["key"] for r in json.loads((out / "metrics.json").read_text())["stages"]] == [s.key for s in fitted.stages]
+    loaded = PetClassifier.load(out, device="cpu")
+    np.testing.assert_allclose(loaded.predict_log_proba(test), lp, atol=1e-6)
+    assert loaded.score(test, [e.label for e in test]) == rows[-1]["score"]
 
 
-def test_ipet_end_to_end_rows_and_training_set_sizes(tiny_model_dir, tmp_path):
-    from pet.classifier import PetClassifier
-    from pet.methods.base import RunContext, get_method
-    from pet.data import load_task
-
+def test_pet_trainer_ipet_without_distillation(tiny_bert_dir, toy_task):
+    """PetTrainer directly: iPET with distill=false ends at the last generation's ensemble,
+    whose weights are the generation-0 (pre-training) weights."""
     labelled, pool, test = _task(n_pool=24)
-    ctx = RunContext(
-        task=load_task("sst2"), model=tiny_model_dir, train=labelled, test=test, pvps=_pvps(), unlabelled=pool, seed=3, progress=False,
-        output_dir=tmp_path / "saved",
-    )
-    opts = {"generations": 1, "steps": 2, "lr": 1e-3, "batch_size": 4, "distill_steps": 2, "distill_each_generation": True}
-    rows = get_method("ipet")(ctx, opts)
-    stages = [r.stage for r in rows]
-    assert stages == ["pvp", "pvp", "ensemble", "distilled-gen0", "ipet-gen1", "ipet-gen1", "ipet-gen1-ensemble", "distilled"]
-    assert all(r.method == "ipet" for r in rows)
-    for r in rows:
-        if r.stage == "ipet-gen1":
+    opts = IpetOptions.from_dict({**BASE, "steps": 2, "generations": 1, "distill": False, "ipet_select": "top"})
+    fitted = PetTrainer(opts, _setup(tiny_bert_dir, seed=5), ipet=True).fit(labelled, pool)
+    assert fitted.method == "ipet" and fitted.options is opts
+    assert [s.key for s in fitted.stages] == [
+        "pvp[it-was:good-bad]", "pvp[just:great-terrible]", "ensemble",
+        "ipet-gen1[it-was:good-bad]", "ipet-gen1[just:great-terrible]", "ipet-gen1-ensemble",
+    ]
+    assert fitted.final == "ipet-gen1-ensemble" and fitted.predictor is fitted.stage("ipet-gen1-ensemble").predictor
+    gen0, gen1 = fitted.stage("ensemble"), fitted.stage("ipet-gen1-ensemble")
+    assert gen1.extra["weights"] == gen0.extra["weights"] and gen1.extra["generation"] == 1
+    assert gen1.extra["members"] == ["it-was:good-bad#0", "just:great-terrible#0"]
+    for s in fitted.stages[3:5]:
+        assert s.extra["seed"] == 5 + 100 and s.extra["train_size"] == len(labelled) * 5
+        # with one other PVP, that PVP's model is the only voter
+        assert s.extra["voters"] == [m for m in gen0.extra["members"] if not m.startswith(s.pvp)]
+    rows = evaluate(fitted, test, toy_task)
+    assert [r["final"] for r in rows] == [False] * 5 + [True]
+
+
+def test_ipet_end_to_end_rows_and_training_set_sizes(tiny_bert_dir, toy_task, tmp_path):
+    labelled, pool, test = _task(n_pool=24)
+    opts = {"generations": 1, "steps": 2, "lr": 1e-3, "batch_size": 4, "max_length": 32, "distill_steps": 2, "distill_each_generation": True}
+    fitted = get_method("ipet").fit(labelled, pool, opts, _setup(tiny_bert_dir, seed=3))
+    names = [s.name for s in fitted.stages]
+    assert names == ["pvp", "pvp", "ensemble", "distilled-gen0", "ipet-gen1", "ipet-gen1", "ipet-gen1-ensemble", "distilled"]
+    assert fitted.final == "distilled"
+    rows = evaluate(fitted, test, toy_task)
+    assert all(r["method"] == "ipet" for r in rows) and [r["final"] for r in rows] == [False] * 7 + [True]
+    for s in fitted.stages:
+        if s.name == "ipet-gen1":
             # exact sizes and the labelled set's 50/50 label distribution, even when the tiny
             # random ensemble assigns every pool example to one label (then "added_forced")
-            assert r.extra["train_size"] == len(labelled) * 5
-            assert r.extra["added"] == r.extra["added_target"] == len(labelled) * 4
-            assert r.extra["added_per_label"] == {"0": 16, "1": 16}
-            assert all(v.split("#")[0] != r.pvp for v in r.extra["voters"])  # other PVPs only
-            assert r.extra["seed"] != rows[0].extra["seed"]
-        assert r.extra["elapsed_seconds"] >= 0
-    assert rows[0].extra["seed"] == 3  # the context's seed
-    # with an output folder the distilled classifier is saved and reloads with the same score
-    clf = PetClassifier.load(tmp_path / "saved")
-    assert clf.method == "ipet" and [m["stage"] for m in clf.metrics] == stages
-    assert math.isclose(clf.score(test, [e.label for e in test]), rows[-1].score)
+            assert s.extra["train_size"] == len(labelled) * 5
+            assert s.extra["added"] == s.extra["added_target"] == len(labelled) * 4
+            assert s.extra["added_per_label"] == {"0": 16, "1": 16}
+            assert all(v.split("#")[0] != s.pvp for v in s.extra["voters"])  # other PVPs only
+            assert s.extra["seed"] == 3 + 100 and s.extra["generation"] == 1
+            assert 0 <= s.extra["added_label_accuracy"] <= 1  # the pool's hidden gold labels are known
+    assert fitted.stages[0].extra["seed"] == 3  # the run's seed
+    assert fitted.stage("distilled-gen0").extra["generation"] == 0 and fitted.stage("distilled").extra["generation"] == 1
+    # the distilled classifier saves and reloads with the same score
+    out = PetClassifier.from_fitted(fitted).save(tmp_path / "saved", metrics=rows)
+    clf = PetClassifier.load(out)
+    assert clf.method == "ipet" and clf.saved_config_["final_stage"] == "distilled"
+    assert [m["stage"] for m in json.loads((out / "metrics.json").read_text())["stages"]] == names
+    assert math.isclose(clf.score(test, [e.label for e in test]), rows[-1]["score"])
+
+
+def test_fit_never_sees_test_data(tiny_bert_dir, toy_task, monkeypatch):
+    """``fit_evaluate``: every example a model is trained on or scores while fitting is a
+    training or pool example; the test examples are scored only afterwards, by ``evaluate``."""
+    labelled, pool, test = _task()
+    phase = ["before"]
+    seen: dict[str, set] = {"before": set(), "fit": set(), "eval": set()}
+
+    def record(examples):
+        seen[phase[0]].update(e.guid for e in examples)
+
+    def spy(fn, *arg_idx):
+        def wrapped(*a, **k):
+            for i in arg_idx:
+                record(a[i])
+            record(k.get("unlabelled") or ())
+            return fn(*a, **k)
+        return wrapped
+
+    monkeypatch.setattr(PromptModel, "predict_log_proba", spy(PromptModel.predict_log_proba, 1))
+    monkeypatch.setattr(SequenceClassifier, "predict_log_proba", spy(SequenceClassifier.predict_log_proba, 1))
+    monkeypatch.setattr(pet_module, "train_prompt_model", spy(pet_module.train_prompt_model, 2))
+    monkeypatch.setattr(pet_module, "train_sequence_classifier", spy(pet_module.train_sequence_classifier, 1))
+    method = get_method("pet")
+    received = {}
+
+    def fit_fn(train, unlabelled, options, setup):
+        received.update(train=[e.guid for e in train], unlabelled=[e.guid for e in unlabelled])
+        phase[0] = "fit"
+        out = method.fit_fn(train, unlabelled, options, setup)
+        phase[0] = "eval"
+        return out
+
+    monkeypatch.setitem(method_base._METHODS, "pet", dataclasses.replace(method, fit_fn=fit_fn))
+    run = RunData(toy_task, labelled, test, _pvps(), [], pool, k=4, seed=7)
+    fitted, rows = fit_evaluate("pet", {**BASE, "steps": 1, "distill_steps": 1}, run, tiny_bert_dir, device="cpu")
+    test_ids = {e.guid for e in test}
+    assert received == {"train": [e.guid for e in labelled], "unlabelled": [e.guid for e in pool]}
+    assert seen["fit"] == {e.guid for e in labelled + pool}  # trained on, weighted by, or labelled
+    assert not seen["fit"] & test_ids and not seen["before"]
+    assert seen["eval"] == test_ids
+    assert [r["key"] for r in rows] == [s.key for s in fitted.stages] and rows[-1]["final"] and rows[-1]["n"] == len(test)
+
+
+def test_pet_classifier_fits_pet_with_original_label_values(tiny_bert_dir):
+    labelled, pool, test = _task()
+    texts, y = [e.fields["text_a"] for e in labelled], [int(e.label) for e in labelled]
+    clf = PetClassifier(tiny_bert_dir, method="pet", pvps=_pvps(), options={**BASE, "steps": 1, "distill_steps": 1}, seed=7, device="cpu")
+    with pytest.raises(ConfigError, match="unlabelled pool is empty"):
+        clf.fit(texts, y)  # distillation needs unlabelled text
+    clf.fit(texts, y, unlabelled=[e.fields["text_a"] for e in pool])
+    assert clf.fitted_.final == "distilled" and list(clf.classes_) == [0, 1] and clf.labels_ == LABELS
+    X = [e.fields["text_a"] for e in test]
+    lp = clf.fitted_.stage("distilled").predictor.predict_log_proba(test)
+    np.testing.assert_allclose(clf.predict_log_proba(X), lp, atol=1e-6)
+    assert list(clf.predict(X)) == [int(LABELS[i]) for i in lp.argmax(1)]

@@ -1,9 +1,12 @@
-"""Soft prompts: prompt tuning, P-tuning, deep prompts, save/load, the comparison runner."""
+"""Soft prompts: prompt tuning, P-tuning, deep prompts; the soft-prompt methods and their typed
+options; self-contained save/load; the compare-prompts preset of the bench runner."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -288,140 +291,320 @@ def test_deep_prompts_reject_albert():
 
 # ----------------------------------------------------------------------------- save / load
 
+#: the soft-prompt method that trains each SoftConfig.method (with that tune)
+METHOD_OF = {("prompt-tuning", "frozen"): "prompt-tuning", ("deep", "frozen"): "deep-prompt", ("p-tuning", "full"): "p-tuning-ft",
+             ("p-tuning", "frozen"): "p-tuning"}
 
-def save_and_load(model, p, tmp_path, name="saved"):
-    """Save a soft-prompt model as a one-member PetClassifier folder (the one save format) and load it back."""
-    from pet.classifier import PetClassifier, PromptEnsemble
 
-    clf = PetClassifier.from_trained(model.name, "soft", LABELS, {"max_length": 64}, PromptEnsemble([(model, p)], LABELS, 64), pvps=[p])
-    out = clf.save(tmp_path / name)
+def base_model_dir(path, seed: int) -> str:
+    """A tiny random BERT saved as a model folder at ``path`` (its own copy, so a test may delete it)."""
+    m, tok = tiny_mlm("bert", seed=seed)
+    m.save_pretrained(path)
+    tok.save_pretrained(path)
+    return str(path)
+
+
+def fitted_of(model: PromptModel, p: PVP, method: str, max_length: int = 64):
+    """A one-stage ``Fitted`` around a soft-prompt model trained by hand."""
+    from pet.methods import Fitted, Stage, get_method
+    from pet.predictors import PromptEnsemble
+
+    stage = Stage("pvp", PromptEnsemble([(model, p)], LABELS, max_length), pvp=p.id)
+    options = get_method(method).make_options({"max_length": max_length})
+    return Fitted(method, list(LABELS), options, [stage], stage.key, pvps=[p], model=model.name)
+
+
+def save_and_load(model, p, tmp_path, method, name="saved", delete=None):
+    """Save through ``PetClassifier`` (the one save format); with ``delete``, remove that folder
+    (the base model) before loading, to show the saved folder needs nothing outside it."""
+    from pet.classifier import PetClassifier
+
+    out = PetClassifier.from_fitted(fitted_of(model, p, method)).save(tmp_path / name)
+    if delete is not None:
+        shutil.rmtree(delete)
     return out, PetClassifier.load(out, device="cpu")
 
 
 @pytest.mark.parametrize("method,tune", [("prompt-tuning", "frozen"), ("deep", "frozen"), ("p-tuning", "full")])
-def test_save_load_identical_scores(method, tune, tmp_path, sentiment_examples):
+def test_save_load_is_self_contained_with_identical_scores(method, tune, tmp_path, sentiment_examples):
     from pet.classifier import CONFIG_FILE
     from pet.training import TrainConfig, train_prompt_model
 
-    m, tok = tiny_mlm("bert", seed=3)
-    base = tmp_path / "base"
-    m.save_pretrained(base)
-    tok.save_pretrained(base)
-    model = PromptModel.from_pretrained(str(base), device="cpu")
+    base = base_model_dir(tmp_path / "base", seed=3)
+    base_sum = lm_checksum(PromptModel.from_pretrained(base, device="cpu"))
+    model = PromptModel.from_pretrained(base, device="cpu")
     p = pvp('{text_a} {soft:2} {soft:"It was"} {mask}.')
     attach_soft_prompt(model, model.encoder_for(p, 64, LABELS), {"method": method, "tune": tune, "encoder": "mlp"})
     train_prompt_model(model, p, sentiment_examples, TrainConfig(steps=2, lr=1e-2, tune=tune, max_length=64), LABELS, progress=False)
     want = model.predict_log_proba(sentiment_examples, p, max_length=64, labels=LABELS)
-    out, loaded = save_and_load(model, p, tmp_path)
-    # only what was trained: the LM only when it was tuned
-    assert (out / "models").is_dir() == (tune == "full")
-    (mem,) = json.loads((out / CONFIG_FILE).read_text())["predictor"]["members"]
-    assert mem["soft_prompt"]["config"]["method"] == method and mem["soft_prompt"]["pvp"] == p.id
-    if tune == "frozen":
-        assert mem["base_model"]["name"] == str(base) and mem["base_model"]["path"] == str(base.resolve())
-        assert mem["soft_prompt"]["parameters"] == sum(t.numel() for t in model.prompt_encoder.parameters())
-    with pytest.raises(ConfigError):
-        save_and_load(model, p, tmp_path)  # no silent overwrite
-    (lm, lp), = loaded.predictor.members
+    trained_sum = lm_checksum(model)
+    assert (trained_sum == base_sum) == (tune == "frozen")
+    # the base model folder is deleted before loading: the saved folder must not need it
+    out, loaded = save_and_load(model, p, tmp_path, METHOD_OF[(method, tune)], delete=base)
+    meta = json.loads((out / CONFIG_FILE).read_text())
+    assert meta["format_version"] == 2 and meta["method"] == METHOD_OF[(method, tune)]
+    (mem,) = meta["predictor"]["members"]
+    # the LM is always stored (frozen or tuned), beside the soft prompt's own parameters
+    assert mem["model"] == "models/0" and (out / "models" / "0" / "model.safetensors").is_file() and "base_model" not in mem
+    assert mem["soft_prompt"]["weights"] == "soft_prompts/0.safetensors" and (out / "soft_prompts" / "0.safetensors").is_file()
+    assert mem["soft_prompt"]["config"]["method"] == method and mem["soft_prompt"]["config"]["tune"] == tune
+    assert mem["soft_prompt"]["pvp"] == p.id
+    assert mem["soft_prompt"]["parameters"] == sum(t.numel() for t in model.prompt_encoder.parameters())
+    assert (out / "manifest.json").is_file()
+    with pytest.raises(ConfigError, match="exists"):
+        save_and_load(model, p, tmp_path, METHOD_OF[(method, tune)])  # no silent overwrite
+    ((lm, lp),) = loaded.fitted_.predictor.members
     assert lp.to_dict() == p.to_dict() and type(lm.prompt_encoder) is type(model.prompt_encoder)
-    got = loaded.predict_log_proba(sentiment_examples)
-    np.testing.assert_array_equal(got, want)
+    # the stored LM is exactly the one the prompt was trained with (the base LM when frozen)
+    assert lm_checksum(lm) == trained_sum
+    np.testing.assert_array_equal(loaded.predict_log_proba(sentiment_examples), want)
 
 
-# ----------------------------------------------------------------------------- methods & comparison
+# ----------------------------------------------------------------------------- methods
 
 
-def _task(tmp_path, with_soft_pattern: bool):
-    from pet.data.registry import task_from_dict
+def test_soft_pvp_selection():
+    from pet.methods.soft import PromptTuningOptions, soft_pvps
 
+    hard = pvp("{text_a} It was {mask}.", "it-was")
+    soft2 = pvp("{text_a} {soft:2} {mask}.", "soft-2")
+    # 1. option template, with the verbalizer of the run's first PVP
+    (t,) = soft_pvps([hard, soft2], PromptTuningOptions(template="{soft:5} {text_a} {mask}"))
+    assert t.pattern.template == "{soft:5} {text_a} {mask}" and t.pattern.id == "custom-soft" and t.verbalizer.id == VERB.id
+    # 2. option prompt_length: {soft:N} before the first PVP's mask
+    (t,) = soft_pvps([hard, soft2], PromptTuningOptions(prompt_length=6))
+    assert t.pattern.template == "{text_a} It was {soft:6} {mask}."
+    # 3. the run's soft PVPs
+    assert [q.id for q in soft_pvps([hard, soft2], PromptTuningOptions())] == ["soft-2:good-bad"]
+    # 4. otherwise {soft:4} before the first PVP's mask
+    (t,) = soft_pvps([hard], PromptTuningOptions())
+    assert t.pattern.template == "{text_a} It was {soft:4} {mask}." and t.verbalizer.id == VERB.id
+
+
+def test_soft_methods_registered_with_their_defaults():
+    from pet.methods import get_method
+    from pet.methods.soft import DeepPromptOptions, PromptTuningOptions, PTuningFTOptions, PTuningOptions, SoftOptions
+    from pet.training import TrainConfig
+
+    want = {  # options class, tune, lr, soft_lr, SoftConfig.method
+        "prompt-tuning": (PromptTuningOptions, "frozen", 3e-2, None, "prompt-tuning"),
+        "p-tuning": (PTuningOptions, "frozen", 3e-3, None, "p-tuning"),
+        "p-tuning-ft": (PTuningFTOptions, "full", TrainConfig().lr, 3e-3, "p-tuning"),
+        "deep-prompt": (DeepPromptOptions, "frozen", 1e-2, None, "deep"),
+    }
+    for name, (cls, tune, lr, soft_lr, soft_method) in want.items():
+        m = get_method(name)
+        assert m.family == "soft" and m.options is cls and issubclass(cls, SoftOptions)
+        o = m.make_options({})
+        assert (o.tune, o.lr, o.soft_lr) == (tune, lr, soft_lr), name
+        sc = o.soft_config()
+        assert (sc.method, sc.tune, sc.seed) == (soft_method, tune, 13)
+        assert not m.needs_unlabelled(o) and not m.needs_unlabelled(m.make_options({"mlm_weight": 1.0}))
+    assert PromptTuningOptions(seed=5).soft_config().seed == 5
+    assert PromptTuningOptions(template="{text_a} {soft:3} {mask}", prompt_length=3).soft_config().prompt_length is None
+
+
+@pytest.mark.parametrize(
+    "method,options,pattern",
+    [
+        ("deep-prompt", {"depth": 3}, r"deep-prompt options: unknown option 'depth'"),
+        ("prompt-tuning", {"prompt_lenght": 4}, r"unknown option 'prompt_lenght'; fix: did you mean 'prompt_length'\?"),
+        ("p-tuning", {"encoder": "gru"}, r"encoder='gru': not an allowed value; fix: use one of lstm, mlp"),
+        ("prompt-tuning", {"init": "zeros"}, r"init='zeros': not an allowed value"),
+        ("prompt-tuning", {"verbalizer": "warp"}, r"verbalizer='warp': not an allowed value; fix: use one of hard, soft"),
+        ("prompt-tuning", {"tune": "lora"}, r"tune='lora': not an allowed value; fix: use one of frozen, full"),
+        ("prompt-tuning", {"prompt_length": 0}, r"prompt_length=0: out of range"),
+        ("p-tuning-ft", {"soft_lr": 0}, r"soft_lr=0.0: out of range"),
+        ("deep-prompt", {"save": False}, r"unknown option 'save'"),  # saving is the caller's choice
+        ("p-tuning-ft", {"save_format": "soft"}, r"unknown option 'save_format'"),
+    ],
+)
+def test_soft_options_errors(method, options, pattern):
+    from pet.methods import get_method
+
+    with pytest.raises(ConfigError, match=pattern):
+        get_method(method).make_options(options)
+
+
+def test_fit_resolves_seed_and_soft_learning_rate(tiny_bert_dir, sentiment_examples):
+    """What used to be ``split_soft_options``: the run's seed reaches the training config and
+    the soft prompt's initialisation; a frozen LM's ``lr`` is the soft prompt's."""
+    from pet.methods import FitSetup, get_method
+
+    hard = pvp("{text_a} It was {mask}.", "it-was")
+    setup = FitSetup(model=tiny_bert_dir, labels=list(LABELS), pvps=[hard], seed=21, max_length=64, device="cpu")
+    f = get_method("prompt-tuning").fit(sentiment_examples, [], {"steps": 1, "lr": 0.1}, setup)
+    (st,) = f.stages
+    assert f.final == st.key == "pvp[it-was+soft4:good-bad]" and [q.id for q in f.pvps] == ["it-was+soft4:good-bad"]
+    assert st.extra["template"] == "{text_a} It was {soft:4} {mask}." and st.extra["n_soft"] == 4
+    cfg = f.logs[st.pvp].config
+    assert (cfg["tune"], cfg["lr"], cfg["soft_lr"], cfg["seed"], cfg["max_length"]) == ("frozen", 0.1, 0.1, 21, 64)
+    assert st.extra["soft_config"]["seed"] == 21 and st.extra["soft_config"]["method"] == "prompt-tuning"
+    assert st.trained_parameters == st.extra["soft_parameters"] == 4 * 32  # only the soft vectors
+    f = get_method("p-tuning-ft").fit(sentiment_examples, [], {"steps": 1, "seed": 5, "encoder": "mlp"}, setup)
+    (st,) = f.stages
+    cfg = f.logs[st.pvp].config
+    assert (cfg["tune"], cfg["lr"], cfg["soft_lr"], cfg["seed"]) == ("full", 3e-5, 3e-3, 5)  # a pinned seed wins
+    assert (st.extra["soft_config"]["method"], st.extra["soft_config"]["tune"], st.extra["soft_config"]["seed"]) == ("p-tuning", "full", 5)
+    assert st.trained_parameters > st.extra["soft_parameters"]  # the LM trains too
+
+
+def test_hard_methods_drop_soft_pvps_soft_methods_keep_them(tiny_bert_dir, sentiment_examples):
+    import dataclasses
+
+    from pet.methods import FitSetup, get_method
+
+    hard, soft2 = pvp("{text_a} It was {mask}.", "it-was"), pvp("{text_a} {soft:2} {mask}.", "soft-2")
+    setup = FitSetup(model=tiny_bert_dir, labels=list(LABELS), pvps=[hard, soft2], max_length=64, device="cpu")
+    z = get_method("zero-shot").fit([], [], {}, setup)
+    assert [s.pvp for s in z.stages] == [hard.id] and [q.id for q in z.pvps] == [hard.id]
+    only_soft = dataclasses.replace(setup, pvps=[soft2])
+    for name, train in (("zero-shot", []), ("prompt-ft", sentiment_examples)):
+        with pytest.raises(ConfigError, match="soft tokens"):
+            get_method(name).fit(train, [], {}, only_soft)
+    f = get_method("deep-prompt").fit(sentiment_examples, [], {"steps": 1}, setup)
+    assert [s.pvp for s in f.stages] == [soft2.id] and [q.id for q in f.pvps] == [soft2.id]
+
+
+def _toy_task_files(root, with_soft_pattern: bool = True, examples=None):
+    """A task JSON with data on disk (``root/data/toy/{train,test}.csv``), patterns and verbalizers."""
+    root.mkdir(parents=True, exist_ok=True)
     pats = [{"id": "it-was", "template": "{text_a} It was {mask}."}]
     if with_soft_pattern:
         pats.append({"id": "soft-2", "template": "{text_a} {soft:2} {mask}."})
-    (tmp_path / "patterns.json").write_text(json.dumps({"patterns": pats}))
-    (tmp_path / "verbalizers.json").write_text(json.dumps({"verbalizers": [VERB.to_dict()]}))
-    data = {
+    (root / "patterns.json").write_text(json.dumps({"patterns": pats}))
+    (root / "verbalizers.json").write_text(json.dumps({"verbalizers": [VERB.to_dict()]}))
+    if examples is not None:
+        (root / "data" / "toy").mkdir(parents=True)
+        for name, exs in (("train.csv", examples), ("test.csv", examples[:4])):
+            with (root / "data" / "toy" / name).open("w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(["text", "label"])
+                w.writerows((e.fields["text_a"], e.label) for e in exs)
+    task = root / "toy.json"
+    task.write_text(json.dumps({
         "name": "toy", "folder": "toy", "fields": {"text_a": "text"}, "label": "label", "labels": {"0": "neg", "1": "pos"},
-        "splits": {"test": {"file": "test.csv"}}, "metric": "accuracy", "default_pvps": [["it-was", "good-bad"]], "max_length": 64,
-        "patterns": "patterns.json", "verbalizers": "verbalizers.json",
-    }
-    return task_from_dict(data, path=tmp_path / "toy.json")
+        "splits": {"train": {"file": "train.csv"}, "test": {"file": "test.csv"}}, "metric": "accuracy",
+        "default_pvps": [["it-was", "good-bad"]], "max_length": 64, "patterns": "patterns.json", "verbalizers": "verbalizers.json",
+    }))
+    return task
 
 
-def test_soft_pvp_selection(tmp_path):
-    from pet.methods.base import RunContext
-    from pet.methods.soft import soft_pvps, split_soft_options
+def test_compare_prompts_preset_passes_the_shipped_soft_patterns(tmp_path):
+    from pet.bench.presets import COMPARE_METHODS, compare_prompts_experiment
 
-    hard = pvp("{text_a} It was {mask}.", "it-was")
-    ctx = RunContext(task=_task(tmp_path, True), model="x", train=[], test=[], pvps=[hard])
-    assert [p.pattern.id for p in soft_pvps(ctx, {})] == ["soft-2"]
-    assert soft_pvps(ctx, {"template": "{soft:5} {text_a} {mask}"})[0].pattern.template == "{soft:5} {text_a} {mask}"
-    assert soft_pvps(ctx, {"prompt_length": 6})[0].pattern.template == "{text_a} It was {soft:6} {mask}."
-    (tmp_path / "plain").mkdir()
-    ctx2 = RunContext(task=_task(tmp_path / "plain", False), model="x", train=[], test=[], pvps=[hard])
-    assert soft_pvps(ctx2, {})[0].pattern.template == "{text_a} It was {soft:4} {mask}."
-    cfg, soft, _ = split_soft_options("prompt-tuning", {"steps": 5, "lr": 0.1}, seed=21, max_length=64)
-    assert cfg.tune == "frozen" and cfg.soft_lr == 0.1 and cfg.seed == 21 and soft.seed == 21
-    cfg, soft, _ = split_soft_options("p-tuning-ft", {}, seed=13, max_length=64)
-    assert cfg.tune == "full" and soft.tune == "full" and soft.method == "p-tuning"
-    with pytest.raises(ConfigError, match="unknown option"):
-        split_soft_options("deep-prompt", {"depth": 3}, 13, 64)
+    exp = compare_prompts_experiment(str(_toy_task_files(tmp_path / "a")), shots=2, seeds=[13, 21], steps=5)
+    (t,) = exp.tasks
+    assert t.pvps == ("it-was:good-bad", "soft-2:good-bad")  # the hard PVP + the task's soft-* patterns
+    assert [m.name for m in exp.methods] == list(COMPARE_METHODS) and exp.seeds == (13, 21) and exp.k == (2,)
+    assert exp.budgets == {"steps": 5} and exp.unlabelled == 0
+    exp = compare_prompts_experiment(str(_toy_task_files(tmp_path / "b", with_soft_pattern=False)), seeds=[13])
+    assert exp.tasks[0].pvps == ("it-was:good-bad",)  # soft methods then put {soft:4} before the mask
+    with pytest.raises(ConfigError, match="not run"):
+        compare_prompts_experiment(str(tmp_path / "a" / "toy.json"), methods=["zero-shot"], method_options={"deep-prompt": {"lr": 0.1}})
 
 
-def test_compare_runner_writes_table_and_chart(tmp_path, sentiment_examples):
-    from pet.compare import DEFAULT_METHODS, compare_prompts
+def test_compare_prompts_results_store_report_and_resume(tmp_path, sentiment_examples):
+    """Every method on the same split and test set; a results store and a report whose
+    hard-vs-soft table is what the rows say; a second run computes nothing."""
+    from pet.bench.presets import COMPARE_METHODS, compare_prompts_experiment
+    from pet.bench.report import build_report
+    from pet.bench.runner import run_experiment
+    from pet.bench.store import ResultsStore
+    from pet.methods import get_method
 
-    m, tok = tiny_mlm("bert", seed=1)
-    base = tmp_path / "tiny"
-    m.save_pretrained(base)
-    tok.save_pretrained(base)
-    task = _task(tmp_path, True)
+    base = base_model_dir(tmp_path / "tiny", seed=1)
+    task = _toy_task_files(tmp_path / "task", examples=sentiment_examples)
     out = tmp_path / "cmp"
-    res = compare_prompts(
-        task, str(base), seeds=[13], steps=2, output=out, train_examples=sentiment_examples, test_examples=sentiment_examples[:4],
-        common_options={"eval_batch_size": 4},
-    )
-    for name in ("rows.csv", "summary.csv", "summary.md", "chart.png", "run.json"):
-        assert (out / name).is_file() and (out / name).stat().st_size > 0
-    assert set(res.summary["method"]) == set(DEFAULT_METHODS) | {"majority class"}
-    md = (out / "summary.md").read_text()
-    assert "±" in md and "prompt-tuning" in md and "deep-prompt" in md
-    rows = res.rows
-    pt = rows[rows["method"] == "prompt-tuning"].iloc[0]
-    assert pt["trained_parameters"] == 2 * 32  # only the soft vectors
-    assert (out / "chart.png").read_bytes()[:4] == b"\x89PNG"
-    assert not list(tmp_path.glob(".cmp.partial*"))
-    assert "nan" not in md
-    from pet.compare import rerender
+    exp = compare_prompts_experiment(str(task), shots=2, seeds=[13], steps=2, common_options={"eval_batch_size": 4}, results=out)
+    said: list[str] = []
+    summary = run_experiment(exp, model=base, data_dir=str(tmp_path / "task" / "data"), results=out, progress=False, echo=said.append)
+    assert summary.ok and summary.computed == len(COMPARE_METHODS) == 7, said
+    rows = ResultsStore(out).rows()
+    assert {r["method"] for r in rows} == set(COMPARE_METHODS)
+    # identical split, test set and budget for every method
+    assert len({r["split"]["checksum"] for r in rows}) == 1 and len({r["test"]["checksum"] for r in rows}) == 1
+    assert {r["test"]["n"] for r in rows} == {4} and {r["split"]["n_train"] for r in rows} == {4}
+    for r in rows:  # the shared budget goes to every method that trains (zero-shot trains nothing)
+        assert (r["options"].get("steps"), r["options"].get("eval_batch_size")) == ((None, None) if r["method"] == "zero-shot" else (2, 4))
+    by = {r["method"]: r for r in rows if r["final"]}
+    assert by["zero-shot"]["pvp"] == by["prompt-ft"]["pvp"] == "it-was:good-bad"
+    for m in ("prompt-tuning", "p-tuning", "p-tuning-ft", "deep-prompt"):
+        assert by[m]["pvp"] == "soft-2:good-bad", m
+    assert by["prompt-tuning"]["trained_parameters"] == 2 * 32  # only the two soft vectors
+    assert by["deep-prompt"]["trained_parameters"] == 2 * 2 * 32  # two soft vectors at each of 2 layers
+    assert by["cls-ft"]["stage"] == "final" and by["cls-ft"]["pvp"] is None
 
-    assert (rerender(out).output / "summary.md").read_text() == md
-    with pytest.raises(ConfigError, match="exists"):
-        compare_prompts(task, str(base), seeds=[13], steps=0, methods=["zero-shot"], output=out, train_examples=sentiment_examples, test_examples=sentiment_examples[:4])
+    rep = build_report(out)
+    files = {p.relative_to(out / "report").as_posix() for p in rep.files}
+    assert {"report.md", "headline.csv", "hard_soft.csv", "rows.csv"} <= files
+    pngs = [out / "report" / f for f in files if f.startswith("plots/") and f.endswith(".png")]
+    assert pngs and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    md = (out / "report" / "report.md").read_text()
+    assert "## Hard vs soft prompts" in md and "prompt-tuning" in md and "deep-prompt" in md and "nan" not in md
+    # the hard-vs-soft table, recomputed from the rows: the best final score per family
+    with (out / "report" / "hard_soft.csv").open() as f:
+        (hs,) = list(csv.DictReader(f))
+    for fam in ("hard", "soft", "baseline"):
+        best = max((r for r in by.values() if get_method(r["method_name"]).family == fam), key=lambda r: r["score"])
+        assert float(hs[f"{fam}_mean"]) == pytest.approx(best["score"]) and by[hs[f"{fam}_method"]]["score"] == best["score"]
+    assert float(hs["hard_minus_soft"]) == pytest.approx(float(hs["hard_mean"]) - float(hs["soft_mean"]))
+
+    # resumable: the same experiment again computes nothing and leaves the store as it was
+    store = (out / "results.jsonl").read_bytes()
+    again = run_experiment(exp, model=base, data_dir=str(tmp_path / "task" / "data"), results=out, progress=False, echo=said.append)
+    assert again.ok and again.computed == 0 and again.already_done == 7
+    assert (out / "results.jsonl").read_bytes() == store
 
 
 @pytest.mark.parametrize("method", ["deep-prompt", "p-tuning-ft"])
-def test_method_saves_and_reloads(method, tmp_path, sentiment_examples):
+def test_method_fit_evaluate_save_and_reload(method, tmp_path, sentiment_examples):
     from pet.classifier import CONFIG_FILE, PetClassifier
-    from pet.methods.base import RunContext, get_method
+    from pet.data.registry import load_task
+    from pet.data.rundata import RunData
+    from pet.evaluation import fit_evaluate
 
-    m, tok = tiny_mlm("bert", seed=2)
-    base = tmp_path / "tiny"
-    m.save_pretrained(base)
-    tok.save_pretrained(base)
-    hard = pvp("{text_a} It was {mask}.", "it-was")
-    out = tmp_path / "out"
-    ctx = RunContext(task=_task(tmp_path, True), model=str(base), train=sentiment_examples, test=sentiment_examples[:4], pvps=[hard], output_dir=out, progress=False)
-    (row,) = get_method(method)(ctx, {"steps": 2})
-    assert row.pvp == "soft-2:good-bad" and row.extra["saved_to"] == str(out)
+    base = base_model_dir(tmp_path / "tiny", seed=2)
+    task = load_task(str(_toy_task_files(tmp_path / "task")))
+    hard, soft2 = pvp("{text_a} It was {mask}.", "it-was"), pvp("{text_a} {soft:2} {mask}.", "soft-2")
+    run = RunData(task, sentiment_examples, sentiment_examples[:4], [hard, soft2])
+    fitted, (row,) = fit_evaluate(method, {"steps": 2}, run, base, device="cpu")
+    assert row["pvp"] == "soft-2:good-bad" and row["final"] and row["method"] == method and row["n"] == 4
     if method == "deep-prompt":
-        assert row.trained_parameters == 2 * 2 * 32
+        assert row["trained_parameters"] == 2 * 2 * 32
+    out = PetClassifier.from_fitted(fitted).save(tmp_path / "out", metrics=[row])
     meta = json.loads((out / CONFIG_FILE).read_text())
-    assert meta["method"] == method
-    assert (out / "models").is_dir() == (method == "p-tuning-ft")  # frozen LM: soft parameters only
+    assert meta["method"] == method and meta["final_stage"] == "pvp[soft-2:good-bad]" and meta["pvps"] == ["soft-2:good-bad"]
+    assert (out / "models" / "0").is_dir()  # self-contained, whether the LM was tuned or not
+    shutil.rmtree(base)
     lp = PetClassifier.load(out).predict_log_proba(sentiment_examples[:4])
     gold = [e.label for e in sentiment_examples[:4]]
-    assert float(np.mean([LABELS[i] == g for i, g in zip(lp.argmax(1), gold)])) == pytest.approx(row.score)
-    with pytest.raises(ConfigError, match="unknown option"):
-        get_method(method)(ctx, {"steps": 1, "save_format": "soft"})
+    assert float(np.mean([LABELS[i] == g for i, g in zip(lp.argmax(1), gold)])) == pytest.approx(row["score"])
+
+
+@pytest.mark.parametrize("method", ["prompt-tuning", "deep-prompt"])
+def test_pet_classifier_soft_methods_fit_predict_save_load(method, tmp_path, sentiment_examples):
+    """The scikit-learn estimator for soft prompts: fit on strings with integer labels, predict,
+    save, delete the base model, load, predict the same."""
+    from sklearn.base import clone
+
+    from pet.classifier import PetClassifier
+
+    base = base_model_dir(tmp_path / "tiny", seed=4)
+    texts, y = [e.fields["text_a"] for e in sentiment_examples], [int(e.label) for e in sentiment_examples]
+    clf = PetClassifier(base, method=method, pvps=[pvp("{text_a} It was {mask}.", "it-was")], options={"steps": 2, "prompt_length": 2},
+                        max_length=64, device="cpu")
+    assert clone(clf).get_params() == clf.get_params()
+    clf.fit(texts, y)
+    assert list(clf.classes_) == [0, 1] and clf.fitted_.method == method
+    assert clf.fitted_.pvps[0].pattern.template == "{text_a} It was {soft:2} {mask}."
+    proba = clf.predict_proba(texts)
+    np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-6)
+    out = clf.save(tmp_path / "clf")
+    shutil.rmtree(base)
+    loaded = PetClassifier.load(out, device="cpu")
+    np.testing.assert_array_equal(loaded.predict_proba(texts), proba)
+    assert list(loaded.predict(texts)) == list(clf.predict(texts))
 
 
 # ----------------------------------------------------------------------------- soft verbalizer
@@ -450,17 +633,14 @@ def test_soft_verbalizer_starts_as_hard_and_trains(family, sentiment_examples, t
 def test_soft_verbalizer_save_load(tmp_path, sentiment_examples):
     from pet.training import TrainConfig, train_prompt_model
 
-    m, tok = tiny_mlm("bert", seed=4)
-    base = tmp_path / "base"
-    m.save_pretrained(base)
-    tok.save_pretrained(base)
-    model = PromptModel.from_pretrained(str(base), device="cpu")
+    base = base_model_dir(tmp_path / "base", seed=4)
+    model = PromptModel.from_pretrained(base, device="cpu")
     p = pvp("{text_a} {soft:2} {mask}.")
     attach_soft_prompt(model, model.encoder_for(p, 64, LABELS), {"verbalizer": "soft"})
     train_prompt_model(model, p, sentiment_examples, TrainConfig(steps=2, lr=1e-2, tune="frozen", max_length=64), LABELS, progress=False)
     want = model.predict_log_proba(sentiment_examples, p, max_length=64, labels=LABELS)
-    out, loaded = save_and_load(model, p, tmp_path, "s")
-    assert not (out / "models").exists()
-    (lm, _), = loaded.predictor.members
+    out, loaded = save_and_load(model, p, tmp_path, "prompt-tuning", "s", delete=base)
+    assert (out / "models" / "0").is_dir() and (out / "soft_prompts" / "0.safetensors").is_file()
+    ((lm, _),) = loaded.fitted_.predictor.members
     assert "label_scores" in lm.__dict__  # the soft verbalizer is back
     np.testing.assert_array_equal(loaded.predict_log_proba(sentiment_examples), want)

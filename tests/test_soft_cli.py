@@ -1,14 +1,15 @@
-"""Soft-prompt methods end to end through the CLI: `pet train --output` then `pet predict`,
-and `pet compare-prompts` on a tiny random BERT."""
+"""Soft-prompt methods end to end through the CLI: `pet train --output` then `pet predict` (from
+a saved folder that needs nothing outside it), and `pet compare-prompts` (a preset experiment
+of the bench runner: results store, report, resume) on a tiny random BERT."""
 
 from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import tiny_mlm
 from pet.classifier import CONFIG_FILE, PetClassifier
@@ -31,9 +32,15 @@ def tiny_dir(tmp_path_factory):
 
 
 @pytest.fixture
+def base_copy(tiny_dir, tmp_path):
+    """A per-test copy of the tiny model folder, which the test may delete."""
+    return str(shutil.copytree(tiny_dir, tmp_path / "base-model"))
+
+
+@pytest.fixture
 def own_data(tmp_path):
     """A tiny own-data CSV (columns review/stars), a test CSV, and pattern/verbalizer files
-    with one hard and one soft pattern."""
+    with one hard and two soft patterns."""
     data = tmp_path / "reviews.csv"
     with data.open("w", newline="") as f:
         w = csv.writer(f)
@@ -55,82 +62,114 @@ def own_data(tmp_path):
     return data, test, pat, verb
 
 
-def _train(tiny_dir, own_data, method, out, *extra, pvps=("soft-2:good-bad",)):
+def _train(model, own_data, method, out, *extra, pvps=("soft-2:good-bad",)):
     from pet.cli import main
 
     data, test, pat, verb = own_data
     return main([
         "train", "--data", str(data), "--test", str(test), "--text-field", "review", "--label-field", "stars",
-        "--patterns", str(pat), "--verbalizers", str(verb), "--pvps", *pvps, "--model", tiny_dir,
+        "--patterns", str(pat), "--verbalizers", str(verb), "--pvps", *pvps, "--model", model,
         "--method", method, "--shots", "2", "--seed", "3", "--steps", "2", "--max-length", "32", "--no-progress",
-        "--output", str(out), *extra,
+        *(["--output", str(out)] if out is not None else []), *extra,
     ])
 
 
-@pytest.mark.parametrize("method", ["prompt-tuning", "p-tuning", "p-tuning-ft", "deep-prompt"])
-def test_train_then_predict(method, tiny_dir, own_data, tmp_path, capsys):
+def _predict_accuracy(out, test, tmp_path) -> float:
     from pet.cli import main
 
-    data, test, _, _ = own_data
-    out = tmp_path / "model"
-    assert _train(tiny_dir, own_data, method, out) == 0
-    err = capsys.readouterr().err
-    assert "no model saved" not in err and "did not save" not in err
-    meta = json.loads((out / CONFIG_FILE).read_text())
-    assert meta["format_version"] == 1 and meta["method"] == method and meta["pvps"] == ["soft-2:good-bad"]
-    (member,) = meta["predictor"]["members"]
-    assert member["soft_prompt"]["weights"] == "soft_prompts/0.safetensors"
-    assert (out / member["soft_prompt"]["weights"]).is_file()
-    if method == "p-tuning-ft":  # tuned LM: its weights are saved
-        assert member["model"] == "models/0" and (out / "models" / "0" / "model.safetensors").is_file()
-        assert member["soft_prompt"]["config"]["tune"] == "full"
-    else:  # frozen LM: only the soft parameters plus the base model's name/path
-        assert "model" not in member and not (out / "models").exists()
-        assert member["base_model"]["name"] == tiny_dir and len(member["base_model"]["sha256"]) == 64
-        assert member["soft_prompt"]["config"]["tune"] == "frozen"
-        assert not list(out.rglob("model.safetensors"))
-    metrics = json.loads((out / "metrics.json").read_text())
-    (stage,) = metrics["stages"]
-
-    preds = tmp_path / "preds.jsonl"
+    preds = tmp_path / f"preds-{out.name}.jsonl"
     assert main(["predict", str(out), "--input", str(test), "--text-field", "review", "--output", str(preds)]) == 0
     lines = [json.loads(x) for x in preds.read_text().splitlines()]
     assert len(lines) == 6 and all(set(x["probabilities"]) == {"0", "1"} for x in lines)
+    return float(np.mean([x["label"] == y for x, y in zip(lines, Y[:6])]))
+
+
+@pytest.mark.parametrize("method", ["prompt-tuning", "p-tuning", "p-tuning-ft", "deep-prompt"])
+def test_train_then_predict_from_a_self_contained_folder(method, base_copy, own_data, tmp_path, capsys):
+    data, test, _, _ = own_data
+    out = tmp_path / "model"
+    assert _train(base_copy, own_data, method, out) == 0
+    captured = capsys.readouterr()
+    assert f"saved to {out}" in captured.err and "← final" in captured.out
+    meta = json.loads((out / CONFIG_FILE).read_text())
+    assert meta["format_version"] == 2 and meta["method"] == method and meta["pvps"] == ["soft-2:good-bad"]
+    assert meta["final_stage"] == "pvp[soft-2:good-bad]"
+    (member,) = meta["predictor"]["members"]
+    assert member["soft_prompt"]["weights"] == "soft_prompts/0.safetensors"
+    assert (out / member["soft_prompt"]["weights"]).is_file()
+    # frozen or tuned, the LM is in the folder: nothing outside it is ever loaded
+    assert member["model"] == "models/0" and (out / "models" / "0" / "model.safetensors").is_file()
+    assert "base_model" not in member
+    assert member["soft_prompt"]["config"]["tune"] == ("full" if method == "p-tuning-ft" else "frozen")
+    assert (out / "manifest.json").is_file()
+    metrics = json.loads((out / "metrics.json").read_text())
+    (stage,) = metrics["stages"]
+    assert stage["final"] and stage["method"] == method and stage["n_test"] == 6 and stage["k"] == 2
+
+    shutil.rmtree(base_copy)  # the base model is gone: the folder alone must predict
     # the loaded model is the trained one: its test accuracy is the one `pet train` reported
-    acc = float(np.mean([x["label"] == y for x, y in zip(lines, Y[:6])]))
-    assert acc == pytest.approx(stage["score"])
+    assert _predict_accuracy(out, test, tmp_path) == pytest.approx(stage["score"])
     assert PetClassifier.load(out).method == method
 
 
-def test_two_soft_pvps_saved_as_one_ensemble(tiny_dir, own_data, tmp_path, capsys):
-    from pet.cli import main
-
+def test_two_soft_pvps_saved_as_one_ensemble(base_copy, own_data, tmp_path, capsys):
     out = tmp_path / "ens"
-    assert _train(tiny_dir, own_data, "deep-prompt", out, pvps=("soft-2:good-bad", "prefix-1:good-bad")) == 0
+    assert _train(base_copy, own_data, "deep-prompt", out, pvps=("soft-2:good-bad", "prefix-1:good-bad")) == 0
     capsys.readouterr()
     meta = json.loads((out / CONFIG_FILE).read_text())
+    assert meta["final_stage"] == "ensemble"
     members = meta["predictor"]["members"]
     assert [m["pvp"] for m in members] == ["soft-2:good-bad", "prefix-1:good-bad"]
     assert [m["soft_prompt"]["weights"] for m in members] == ["soft_prompts/0.safetensors", "soft_prompts/1.safetensors"]
-    assert not (out / "models").exists()
-    ens = [s for s in json.loads((out / "metrics.json").read_text())["stages"] if s["stage"] == "ensemble"]
-    preds = tmp_path / "p.jsonl"
-    assert main(["predict", str(out), "--input", str(own_data[1]), "--text-field", "review", "--output", str(preds)]) == 0
-    lines = [json.loads(x) for x in preds.read_text().splitlines()]
-    assert float(np.mean([x["label"] == y for x, y in zip(lines, Y[:6])])) == pytest.approx(ens[0]["score"])
+    assert [m["model"] for m in members] == ["models/0", "models/1"]  # each soft prompt sits on its own LM copy
+    stages = json.loads((out / "metrics.json").read_text())["stages"]
+    assert [s["key"] for s in stages] == ["pvp[soft-2:good-bad]", "pvp[prefix-1:good-bad]", "ensemble"]
+    (ens,) = [s for s in stages if s["final"]]
+    shutil.rmtree(base_copy)
+    assert _predict_accuracy(out, own_data[1], tmp_path) == pytest.approx(ens["score"])
 
 
-def test_save_false_keeps_metrics_only(tiny_dir, own_data, tmp_path, capsys):
-    out = tmp_path / "m"
-    assert _train(tiny_dir, own_data, "prompt-tuning", out, "-o", "save=false") == 0
-    err = capsys.readouterr().err
-    assert "no model saved for method 'prompt-tuning' (option save=false)" in err
-    assert (out / "metrics.json").is_file() and not (out / CONFIG_FILE).exists()
+def test_without_output_nothing_is_saved(base_copy, own_data, tmp_path, capsys, monkeypatch):
+    """Saving is the caller's choice: no --output, no files (the old `-o save=false` is gone)."""
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert _train(base_copy, own_data, "prompt-tuning", None) == 0
+    captured = capsys.readouterr()
+    assert "pvp" in captured.out and "soft-2:good-bad" in captured.out and "← final" in captured.out
+    assert "saved to" not in captured.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before and not list(work.iterdir())
+    assert _train(base_copy, own_data, "prompt-tuning", None, "-o", "save=false") == 2
+    assert "-o" in capsys.readouterr().err
+    assert _train(base_copy, own_data, "prompt-tuning", None, "--save", "false") == 2
+    capsys.readouterr()
 
 
-def test_compare_prompts_cli(tiny_dir, tmp_path, capsys):
+@pytest.mark.parametrize(
+    "method,lr,flags",
+    [
+        ("prompt-tuning", "0.03", ["--template", "--prompt-length", "--init", "--verbalizer", "--soft-lr", "--tune"]),
+        ("p-tuning", "0.003", ["--encoder", "--hidden-size", "--lstm-layers"]),
+        ("deep-prompt", "0.01", ["--prompt-length", "--verbalizer"]),
+    ],
+)
+def test_train_help_lists_the_method_options_with_its_defaults(method, lr, flags, capsys):
     from pet.cli import main
 
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--method", method, "--help"])
+    assert e.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"{method} options (soft;" in out
+    for flag in flags:
+        assert flag in out, flag
+    lr_help = out[out.rindex("--lr X"):][:120]
+    assert f"(default: {lr})" in lr_help
+    assert "--distill-steps" not in out and "--generations" not in out
+
+
+def _toy_task(tmp_path):
     root = tmp_path / "data"
     (root / "toy").mkdir(parents=True)
     for name, rows in (("train.csv", list(zip(TEXTS, Y))), ("test.csv", list(zip(TEXTS[:6], Y[:6])))):
@@ -149,28 +188,56 @@ def test_compare_prompts_cli(tiny_dir, tmp_path, capsys):
         "splits": {"train": {"file": "train.csv"}, "test": {"file": "test.csv"}}, "metric": "accuracy",
         "default_pvps": [["it-was", "good-bad"]], "max_length": 32, "patterns": "patterns.json", "verbalizers": "verbalizers.json",
     }))
+    return task, root
+
+
+def _store_rows(out) -> list[dict]:
+    lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    return [r for r in lines if r.get("type") == "row"]
+
+
+def test_compare_prompts_cli_results_store_report_and_resume(tiny_dir, tmp_path, capsys):
+    from pet.cli import main
+
+    task, root = _toy_task(tmp_path)
     out = tmp_path / "cmp"
-    rc = main([
-        "compare-prompts", "--task", str(task), "--data-dir", str(root), "--model", tiny_dir, "--shots", "2", "--seeds", "13",
-        "--steps", "1", "--methods", "zero-shot,prompt-ft,prompt-tuning", "--set", "eval_batch_size=4", "--output", str(out),
-    ])
+    common = ["compare-prompts", "--task", str(task), "--data-dir", str(root), "--model", tiny_dir, "--shots", "2", "--seeds", "13",
+              "--steps", "1", "--set", "eval_batch_size=4", "--set", "prompt-tuning.soft_lr=0.1", "--output", str(out)]
+    rc = main([*common, "--methods", "zero-shot,prompt-ft,prompt-tuning"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
-    for name in ("rows.csv", "summary.csv", "summary.md", "chart.png", "run.json"):
-        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
-    assert (out / "chart.png").read_bytes()[:4] == b"\x89PNG"
-    with (out / "summary.csv").open() as f:
-        summary = list(csv.DictReader(f))
-    assert [r["method"] for r in summary] == ["zero-shot", "prompt-ft", "prompt-tuning", "majority class"]
-    with (out / "rows.csv").open() as f:
-        rows = list(csv.DictReader(f))
+    # a results store and its report
+    assert (out / "results.jsonl").is_file()
+    for name in ("report.md", "headline.csv", "hard_soft.csv", "rows.csv"):
+        assert (out / "report" / name).is_file() and (out / "report" / name).stat().st_size > 0, name
+    pngs = list((out / "report" / "plots").glob("*.png"))
+    assert pngs and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    rows = _store_rows(out)
     assert {r["method"] for r in rows} == {"zero-shot", "prompt-ft", "prompt-tuning"}
     assert {r["pvp"] for r in rows if r["method"] == "prompt-tuning"} == {"soft-2:good-bad"}
-    md = (out / "summary.md").read_text()
-    for name in ("zero-shot", "prompt-ft", "prompt-tuning", "majority class"):
-        assert f"| {name} |" in md
-    assert "prompt-tuning" in captured.out and "wrote" in captured.out
-    # a second run into the same folder needs --overwrite
-    rc = main(["compare-prompts", "--task", str(task), "--data-dir", str(root), "--model", tiny_dir, "--shots", "2",
-               "--seeds", "13", "--steps", "1", "--methods", "zero-shot", "--output", str(out)])
-    assert rc == 2 and "--overwrite" in capsys.readouterr().err
+    assert {r["pvp"] for r in rows if r["method"] != "prompt-tuning"} == {"it-was:good-bad"}
+    (pt,) = [r for r in rows if r["method"] == "prompt-tuning"]
+    assert pt["options"]["soft_lr"] == 0.1 and pt["options"]["steps"] == 1 and pt["options"]["eval_batch_size"] == 4
+    assert pt["trained_parameters"] == 2 * 32
+    with (out / "report" / "hard_soft.csv").open() as f:
+        (hs,) = list(csv.DictReader(f))
+    assert hs["soft_method"] == "prompt-tuning" and hs["hard_method"] in ("zero-shot", "prompt-ft")
+    md = (out / "report" / "report.md").read_text()
+    assert "## Hard vs soft prompts" in md
+    for name in ("zero-shot", "prompt-ft", "prompt-tuning"):
+        assert name in md
+    assert "Hard vs soft prompts" in captured.out and f"results: {out}" in captured.out
+
+    # the same command again: every cell is in the store, nothing is recomputed
+    store = (out / "results.jsonl").read_bytes()
+    assert main([*common, "--methods", "zero-shot,prompt-ft,prompt-tuning"]) == 0
+    capsys.readouterr()
+    assert (out / "results.jsonl").read_bytes() == store
+    # one more method: only its cell is computed, appended after the old ones
+    assert main([*common, "--methods", "zero-shot,prompt-ft,prompt-tuning,deep-prompt"]) == 0
+    capsys.readouterr()
+    new = (out / "results.jsonl").read_bytes()
+    assert new.startswith(store) and len(new) > len(store)
+    rows = _store_rows(out)
+    assert [r["method"] for r in rows].count("deep-prompt") == 1 and len(rows) == 4
+    assert "deep-prompt" in (out / "report" / "report.md").read_text()
