@@ -45,7 +45,7 @@ from .data import TaskSpec, load_task, task_pvps
 from .defaults import DEFAULT_MAX_LENGTH, DEFAULT_SEED
 from .errors import ConfigError, DataError, ModelError
 from .examples import Example
-from .io import atomic_directory, atomic_write_json
+from .io import atomic_directory, atomic_write_json, recover_directory
 from .jsonio import read_json
 from .manifest import refuse_pickle, resolve_inside, verify_manifest, write_manifest
 from .methods import FitSetup, Fitted, Stage, get_method
@@ -261,8 +261,9 @@ class PetClassifier(ClassifierMixin, BaseEstimator):
         cfg_path = d / CONFIG_FILE
         if not d.is_dir() or not cfg_path.is_file():
             raise ModelError(f"{d}: not a saved classifier ({CONFIG_FILE} missing); fix: point at a folder written by `pet train --output` or PetClassifier.save")
+        recover_directory(d)  # a replacement killed mid-swap: put the complete folder back first
+        refuse_pickle(d)  # before the manifest: a hostile folder may carry a consistent manifest
         verify_manifest(d)
-        refuse_pickle(d)
         meta = read_json(cfg_path, error=ModelError)
         version = meta.get("format_version") if isinstance(meta, dict) else None
         if version != FORMAT_VERSION:

@@ -14,11 +14,12 @@ from .errors import ModelError
 
 def load_pretrained(auto_class: Any, name_or_path: str, what: str = "model", **kwargs: Any) -> tuple[Any, Any]:
     """``(model, tokenizer)`` from a local folder or a hub name, in float32, without the
-    library's progress bars and warnings; failures become one ``ModelError`` line."""
+    library's progress bars and warnings; failures become one ``ModelError`` line. Only
+    safetensors weights are loaded (a pickle ``pytorch_model.bin`` could run code)."""
     try:
         with quiet_hf():
             tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-            model = auto_class.from_pretrained(name_or_path, dtype=torch.float32, **kwargs)
+            model = auto_class.from_pretrained(name_or_path, dtype=torch.float32, use_safetensors=True, **kwargs)
     except (OSError, ValueError, KeyError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelError(

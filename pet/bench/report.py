@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError
+from ..io import atomic_directory, check_output_not_input
 from ..resources import shipped_dir
 from .plots import write_plots
 from .store import ResultsStore, headline
@@ -476,10 +477,9 @@ def build_report(
     if not write:
         return rep
 
-    from ..io import atomic_directory
-
     out = Path(output) if output else root / "report"
-    with atomic_directory(out, overwrite=True) as tmp:
+    check_output_not_input(out, [root / "results.jsonl", root / "errors.jsonl"])  # never replace the store itself
+    with atomic_directory(out, overwrite=True, marker="report.md", what="report folder") as tmp:
         (tmp / "report.md").write_text(md, encoding="utf-8")
         for name, t in tables.items():
             if t is not None and len(t):
