@@ -203,6 +203,9 @@ def test_compare_prompts_cli_results_store_report_and_resume(tiny_dir, tmp_path,
     out = tmp_path / "cmp"
     common = ["compare-prompts", "--task", str(task), "--data-dir", str(root), "--model", tiny_dir, "--shots", "2", "--seeds", "13",
               "--steps", "1", "--set", "eval_batch_size=4", "--set", "prompt-tuning.soft_lr=0.1", "--output", str(out)]
+    # --set keys are checked against each method's options before anything runs
+    assert main([*common, "--methods", "prompt-tuning", "--set", "prompt-tuning.prompt_lenght=2"]) == 2
+    assert "did you mean 'prompt_length'" in capsys.readouterr().err and not (out / "results.jsonl").exists()
     rc = main([*common, "--methods", "zero-shot,prompt-ft,prompt-tuning"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
