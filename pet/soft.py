@@ -28,12 +28,11 @@ al. 2021): trained label embeddings score the mask's hidden state after the MLM 
 initialised from the verbalizer words' output embeddings and biases, so an untrained soft
 verbalizer scores exactly like the hard one for single-token words.
 
-Saving goes through :class:`pet.classifier.PetClassifier`: wrap the model in a one-member
-``PromptEnsemble`` and ``PetClassifier.from_trained(...).save(dir)``; ``PetClassifier.load(dir)``
-rebuilds the exact model. Only what was trained is stored: the soft parameters
-(``soft_prompts/<i>.safetensors``, with the ``SoftConfig`` and PVP in ``pet_config.json``), the LM
-weights (``models/<j>/``) only when the LM was tuned; a frozen LM is referenced by base model
-name/path and a checksum of its weights.
+Saving goes through :class:`pet.classifier.PetClassifier` (a soft-prompt method's fitted stages
+are :class:`pet.predictors.PromptEnsemble` s): the soft parameters go to
+``soft_prompts/<i>.safetensors`` (with the ``SoftConfig`` and PVP in ``pet_config.json``) and the
+LM they sit on to ``models/<j>/`` — frozen or tuned — so that a saved folder is self-contained;
+``PetClassifier.load(dir)`` rebuilds the exact model.
 """
 
 from __future__ import annotations
@@ -68,8 +67,7 @@ class SoftConfig:
     hidden size). ``lstm_layers``: LSTM depth. ``init``: "words" (init words' embeddings where
     the template gives them, vocabulary samples elsewhere) | "vocab-sample" (all sampled).
     ``seed``: seeds the vocabulary sample. ``tune``: whether the LM is trained alongside the
-    prompt (frozen | full); decides what ``PetClassifier.save`` stores (the LM weights only
-    when ``full``). ``prompt_length``: the
+    prompt (frozen | full). ``prompt_length``: the
     number of soft tokens (= the per-layer prompt length of deep prompts); None takes the
     template's, a number must match it (and is what methods use when they build a template).
     ``verbalizer``: "hard" (the PVP's words scored by the MLM head) | "soft" (WARP-style trained

@@ -23,13 +23,11 @@ from typing import Any, Sequence
 
 from ..errors import ConfigError
 from ..io import atomic_directory, check_output_not_input
+from ..methods import available_methods, get_method
 from ..resources import shipped_dir
 from .plots import write_plots
 from .store import ResultsStore, headline
 
-HARD_METHODS = frozenset({"zero-shot", "prompt-ft", "pet", "ipet"})
-SOFT_METHODS = frozenset({"prompt-tuning", "p-tuning", "p-tuning-ft", "deep-prompt"})
-BASELINE_METHODS = frozenset({"cls-ft"})
 #: Methods whose gain over cls-ft the report computes (paired by task, K and seed).
 PET_METHODS = ("pet", "ipet")
 #: Methods that use no labelled examples: published K = 0 numbers match ours at any K.
@@ -192,13 +190,9 @@ def pvp_table(df):
 
 
 def _family(method_name: str) -> str:
-    if method_name in SOFT_METHODS:
-        return "soft"
-    if method_name in BASELINE_METHODS:
-        return "baseline"
-    if method_name in HARD_METHODS:
-        return "hard"
-    return "other"
+    """A method's registered family (hard, soft, baseline); "other" for a name not registered
+    in this process (e.g. a plugin's, in a report of someone else's results)."""
+    return get_method(method_name).family if method_name in available_methods() else "other"
 
 
 def hard_soft_table(head_agg):
@@ -620,7 +614,8 @@ def _markdown(root: Path, df, info: dict, notes: dict, tables: dict, models: lis
         ]
         lines += [md_table(["task", "K", "best hard prompt", "best soft prompt", "cls-ft", "hard − soft"], rows), ""]
     else:
-        lines += [f"No soft-prompt methods ({', '.join(sorted(SOFT_METHODS))}) in these results.", ""]
+        soft = sorted(m for m in available_methods() if get_method(m).family == "soft")
+        lines += [f"No soft-prompt methods ({', '.join(soft)}) in these results.", ""]
 
     # gains
     gn = tables["gains"]
