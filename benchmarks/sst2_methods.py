@@ -14,8 +14,11 @@ Per seed it runs two method calls on identical data (``pet.methods``):
   seed as ``prompt-ft``; reported as prompt-ft), PET's weighted ensemble, PET's distilled
   classifier (``distilled-gen0``), then iPET's generation(s) and iPET's distilled classifier.
 
-Wall time per method is derived from the rows (training + test scoring; PET and iPET include
-everything they need: pre-training weights, pool scoring, every generation, distillation).
+Wall time per method is derived from the rows (PET and iPET stages carry ``elapsed_seconds``, the
+fitting time up to that stage: pre-training weights, pool scoring, every generation,
+distillation; runs recorded before the method-layer redesign also counted test scoring in it).
+Each seed's data comes from ``pet.data.rundata.task_run_data`` (pool: train-side texts outside
+the split's train and dev files) and each method runs through ``pet.evaluation.fit_evaluate``.
 Results go to ``--out`` (default ``benchmarks/results/sst2_methods/``): ``rows.jsonl`` (every
 stage row, appended as each seed finishes, so a long run can be resumed with ``--resume``),
 ``summary.csv`` and ``summary.md`` (rewritten after every seed).
@@ -62,17 +65,11 @@ def log(msg: str) -> None:
 
 
 def run_seed(args, seed: int) -> list[dict]:
-    from pet.methods.base import RunContext, get_method
-    from pet.data import task_pvps
-    from pet.data import few_shot, load_examples, load_task, unlabelled_pool
+    from pet.data.rundata import task_run_data
+    from pet.evaluation import fit_evaluate
 
-    task = load_task("sst2")
-    train, _dev = few_shot(task, args.data_dir, k=16, seed=seed)
-    test = load_examples(task, "test", args.data_dir)
-    pool = unlabelled_pool(task, args.data_dir, exclude=train, seed=seed)
-    pvps = task_pvps(task)
-    log(f"seed {seed}: train {len(train)}, test {len(test)}, unlabelled pool {len(pool)}, PVPs {[p.id for p in pvps]}")
-    ctx = RunContext(task=task, model=args.model, train=train, test=test, pvps=pvps, seed=seed, k=16, unlabelled=pool, progress=False)
+    run = task_run_data("sst2", args.data_dir, k=16, seed=seed, unlabelled_size=10000)
+    log(f"seed {seed}: {run.describe()}")
     common = {"steps": args.steps, "batch_size": args.batch_size, "seed": seed}
     if args.lr is not None:
         common["lr"] = args.lr
@@ -83,17 +80,17 @@ def run_seed(args, seed: int) -> list[dict]:
         if args.distill_steps:
             opts["distill_steps"] = args.distill_steps
         t0 = time.perf_counter()
-        rows = get_method("pet")(ctx, opts)
+        _, rows = fit_evaluate("pet", opts, run, args.model)
         wall = time.perf_counter() - t0
         log(f"seed {seed}: pet call {wall:.0f}s")
-        return [{**r.to_dict(), "seed": seed, "call_wall_seconds": wall} for r in rows]
+        return [{**r, "seed": seed, "call_wall_seconds": wall} for r in rows]
 
     t0 = time.perf_counter()
-    rows = get_method("cls-ft")(ctx, dict(common))
+    _, rows = fit_evaluate("cls-ft", dict(common), run, args.model)
     wall = time.perf_counter() - t0
     for r in rows:
-        out.append({**r.to_dict(), "seed": seed, "call_wall_seconds": wall})
-    log(f"seed {seed}: cls-ft {rows[-1].score:.4f} ({wall:.0f}s)")
+        out.append({**r, "seed": seed, "call_wall_seconds": wall})
+    log(f"seed {seed}: cls-ft {rows[-1]['score']:.4f} ({wall:.0f}s)")
     if args.cls_only:
         return out
 
@@ -101,11 +98,11 @@ def run_seed(args, seed: int) -> list[dict]:
     if args.distill_steps:
         opts["distill_steps"] = args.distill_steps
     t0 = time.perf_counter()
-    rows = get_method("ipet")(ctx, opts)
+    _, rows = fit_evaluate("ipet", opts, run, args.model)
     wall = time.perf_counter() - t0
     for r in rows:
-        out.append({**r.to_dict(), "seed": seed, "call_wall_seconds": wall})
-        log(f"seed {seed}: ipet/{r.stage} {r.pvp or ''} {r.score:.4f}")
+        out.append({**r, "seed": seed, "call_wall_seconds": wall})
+        log(f"seed {seed}: ipet/{r['stage']} {r['pvp'] or ''} {r['score']:.4f}")
     log(f"seed {seed}: ipet call {wall:.0f}s")
     return out
 

@@ -57,6 +57,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from typing import ClassVar, Hashable, Sequence
 
@@ -360,6 +361,7 @@ class PetTrainer:
         self.distill_config = options.distill_config().resolved(self.config.max_length, self.config.seed)
         self.stages: list[Stage] = []
         self.logs: dict = {}
+        self.t0 = time.perf_counter()
         self.pre_lp: dict[str, np.ndarray] = {}  # PVP id -> its untrained model's log-probs on the labelled set
         self.gold: list[str | None] = []
 
@@ -404,6 +406,7 @@ class PetTrainer:
                         extra["added_forced"] = gr.forced
                     if gr.label_accuracy is not None:
                         extra["added_label_accuracy"] = round(gr.label_accuracy, 4)
+                extra["elapsed_seconds"] = round(time.perf_counter() - self.t0, 3)
                 self.stages.append(Stage("pvp" if g == 0 else f"ipet-gen{g}", self._predictor([m]), pvp=pvp.id,
                                          train_seconds=log_.train_seconds, trained_parameters=log_.trained_parameters, extra=extra))
                 out.append(m)
@@ -417,7 +420,8 @@ class PetTrainer:
         name = "ensemble" if g == 0 else f"ipet-gen{g}-ensemble"
         self.stages.append(Stage(name, pred, train_seconds=sum(s.train_seconds for s in gen), trained_parameters=sum(s.trained_parameters for s in gen),
                                  extra={"generation": g, "scheme": self.options.ensemble, "members": [m.tag for m in members],
-                                        "weights": [round(float(x), 6) for x in w / w.sum()]}))
+                                        "weights": [round(float(x), 6) for x in w / w.sum()],
+                                        "elapsed_seconds": round(time.perf_counter() - self.t0, 3)}))
         return name
 
     def _distill(self, name: str, g: int, members: list[_Member], pool: list[Example]) -> str:
@@ -431,7 +435,8 @@ class PetTrainer:
         self.logs[name] = clf.train_log
         extra = {"generation": g, "pool_size": len(pool), "temperature": T, "teacher_members": len(members),
                  "target_entropy": round(_mean_entropy(soft_targets([m.pool_lp for m in members], w, T)), 4),
-                 "steps": clf.train_log.steps, "final_loss": clf.train_log.final_loss}
+                 "steps": clf.train_log.steps, "final_loss": clf.train_log.final_loss,
+                 "elapsed_seconds": round(time.perf_counter() - self.t0, 3)}
         gold_pool = [e.meta.get("gold_label") for e in pool]
         if gold_pool and all(x is not None for x in gold_pool):
             extra["teacher_pool_accuracy"] = round(compute_metric("accuracy", gold_pool, [self.labels[i] for i in targets.argmax(1)]), 4)
@@ -442,6 +447,7 @@ class PetTrainer:
     # ---------------------------------------------------------------- the recipe
 
     def fit(self, labelled: list[Example], unlabelled: list[Example]) -> Fitted:
+        self.t0 = time.perf_counter()
         o = self.options
         pool = list(unlabelled)
         if self.ipet and len({p.id for p in self.setup.pvps}) < 2:
