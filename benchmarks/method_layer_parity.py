@@ -6,8 +6,9 @@ with `git worktree`) and the current one — and compares every stage both repor
     git worktree add /tmp/pet-old defe944          # the last commit before the redesign
     python benchmarks/method_layer_parity.py --old /tmp/pet-old --model ../shared/models/minilm-mlm --data-dir ../shared/data
 
-Inputs are a user's own data files (SST-2's train.tsv as the pool to draw K=16 per class from,
-its test.tsv as the test file, texts stripped) and own pattern/verbalizer files, so that the
+Inputs are a user's own data files (the union of SST-2's five LM-BFF train files as the set to
+draw K=16 per class from, the union of their dev files as unlabelled text, test.tsv as the test
+file; texts stripped) and own pattern/verbalizer files, so that the
 comparison isolates the method layer from the shipped-PVP and data-reading changes of other
 issues. Both checkouts run in the same virtual environment (the old one through PYTHONPATH).
 """
@@ -40,20 +41,19 @@ RUNS = {
 
 
 def parse_table(out: str) -> dict[str, float]:
-    """`pet train`'s table -> {"stage pvp": score}."""
+    """`pet train`'s table -> {"stage pvp": score}; columns are found from the dashes line."""
+    import re
+
     lines = out.splitlines()
-    head = next(i for i, line in enumerate(lines) if "score" in line.split() and "stage" in line.split())
-    cols = lines[head].split()
+    head = next(i for i, line in enumerate(lines) if line.startswith("stage") or line.startswith("method "))
+    spans = [m.span() for m in re.finditer(r"-+", lines[head + 1])]
+    names = [lines[head][a:b].strip() for a, b in spans]
     res = {}
     for line in lines[head + 2:]:
-        cells = line.split()
-        if not cells or cells[0].startswith("-"):
-            continue
-        vals = dict(zip(cols, cells)) if len(cells) >= len(cols) else None
-        if vals is None:  # an empty pvp cell: shift
-            cells = cells[: cols.index("pvp")] + [""] + cells[cols.index("pvp"):]
-            vals = dict(zip(cols, cells))
-        res[f"{vals['stage']} {vals['pvp']}".strip()] = float(vals["score"])
+        if not line.strip():
+            break
+        cell = {n: line[a:b].strip() if n != names[-1] else line[a:].strip() for n, (a, b) in zip(names, spans)}
+        res[f"{cell['stage']} {cell['pvp']}".strip()] = float(cell["score"])
     return res
 
 
@@ -65,13 +65,20 @@ def main() -> int:
     ap.add_argument("--methods", default=",".join(RUNS))
     ap.add_argument("--seed", type=int, default=13)
     args = ap.parse_args()
+    if Path(args.model).exists():  # the runs start in a temporary folder
+        args.model = str(Path(args.model).resolve())
     tmp = Path(tempfile.mkdtemp(prefix="parity-"))
-    for split in ("train", "test"):
-        df = pd.read_csv(Path(args.data_dir) / "SST-2" / f"{split}.tsv", sep="\t", quoting=3, dtype=str, keep_default_na=False)
+    def read(rel: str) -> pd.DataFrame:
+        df = pd.read_csv(Path(args.data_dir) / "SST-2" / rel, sep="\t", quoting=3, dtype=str, keep_default_na=False)
         df["sentence"] = df["sentence"].str.strip()
-        df.to_json(tmp / f"{split}.jsonl", orient="records", lines=True, force_ascii=False)
-    pool = pd.read_json(tmp / "train.jsonl", lines=True, dtype=False).sample(n=300, random_state=0)
-    pool.to_json(tmp / "pool.jsonl", orient="records", lines=True, force_ascii=False)
+        return df
+
+    seeds = (13, 21, 42, 87, 100)
+    train = pd.concat([read(f"16-{s}/train.tsv") for s in seeds]).drop_duplicates("sentence")
+    pool = pd.concat([read(f"16-{s}/dev.tsv") for s in seeds]).drop_duplicates("sentence")
+    pool = pool[~pool["sentence"].isin(train["sentence"])][["sentence"]]
+    for name, df in (("train", train), ("test", read("test.tsv")), ("pool", pool)):
+        df.to_json(tmp / f"{name}.jsonl", orient="records", lines=True, force_ascii=False)
     (tmp / "p.json").write_text(json.dumps(PATTERNS))
     (tmp / "v.json").write_text(json.dumps(VERBALIZERS))
     common = ["--data", str(tmp / "train.jsonl"), "--test", str(tmp / "test.jsonl"), "--text-field", "sentence", "--label-field", "label",

@@ -93,12 +93,6 @@ def _row(fitted: Fitted, st: Stage, examples: list[Example], gold: list, task: A
     }
 
 
-def predictions(fitted: Fitted, examples: Sequence[Example], stage: str | None = None) -> list[str]:
-    """The labels a stage (default: the final one) predicts for ``examples``."""
-    lp = fitted.stage(stage).predictor.predict_log_proba(list(examples))
-    return [fitted.labels[i] for i in np.asarray(lp).argmax(1)]
-
-
 def fit_evaluate(
     method: str,
     options: dict | Options | None,

@@ -18,7 +18,3 @@ class Example:
     label: str | None = None
     guid: str = ""
     meta: dict = field(default_factory=dict, compare=False)
-
-    @classmethod
-    def from_text(cls, text: str, label: str | None = None, guid: str = "") -> "Example":
-        return cls(fields={"text_a": text}, label=label, guid=guid)

@@ -17,7 +17,6 @@ manifest too, which is why loading also confines every path to the folder and ne
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import zipfile
 from pathlib import Path, PurePosixPath, PureWindowsPath

@@ -517,8 +517,3 @@ def attach_soft_prompt(model, encoder: PVPEncoder, config: SoftConfig | dict | N
     if isinstance(module, DeepPrompt):
         module.init_layers_content_free(model, encoder, encoder_layers(model))
     return module
-
-
-def soft_parameter_count(model) -> int:
-    pe = getattr(model, "prompt_encoder", None)
-    return sum(p.numel() for p in pe.parameters()) if pe is not None else 0

@@ -25,7 +25,6 @@ Losses (see ``docs/training.md``):
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import random
@@ -112,10 +111,6 @@ class TrainLog:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-    def to_jsonl(self) -> str:
-        return "".join(json.dumps(e, sort_keys=True) + "\n" for e in self.entries)
-
 
 # ----------------------------------------------------------------------------- seeding
 

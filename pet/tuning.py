@@ -19,7 +19,6 @@ train as well.
 from __future__ import annotations
 
 import copy
-from typing import Iterable
 
 from torch import nn
 
@@ -46,10 +45,6 @@ def trainable_parameter_count(model: nn.Module) -> int:
             seen.add(id(p))
             n += p.numel()
     return n
-
-
-def total_parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
 
 
 def lora_target_modules(module: nn.Module) -> list[str]:
@@ -140,7 +135,3 @@ def merged_copy(mlm: nn.Module) -> nn.Module:
     if not has_lora(mlm):
         return mlm
     return merge_lora(copy.deepcopy(mlm))
-
-
-def named_trainable(model: nn.Module) -> Iterable[tuple[str, nn.Parameter]]:
-    return ((n, p) for n, p in model.named_parameters() if p.requires_grad)

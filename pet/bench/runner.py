@@ -34,7 +34,6 @@ from typing import Any, Callable, Sequence
 
 from ..classifier import PetClassifier
 from ..data import load_task
-from ..errors import PetError
 from ..evaluation import evaluate
 from ..examples import Example
 from ..methods import FitSetup, get_method

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from . import add_model_args, require_model
 from .args import positive_int, seed
@@ -41,7 +40,6 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..io import atomic_write_json, check_output_file
     from ..jsonl import is_jsonl, read_jsonl_records
-    from ..metrics import compute_metric
 
     if bool(args.task) == bool(args.data):
         raise ConfigError("pass exactly one of --task NAME or --data FILE")
