@@ -27,6 +27,8 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -243,6 +245,22 @@ def _jsonable(x: Any) -> Any:
 # ----------------------------------------------------------------------------- running
 
 
+class LocalExecutor:
+    """Computes each submitted cell at once, in this process (the default executor)."""
+
+    capacity = 1
+
+    def submit(self, fn: Callable, *args: Any) -> Future:
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as e:  # noqa: BLE001 — handed to the driver like a remote failure
+            fut.set_exception(e)
+        return fut
+
+
 @dataclass
 class CellOutcome:
     cell: Cell
@@ -450,8 +468,13 @@ def run_experiment(
     fail_fast: bool = False,
     device: str | None = None,
     echo: Callable[[str], None] | None = None,
+    executor: Any = None,
 ) -> RunSummary:
-    """Run (or, with ``dry_run``, list) every cell of ``exp`` not yet in the results store."""
+    """Run (or, with ``dry_run``, list) every cell of ``exp`` not yet in the results store.
+
+    ``executor`` computes the cells: any object with ``submit(fn, cell) -> Future`` and a
+    ``capacity`` (cells in flight at once); default :class:`LocalExecutor` (one at a time, in
+    this process). The driver alone locks cells and writes the store."""
     from tqdm.auto import tqdm
 
     import_plugins(exp)
@@ -512,61 +535,84 @@ def run_experiment(
     data_cache = _DataCache(data, root)
     t_start = time.perf_counter()
     bar = tqdm(total=len(todo), desc=f"bench {exp.name}", unit="cell", disable=not progress, file=sys.stderr)
-    deferred: list[Cell] = []
 
-    def attempt(c: Cell, blocking: bool) -> bool:
-        with store.cell_lock(c.config_hash, blocking=blocking) as got:
-            if not got:
-                return False
-            if c.config_hash in store.completed_hashes():  # another run finished it meanwhile
-                summary.already_done += 1
-                summary.outcomes.append(CellOutcome(c, "done"))
-                return True
-            bar.set_postfix_str(c.describe(), refresh=True)
-            t0 = time.perf_counter()
-            try:
-                rows = run_cell(c, exp, model_name, data_cache, device, env, progress=inner_progress)
-            except KeyboardInterrupt:
-                raise
-            except Exception as e:  # a failing method must not stop the grid (unless --fail-fast)
-                secs = time.perf_counter() - t0
-                msg = f"{type(e).__name__}: {e}".splitlines()[0] if str(e) else type(e).__name__
-                store.log_error(
-                    {
-                        "task": c.task, "method": c.method, "k": c.k, "seed": c.seed, "config_hash": c.config_hash,
-                        "error": msg, "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    }
-                )
-                summary.failed += 1
-                summary.outcomes.append(CellOutcome(c, "failed", seconds=secs, error=msg))
-                say(f"FAILED {c.describe()}: {msg}")
-                if fail_fast:
-                    raise
-                return True
-            secs = time.perf_counter() - t0
-            wrote = store.append_cell(
-                c.config_hash,
-                rows,
-                {"task": c.task, "method": c.method, "k": c.k, "seed": c.seed, "seconds": round(secs, 3)},
+    def finish(c: Cell, fut: Future, t0: float) -> None:
+        """Record one computed (or failed) cell; the driver is the only writer of the store."""
+        secs = time.perf_counter() - t0
+        try:
+            rows = fut.result()
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:  # a failing method must not stop the grid (unless --fail-fast)
+            msg = f"{type(e).__name__}: {e}".splitlines()[0] if str(e) else type(e).__name__
+            store.log_error(
+                {
+                    "task": c.task, "method": c.method, "k": c.k, "seed": c.seed, "config_hash": c.config_hash,
+                    "error": msg, "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                }
             )
-            if wrote:
-                summary.computed += 1
-                summary.outcomes.append(CellOutcome(c, "computed", rows, secs))
-                say(summary_line(c, rows, secs))
-            else:
-                summary.already_done += 1
-                summary.outcomes.append(CellOutcome(c, "done"))
-            return True
+            summary.failed += 1
+            summary.outcomes.append(CellOutcome(c, "failed", seconds=secs, error=msg))
+            say(f"FAILED {c.describe()}: {msg}")
+            if fail_fast:
+                raise
+            return
+        wrote = store.append_cell(
+            c.config_hash, rows, {"task": c.task, "method": c.method, "k": c.k, "seed": c.seed, "seconds": round(secs, 3)}
+        )
+        if wrote:
+            summary.computed += 1
+            summary.outcomes.append(CellOutcome(c, "computed", rows, secs))
+            say(summary_line(c, rows, secs))
+        else:
+            summary.already_done += 1
+            summary.outcomes.append(CellOutcome(c, "done"))
 
-    try:
-        for c in todo:
-            if attempt(c, blocking=False):
+    def dispatch(cells: Sequence[Cell], blocking: bool) -> list[Cell]:
+        """Lock and submit every cell it can; returns the cells another run holds."""
+        busy: list[Cell] = []
+        in_flight: dict[Future, tuple[Cell, ExitStack, float]] = {}
+        try:
+            for c in cells:
+                stack = ExitStack()
+                if not stack.enter_context(store.cell_lock(c.config_hash, blocking=blocking)):
+                    stack.close()
+                    busy.append(c)
+                    continue
+                if c.config_hash in store.completed_hashes():  # another run finished it meanwhile
+                    stack.close()
+                    summary.already_done += 1
+                    summary.outcomes.append(CellOutcome(c, "done"))
+                    bar.update(1)
+                    continue
+                bar.set_postfix_str(c.describe(), refresh=True)
+                in_flight[pool.submit(compute, c)] = (c, stack, time.perf_counter())
+                while len(in_flight) >= pool.capacity:
+                    _drain(in_flight, wait_for_one=True)
+            while in_flight:
+                _drain(in_flight, wait_for_one=True)
+        finally:
+            for _, stack, _ in in_flight.values():
+                stack.close()
+        return busy
+
+    def _drain(in_flight: dict, wait_for_one: bool) -> None:
+        done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+        for fut in done:
+            c, stack, t0 = in_flight.pop(fut)
+            try:
+                finish(c, fut, t0)
+            finally:
+                stack.close()
                 bar.update(1)
-            else:
-                deferred.append(c)
-        for c in deferred:  # cells another run was computing: wait for it, then re-check
-            attempt(c, blocking=True)
-            bar.update(1)
+
+    def compute(c: Cell) -> list[dict]:
+        return run_cell(c, exp, model_name, data_cache, device, env, progress=inner_progress)
+
+    pool = executor if executor is not None else LocalExecutor()
+    try:
+        busy = dispatch(todo, blocking=False)
+        dispatch(busy, blocking=True)  # cells another run was computing: wait for it, then re-check
     finally:
         bar.close()
     summary.seconds = time.perf_counter() - t_start
