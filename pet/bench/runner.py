@@ -41,6 +41,7 @@ from ..examples import Example
 from ..methods import FitSetup, get_method
 from ..spec import load_patterns, load_verbalizers, make_pvps
 from ..training import seed_everything
+from .executors import LocalExecutor
 from .experiment import Cell, Experiment, expand_grid, import_plugins
 from .store import ResultsStore, headline
 
@@ -243,22 +244,6 @@ def _jsonable(x: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------- running
-
-
-class LocalExecutor:
-    """Computes each submitted cell at once, in this process (the default executor)."""
-
-    capacity = 1
-
-    def submit(self, fn: Callable, *args: Any) -> Future:
-        fut: Future = Future()
-        try:
-            fut.set_result(fn(*args))
-        except KeyboardInterrupt:
-            raise
-        except BaseException as e:  # noqa: BLE001 — handed to the driver like a remote failure
-            fut.set_exception(e)
-        return fut
 
 
 @dataclass
@@ -610,6 +595,8 @@ def run_experiment(
         return run_cell(c, exp, model_name, data_cache, device, env, progress=inner_progress)
 
     pool = executor if executor is not None else LocalExecutor()
+    if hasattr(pool, "prepare"):  # driver side, before any cell: e.g. write every split here (see pet.bench.executors)
+        pool.prepare(exp, todo, data_cache)
     try:
         busy = dispatch(todo, blocking=False)
         dispatch(busy, blocking=True)  # cells another run was computing: wait for it, then re-check

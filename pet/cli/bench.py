@@ -30,27 +30,60 @@ def register(sub) -> None:
     p.add_argument("--inner-progress", action="store_true", help="also show the methods' own progress bars")
     p.add_argument("--allow-imports", action="store_true",
                    help="run the Python modules/files the experiment file lists under `imports` (runs their code: only for files you trust)")
+    ex = p.add_argument_group("where cells run")
+    ex.add_argument("--executor", choices=["local", "ray"], default="local",
+                    help="local: one cell at a time in this process (default); ray: every cell as a Ray task (pip install -e \".[ray]\")")
+    ex.add_argument("--ray-address", default=None, metavar="ADDR",
+                    help="Ray cluster to join (auto, ray://head:10001; default: $RAY_ADDRESS, else start a local Ray instance)")
+    ex.add_argument("--ray-num-cpus", type=_non_negative, default=1.0, metavar="N", help="CPUs each cell declares (default 1)")
+    ex.add_argument("--ray-num-gpus", type=_non_negative, default=0.0, metavar="X",
+                    help="GPUs each cell declares; a fraction (0.25) lets small models share a GPU (default 0)")
+    ex.add_argument("--ray-max-retries", type=int, default=2, metavar="N",
+                    help="re-runs of a cell whose worker died (killed, out of memory) before it is stored as failed (default 2)")
     p.set_defaults(func=run)
 
+
+def _non_negative(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"{s!r}: must be 0 or more")
+    return v
 
 
 def run(args: argparse.Namespace) -> int:
     from ..bench.experiment import load_experiment
 
     exp = load_experiment(args.file, allow_imports=args.allow_imports)
+    from ..bench.executors import make_executor
     from ..bench.runner import run_experiment  # the heavy import after the file is checked
-    summary = run_experiment(
-        exp,
-        model=args.model,
-        data_dir=args.data_dir,
-        results=args.results,
-        only=args.only,
-        dry_run=args.dry_run,
-        progress=not args.no_progress,
-        inner_progress=args.inner_progress,
-        fail_fast=args.fail_fast,
-        device=args.device,
-    )
+
+    ray_flags = args.ray_address or args.ray_num_cpus != 1.0 or args.ray_num_gpus or args.ray_max_retries != 2
+    if args.executor != "ray" and ray_flags:
+        from ..errors import UsageError
+
+        raise UsageError("--ray-* flags need --executor ray; fix: add --executor ray, or drop them")
+    executor = None if args.dry_run else make_executor(
+        args.executor, address=args.ray_address, num_cpus=args.ray_num_cpus, num_gpus=args.ray_num_gpus, max_retries=args.ray_max_retries)
+    try:
+        summary = run_experiment(
+            exp,
+            model=args.model,
+            data_dir=args.data_dir,
+            results=args.results,
+            only=args.only,
+            dry_run=args.dry_run,
+            progress=not args.no_progress,
+            inner_progress=args.inner_progress,
+            fail_fast=args.fail_fast,
+            device=args.device,
+            executor=executor,
+        )
+    finally:
+        if hasattr(executor, "shutdown"):
+            executor.shutdown()
     if not args.dry_run and not args.no_report and (summary.computed or summary.already_done):
         from ..bench.report import build_report, shipped_references
 
