@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -213,6 +213,28 @@ class PetClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "fitted_")
         return self.classes_[self.predict_log_proba(X).argmax(1)]
+
+    def predict_stream(self, X: Iterable[Any], chunk_size: int = 1024) -> Iterator[tuple[Any, np.ndarray]]:
+        """``(input, probabilities)`` for every item of the iterable ``X`` (texts, Examples or
+        ``{"text_a": …}`` dicts), scored ``chunk_size`` at a time: memory stays flat however
+        long ``X`` is (see :mod:`pet.streaming` for files)."""
+        import itertools
+
+        check_is_fitted(self, "fitted_")
+        it = iter(X)
+        while chunk := list(itertools.islice(it, chunk_size)):
+            proba = self.predict_proba(chunk)
+            yield from zip(chunk, proba)
+
+    @classmethod
+    def zero_shot(cls, model: str, pvps: Sequence[PVP], labels: Sequence[str], options: dict | None = None,
+                  device: str | None = None, max_length: int = DEFAULT_MAX_LENGTH) -> "PetClassifier":
+        """The zero-shot method on ``pvps`` (no training data): ``fitted_`` holds every PVP's
+        stage and their ensemble (what ``pet zero-shot`` reports)."""
+        method = get_method("zero-shot")
+        setup = FitSetup(model=str(model), labels=list(labels), pvps=list(pvps), max_length=int(max_length), device=device)
+        fitted = method.fit([], [], method.make_options(options), setup)
+        return cls.from_fitted(fitted, device=device)
 
     # ------------------------------------------------------------------ persistence
 

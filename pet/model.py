@@ -28,6 +28,23 @@ from .errors import ModelError
 from .examples import Example
 from .spec import PVP
 
+#: Numeric precision of scoring (and training): fp32, or autocast to bf16 / fp16.
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def precision_autocast(device: torch.device, precision: str | None):
+    """``torch.autocast`` for ``bf16``/``fp16`` on ``device``; a no-op for ``fp32`` (or None)."""
+    import contextlib
+
+    if not precision or precision == "fp32":
+        return contextlib.nullcontext()
+    if precision not in PRECISIONS:
+        raise ModelError(f"precision '{precision}' is unknown; fix: one of {', '.join(PRECISIONS)}")
+    if precision == "fp16" and device.type == "cpu":
+        raise ModelError("precision fp16 needs a GPU; fix: --precision bf16 on CPU (or fp32)")
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
 #: Children that are not part of the prediction path.
 _NON_HEAD = (nn.CrossEntropyLoss,)
 
@@ -187,9 +204,10 @@ class PromptModel(nn.Module):
         out = np.zeros((len(encoded), len(vt.labels)), dtype=np.float64)
         pad = self.tokenizer.pad_token_id or 0
         bar = tqdm(total=len(encoded), desc=desc, disable=not progress, leave=False, unit="ex")
-        for idx, batch in iter_batches(encoded, batch_size, pad):
-            out[idx] = self(batch, vt).double().cpu().numpy()
-            bar.update(len(idx))
+        with precision_autocast(self.device, getattr(self, "precision", "fp32")):  # set by the method's `precision` option
+            for idx, batch in iter_batches(encoded, batch_size, pad):
+                out[idx] = self(batch, vt).double().cpu().numpy()
+                bar.update(len(idx))
         bar.close()
         self.train(was_training)
         return out

@@ -76,6 +76,7 @@ class TrainConfig(Options):
     seed: int | None = option(None, "training seed: data order, initialisation, dropout (null: the run's seed)")
     eval_batch_size: int = option(DEFAULT_EVAL_BATCH_SIZE, "examples per forward pass when scoring", min=1)
     soft_lr: float | None = option(None, "learning rate of soft-prompt parameters (null: lr)", min=0, min_exclusive=True)
+    precision: str = option("fp32", "training and scoring precision: fp32, or mixed bf16 (CPU or GPU) / fp16 (GPU)", choices=("fp32", "bf16", "fp16"))
 
     def resolved(self, max_length: int = DEFAULT_MAX_LENGTH, seed: int = DEFAULT_SEED) -> "TrainConfig":
         """A copy with null ``max_length`` / ``seed`` filled in (from the task and the run)."""
@@ -178,22 +179,29 @@ class _LossModule(nn.Module):
         return self.loss_fn(self.inner, batch)
 
 
-def make_accelerator(device: torch.device | None = None):
+def make_accelerator(device: torch.device | None = None, precision: str = "fp32"):
     """An ``Accelerator`` for the model's device (CPU model → CPU; under ``accelerate launch``
-    the launcher's settings win)."""
+    the launcher's settings win) with ``precision`` as accelerate's ``mixed_precision``
+    (``fp32``: the launcher's choice, default none)."""
     from accelerate import Accelerator, DistributedDataParallelKwargs
     from accelerate.state import AcceleratorState
 
+    if precision == "fp16" and device is not None and device.type == "cpu":
+        raise ConfigError("precision fp16 needs a GPU; fix: --precision bf16 on CPU (or fp32)")
+    mixed = {"bf16": "bf16", "fp16": "fp16"}.get(precision, "no")
+    if mixed == "no" and os.environ.get("ACCELERATE_MIXED_PRECISION"):
+        mixed = os.environ["ACCELERATE_MIXED_PRECISION"]  # fp32 asked for nothing: `accelerate launch --mixed_precision` wins
     handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)]
     cpu = device is not None and device.type == "cpu"
     if AcceleratorState._shared_state:  # already initialised in this process: reuse its choice,
         acc = Accelerator(kwargs_handlers=handlers)
-        if acc.num_processes > 1 or device is None or acc.device.type == device.type:
+        if acc.num_processes > 1 or ((device is None or acc.device.type == device.type) and acc.mixed_precision == mixed):
             return acc
-        # ... unless it was made for another device in a plain single process (a CPU model
-        # after a GPU one): start afresh rather than move the model behind the caller's back
+        # ... unless it was made for another device (a CPU model after a GPU one) or another
+        # precision in a plain single process: start afresh rather than move the model behind
+        # the caller's back
         AcceleratorState._reset_state(reset_partial_state=True)
-    return Accelerator(cpu=cpu, kwargs_handlers=handlers)
+    return Accelerator(cpu=cpu, mixed_precision=mixed, kwargs_handlers=handlers)
 
 
 def _param_groups(module: nn.Module, config: TrainConfig, soft: nn.Module | None) -> list[dict]:
@@ -257,7 +265,7 @@ def train_loop(
     if config.steps == 0 or trained == 0:
         return log
     device = next(module.parameters()).device
-    accelerator = make_accelerator(device)
+    accelerator = make_accelerator(device, config.precision)
     wrapper = _LossModule(module, loss_fn)
     groups = _param_groups(module, config, soft_module)
     optimizer = _adamw(groups, config)
@@ -493,5 +501,6 @@ def train_prompt_model(
         examples=len(train),
     )
     log.trained_parameters = trained
+    model.precision = config.precision  # the trained model scores in the precision it trained in
     model.eval()
     return log

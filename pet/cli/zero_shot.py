@@ -16,10 +16,11 @@ def register(sub) -> None:
     )
     src = p.add_argument_group("data (a registered task, or your own file)")
     src.add_argument("--task", help="registered task name (see `pet show --tasks`)")
-    src.add_argument("--data", help="your own CSV/TSV/JSONL(.gz) file instead of a task")
+    src.add_argument("--data", help="your own CSV/TSV/JSONL(.gz) file, or hf:NAME[:CONFIG] (a Hugging Face dataset: hub name, "
+                     "save_to_disk folder or folder of parquet/CSV/JSON files), instead of a task")
     src.add_argument("--text-field", action="append", help="column for {text_a} (repeat for {text_b}, or NAME=COLUMN)")
     src.add_argument("--label-field", help="label column of --data")
-    src.add_argument("--split", default="test", help="split of the task to score (default: test)")
+    src.add_argument("--split", default=None, help="split of the task or hf: dataset to score (default: test)")
     src.add_argument("--seed", type=seed, default=None, help="seed folder for train/dev splits")
     src.add_argument("--limit", type=positive_int, default=None, help="score only the first N examples (N >= 1)")
     pv = p.add_argument_group("PVPs")
@@ -29,6 +30,9 @@ def register(sub) -> None:
     p.add_argument("--calibrate", action="store_true", help="contextual calibration (Zhao et al. 2021)")
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--max-length", type=positive_int, default=None, help="token limit (default: the task's)")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+                   help="scoring precision: fp32 (default), or autocast to bf16 (CPU or GPU) / fp16 (GPU)")
+    p.add_argument("--chunk-size", type=positive_int, default=1024, help="--data rows read and scored at a time (default 1024)")
     p.add_argument("--output", help="write the results as JSON here")
     p.add_argument("--no-progress", action="store_true")
     add_model_args(p)
@@ -36,38 +40,64 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data import load_examples, load_task, own_data_task, parse_field_map, task_pvps
+    from ..data import load_examples, load_task, parse_field_map, task_pvps
+    from ..data.hub import HubData, is_hf
     from ..errors import ConfigError
     from ..io import atomic_write_json, check_output_file
-    from ..jsonl import is_jsonl, read_jsonl_records
+    from ..streaming import iter_chunks, own_task_spec, scan_labels
 
     if bool(args.task) == bool(args.data):
         raise ConfigError("pass exactly one of --task NAME or --data FILE")
     if args.output:  # before any work: never overwrite an input, fail early on an unwritable path
-        check_output_file(args.output, [args.data, args.patterns, args.verbalizers, args.model])
+        check_output_file(args.output, [None if is_hf(args.data) else args.data, args.patterns, args.verbalizers, args.model])
     if args.data:
         if not args.text_field:
             raise ConfigError("--data needs --text-field COLUMN (and --label-field COLUMN to score)")
         if not args.label_field:
             raise ConfigError("--data needs --label-field COLUMN: zero-shot scoring compares with gold labels")
         fields = parse_field_map(args.text_field)
-        if is_jsonl(args.data):  # line-numbered errors; objects/lists where text belongs are refused
-            read_jsonl_records(args.data, [*fields.values(), args.label_field])
-        task, examples = own_data_task(args.data, fields, args.label_field)
-        split = args.data
+        if is_hf(args.data):  # a Hugging Face dataset: ClassLabel names are the label ids
+            hub = HubData(args.data, args.split, list(fields.values()), args.label_field)
+            labels, split = hub.labels(), f"{args.data}:{hub.split}"
+            source = lambda: hub.records()  # noqa: E731
+        else:  # a file, streamed twice: its label set first (labels only), then the scoring pass
+            labels, split = scan_labels(args.data, args.label_field, args.chunk_size), args.data
+            source = lambda: args.data  # noqa: E731
+        if not labels:
+            raise ConfigError(f"{args.data}: no rows; fix: give data with at least one labelled example")
+        task = own_task_spec(args.data, fields, args.label_field, labels)
+        limit = args.limit
+
+        def chunks():
+            n = 0
+            for chunk in iter_chunks(source(), fields, args.label_field, chunk_size=args.chunk_size, labels=labels,
+                                     name=split if is_hf(args.data) else None):
+                if limit is not None:
+                    chunk = chunk[: max(0, limit - n)]
+                if not chunk:
+                    return
+                n += len(chunk)
+                yield chunk
     else:
         task = load_task(args.task)
-        examples = load_examples(task, args.split, args.data_dir, seed=args.seed)
-        split = args.split
-    if args.limit is not None:
-        examples = examples[: args.limit]
-    pvps = task_pvps(task, args.patterns, args.verbalizers, args.pvps)
-    from ..evaluation import zero_shot_report  # the heavy imports after every cheap check
+        split = args.split or "test"
+        examples = load_examples(task, split, args.data_dir, seed=args.seed)
+        if args.limit is not None:
+            examples = examples[: args.limit]
+        size = args.chunk_size
 
-    report = zero_shot_report(
-        require_model(args), examples, task, pvps, split=split, calibrate=args.calibrate, batch_size=args.batch_size,
-        max_length=args.max_length, device=args.device, progress=not args.no_progress,
+        def chunks():
+            for i in range(0, len(examples), size):
+                yield examples[i : i + size]
+    pvps = task_pvps(task, args.patterns, args.verbalizers, args.pvps)
+    from ..classifier import PetClassifier  # the heavy imports after every cheap check
+    from ..streaming import zero_shot_stream_report
+
+    clf = PetClassifier.zero_shot(
+        require_model(args), pvps, list(task.label_ids), device=args.device, max_length=args.max_length or task.max_length,
+        options={"calibrate": args.calibrate, "eval_batch_size": args.batch_size, "max_length": args.max_length, "precision": args.precision},
     )
+    report = zero_shot_stream_report(clf.fitted_, chunks(), task, split=split, progress=not args.no_progress)
     print(format_report(report, task))
     if args.output:
         atomic_write_json(args.output, report)

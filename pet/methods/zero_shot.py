@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from ..defaults import DEFAULT_EVAL_BATCH_SIZE
 from ..examples import Example
-from ..model import PromptModel
+from ..model import PRECISIONS, PromptModel
 from ..options import Options, option
 from ..predictors import PromptEnsemble
 from .base import Fitted, FitSetup, Stage, register_method, resolve_max_length
@@ -25,6 +25,7 @@ class ZeroShotOptions(Options):
     calibrate: bool = option(False, "contextual calibration: divide by the label distribution on content-free inputs")
     max_length: int | None = option(None, "longest input in tokens (null: the task's max_length)", min=8)
     eval_batch_size: int = option(DEFAULT_EVAL_BATCH_SIZE, "examples per forward pass when scoring", min=1)
+    precision: str = option("fp32", "scoring precision: fp32, or autocast to bf16 (CPU or GPU) / fp16 (GPU)", choices=PRECISIONS)
 
 
 def zero_shot_stages(model: PromptModel, options: ZeroShotOptions, setup: FitSetup) -> tuple[list[Stage], str]:
@@ -50,6 +51,7 @@ def zero_shot_stages(model: PromptModel, options: ZeroShotOptions, setup: FitSet
 def fit_zero_shot(train: list[Example], unlabelled: list[Example], options: ZeroShotOptions, setup: FitSetup) -> Fitted:
     """Every PVP and their ensemble, scored by the pretrained masked LM without training."""
     model = PromptModel.from_pretrained(setup.model, device=setup.device)
+    model.precision = options.precision
     stages, final = zero_shot_stages(model, options, setup)
     return Fitted("zero-shot", list(setup.labels), options, stages, final, pvps=list(setup.pvps), model=setup.model)
 
