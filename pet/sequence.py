@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -29,7 +29,9 @@ from .training import (
     IndexStream,
     TrainConfig,
     TrainLog,
+    check_dev,
     check_targets,
+    dev_score,
     distillation_loss,
     pad_ids,
     seed_everything,
@@ -157,8 +159,11 @@ def train_classifier(
     config: TrainConfig,
     soft_targets: np.ndarray | None = None,
     progress: bool = True,
+    dev: Sequence[Example] = (),
+    dev_metric: Callable[[list, list], float] | None = None,
 ) -> TrainLog:
-    """Train all weights of ``clf`` in place on ``train`` (CE on labels, or KL on soft targets)."""
+    """Train all weights of ``clf`` in place on ``train`` (CE on labels, or KL on soft targets);
+    with ``config.eval_every``, keep the checkpoint with the best ``dev`` score."""
     config = TrainConfig.from_dict(config).resolved(clf.max_length)
     train = list(train)
     if not train:
@@ -199,7 +204,11 @@ def train_classifier(
         loss = F.cross_entropy(logits, b["labels"].to(logits.device))
         return {"loss": loss, "ce": loss}
 
-    log = train_loop(clf, loss_fn, batches, config, desc="train cls", progress=progress, examples=len(train))
+    def evaluate() -> float:
+        return dev_score(dev, clf.predict(dev, batch_size=config.eval_batch_size), dev_metric)
+
+    log = train_loop(clf, loss_fn, batches, config, desc="train cls", progress=progress, examples=len(train),
+                     evaluate=evaluate if check_dev(config, dev) else None)
     clf.eval()
     return log
 
@@ -213,6 +222,8 @@ def train_sequence_classifier(
     *,
     device=None,
     progress: bool = True,
+    dev: Sequence[Example] = (),
+    dev_metric: Callable[[list, list], float] | None = None,
 ) -> SequenceClassifier:
     """Load ``model_name`` as an encoder, add a fresh head over ``labels``, train all weights.
 
@@ -222,5 +233,5 @@ def train_sequence_classifier(
     config = TrainConfig.from_dict(config).resolved()
     seed_everything(config.seed)
     clf = SequenceClassifier.from_pretrained(model_name, labels, config.max_length or DEFAULT_MAX_LENGTH, device=device, seed=config.seed)
-    clf.train_log = train_classifier(clf, train, config, soft_targets, progress)
+    clf.train_log = train_classifier(clf, train, config, soft_targets, progress, dev=dev, dev_metric=dev_metric)
     return clf

@@ -77,6 +77,7 @@ class TrainConfig(Options):
     eval_batch_size: int = option(DEFAULT_EVAL_BATCH_SIZE, "examples per forward pass when scoring", min=1)
     soft_lr: float | None = option(None, "learning rate of soft-prompt parameters (null: lr)", min=0, min_exclusive=True)
     precision: str = option("fp32", "training and scoring precision: fp32, or mixed bf16 (CPU or GPU) / fp16 (GPU)", choices=("fp32", "bf16", "fp16"))
+    eval_every: int | None = option(None, "evaluate on the dev set every N steps and at the end, and keep the best checkpoint (needs dev data: selection dev)", min=1)
 
     def resolved(self, max_length: int = DEFAULT_MAX_LENGTH, seed: int = DEFAULT_SEED) -> "TrainConfig":
         """A copy with null ``max_length`` / ``seed`` filled in (from the task and the run)."""
@@ -105,6 +106,8 @@ class TrainLog:
     trained_parameters: int = 0
     examples: int = 0
     config: dict = field(default_factory=dict)
+    best_step: int | None = None  # with eval_every: the step whose checkpoint was kept
+    best_dev_score: float | None = None
 
     @property
     def final_loss(self) -> float | None:
@@ -246,6 +249,7 @@ def train_loop(
     desc: str = "train",
     progress: bool = True,
     examples: int = 0,
+    evaluate: Callable[[], float] | None = None,
 ) -> TrainLog:
     """Train ``module``'s parameters that have ``requires_grad`` in place.
 
@@ -254,6 +258,12 @@ def train_loop(
     log, any other scalar parts. ``soft_module``'s parameters get ``config.soft_lr``.
     Seeds torch/numpy/random with ``config.seed`` first, so the same seed on the same machine
     gives bit-identical weights.
+
+    Best checkpoint (LM-BFF): with ``config.eval_every`` and ``evaluate`` (a callable returning
+    the dev score of the module as it is), the module is scored every ``eval_every`` steps and
+    after the last one; the trainable parameters of the best score (the earliest on ties) are
+    kept in memory and restored at the end. Scoring uses no random numbers, so the training
+    trajectory is the same with or without it.
     """
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
@@ -279,6 +289,8 @@ def train_loop(
     module.train()
     bar = tqdm(total=config.steps, desc=desc, disable=not progress or not accelerator.is_local_main_process, leave=False, unit="step")
     t0 = time.perf_counter()
+    checkpoints = config.eval_every is not None and evaluate is not None
+    best: dict[str, torch.Tensor] | None = None
     try:
         with _Deterministic():
             for step in range(1, config.steps + 1):
@@ -302,12 +314,25 @@ def train_loop(
                 if not math.isfinite(parts["loss"]):
                     raise ConfigError(f"training diverged at step {step} (loss {parts['loss']}); fix: lower lr (now {config.lr})")
                 log.entries.append({"step": step, **{k: round(v, 6) for k, v in parts.items()}, "lr": lr, "seconds": round(time.perf_counter() - t0, 4)})
+                if checkpoints and (step % config.eval_every == 0 or step == config.steps):
+                    module.eval()
+                    score = float(evaluate())
+                    module.train()
+                    log.entries[-1]["dev_score"] = score
+                    if log.best_dev_score is None or score > log.best_dev_score:
+                        log.best_dev_score, log.best_step = score, step
+                        best = {n: p.detach().clone() for n, p in module.named_parameters() if p.requires_grad}
                 bar.update(1)
                 if step % 10 == 0 or step == config.steps:
                     bar.set_postfix(loss=f"{parts['loss']:.4f}")
     finally:
         bar.close()
         module.train(was_training)
+    if best is not None and log.best_step != config.steps:
+        with torch.no_grad():
+            for n, p in module.named_parameters():
+                if n in best:
+                    p.copy_(best[n])
     log.train_seconds = time.perf_counter() - t0
     log.steps = config.steps
     if device.type == "cuda":
@@ -408,6 +433,21 @@ def check_targets(soft_targets, n: int, n_labels: int) -> torch.Tensor:
     return t / t.sum(1, keepdim=True).clamp_min(1e-12)
 
 
+def check_dev(config: TrainConfig, dev: Sequence[Example]) -> bool:
+    """Whether best-checkpoint selection is on; ``eval_every`` without labelled dev data is an error."""
+    if config.eval_every is None:
+        return False
+    if not dev or any(e.label is None for e in dev):
+        raise ConfigError(f"eval_every={config.eval_every} needs labelled dev examples but there are none; "
+                          "fix: use selection: dev (the split's dev set), or drop eval_every")
+    return True
+
+
+def dev_score(dev: Sequence[Example], pred: Sequence[str], metric: Callable[[list, list], float] | None) -> float:
+    gold = [e.label for e in dev]
+    return float(metric(gold, list(pred))) if metric is not None else float(np.mean([g == p for g, p in zip(gold, pred)]))
+
+
 def train_prompt_model(
     model,
     pvp,
@@ -418,8 +458,13 @@ def train_prompt_model(
     soft_targets: np.ndarray | None = None,
     *,
     progress: bool = True,
+    dev: Sequence[Example] = (),
+    dev_metric: Callable[[list, list], float] | None = None,
 ) -> TrainLog:
     """Fine-tune ``model`` (a ``PromptModel``) on one PVP, in place.
+
+    With ``config.eval_every``, ``dev`` (labelled examples) is scored with ``dev_metric``
+    (default accuracy) during training and the best checkpoint is kept (see :func:`train_loop`).
 
     Loss: cross-entropy over the verbalizer label scores, or — with ``soft_targets``
     (``[len(train), len(labels)]`` probabilities) — the distillation KL at
@@ -490,6 +535,10 @@ def train_prompt_model(
         out["loss"] = main
         return out
 
+    def evaluate() -> float:
+        lp = model.predict_log_proba(dev, pvp, batch_size=config.eval_batch_size, max_length=max_length, labels=labels)
+        return dev_score(dev, [labels[i] for i in lp.argmax(1)], dev_metric)
+
     log = train_loop(
         model,
         loss_fn,
@@ -499,6 +548,7 @@ def train_prompt_model(
         desc=f"train {pvp.id}",
         progress=progress,
         examples=len(train),
+        evaluate=evaluate if check_dev(config, dev) else None,
     )
     log.trained_parameters = trained
     model.precision = config.precision  # the trained model scores in the precision it trained in

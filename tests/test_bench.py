@@ -550,7 +550,7 @@ def test_method_options_are_checked_when_the_file_is_loaded(world):
     with pytest.raises(ConfigError, match=r"\$.methods\[0\].options: unknown option 'bais'; fix: did you mean 'bias'\?"):
         load_experiment(bad)
     swept = _experiment(world, methods=[{"name": "fake", "sweep": {"steps": [1, -1]}}], name="sweep.yaml")
-    with pytest.raises(ConfigError, match=r"sweep point \{'steps': -1\}.*steps=-1: out of range"):
+    with pytest.raises(ConfigError, match=r"sweep/search point \{'steps': -1\}.*steps=-1: out of range"):
         load_experiment(swept)
     zs = _experiment(world, methods=[{"name": "zero-shot", "budgets": True}], name="zs.yaml")
     with pytest.raises(ConfigError, match=r"\$.methods\[0\].budgets: method 'zero-shot' does not train"):

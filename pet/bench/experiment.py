@@ -27,6 +27,7 @@ from typing import Any, Sequence
 
 from ..errors import ConfigError, PetError
 from ..jsonio import json_path
+from ..selection import parse_selection
 from ..methods import available_methods, get_method
 from ..training import TrainConfig
 
@@ -96,6 +97,14 @@ SCHEMA: dict[str, Any] = {
                     "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
                     "additionalProperties": {"type": "array", "minItems": 1},
                 },
+                "search": {
+                    "type": "object",
+                    "minProperties": 1,
+                    "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+                    "additionalProperties": {"type": "array", "minItems": 1},
+                },
+                "selection": {"type": "string", "pattern": r"^(none|dev|cv:\d+|multisplit:\d+)$"},
+                "eval_every": {"type": "integer", "minimum": 1},
             },
         },
     },
@@ -125,6 +134,9 @@ class MethodSpec:
     options: dict = field(default_factory=dict, hash=False, compare=False)
     budgets: bool | None = None  # None: the method trains (its options extend TrainConfig)
     sweep: dict = field(default_factory=dict, hash=False, compare=False)
+    #: model selection: a grid over options chosen per split (see pet.selection)
+    search: dict = field(default_factory=dict, hash=False, compare=False)
+    selection: str = "none"
 
 
 @dataclass
@@ -196,6 +208,13 @@ class Cell:
     config_hash: str
     skip: str | None = None  # why the cell cannot run here (e.g. the task has no test split)
     task_ref: str = ""  # how the file names the task (shipped name or task JSON path) for loading
+    selection: str = "none"  # none | dev | cv:N | multisplit:N
+    #: "single" (no choice to make), "point" (one grid point of a selection), "select" (the
+    #: choice among the points of its split, then the chosen point's test rows)
+    role: str = "single"
+    grid_point: dict = field(default_factory=dict)  # the searched options of a "point" cell
+    points: list = field(default_factory=list)  # a "select" cell: its points' config hashes, in grid order
+    point_rows: list = field(default_factory=list)  # filled by the driver before a "select" cell runs
 
     @property
     def key(self) -> tuple:
@@ -354,13 +373,23 @@ def experiment_from_dict(data: dict, path: Path | None = None, check_registries:
         if isinstance(m, str):
             m = {"name": m}
         name = m["name"]
+        opts = dict(m.get("options", {}))
+        if "eval_every" in m:
+            opts["eval_every"] = m["eval_every"]
+        sel = parse_selection(m.get("selection", "none"), f"{where}: $.methods[{i}].selection")
+        if m.get("search") and sel.mode == "none":
+            raise ConfigError(f"{where}: $.methods[{i}].search: a grid needs a way to choose; fix: add selection: dev (or cv:N / multisplit:N), or use sweep for separate variants")
+        if opts.get("eval_every") is not None and sel.mode != "dev":
+            raise ConfigError(f"{where}: $.methods[{i}].eval_every: best-checkpoint selection uses the split's dev set; fix: add selection: dev, or drop eval_every")
         methods.append(
             MethodSpec(
                 name=name,
                 label=m.get("label", name),
-                options=dict(m.get("options", {})),
+                options=opts,
                 budgets=m.get("budgets"),
                 sweep={k: list(v) for k, v in m.get("sweep", {}).items()},
+                search={k: list(v) for k, v in m.get("search", {}).items()},
+                selection=m.get("selection", "none"),
             )
         )
     labels = [m.label for m in methods]
@@ -462,8 +491,8 @@ def check_experiment(exp: Experiment) -> None:
             )
         # every grid point's options must build the method's options dataclass: unknown or
         # misspelled keys and bad values fail here, before any cell runs
-        for point in _sweep_points(m.sweep):
-            at = f"{where}: $.methods[{i}].options" + (f" (sweep point {point})" if point else "")
+        for point in [{**a, **b} for a in _sweep_points(m.sweep) for b in _sweep_points(m.search)]:
+            at = f"{where}: $.methods[{i}].options" + (f" (sweep/search point {point})" if point else "")
             opts = {**(exp.budgets if uses_budgets(m) else {}), **m.options, **point}
             if m.budgets and not issubclass(get_method(m.name).options, TrainConfig):
                 raise ConfigError(f"{where}: $.methods[{i}].budgets: method '{m.name}' does not train; fix: drop \"budgets\" for it")
@@ -610,24 +639,22 @@ def expand_grid(exp: Experiment, model: str | None = None, only: Sequence[str] =
                             "pvps": pvp_dicts,
                             "pet_version": version,
                         }
-                        cell = Cell(
-                            task=spec.name,
-                            method=label,
-                            method_name=m.name,
-                            k=k,
-                            seed=seed,
-                            options=options,
-                            pvps=pvp_ids,
-                            test_split=t.test_split,
-                            test_limit=test_limit,
-                            unlabelled=unl,
-                            config=config,
-                            config_hash=config_hash(config),
-                            skip=skip,
-                            task_ref=task_ref(t, exp),
-                        )
-                        if _keep(cell, m.name, filters):
-                            cells.append(cell)
+                        common = dict(task=spec.name, method=label, method_name=m.name, k=k, seed=seed, pvps=pvp_ids,
+                                      test_split=t.test_split, test_limit=test_limit, unlabelled=unl, skip=skip,
+                                      task_ref=task_ref(t, exp))
+                        if m.selection == "none":
+                            group = [Cell(options=options, config=config, config_hash=config_hash(config), **common)]
+                        else:  # one cell per grid point, then the cell that chooses among them
+                            group = []
+                            for gp in _sweep_points(m.search):
+                                gconf = {**config, "options": {**options, **gp}, "selection": m.selection, "role": "point", "grid_point": gp}
+                                group.append(Cell(options={**options, **gp}, config=gconf, config_hash=config_hash(gconf), selection=m.selection,
+                                                  role="point", grid_point=gp, **common))
+                            sconf = {**config, "selection": m.selection, "role": "select", "search": m.search,
+                                     "points": [c.config_hash for c in group]}
+                            group.append(Cell(options=options, config=sconf, config_hash=config_hash(sconf), selection=m.selection,
+                                              role="select", points=[c.config_hash for c in group], **common))
+                        cells.extend(c for c in group if _keep(c, m.name, filters))
     return cells
 
 

@@ -76,6 +76,12 @@ def load_rows(results_dir: str | Path, only_hashes: set[str] | None = None) -> t
     df = pd.DataFrame(rows)
     df["_order"] = range(len(df))
     df["k"] = df["k"].astype(object).where(df["k"].notna(), None)
+    # grid points of a model selection: only for the selection table and the dev-vs-test plot;
+    # every other table uses the selected rows (rows stored before selection existed count as selected)
+    if "selected" in df:
+        grid = df["selected"].eq(False)
+        info["grid_rows"] = df[grid].copy()
+        df = df[~grid].copy()
     newest = (  # the store is append-only: the config written last is the newest
         df.groupby(KEY + ["config_hash"], dropna=False)["_order"].max().reset_index()
         .sort_values("_order")
@@ -289,6 +295,72 @@ def cost_table(df):
     return pd.DataFrame(rows)
 
 
+def selection_table(df, grid):
+    """Per split (task, method, K, seed): the chosen grid point of the final stage, its dev score
+    and its test score, the number of points, and — where the grid points were tested too
+    (selection dev) — the best and mean test score over the points (what choosing on test would
+    have given, for the record: it is never used)."""
+    pd = _pd()
+    if df is None or not len(df) or "dev_score" not in df:
+        return None
+    chosen = df[df["final"].eq(True) & df["dev_score"].notna()] if "final" in df else df.iloc[0:0]
+    out = []
+    for _, r in chosen.iterrows():
+        rec = {"task": r["task"], "method": r["method"], "k": r["k"], "seed": r["seed"], "stage": r["stage"], "selection": r.get("selection"),
+               "chosen": json.dumps((r.get("options") or {}) if not r.get("grid_point") else r["grid_point"], sort_keys=True),
+               "dev_score": r["dev_score"], "test_score": r["score"], "points": len(r["grid"]) if isinstance(r.get("grid"), list) else 1}
+        if grid is not None and len(grid):
+            pts = grid[(grid["task"] == r["task"]) & (grid["method"] == r["method"]) & (grid["seed"] == r["seed"])
+                       & (grid["k"].astype(str) == str(r["k"])) & (grid["stage"] == r["stage"]) & (grid["pvp"].fillna("") == (r["pvp"] or ""))]
+            tested = pts["score"].dropna()
+            if len(tested):
+                rec["points_test_best"] = float(tested.max())
+                rec["points_test_mean"] = float(tested.mean())
+                rec["points_dev_test_pearson"] = float(pts["dev_score"].corr(pts["score"])) if len(tested) > 2 else float("nan")
+        out.append(rec)
+    return pd.DataFrame(out) if out else None
+
+
+def selection_summary(sel):
+    """Per (task, method, K): FewNLU's criteria — mean ± std test score of the chosen points
+    (stability), mean dev score, and the dev-test correlation over the splits."""
+    pd = _pd()
+    rows = []
+    for (task, method, k), g in sel.groupby(["task", "method", "k"], sort=False, dropna=False):
+        st = _stats(list(g["test_score"].astype(float)))
+        corr = g["dev_score"].astype(float).corr(g["test_score"].astype(float), method="spearman") if len(g) > 2 else float("nan")
+        rows.append({"task": task, "method": method, "k": k, "selection": g["selection"].iloc[0], "splits": len(g),
+                     "test_mean": st["mean"], "test_std": st["std"], "dev_mean": float(g["dev_score"].astype(float).mean()),
+                     "dev_test_spearman": corr})
+    return pd.DataFrame(rows)
+
+
+def dev_test_scatter(sel, path: Path) -> Path:
+    """Dev score vs test score of the chosen points, one colour per method, with Pearson's r."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    for method, g in sel.groupby("method", sort=False):
+        x, y = 100 * g["dev_score"].astype(float), 100 * g["test_score"].astype(float)
+        r = x.corr(y) if len(g) > 2 else float("nan")
+        ax.scatter(x, y, label=f"{method} (r={r:.2f})" if r == r else method, s=22)
+    lo = min(ax.get_xlim()[0], ax.get_ylim()[0])
+    hi = max(ax.get_xlim()[1], ax.get_ylim()[1])
+    ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("dev score of the chosen point (%)")
+    ax.set_ylabel("test score (%)")
+    ax.set_title("model selection: dev vs test per split")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def shipped_references() -> Path:
     """The published numbers shipped with pet (``data/references.csv``)."""
     return shipped_dir("references") / "references.csv"
@@ -451,6 +523,7 @@ def build_report(
             for t, m, kl in zip(head_agg["task"], head_agg["method"], head_agg["k_label"])
         ]
         stages = aggregate(df)
+        selection = selection_table(df, info.get("grid_rows"))
         tables = {
             "headline": head_agg,
             "stages": stages,
@@ -458,6 +531,7 @@ def build_report(
             "hard_soft": hard_soft_table(head_agg),
             "gains": gain_table(head),
             "cost": cost_table(df),
+            "selection": selection,
         }
         models = sorted(set(df["model"]))
     else:
@@ -486,6 +560,8 @@ def build_report(
             flat.to_csv(tmp / "rows.csv", index=False)
         if plots and len(df):
             write_plots(df, aggregate(head, by=("task", "method", "k_label")), tmp / "plots")
+            if selection is not None and len(selection):
+                dev_test_scatter(selection, tmp / "plots" / "dev_vs_test.png")
     rep.output = out
     rep.files = sorted(p for p in out.rglob("*") if p.is_file())
     return rep
@@ -576,6 +652,17 @@ def _markdown(root: Path, df, info: dict, notes: dict, tables: dict, models: lis
 
     # all stages
     st = tables["stages"]
+    sel = tables.get("selection")
+    if sel is not None and len(sel):
+        summ = selection_summary(sel)
+        lines += ["## Model selection", "",
+                  "Rows above are the chosen grid points only. Per task × method × K: the test score of the point chosen on "
+                  "dev (or by cross-validation) per split, its stability over splits, and how well dev predicts test "
+                  "(Spearman over splits; FewNLU's criteria). Per split: `selection.csv`; plot: `plots/dev_vs_test.png`.", "",
+                  md_table(["task", "method", "K", "selection", "splits", "test", "dev", "dev-test ρ"],
+                           [[r["task"], r["method"], _k_label(r["k"]), r["selection"], r["splits"], fmt_pct(r["test_mean"], r["test_std"]),
+                             fmt_pct(r["dev_mean"]), "–" if r["dev_test_spearman"] != r["dev_test_spearman"] else f"{r['dev_test_spearman']:.2f}"]
+                            for _, r in summ.iterrows()]), ""]
     lines += ["## All stages", ""]
     rows = [
         [tname(r["task"]), r["method"], r["k_label"], r["stage"], r["pvp"] or "", fmt_pct(r["mean"], r["std"], r["median"]), r["n"]]

@@ -17,6 +17,7 @@ Each cell is computed while holding its cell lock, then all its rows are appende
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -34,11 +35,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from ..classifier import PetClassifier
 from ..data import load_task
 from ..evaluation import evaluate
 from ..examples import Example
 from ..methods import FitSetup, get_method
+from ..metrics import compute_metric
+from ..selection import choose, folds, parse_selection
 from ..spec import load_patterns, load_verbalizers, make_pvps
 from ..training import seed_everything
 from .executors import LocalExecutor
@@ -313,23 +318,46 @@ def run_cell(
     env: dict,
     progress: bool = False,
 ) -> list[dict]:
-    """Compute one cell: fit the method on the cell's split (train + unlabelled pool; it never
-    sees the test set), then evaluate every fitted stage on the test set; one row per stage."""
+    """Compute one cell; one row per stage. The method is fitted on the split's training
+    examples and the unlabelled pool (with selection ``dev``, the split's dev set scores its
+    checkpoints); the test set is read only once a model is fitted, and no choice reads it.
+
+    Roles (``Cell.role``): ``single`` — fit, evaluate, rows ``selected``; ``point`` — one grid
+    point of a selection: with ``dev``, fit + dev and test rows (``dev_score``); with
+    ``cv``/``multisplit``, the mean held-out fold score per stage (no test rows); ``select`` —
+    choose per stage the point with the best dev score (``pet.selection.choose``): with ``dev``
+    its rows, with ``cv``/``multisplit`` the chosen point re-fitted on train ∪ dev and tested once.
+    """
     task = load_task(cell.task_ref or cell.task)
     split = data.split(cell)
     pool, pool_sum = data.pool(cell, split)
     pvps = make_pvps(load_patterns(task.patterns_path), load_verbalizers(task.verbalizers_path), cell.pvps)
     method = get_method(cell.method_name)
+    selection = parse_selection(cell.selection)
     setup = FitSetup(model=model, labels=list(task.label_ids), pvps=pvps, seed=cell.seed, max_length=task.max_length,
-                     device=device, progress=progress)
-    seed_everything(cell.seed)
+                     device=device, progress=progress, metric=task_metric(task))
     t0 = time.perf_counter()
+    extra_fields: dict[str, Any] = {"selection": str(selection), "grid_point": cell.grid_point or None}
     with PeakMemory() as mem:
-        fitted = method.fit(split.train, pool, cell.options, setup)
-    test = data.test(cell)  # read only once the method is fitted
-    results = evaluate(fitted, test.examples, task, split=test.split, progress=progress)
+        if cell.role == "select":
+            if selection.uses_folds:
+                results, fitted, test = _refit_chosen(cell, method, split, pool, setup, task, data)
+            else:
+                return _chosen_rows(cell, selection)
+        elif cell.role == "point" and selection.uses_folds:
+            results, fitted, test = _cross_validate(cell, method, split, pool, setup, task, selection), None, None
+        else:
+            seed_everything(cell.seed)
+            dev = split.dev if selection.mode == "dev" else []
+            fitted = method.fit(split.train, pool, cell.options, dataclasses.replace(setup, dev=dev))
+            dev_rows = {r["key"]: r for r in evaluate(fitted, dev, task, split="dev")} if dev else {}
+            test = data.test(cell)  # read only once the method is fitted
+            results = evaluate(fitted, test.examples, task, split=test.split, progress=progress)
+            for r in results:
+                r["dev_score"] = dev_rows[r["key"]]["score"] if r["key"] in dev_rows else None
+                r["selected"] = cell.role == "single"
     cell_seconds = time.perf_counter() - t0
-    if exp.save_models:
+    if exp.save_models and fitted is not None and cell.role != "point":
         PetClassifier.from_fitted(fitted).save(data.results / "models" / cell.config_hash[:16], overwrite=True, metrics=results)
 
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -343,23 +371,29 @@ def run_cell(
                 "method_name": cell.method_name,
                 "stage": r["stage"],
                 "pvp": r["pvp"],
+                "key": r["key"],
                 "final": r["final"],
                 "k": cell.k,
                 "seed": cell.seed,
                 "score": r["score"],
                 "metric": r["metric"],
                 "metrics": r["metrics"],
+                "dev_score": r["dev_score"],
+                "selected": r["selected"],
+                **extra_fields,
+                **({"grid_point": r["grid_point_chosen"]} if "grid_point_chosen" in r else {}),
+                **({"grid": r["grid"]} if "grid" in r else {}),
                 "train_seconds": r["train_seconds"],
                 "eval_examples_per_second": r["eval_examples_per_second"],
                 "peak_memory_mb": round(cuda_peak if cuda_peak else mem.peak_rss_mb, 1),
                 "peak_memory_source": "cuda_max_allocated" if cuda_peak else "process_rss",
-                "cell_peak_rss_mb": round(mem.peak_rss_mb, 1),  # sampled while the method was fitted
+                "cell_peak_rss_mb": round(mem.peak_rss_mb, 1),  # sampled while the cell ran
                 "trained_parameters": r["trained_parameters"],
                 "cell_seconds": round(cell_seconds, 3),
-                "fit_seconds": round(fitted.fit_seconds, 3),
+                "fit_seconds": round(fitted.fit_seconds, 3) if fitted is not None else None,
                 "model": model,
                 "model_id": cell.config["model"],
-                "options": cell.options,
+                "options": cell.options if not r.get("chosen_options") else r["chosen_options"],
                 "pvps": cell.pvps,
                 "split": {
                     "source": split.source,
@@ -368,7 +402,7 @@ def run_cell(
                     "n_train": len(split.train),
                     "n_dev": len(split.dev),
                 },
-                "test": {
+                "test": None if test is None else {
                     "split": test.split,
                     "n": len(test.examples),
                     "n_full": test.n_full,
@@ -390,19 +424,93 @@ def run_cell(
     return rows
 
 
+def task_metric(task) -> Callable[[list, list], float]:
+    """The task's main metric as ``metric(gold, pred)`` (what dev scores are measured in)."""
+    def metric(gold: list, pred: list) -> float:
+        return compute_metric(task.metric, gold, pred, labels=task.label_ids, pos_label=task.positive_label)
+
+    return metric
+
+
+def _cross_validate(cell: Cell, method, split: SplitInfo, pool: list[Example], setup: FitSetup, task, selection) -> list[dict]:
+    """One grid point under cv/multisplit: fit on each fold's training part, score its held-out
+    part; per stage the mean held-out score (``dev_score``) and the fold scores. No test rows."""
+    per_key: dict[str, list[dict]] = {}
+    for i, (fit_part, held_out) in enumerate(folds([*split.train, *split.dev], selection, cell.seed)):
+        seed_everything(cell.seed)
+        fitted = method.fit(fit_part, pool, cell.options, setup)
+        for r in evaluate(fitted, held_out, task, split=f"fold{i}"):
+            per_key.setdefault(r["key"], []).append(r)
+    out = []
+    for key, rs in per_key.items():
+        scores = [r["score"] for r in rs]
+        out.append({**rs[0], "score": None, "metrics": {}, "dev_score": float(np.mean(scores)), "selected": False,
+                    "train_seconds": float(sum(r["train_seconds"] for r in rs)), "eval_examples_per_second": 0.0,
+                    "extra": {**rs[0]["extra"], "fold_scores": scores, "fold_size": [r["n"] for r in rs]}})
+    return out
+
+
+def _grid(cell: Cell) -> tuple[list[list[dict]], list[dict]]:
+    """A select cell's point rows grouped by grid point (in grid order), and the points' options."""
+    by_hash: dict[str, list[dict]] = {}
+    for r in cell.point_rows:
+        by_hash.setdefault(r["config_hash"], []).append(r)
+    missing = [h for h in cell.points if h not in by_hash]
+    if missing:
+        raise PetError(f"{cell.describe()}: {len(missing)} of its {len(cell.points)} grid points have no stored rows "
+                       f"(failed or not run: {missing[0][:12]}…); fix: see errors.jsonl, then rerun to complete the grid")
+    points = [by_hash[h] for h in cell.points]
+    return points, [p[0].get("grid_point") or {} for p in points]
+
+
+def _chosen_rows(cell: Cell, selection) -> list[dict]:
+    """selection dev: per stage, the stored row of the grid point with the best dev score."""
+    points, opts = _grid(cell)
+    chosen = choose(points)
+    out = []
+    for key, i in chosen.items():
+        row = next(r for r in points[i] if r["key"] == key)
+        grid = [{"grid_point": o, "dev_score": next((r["dev_score"] for r in p if r["key"] == key), None)} for o, p in zip(opts, points)]
+        clean = {k: v for k, v in row.items() if k not in ("type", "write_id", "config_hash")}
+        out.append({**clean, "selected": True, "grid": grid, "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    return out
+
+
+def _refit_chosen(cell: Cell, method, split: SplitInfo, pool: list[Example], setup: FitSetup, task, data: _DataCache):
+    """selection cv/multisplit: re-fit each chosen point on train ∪ dev, test it once."""
+    points, opts = _grid(cell)
+    chosen = choose(points)
+    results, fitted, test = [], None, None
+    for i in sorted(set(chosen.values())):
+        seed_everything(cell.seed)
+        fitted = method.fit([*split.train, *split.dev], pool, {**cell.options, **opts[i]}, setup)
+        test = data.test(cell)  # only now: the choice is made
+        for r in evaluate(fitted, test.examples, task, split=test.split):
+            if chosen.get(r["key"]) != i:
+                continue
+            grid = [{"grid_point": o, "dev_score": next((x["dev_score"] for x in p if x["key"] == r["key"]), None)} for o, p in zip(opts, points)]
+            results.append({**r, "dev_score": grid[i]["dev_score"], "selected": True, "grid": grid,
+                            "chosen_options": {**cell.options, **opts[i]}, "grid_point_chosen": opts[i]})
+    return results, fitted, test
+
+
 def _fmt_score(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
 def summary_line(cell: Cell, rows: list[dict], seconds: float) -> str:
     h = headline(rows) or {}
-    best = max(rows, key=lambda r: r["score"]) if rows else {}
+    tested = [r for r in rows if r.get("score") is not None]
+    best = max(tested, key=lambda r: r["score"]) if tested else {}
     params = max((r["trained_parameters"] for r in rows), default=0)
     eps = [r["eval_examples_per_second"] for r in rows if r["eval_examples_per_second"]]
     mem = max((r["peak_memory_mb"] for r in rows), default=0.0)
+    role = {"point": f" point {cell.grid_point}", "select": " chosen"}.get(cell.role, "")
+    score = f"{h.get('metric', '?')} {_fmt_score(h['score'])}" if h.get("score") is not None else "no test rows"
     parts = [
-        f"{cell.describe()}: {h.get('metric', '?')} {_fmt_score(h.get('score', 0.0))} ({h.get('stage')})",
-        f"best {_fmt_score(best.get('score', 0.0))} ({best.get('stage')}{' ' + best['pvp'] if best.get('pvp') else ''})" if len(rows) > 1 else "",
+        f"{cell.describe()}{role}: {score} ({h.get('stage')})",
+        f"dev {_fmt_score(h['dev_score'])}" if h.get("dev_score") is not None else "",
+        f"best {_fmt_score(best['score'])} ({best.get('stage')}{' ' + best['pvp'] if best.get('pvp') else ''})" if len(tested) > 1 else "",
         f"{len(rows)} rows",
         f"train {h.get('train_seconds', 0.0):.1f}s ({h.get('stage')})" if h.get("train_seconds") else "",
         f"eval {sum(eps) / len(eps):.0f} ex/s" if eps else "",
@@ -598,8 +706,18 @@ def run_experiment(
     if hasattr(pool, "prepare"):  # driver side, before any cell: e.g. write every split here (see pet.bench.executors)
         pool.prepare(exp, todo, data_cache)
     try:
-        busy = dispatch(todo, blocking=False)
+        # grid points (and plain cells) first; then each split's choice, from its points' stored rows
+        first = [c for c in todo if c.role != "select"]
+        busy = dispatch(first, blocking=False)
         dispatch(busy, blocking=True)  # cells another run was computing: wait for it, then re-check
+        choices = [c for c in todo if c.role == "select"]
+        if choices:
+            stored = store.rows()
+            for c in choices:
+                wanted = set(c.points)
+                c.point_rows = [r for r in stored if r.get("config_hash") in wanted]
+            busy = dispatch(choices, blocking=False)
+            dispatch(busy, blocking=True)
     finally:
         bar.close()
     summary.seconds = time.perf_counter() - t_start

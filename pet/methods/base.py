@@ -51,6 +51,10 @@ class FitSetup:
     max_length: int = DEFAULT_MAX_LENGTH  # the task's; options.max_length overrides it
     device: str | None = None
     progress: bool = False
+    #: labelled dev examples for best-checkpoint selection (``eval_every``); never the test set
+    dev: list[Example] = field(default_factory=list)
+    #: the task's metric as ``metric(gold, pred) -> float`` (default accuracy), for dev scores
+    metric: Callable[[list, list], float] | None = None
 
 
 @dataclass
@@ -192,3 +196,10 @@ def get_method(name: str) -> Method:
 def resolve_max_length(options: Options, setup: FitSetup) -> int:
     """``options.max_length`` when set, else the task's (``setup.max_length``)."""
     return int(getattr(options, "max_length", None) or setup.max_length or DEFAULT_MAX_LENGTH)
+
+
+def checkpoint_info(log: Any) -> dict:
+    """A stage's record of best-checkpoint selection (empty when it was off)."""
+    if getattr(log, "best_step", None) is None:
+        return {}
+    return {"best_step": log.best_step, "best_dev_score": log.best_dev_score}

@@ -11,7 +11,7 @@ from ..options import option
 from ..predictors import SequencePredictor
 from ..sequence import train_sequence_classifier
 from ..training import TrainConfig
-from .base import Fitted, FitSetup, Stage, register_method, resolve_max_length
+from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, resolve_max_length
 
 
 @dataclass
@@ -25,10 +25,11 @@ class ClsFTOptions(TrainConfig):
 def fit_cls_ft(train: list[Example], unlabelled: list[Example], options: ClsFTOptions, setup: FitSetup) -> Fitted:
     """Fine-tune the encoder with a fresh ``[CLS]`` + MLP head on the labelled examples."""
     config = options.resolved(resolve_max_length(options, setup), setup.seed)
-    clf = train_sequence_classifier(setup.model, train, setup.labels, config, device=setup.device, progress=setup.progress)
+    clf = train_sequence_classifier(setup.model, train, setup.labels, config, device=setup.device, progress=setup.progress,
+                                    dev=setup.dev, dev_metric=setup.metric)
     log = clf.train_log
     stage = Stage("final", SequencePredictor(clf, config.eval_batch_size), train_seconds=log.train_seconds,
-                  trained_parameters=log.trained_parameters, extra={"steps": log.steps, "final_loss": log.final_loss})
+                  trained_parameters=log.trained_parameters, extra={"steps": log.steps, "final_loss": log.final_loss, **checkpoint_info(log)})
     return Fitted("cls-ft", list(setup.labels), options, [stage], "final", pvps=[], model=setup.model, logs={"cls": log})
 
 

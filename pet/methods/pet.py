@@ -74,7 +74,7 @@ from ..predictors import PromptEnsemble, SequencePredictor
 from ..scoring import ensemble as ensemble_log_probs
 from ..sequence import train_sequence_classifier
 from ..training import TrainConfig, train_config, train_prompt_model
-from .base import Fitted, FitSetup, Stage, register_method, resolve_max_length
+from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, resolve_max_length
 
 log = logging.getLogger(__name__)
 
@@ -307,7 +307,8 @@ class PetOptions(TrainConfig):
     def distill_config(self) -> TrainConfig:
         base = train_config(self)
         over = {"steps": self.distill_steps, "lr": self.distill_lr, "batch_size": self.distill_batch_size}
-        return base.replace(**{k: v for k, v in over.items() if v is not None})
+        # the student learns from the ensemble on unlabelled text: no dev checkpointing for it
+        return base.replace(eval_every=None, **{k: v for k, v in over.items() if v is not None})
 
 
 @dataclass
@@ -393,12 +394,14 @@ class PetTrainer:
                 model = self._fresh_model(pvp, labelled)
                 cfg = dataclasses.replace(self.config, seed=seed)
                 aux = pool if cfg.mlm_weight > 0 else ()
-                log_ = train_prompt_model(model, pvp, train_sets[i], cfg, self.labels, unlabelled=aux, progress=self.setup.progress)
+                log_ = train_prompt_model(model, pvp, train_sets[i], cfg, self.labels, unlabelled=aux, progress=self.setup.progress,
+                                          dev=self.setup.dev, dev_metric=self.setup.metric)
                 kw = dict(batch_size=cfg.eval_batch_size, max_length=cfg.max_length, labels=self.labels, progress=self.setup.progress)
                 m = _Member(model, pvp, rep, seed, model.predict_log_proba(pool, pvp, **kw) if pool else None, log_)
                 self.logs[f"gen{g}:{m.tag}"] = log_
                 extra = {"repetition": rep, "seed": seed, "generation": g, "train_size": len(train_sets[i]),
-                         "pre_train_accuracy": label_accuracy(self.pre_lp[pvp.id], self.gold, self.labels), "final_loss": log_.final_loss}
+                         "pre_train_accuracy": label_accuracy(self.pre_lp[pvp.id], self.gold, self.labels), "final_loss": log_.final_loss,
+                         **checkpoint_info(log_)}
                 gr = growth[i]
                 if gr is not None:
                     extra.update(added=len(gr.examples), added_target=gr.target, added_per_label=gr.per_label, voters=[prev[j] for j in gr.voters])

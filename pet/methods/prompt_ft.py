@@ -15,7 +15,7 @@ from ..options import option
 from ..predictors import PromptEnsemble
 from ..spec import PVP
 from ..training import TrainConfig, train_prompt_model
-from .base import Fitted, FitSetup, Stage, register_method, resolve_max_length
+from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, resolve_max_length
 
 
 @dataclass
@@ -49,13 +49,14 @@ def fit_prompt_ft(train: list[Example], unlabelled: list[Example], options: Prom
     stages, members, logs = [], [], {}
     for pvp in pvps:
         model = PromptModel.from_pretrained(setup.model, device=setup.device)
-        log = train_prompt_model(model, pvp, train, config, setup.labels, unlabelled=aux, progress=setup.progress)
+        log = train_prompt_model(model, pvp, train, config, setup.labels, unlabelled=aux, progress=setup.progress,
+                                 dev=setup.dev, dev_metric=setup.metric)
         logs[pvp.id] = log
         members.append((model, pvp))
         stages.append(
             Stage("pvp", PromptEnsemble([(model, pvp)], setup.labels, config.max_length, config.eval_batch_size), pvp=pvp.id,
                   train_seconds=log.train_seconds, trained_parameters=log.trained_parameters,
-                  extra={"steps": log.steps, "final_loss": log.final_loss, "tune": config.tune})
+                  extra={"steps": log.steps, "final_loss": log.final_loss, "tune": config.tune, **checkpoint_info(log)})
         )
     final = stages[0].key
     if len(members) > 1:

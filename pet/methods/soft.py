@@ -29,7 +29,7 @@ from ..predictors import PromptEnsemble
 from ..soft import ENCODERS, INITS, VERBALIZERS, SoftConfig, attach_soft_prompt, soft_before_mask
 from ..spec import PVP, Pattern
 from ..training import TrainConfig, train_prompt_model
-from .base import Fitted, FitSetup, Stage, register_method, resolve_max_length
+from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, resolve_max_length
 
 
 @dataclass
@@ -108,14 +108,15 @@ def fit_soft(train: list[Example], unlabelled: list[Example], options: SoftOptio
         model = PromptModel.from_pretrained(setup.model, device=setup.device)
         enc = model.encoder_for(pvp, config.max_length, setup.labels)
         module = attach_soft_prompt(model, enc, soft_config)
-        log = train_prompt_model(model, pvp, train, config, setup.labels, progress=setup.progress)
+        log = train_prompt_model(model, pvp, train, config, setup.labels, progress=setup.progress, dev=setup.dev, dev_metric=setup.metric)
         logs[pvp.id] = log
         members.append((model, pvp))
         stages.append(
             Stage("pvp", PromptEnsemble([(model, pvp)], setup.labels, config.max_length, config.eval_batch_size), pvp=pvp.id,
                   train_seconds=log.train_seconds, trained_parameters=log.trained_parameters,
                   extra={"template": pvp.pattern.template, "n_soft": enc.n_soft, "soft_config": module.config.to_dict(),
-                         "soft_parameters": int(sum(p.numel() for p in module.parameters())), "final_loss": log.final_loss})
+                         "soft_parameters": int(sum(p.numel() for p in module.parameters())), "final_loss": log.final_loss,
+                         **checkpoint_info(log)})
         )
     final = stages[0].key
     if len(members) > 1:
