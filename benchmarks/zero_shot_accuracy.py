@@ -48,12 +48,13 @@ def main() -> None:
         for pvp in pvps:  # one PVP at a time so each row's log-probs can be reused for the ensemble
             lps[pvp.id] = model.predict_log_proba(test, pvp, max_length=task.max_length, labels=task.label_ids)
             score = evaluate_log_probs(task, test, lps[pvp.id])[task.metric]
-            lines.append(f"| {name} | {len(test)} | `{pvp.pattern.template}` | {pvp.verbalizer.id} | {'yes' if pvp.id in defaults else ''} | {score:.3f} |")
+            lines.append(f"| {name} | {len(test)} | `{pvp.pattern.template.replace('|', chr(92) + '|')}` | {pvp.verbalizer.id} | {'yes' if pvp.id in defaults else ''} | {score:.3f} |")
         members = [pid for pid in lps if pid in defaults]
         ens = ensemble([lps[pid] for pid in members])
         score = evaluate_log_probs(task, test, ens)[task.metric]
         lines.append(f"| {name} | {len(test)} | **ensemble of {len(members)} default PVPs** | | | **{score:.3f}** |")
         print(f"{name}: done ({time.time() - t0:.0f}s)", flush=True)
+        atomic_write_text(args.output + ".partial", "\n".join(lines) + "\n")  # progress of a long run
     lines += ["", f"Took {time.time() - t0:.0f} s on a shared 2-core CPU."]
     atomic_write_text(args.output, "\n".join(lines) + "\n")
     print("\n".join(lines))
