@@ -322,3 +322,26 @@ def test_shipped_files_parse_with_spec():
         task = R.load_task(name)
         assert spec.validate_file(task.patterns_path) == []
         assert spec.validate_file(task.verbalizers_path) == []
+
+
+def test_regression_metrics_follow_lmbff():
+    """STS-B: prediction = p(high) * (high - low) + low (LM-BFF); Pearson/Spearman over scores;
+    label ids are refused by the correlation metrics (no silent phi coefficient)."""
+    import numpy as np
+
+    from pet.errors import ConfigError
+    from pet.examples import Example
+    from pet.metrics import compute_metric, evaluate_log_probs, regression_scores
+
+    load_task = R.load_task
+    task = load_task("stsb")
+    p_high = np.array([0.1, 0.5, 0.9, 0.3])
+    lp = np.log(np.stack([1 - p_high, p_high], 1))
+    np.testing.assert_allclose(regression_scores(task, lp), p_high * 5)
+    exs = [Example({"text_a": "a", "text_b": "b"}, "1" if s >= 2.5 else "0", meta={"score": s}) for s in (0.0, 2.0, 4.8, 1.0)]
+    m = evaluate_log_probs(task, exs, lp)
+    assert m["spearman"] == pytest.approx(1.0) and m["pearson"] > 0.95
+    with pytest.raises(ConfigError, match="label ids"):
+        compute_metric("pearson", ["0", "1"], ["1", "1"])
+    with pytest.raises(ConfigError, match="not a regression task"):
+        regression_scores(load_task("sst2"), lp)
