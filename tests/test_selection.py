@@ -203,3 +203,24 @@ def test_best_checkpoint_restores_exactly_its_dev_score(tiny_bert_dir, method):
     assert row["score"] == st.extra["best_dev_score"]  # the restored weights give exactly the kept score
     with pytest.raises(ConfigError, match="eval_every=3 needs labelled dev examples"):
         get_method(method).fit(train, [], opts, FitSetup(tiny_bert_dir, ["0", "1"], [pvp], seed=3, max_length=32))
+
+
+def test_k_mode_total_draws_pets_T_in_all(world, tmp_path):  # noqa: F811
+    """PET's |T|: k labelled examples in all (not per class), uniformly at random, seeded, no dev."""
+    from pet.data import few_shot
+
+    task = world / "specs" / "tiny.json"
+    data = world / "data"
+    a, dev = few_shot(task, data, k=None, seed=3, total=7, out_dir=tmp_path / "s")
+    b, _ = few_shot(task, data, k=None, seed=3, total=7, out_dir=tmp_path / "s")  # read back, verified
+    c, _ = few_shot(task, data, k=None, seed=4, total=7)
+    assert len(a) == 7 and dev == [] and [e.fields for e in a] == [e.fields for e in b] and [e.fields for e in a] != [e.fields for e in c]
+    with pytest.raises(DataError, match="holds a split for"):
+        few_shot(task, data, k=None, seed=3, total=8, out_dir=tmp_path / "s")
+    with pytest.raises(DataError, match="only 40 labelled train-side examples"):
+        few_shot(task, data, total=41, seed=1)
+    exp = load_experiment(_experiment(world, k=(5, 10), extra={"k_mode": "total"}, name="t.yaml"))
+    cells = expand_grid(exp)
+    assert {c.k for c in cells} == {5, 10} and all(c.k_total and c.config["k_mode"] == "total" for c in cells)
+    with pytest.raises(ConfigError, match="k_mode total needs a number"):
+        expand_grid(load_experiment(_experiment(world, k=(None,), extra={"k_mode": "total"}, name="t2.yaml")))

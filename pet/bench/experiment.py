@@ -64,6 +64,7 @@ SCHEMA: dict[str, Any] = {
         "budgets": _OPTIONS,
         "unlabelled": {"type": ["integer", "null"], "minimum": 0},
         "test_limit": {"type": ["integer", "null"], "minimum": 1},
+        "k_mode": {"enum": ["per_class", "total"]},
         "imports": {"type": "array", "items": {"type": "string", "minLength": 1}},
         "save_models": {"type": "boolean"},
     },
@@ -150,6 +151,8 @@ class Experiment:
     budgets: dict = field(default_factory=dict)
     unlabelled: int | None = 10000
     test_limit: int | None = None
+    #: "per_class": k examples per label (LM-BFF); "total": k labelled examples in all (PET's |T|)
+    k_mode: str = "per_class"
     model: str | None = None
     data_dir: str | None = None
     results: str | None = None
@@ -215,6 +218,7 @@ class Cell:
     grid_point: dict = field(default_factory=dict)  # the searched options of a "point" cell
     points: list = field(default_factory=list)  # a "select" cell: its points' config hashes, in grid order
     point_rows: list = field(default_factory=list)  # filled by the driver before a "select" cell runs
+    k_total: bool = False  # k is PET's |T| (labelled examples in all), not per class
 
     @property
     def key(self) -> tuple:
@@ -408,6 +412,7 @@ def experiment_from_dict(data: dict, path: Path | None = None, check_registries:
         budgets=dict(data.get("budgets", {})),
         unlabelled=data.get("unlabelled", 10000),
         test_limit=data.get("test_limit"),
+        k_mode=data.get("k_mode", "per_class"),
         model=data.get("model"),
         data_dir=data.get("data_dir"),
         results=data.get("results"),
@@ -639,9 +644,13 @@ def expand_grid(exp: Experiment, model: str | None = None, only: Sequence[str] =
                             "pvps": pvp_dicts,
                             "pet_version": version,
                         }
+                        if exp.k_mode == "total":
+                            if k is None:
+                                raise ConfigError(f"{where}: $.k: k_mode total needs a number |T| for every k, not null; fix: list sizes such as [10, 50, 100]")
+                            config["k_mode"] = "total"  # (absent for per-class K: earlier hashes stay valid)
                         common = dict(task=spec.name, method=label, method_name=m.name, k=k, seed=seed, pvps=pvp_ids,
                                       test_split=t.test_split, test_limit=test_limit, unlabelled=unl, skip=skip,
-                                      task_ref=task_ref(t, exp))
+                                      task_ref=task_ref(t, exp), k_total=exp.k_mode == "total")
                         if m.selection == "none":
                             group = [Cell(options=options, config=config, config_hash=config_hash(config), **common)]
                         else:  # one cell per grid point, then the cell that chooses among them

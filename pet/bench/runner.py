@@ -181,23 +181,26 @@ class SplitInfo:
     folder: str  # relative to the results folder
 
 
-def split_folder(results: Path, task: str, k: int | None, seed: int) -> Path:
+def split_folder(results: Path, task: str, k: int | None, seed: int, total: bool = False) -> Path:
+    if total:
+        return results / "splits" / task / f"total{k}-seed{seed}"
     return results / "splits" / task / (f"k{k}-seed{seed}" if k is not None else f"fixed-seed{seed}")
 
 
-def prepare_split(task: str, data_dir: str | None, k: int | None, seed: int, results: Path, name: str | None = None) -> SplitInfo:
+def prepare_split(task: str, data_dir: str | None, k: int | None, seed: int, results: Path, name: str | None = None,
+                  total: bool = False) -> SplitInfo:
     """The cell's few-shot split, created once under the results folder (under a file lock) and
     read back, checksum-verified, by every method."""
     import fcntl
 
     from ..data.fewshot import CHECKSUM_FILE, MANIFEST_FILE, few_shot
 
-    d = split_folder(results, name or task, k, seed)
+    d = split_folder(results, name or task, k, seed, total)
     d.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(str(d) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        train, dev = few_shot(task, data_dir, k=k, seed=seed, out_dir=d)
+        train, dev = few_shot(task, data_dir, k=k, seed=seed, out_dir=d, total=k if total else None)
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
@@ -285,9 +288,10 @@ class _DataCache:
         self._pools: dict = {}
 
     def split(self, cell: Cell) -> SplitInfo:
-        key = (cell.task, cell.k, cell.seed)
+        key = (cell.task, cell.k, cell.seed, cell.k_total)
         if key not in self._splits:
-            self._splits[key] = prepare_split(cell.task_ref or cell.task, self.data_dir, cell.k, cell.seed, self.results, name=cell.task)
+            self._splits[key] = prepare_split(cell.task_ref or cell.task, self.data_dir, cell.k, cell.seed, self.results, name=cell.task,
+                                              total=cell.k_total)
         return self._splits[key]
 
     def test(self, cell: Cell) -> TestInfo:

@@ -175,8 +175,12 @@ def few_shot(
     seed: int = 13,
     out_dir: str | Path | None = None,
     dev_k: int | None = None,
+    total: int | None = None,
 ) -> tuple[list[Example], list[Example]]:
     """The (train, dev) few-shot split for K examples per class and a seed.
+
+    ``total`` (PET's |T|) draws that many labelled examples in all, uniformly at random from the
+    train-side pool (not per class; PET's protocol), with no dev set; ``k`` is then ignored.
 
     K equal to the task's ``k_shot`` with a seed that has a fixed folder -> those files as
     published (LM-BFF/RLPrompt ``16-<seed>``). ``k=None`` -> the task's fixed train/dev files
@@ -189,7 +193,7 @@ def few_shot(
     t = load_task(task)
     root = resolve_data_dir(data_dir)
     dk = k if dev_k is None else dev_k
-    params = {"task": t.name, "k": k, "dev_k": dk, "seed": seed}
+    params = {"task": t.name, "k": k, "dev_k": dk, "seed": seed} if total is None else {"task": t.name, "total": total, "seed": seed}
     if out_dir is not None and (Path(out_dir) / MANIFEST_FILE).is_file():
         d = Path(out_dir)
         man = read_json(d / MANIFEST_FILE, error=DataError)
@@ -200,6 +204,19 @@ def few_shot(
             )
         return load_split_dir(d)
 
+    if total is not None:
+        if total < 1:
+            raise DataError(f"total={total}: must be at least 1; fix: pass a positive |T|")
+        pool = [e for e in _train_side(t, root) if e.label is not None]
+        if len(pool) < total:
+            raise DataError(f"task '{t.name}': only {len(pool)} labelled train-side examples, |T|={total} needed; fix: use a smaller |T|")
+        rng = random.Random(seed)
+        tag = f"{t.name}-t{total}-s{seed}"
+        train = [Example(fields=e.fields, label=e.label, guid=f"{tag}-train-{i}", meta={**e.meta, "orig_guid": e.guid})
+                 for i, e in enumerate(rng.sample(pool, total))]
+        if out_dir is not None:
+            _write_split_dir(Path(out_dir), train, [], {**params, "source": "sampled-total", "n_train": len(train), "n_dev": 0})
+        return train, []
     if k is not None and k < 1:
         raise DataError(f"k={k}: must be at least 1; fix: pass a positive --k")
     if _fixed_available(t, root, k, seed):
