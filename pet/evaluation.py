@@ -14,7 +14,7 @@ from .defaults import DEFAULT_EVAL_BATCH_SIZE
 from .errors import DataError
 from .examples import Example
 from .methods import FitSetup, Fitted, Stage, get_method
-from .metrics import compute_metric, task_metrics
+from .metrics import compute_metric, evaluate_log_probs
 from .options import Options
 from .spec import PVP
 from .versions import package_versions
@@ -23,9 +23,16 @@ from .versions import package_versions
 COMMON_METRICS = ("accuracy", "macro_f1")
 
 
-def all_metrics(task: Any, gold: Sequence[Any], pred: Sequence[Any]) -> dict[str, float]:
-    """The task's metric and extra metrics, plus accuracy and macro-F1."""
-    out = task_metrics(task, gold, pred)
+def all_metrics(task: Any, examples: Sequence[Example], log_probs: np.ndarray, labels: Sequence[str]) -> dict[str, float]:
+    """The task's metric and extra metrics (regression metrics such as STS-B's Pearson from the
+    label probabilities, :func:`pet.metrics.evaluate_log_probs`), plus accuracy and macro-F1 of
+    the predicted labels."""
+    lp = np.asarray(log_probs)
+    if list(labels) != list(task.label_ids):  # columns in the task's label order
+        lp = lp[:, [list(labels).index(lab) for lab in task.label_ids]]
+    out = evaluate_log_probs(task, examples, lp)
+    gold = [e.label for e in examples]
+    pred = [task.label_ids[i] for i in lp.argmax(1)]
     for name in COMMON_METRICS:
         if name not in out:
             out[name] = compute_metric(name, gold, pred, labels=task.label_ids, pos_label=task.positive_label)
@@ -72,8 +79,7 @@ def _row(fitted: Fitted, st: Stage, examples: list[Example], gold: list, task: A
     keys = getattr(st.predictor, "cache_keys", None)
     if keys is not None:  # an ensemble's cost is its members' scoring time
         seconds = sum(cache[k][1] for k in keys(examples) if k in cache)
-    pred = [fitted.labels[i] for i in lp.argmax(1)]
-    metrics = all_metrics(task, gold, pred)
+    metrics = all_metrics(task, examples, lp, fitted.labels)
     return {
         "method": fitted.method,
         "stage": st.name,

@@ -42,7 +42,7 @@ from ..data import load_task
 from ..evaluation import evaluate
 from ..examples import Example
 from ..methods import FitSetup, get_method
-from ..metrics import compute_metric
+from ..metrics import REGRESSION_METRICS, compute_metric
 from ..selection import choose, folds, parse_selection
 from ..spec import load_patterns, load_verbalizers, make_pvps
 from ..training import seed_everything
@@ -429,9 +429,12 @@ def run_cell(
 
 
 def task_metric(task) -> Callable[[list, list], float]:
-    """The task's main metric as ``metric(gold, pred)`` (what dev scores are measured in)."""
+    """The task's main metric as ``metric(gold, pred)`` over label ids (what dev checkpoints are
+    scored in); a regression task's checkpoints are scored by the accuracy of its binarised labels."""
+    name = "accuracy" if task.metric in REGRESSION_METRICS else task.metric
+
     def metric(gold: list, pred: list) -> float:
-        return compute_metric(task.metric, gold, pred, labels=task.label_ids, pos_label=task.positive_label)
+        return compute_metric(name, gold, pred, labels=task.label_ids, pos_label=task.positive_label)
 
     return metric
 
