@@ -241,15 +241,20 @@ def own_task_spec(source: str, fields: dict[str, str], label_field: str | None, 
                     path=None if source.startswith("hf:") else Path(source))
 
 
-def scan_labels(source: str | Path | Iterable[dict], label_field: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[str]:
-    """The sorted label ids of a file's label column (one streaming pass; numbers numerically)."""
+def scan_labels(source: str | Path | Iterable[dict], label_field: str, fields: dict[str, str] | None = None,
+                chunk_size: int = DEFAULT_CHUNK_SIZE, empty_text: str = "keep") -> list[str]:
+    """The sorted label ids of a source's label column (numbers numerically), in one streaming
+    pass that also checks every record's ``fields`` (line-numbered errors before any model loads)."""
     found: set[str] = set()
-    records = iter_records(source, [label_field], chunk_size) if isinstance(source, (str, Path)) else enumerate(source, 1)
-    for _, rec in records:
-        raw = _cell(rec.get(label_field))
-        if raw is not None and raw.strip():
-            found.add(raw.strip())
+    for chunk in iter_chunks(source, fields or {}, label_field, chunk_size=chunk_size, empty_text=empty_text):
+        found.update(e.label for e in chunk)
     return sorted(found, key=lambda s: (len(s), s) if s.isdigit() else (0, s))
+
+
+def check_source(source: str | Path, fields: dict[str, str], chunk_size: int = DEFAULT_CHUNK_SIZE) -> int:
+    """Read a whole file once, chunk by chunk, checking every row (columns, JSONL objects, text
+    values): errors surface before a model is loaded; memory stays flat. Returns the row count."""
+    return sum(len(c) for c in iter_chunks(source, fields, chunk_size=chunk_size))
 
 
 def zero_shot_stream_report(

@@ -33,7 +33,7 @@ def register(sub) -> None:
 def cmd_predict(args) -> int:
     from ..data.hub import HubData, is_hf
     from ..io import check_output_file
-    from ..streaming import iter_chunks, iter_records, predict_to_jsonl
+    from ..streaming import check_source, iter_chunks, predict_to_jsonl
 
     fields = {"text_a": args.text_field}
     if args.text_b_field:
@@ -44,8 +44,8 @@ def cmd_predict(args) -> int:
         hub = HubData(args.input, args.split, list(fields.values()), None)
         chunks = iter_chunks(hub.records(), fields, chunk_size=args.chunk_size, name=f"{args.input}:{hub.split}")
     else:
-        first = next(iter(iter_records(args.input, fields.values(), args.chunk_size)), None)  # cheap: columns, format
-        chunks = iter_chunks(args.input, fields, chunk_size=args.chunk_size) if first is not None else iter(())
+        check_source(args.input, fields, args.chunk_size)  # every row checked before the model loads (streamed)
+        chunks = iter_chunks(args.input, fields, chunk_size=args.chunk_size)
     from ..classifier import PetClassifier  # the heavy import after the cheap checks
 
     clf = PetClassifier.load(args.classifier, device=args.device)

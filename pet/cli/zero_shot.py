@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             labels, split = hub.labels(), f"{args.data}:{hub.split}"
             source = lambda: hub.records()  # noqa: E731
         else:  # a file, streamed twice: its label set first (labels only), then the scoring pass
-            labels, split = scan_labels(args.data, args.label_field, args.chunk_size), args.data
+            labels, split = scan_labels(args.data, args.label_field, fields, args.chunk_size, empty_text="error"), args.data
             source = lambda: args.data  # noqa: E731
         if not labels:
             raise ConfigError(f"{args.data}: no rows; fix: give data with at least one labelled example")
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
         def chunks():
             n = 0
-            for chunk in iter_chunks(source(), fields, args.label_field, chunk_size=args.chunk_size, labels=labels,
+            for chunk in iter_chunks(source(), fields, args.label_field, chunk_size=args.chunk_size, labels=labels, empty_text="error",
                                      name=split if is_hf(args.data) else None):
                 if limit is not None:
                     chunk = chunk[: max(0, limit - n)]
