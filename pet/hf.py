@@ -22,10 +22,9 @@ def load_pretrained(auto_class: Any, name_or_path: str, what: str = "model", **k
             model = auto_class.from_pretrained(name_or_path, dtype=torch.float32, use_safetensors=True, **kwargs)
     except (OSError, ValueError, KeyError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelError(
-            f"cannot load {what} '{name_or_path}': {first}; fix: pass --model with a local model folder "
-            "(or set PET_MODEL), or a hub name when online"
-        ) from None
+        fix = ("convert its weights to model.safetensors (pet never unpickles pytorch_model.bin)" if "safetensors" in str(e).lower()
+               else "pass --model with a local model folder (or set PET_MODEL), or a hub name when online")
+        raise ModelError(f"cannot load {what} '{name_or_path}': {first}; fix: {fix}") from None
     return model, tokenizer
 
 

@@ -21,11 +21,13 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
+from transformers import AutoModelForMaskedLM
 
 from .encoding import PVPEncoder, VerbalizerTokens, iter_batches
 from .defaults import DEFAULT_MAX_LENGTH
 from .errors import ModelError
 from .examples import Example
+from .hf import load_pretrained
 from .spec import PVP
 
 #: Numeric precision of scoring (and training): fp32, or autocast to bf16 / fp16.
@@ -114,26 +116,8 @@ class PromptModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, device: str | torch.device | None = None) -> "PromptModel":
-        """Load a local folder or a hub name (``roberta-large``) unchanged."""
-        from transformers import AutoModelForMaskedLM, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-
-        verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()  # no "Loading weights" bar per model in PET's loops
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-            mlm = AutoModelForMaskedLM.from_pretrained(name_or_path, dtype=torch.float32)
-        except (OSError, ValueError, KeyError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ModelError(
-                f"cannot load masked LM '{name_or_path}': {first}; fix: pass --model with a local model "
-                "folder (or set PET_MODEL), or a hub name when online"
-            ) from None
-        finally:
-            hf_logging.set_verbosity(verbosity)
-            if bars:
-                hf_logging.enable_progress_bar()
+        """Load a local folder or a hub name (``roberta-large``) unchanged (safetensors weights only)."""
+        mlm, tokenizer = load_pretrained(AutoModelForMaskedLM, name_or_path, "masked LM")
         return cls(mlm, tokenizer, name=name_or_path, device=device)
 
     @property

@@ -31,7 +31,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Union
 
-from .errors import PetError, SpecError
+from .errors import SpecError
 from .jsonio import json_path, read_json
 
 # ----------------------------------------------------------------------------- template parts

@@ -23,7 +23,6 @@ import json
 import os
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -270,10 +269,13 @@ def zero_shot_stream_report(
     label ids and the gold ids are all that is kept per example."""
     from tqdm.auto import tqdm
 
-    from .metrics import compute_metric, task_metrics
+    from .metrics import REGRESSION_METRICS, compute_metric, gold_scores, regression_scores
     from .versions import package_versions
 
     labels = list(fitted.labels)
+    regression = [m for m in (task.metric, *task.extra_metrics) if m in REGRESSION_METRICS]
+    reg_pred: dict[str, list[np.ndarray]] = {st.key: [] for st in fitted.stages}  # regression tasks: p(high)-interpolated scores
+    reg_gold: list[float] = []
     preds: dict[str, list[np.ndarray]] = {st.key: [] for st in fitted.stages}
     seconds = {st.key: 0.0 for st in fitted.stages}
     gold: list[np.ndarray] = []
@@ -287,6 +289,8 @@ def zero_shot_stream_report(
         if bad is not None:
             raise DataError(f"{split}: example '{bad.guid}': label '{bad.label}' is not one of {labels}; fix: correct it or the verbalizer")
         gold.append(np.array([labels.index(e.label) for e in chunk], dtype=np.int32))
+        if regression:
+            reg_gold.extend(gold_scores(chunk))
         cache: dict = {}
         for st in fitted.stages:
             t0 = time.perf_counter()
@@ -297,6 +301,8 @@ def zero_shot_stream_report(
                 secs = sum(cache[k][1] for k in keys(chunk) if k in cache)
             seconds[st.key] += secs
             preds[st.key].append(lp.argmax(1).astype(np.int32))
+            if regression:
+                reg_pred[st.key].append(regression_scores(task, lp[:, [labels.index(x) for x in task.label_ids]]))
         n += len(chunk)
         bar.update(len(chunk))
     bar.close()
@@ -306,7 +312,12 @@ def zero_shot_stream_report(
     rows = []
     for st in fitted.stages:
         pred = [labels[i] for i in np.concatenate(preds[st.key])]
-        m = task_metrics(task, g, pred)
+        m = {}
+        for name in (task.metric, *task.extra_metrics):
+            if name in REGRESSION_METRICS:
+                m[name] = compute_metric(name, reg_gold, list(np.concatenate(reg_pred[st.key])))
+            else:
+                m[name] = compute_metric(name, g, pred, labels=task.label_ids, pos_label=task.positive_label)
         for name in ("accuracy", "macro_f1"):  # what every evaluated row carries (pet.evaluation.COMMON_METRICS)
             m.setdefault(name, compute_metric(name, g, pred, labels=task.label_ids, pos_label=task.positive_label))
         rows.append({"stage": st.name, "pvp": st.pvp, "score": float(m[task.metric]), "metrics": m,

@@ -506,7 +506,6 @@ def build_report(
     """Aggregate a results folder; with ``write`` put report.md, CSVs and PNG plots in
     ``output`` (default ``<results>/report``), replacing that folder atomically.
     ``only_hashes`` restricts the report to those config hashes (``pet report --experiment``)."""
-    pd = _pd()
     root = Path(results_dir)
     df, info = load_rows(root, only_hashes)
     notes = _task_notes(root, df)
@@ -568,7 +567,6 @@ def build_report(
 
 
 def _markdown(root: Path, df, info: dict, notes: dict, tables: dict, models: list[str]) -> str:
-    pd = _pd()
     lines: list[str] = [f"# Benchmark report: `{root.name}`", ""]
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if not len(df):

@@ -39,6 +39,7 @@ import numpy as np
 
 from ..classifier import PetClassifier
 from ..data import load_task
+from ..errors import PetError
 from ..evaluation import evaluate
 from ..examples import Example
 from ..methods import FitSetup, get_method

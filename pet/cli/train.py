@@ -16,6 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from accelerate import PartialState
+
 from ..classifier import PetClassifier
 from ..data.rundata import own_run_data, task_run_data
 from ..errors import ConfigError
@@ -107,6 +109,8 @@ def cmd_train(args) -> int:
     model = require_model(a)
     print(f"{a.method} on {run.describe()}, model {model}", file=sys.stderr)
     fitted, rows = fit_evaluate(a.method, options, run, model, device=a.device, progress=not a.no_progress and sys.stderr.isatty())
+    if not PartialState().is_main_process:  # under `accelerate launch`: one process prints and saves
+        return 0
     print(format_table(rows))
     if out is not None:
         info = {"task": run.task.name, "k": a.shots, "seed": a.seed, "n_train": len(run.train), "n_test": len(run.test),

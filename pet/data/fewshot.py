@@ -296,11 +296,3 @@ def unlabelled_pool(
             t.name, len(pool), size, f"; {t.unlabelled_note}" if t.unlabelled_note else "",
         )
     return pool if size is None else pool[:size]
-
-
-def label_counts(examples: Iterable[Example]) -> dict[str | None, int]:
-    """Examples per label (handy for reports and sanity checks)."""
-    out: dict[str | None, int] = {}
-    for e in examples:
-        out[e.label] = out.get(e.label, 0) + 1
-    return out

@@ -100,10 +100,6 @@ class TaskSpec:
         return list(self.labels)
 
     @property
-    def field_names(self) -> list[str]:
-        return list(self.fields)
-
-    @property
     def patterns_path(self) -> Path:
         return self._resolve(self.patterns_file) if self.patterns_file else shipped_dir("patterns") / f"{self.name}.json"
 
