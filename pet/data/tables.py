@@ -8,7 +8,6 @@ import gzip
 import hashlib
 import json
 import math
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -17,6 +16,7 @@ import pandas as pd
 from ..errors import DataError
 from ..examples import Example
 from ..io import atomic_write_text
+from ..jsonl import read_jsonl_records
 from .registry import DATA_ENV, FileSpec, norm_fields
 
 
@@ -46,10 +46,9 @@ def _read_frame(path: Path, fs: FileSpec):
         raise DataError(f"{path}: file not found; fix: check --data-dir / {DATA_ENV} points at the benchmark data root")
     fmt = fs.fmt()
     try:
-        if fmt == "jsonl":
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                df = pd.read_json(path, lines=True, dtype=False, convert_dates=False, compression="infer", encoding="utf-8")
+        if fmt == "jsonl":  # line-numbered errors; an object or list where text belongs is refused
+            needed = [c for cols in fs.fields.values() for c in cols] + ([fs.label] if fs.label else [])
+            df = pd.DataFrame.from_records(read_jsonl_records(path, needed))
         else:
             quoting = fs.quoting or ("none" if fmt == "tsv" else "minimal")
             kw: dict[str, Any] = dict(
