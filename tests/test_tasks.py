@@ -347,3 +347,12 @@ def test_regression_metrics_follow_lmbff():
         compute_metric("pearson", ["0", "1"], ["1", "1"])
     with pytest.raises(ConfigError, match="not a regression task"):
         regression_scores(load_task("sst2"), lp)
+
+
+def test_load_table_jsonl_refuses_objects_and_names_the_line(tmp_path):
+    f = tmp_path / "x.jsonl"
+    f.write_text('{"t": "ok", "y": "1"}\n{"t": {"a": 1}, "y": "0"}\n')
+    with pytest.raises(DataError, match=r"x.jsonl: line 2: field 't' is an object, not text"):
+        Tb.load_table(f, "t", "y")
+    f.write_text('{"t": "ok", "y": 1}\n{"t": "fine", "y": 0}\n')
+    assert [(e.fields["t"], e.label) for e in Tb.load_table(f, "t", "y")] == [("ok", "1"), ("fine", "0")]
