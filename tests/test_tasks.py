@@ -355,4 +355,4 @@ def test_load_table_jsonl_refuses_objects_and_names_the_line(tmp_path):
     with pytest.raises(DataError, match=r"x.jsonl: line 2: field 't' is an object, not text"):
         Tb.load_table(f, "t", "y")
     f.write_text('{"t": "ok", "y": 1}\n{"t": "fine", "y": 0}\n')
-    assert [(e.fields["t"], e.label) for e in Tb.load_table(f, "t", "y")] == [("ok", "1"), ("fine", "0")]
+    assert [(e.fields["text_a"], e.label) for e in Tb.load_table(f, "t", "y")] == [("ok", "1"), ("fine", "0")]
