@@ -182,7 +182,7 @@ class PetClassifier(ClassifierMixin, BaseEstimator):
         setup = FitSetup(
             model=str(self.model), labels=labels, pvps=pvps, seed=int(self.seed),
             max_length=int(self.max_length or (task.max_length if task is not None else DEFAULT_MAX_LENGTH)),
-            device=self.device, progress=bool(self.progress),
+            device=self.device, progress=bool(self.progress), regression=task.regression if task is not None else None,
         )
         self.fitted_ = method.fit(train, unl, options, setup)
         self._set_labels(labels, originals)

@@ -112,7 +112,7 @@ def fit_evaluate(
     ``run.test``: what ``pet train`` does (the bench runner does the same per cell)."""
     m = get_method(method)
     setup = FitSetup(model=model, labels=list(run.task.label_ids), pvps=list(run.pvps), seed=run.seed,
-                     max_length=run.task.max_length, device=device, progress=progress)
+                     max_length=run.task.max_length, device=device, progress=progress, regression=run.task.regression)
     fitted = m.fit(run.train, run.unlabelled, options, setup)
     return fitted, evaluate(fitted, run.test, run.task, progress=progress)
 

@@ -340,7 +340,7 @@ def run_cell(
     method = get_method(cell.method_name)
     selection = parse_selection(cell.selection)
     setup = FitSetup(model=model, labels=list(task.label_ids), pvps=pvps, seed=cell.seed, max_length=task.max_length,
-                     device=device, progress=progress, metric=task_metric(task))
+                     device=device, progress=progress, metric=task_metric(task), regression=task.regression)
     t0 = time.perf_counter()
     extra_fields: dict[str, Any] = {"selection": str(selection), "grid_point": cell.grid_point or None}
     with PeakMemory() as mem:

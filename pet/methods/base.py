@@ -55,6 +55,8 @@ class FitSetup:
     dev: list[Example] = field(default_factory=list)
     #: the task's metric as ``metric(gold, pred) -> float`` (default accuracy), for dev scores
     metric: Callable[[list, list], float] | None = None
+    #: a regression task's two-label-word setting (STS-B: {low, high, low_label, high_label}), else None
+    regression: dict | None = None
 
 
 @dataclass
@@ -203,3 +205,20 @@ def checkpoint_info(log: Any) -> dict:
     if getattr(log, "best_step", None) is None:
         return {}
     return {"best_step": log.best_step, "best_dev_score": log.best_dev_score}
+
+
+def regression_targets(train: Sequence[Example], setup: FitSetup) -> np.ndarray | None:
+    """LM-BFF's regression through two label words: per example the target distribution over the
+    labels, ``p(high) = (y - low) / (high - low)`` and ``p(low) = 1 - p(high)`` (``y`` = the
+    example's ``meta["score"]``), trained with KL at temperature 1; None for classification."""
+    reg = setup.regression
+    if not reg:
+        return None
+    missing = [e.guid for e in train if "score" not in e.meta]
+    if missing:
+        raise ConfigError(f"regression training: example '{missing[0]}' has no score (meta['score']); fix: load it through the regression task file")
+    y = np.clip((np.array([float(e.meta["score"]) for e in train]) - reg["low"]) / (reg["high"] - reg["low"]), 0.0, 1.0)
+    t = np.zeros((len(train), len(setup.labels)))
+    t[:, setup.labels.index(reg["high_label"])] = y
+    t[:, setup.labels.index(reg["low_label"])] = 1.0 - y
+    return t

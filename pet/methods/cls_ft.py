@@ -3,6 +3,7 @@ options as prompt fine-tuning (steps, batch size, learning rate, splits)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -11,7 +12,7 @@ from ..options import option
 from ..predictors import SequencePredictor
 from ..sequence import train_sequence_classifier
 from ..training import TrainConfig
-from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, resolve_max_length
+from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, regression_targets, resolve_max_length
 
 
 @dataclass
@@ -25,8 +26,11 @@ class ClsFTOptions(TrainConfig):
 def fit_cls_ft(train: list[Example], unlabelled: list[Example], options: ClsFTOptions, setup: FitSetup) -> Fitted:
     """Fine-tune the encoder with a fresh ``[CLS]`` + MLP head on the labelled examples."""
     config = options.resolved(resolve_max_length(options, setup), setup.seed)
-    clf = train_sequence_classifier(setup.model, train, setup.labels, config, device=setup.device, progress=setup.progress,
-                                    dev=setup.dev, dev_metric=setup.metric)
+    targets = regression_targets(train, setup)  # STS-B: the same KL to [1 - y', y'] as prompt-ft
+    if targets is not None:
+        config = dataclasses.replace(config, temperature=1.0)
+    clf = train_sequence_classifier(setup.model, train, setup.labels, config, soft_targets=targets, device=setup.device,
+                                    progress=setup.progress, dev=setup.dev, dev_metric=setup.metric)
     log = clf.train_log
     stage = Stage("final", SequencePredictor(clf, config.eval_batch_size), train_seconds=log.train_seconds,
                   trained_parameters=log.trained_parameters, extra={"steps": log.steps, "final_loss": log.final_loss, **checkpoint_info(log)})

@@ -5,6 +5,7 @@ ensemble (mean of label log-probs) is the final stage.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -15,7 +16,7 @@ from ..options import option
 from ..predictors import PromptEnsemble
 from ..spec import PVP
 from ..training import TrainConfig, train_prompt_model
-from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, resolve_max_length
+from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, regression_targets, resolve_max_length
 
 
 @dataclass
@@ -46,10 +47,13 @@ def fit_prompt_ft(train: list[Example], unlabelled: list[Example], options: Prom
     config = options.resolved(resolve_max_length(options, setup), setup.seed)
     pvps = select_pvps(setup.pvps, options.pvp)
     aux = unlabelled if config.mlm_weight > 0 else ()
+    targets = regression_targets(train, setup)  # STS-B: KL to [1 - y', y'] at temperature 1 (LM-BFF)
+    if targets is not None:
+        config = dataclasses.replace(config, temperature=1.0)
     stages, members, logs = [], [], {}
     for pvp in pvps:
         model = PromptModel.from_pretrained(setup.model, device=setup.device)
-        log = train_prompt_model(model, pvp, train, config, setup.labels, unlabelled=aux, progress=setup.progress,
+        log = train_prompt_model(model, pvp, train, config, setup.labels, unlabelled=aux, soft_targets=targets, progress=setup.progress,
                                  dev=setup.dev, dev_metric=setup.metric)
         logs[pvp.id] = log
         members.append((model, pvp))
