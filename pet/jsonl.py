@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from .errors import DataError
 from .jsonio import parse_json
@@ -35,12 +35,17 @@ def _kind(v: Any) -> str:
 
 def read_jsonl_records(path: str | Path, fields: Iterable[str] = ()) -> list[dict[str, Any]]:
     """Every record of a JSONL file, checked as described in the module doc."""
+    return [rec for _, rec in iter_jsonl_records(path, fields)]
+
+
+def iter_jsonl_records(path: str | Path, fields: Iterable[str] = (), require: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) of a JSONL file, one line at a time (streaming), checked as
+    described in the module doc; ``require``: every one of ``fields`` must be present."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: file not found; fix: check the path")
     wanted = [f for f in dict.fromkeys(fields) if f]
     opener = (lambda: gzip.open(p, "rb")) if p.name.lower().endswith(".gz") else (lambda: open(p, "rb"))
-    records: list[dict[str, Any]] = []
     try:
         with opener() as f:
             for n, raw in enumerate(f, 1):
@@ -65,7 +70,9 @@ def read_jsonl_records(path: str | Path, fields: Iterable[str] = ()) -> list[dic
                             f"{p}: line {n}: field '{field}' is {_kind(v)}, not text; "
                             f"fix: give a string there (or point --text-field / the task's fields at a text field)"
                         )
-                records.append(rec)
+                    if require and field not in rec:
+                        raise DataError(f"{p}: line {n}: no field '{field}'; fields present: {list(rec)}; "
+                                        "fix: name an existing field in --text-field/--label-field")
+                yield n, rec
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         raise DataError(f"{p}: cannot read ({e}); fix: check the file (a truncated or corrupt .gz?)") from None
-    return records

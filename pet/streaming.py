@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import gzip
 import json
 import os
 import tempfile
@@ -28,6 +27,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from .jsonl import iter_jsonl_records
 from .errors import DataError
 from .examples import Example
 
@@ -47,38 +47,6 @@ def _fmt(path: Path) -> str:
     if name.endswith((".jsonl", ".json")):
         return "jsonl"
     return "tsv" if name.endswith(".tsv") else "csv"
-
-
-def _jsonl_records(path: Path, wanted: Sequence[str]) -> Iterator[tuple[int, dict]]:
-    """(line number, record) of a JSONL file, checked line by line like ``pet.jsonl``."""
-    from .jsonio import parse_json
-
-    opener = (lambda: gzip.open(path, "rb")) if path.name.lower().endswith(".gz") else (lambda: open(path, "rb"))
-    try:
-        with opener() as f:
-            for n, raw in enumerate(f, 1):
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    raise DataError(f"{path}: line {n}: not UTF-8 (byte {e.start} of the line); fix: re-save the file as UTF-8") from None
-                if n == 1:
-                    line = line.lstrip("\ufeff")
-                if not line.strip():
-                    continue
-                rec = parse_json(line.rstrip("\r\n"), f"{path}", DataError, line=n)
-                if not isinstance(rec, dict):
-                    raise DataError(f"{path}: line {n}: a JSON {type(rec).__name__ if rec is not None else 'null'} where an object "
-                                    "{\"field\": value, …} is expected; fix: write one JSON object per line")
-                for field in wanted:
-                    v = rec.get(field)
-                    if isinstance(v, (dict, list)):
-                        raise DataError(f"{path}: line {n}: field '{field}' is {'an object' if isinstance(v, dict) else 'a list'}, not text; "
-                                        "fix: give a string there (or point --text-field at a text field)")
-                    if field not in rec:
-                        raise DataError(f"{path}: line {n}: no field '{field}'; fields present: {list(rec)}; fix: name an existing field in --text-field/--label-field")
-                yield n, rec
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise DataError(f"{path}: cannot read ({e}); fix: check the file (a truncated or corrupt .gz?)") from None
 
 
 def _csv_rows(path: Path, wanted: Sequence[str], chunk_size: int) -> Iterator[tuple[int, dict]]:
@@ -118,7 +86,7 @@ def iter_records(path: str | Path, columns: Sequence[str], chunk_size: int = DEF
     if not p.is_file():
         raise DataError(f"{p}: file not found; fix: check the path")
     wanted = [c for c in dict.fromkeys(columns) if c]
-    return _jsonl_records(p, wanted) if _fmt(p) == "jsonl" else _csv_rows(p, wanted, chunk_size)
+    return iter_jsonl_records(p, wanted, require=True) if _fmt(p) == "jsonl" else _csv_rows(p, wanted, chunk_size)
 
 
 def iter_chunks(
