@@ -207,4 +207,86 @@ class SequencePredictor:
         return cls(SequenceClassifier.load(resolve(spec.get("path", "model"), "$.predictor.path"), device=device), spec.get("batch_size", DEFAULT_EVAL_BATCH_SIZE))
 
 
-PREDICTOR_KINDS = {PromptEnsemble.kind: PromptEnsemble, SequencePredictor.kind: SequencePredictor}
+class DemonstrationEnsemble:
+    """LM-BFF demonstrations at evaluation: each member's label log-probs averaged over
+    ``config.sets`` sampled demonstration sets (see :mod:`pet.demonstrations`), then over the
+    members like :class:`PromptEnsemble`. The labelled pool the demonstrations come from (the
+    training examples) is saved with the predictor."""
+
+    kind = "demonstration-ensemble"
+
+    def __init__(self, inner: PromptEnsemble, pool: Sequence[Example], config, embed=None):
+        from .demonstrations import DemoSampler, make_embedder
+
+        if inner.priors is not None:
+            raise ConfigError("demonstrations with contextual calibration are not supported; fix: turn off calibrate or demonstrations")
+        self.inner = inner
+        self.pool = list(pool)
+        self.config = config
+        if embed is None and config.similarity != "none":
+            embed = make_embedder(config.similarity, inner.members[0][0])
+        self.sampler = DemoSampler(self.pool, inner.labels, config, embed)
+
+    @property
+    def labels(self) -> list[str]:
+        return self.inner.labels
+
+    @property
+    def members(self):
+        return self.inner.members
+
+    def member_log_proba(self, i: int, examples: Sequence[Example], progress: bool = False, cache: dict | None = None) -> np.ndarray:
+        from .demonstrations import demonstration_pvp, with_demonstrations
+
+        model, pvp = self.inner.members[i]
+        key = ("demonstrations", id(model), pvp.id, id(examples), self.inner.max_length, tuple(sorted(self.config.to_dict().items())))
+        if cache is not None and key in cache:
+            return cache[key][0]
+        t0 = time.perf_counter()
+        demo_pvp = demonstration_pvp(pvp, self.labels, sep=model.tokenizer.sep_token_id is not None)
+        per_set = []
+        for s in range(self.config.sets):
+            aug = with_demonstrations(examples, self.sampler.sample(examples, s))
+            per_set.append(model.predict_log_proba(aug, demo_pvp, batch_size=self.inner.batch_size, max_length=self.inner.max_length,
+                                                   labels=self.labels, progress=progress))
+        lp = ensemble(per_set, None) if len(per_set) > 1 else per_set[0]
+        if cache is not None:
+            cache[key] = (lp, time.perf_counter() - t0)
+        return lp
+
+    def predict_log_proba(self, examples: Sequence[Example], progress: bool = False, cache: dict | None = None) -> np.ndarray:
+        examples = list(examples) if not isinstance(examples, list) else examples
+        per = [self.member_log_proba(i, examples, progress, cache) for i in range(len(self.inner.members))]
+        return per[0] if len(per) == 1 else ensemble(per, self.inner.weights)
+
+    def to(self, device) -> "DemonstrationEnsemble":
+        self.inner.to(device)
+        return self
+
+    def save(self, d: Path) -> dict[str, Any]:
+        spec = self.inner.save(d)
+        spec["kind"] = self.kind
+        spec["labels"] = list(self.labels)
+        spec["pvps"] = {pvp.id: pvp.to_dict() for _, pvp in self.inner.members}
+        spec["demonstrations"] = {
+            **self.config.to_dict(),
+            "pool": [{"fields": dict(e.fields), "label": e.label, "guid": e.guid} for e in self.pool],
+        }
+        return spec
+
+    @classmethod
+    def load(cls, spec: dict, resolve: Resolver, device=None, where: str = "") -> "DemonstrationEnsemble":
+        from .demonstrations import DemoConfig
+
+        demo = spec.get("demonstrations")
+        if not isinstance(demo, dict) or not isinstance(spec.get("pvps"), dict) or not isinstance(spec.get("labels"), list):
+            raise ModelError(f"{where}: $.predictor: a demonstration-ensemble needs 'demonstrations', 'pvps' and 'labels'; fix: re-save the classifier")
+        pvps = {k: PVP.from_dict(v) for k, v in spec["pvps"].items()}
+        labels = [str(x) for x in spec["labels"]]
+        inner = PromptEnsemble.load(spec, resolve, pvps, labels, device=device, where=where)
+        config = DemoConfig(int(demo["sets"]), str(demo["similarity"]), float(demo["filter_rate"]), int(demo["seed"]))
+        pool = [Example(dict(e["fields"]), e.get("label"), e.get("guid", "")) for e in demo.get("pool", [])]
+        return cls(inner, pool, config)
+
+
+PREDICTOR_KINDS = {PromptEnsemble.kind: PromptEnsemble, SequencePredictor.kind: SequencePredictor, DemonstrationEnsemble.kind: DemonstrationEnsemble}

@@ -23,7 +23,7 @@ import sys
 from ..errors import PetError, UsageError
 
 #: Sub-command modules, in the order ``pet --help`` lists them.
-COMMANDS = ["zero_shot", "show", "validate", "train", "predict", "compare_prompts", "bench", "report"]
+COMMANDS = ["zero_shot", "show", "validate", "train", "predict", "compare_prompts", "bench", "report", "search_verbalizer"]
 
 
 class PetArgumentParser(argparse.ArgumentParser):

@@ -6,6 +6,7 @@ ensemble (mean of label log-probs) is the final stage.
 from __future__ import annotations
 
 import dataclasses
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -24,6 +25,11 @@ class PromptFTOptions(TrainConfig):
     where: ClassVar[str] = "prompt-ft options"
 
     pvp: list[str] | None = option(None, "train only these PVPs ('pattern:verbalizer' ids or pattern ids; null: all of the run's)")
+    demonstrations: bool = option(False, "LM-BFF demonstrations: append one labelled training example per label to each input (training and evaluation)")
+    demo_sets: int = option(16, "demonstration sets sampled per input at evaluation, their label log-probs averaged (LM-BFF: 16)", min=1)
+    demo_similarity: str = option("none", "sample demonstrations from the most similar training examples: none, mlm (the model's mean-pooled states) or st:MODEL (sentence-transformers)")
+    demo_filter_rate: float = option(0.5, "share of a label's training examples, most similar first, that demonstrations are sampled from", min=0, max=1, min_exclusive=True)
+    demo_max_length: int | None = option(None, "longest input in tokens with demonstrations (null: max(256, max_length))", min=8)
 
 
 def select_pvps(pvps: list[PVP], wanted: list[str] | None) -> list[PVP]:
@@ -44,6 +50,8 @@ def select_pvps(pvps: list[PVP], wanted: list[str] | None) -> list[PVP]:
 
 def fit_prompt_ft(train: list[Example], unlabelled: list[Example], options: PromptFTOptions, setup: FitSetup) -> Fitted:
     """Fine-tune one masked LM per PVP (LM-BFF prompt-based fine-tuning); ensemble them."""
+    if options.demonstrations:
+        return _fit_with_demonstrations(train, unlabelled, options, setup)
     config = options.resolved(resolve_max_length(options, setup), setup.seed)
     pvps = select_pvps(setup.pvps, options.pvp)
     aux = unlabelled if config.mlm_weight > 0 else ()
@@ -68,6 +76,47 @@ def fit_prompt_ft(train: list[Example], unlabelled: list[Example], options: Prom
             Stage("ensemble", PromptEnsemble(members, setup.labels, config.max_length, config.eval_batch_size),
                   train_seconds=sum(s.train_seconds for s in stages), trained_parameters=sum(s.trained_parameters for s in stages),
                   extra={"members": [p.id for p in pvps], "combine": "mean log-prob"})
+        )
+        final = "ensemble"
+    return Fitted("prompt-ft", list(setup.labels), options, stages, final, pvps=pvps, model=setup.model, logs=logs)
+
+
+def _fit_with_demonstrations(train: list[Example], unlabelled: list[Example], options: PromptFTOptions, setup: FitSetup) -> Fitted:
+    """prompt-ft with LM-BFF demonstrations: each training (and dev) example gets one sampled
+    demonstration set (fixed for the run, never itself); evaluation averages over ``demo_sets``."""
+    from ..demonstrations import DemoSampler, demonstration_pvp, make_embedder, with_demonstrations
+    from .zero_shot import demo_config, demo_max_length, with_demonstration_predictor
+
+    max_length = demo_max_length(options, setup)
+    config = dataclasses.replace(options.resolved(max_length, setup.seed), max_length=max_length)
+    pvps = select_pvps(setup.pvps, options.pvp)
+    aux = unlabelled if config.mlm_weight > 0 else ()
+    cfg = demo_config(options, setup.seed)
+    stages, members, logs = [], [], {}
+    for pvp in pvps:
+        model = PromptModel.from_pretrained(setup.model, device=setup.device)
+        # demo_similarity mlm: the scoring model's own states (pretrained while sampling the
+        # training demonstrations, fine-tuned at evaluation, also after save/load)
+        embed = make_embedder(cfg.similarity, model, setup.device)
+        sampler = DemoSampler(train, setup.labels, cfg, embed)
+        demo_pvp = demonstration_pvp(pvp, setup.labels, sep=model.tokenizer.sep_token_id is not None)
+        aug_train = with_demonstrations(train, sampler.sample(train, -1))
+        aug_dev = with_demonstrations(setup.dev, sampler.sample(setup.dev, -1)) if setup.dev else []
+        log = train_prompt_model(model, demo_pvp, aug_train, config, setup.labels, unlabelled=aux, progress=setup.progress,
+                                 dev=aug_dev, dev_metric=setup.metric)
+        logs[pvp.id] = log
+        members.append((model, pvp))
+        fixed = {"steps": log.steps, "final_loss": log.final_loss, "tune": config.tune, "demonstrations": cfg.to_dict(), **checkpoint_info(log)}
+        inner = PromptEnsemble([(model, pvp)], setup.labels, max_length, config.eval_batch_size)
+        stages.append(Stage("pvp", with_demonstration_predictor(inner, train, options, setup), pvp=pvp.id,
+                            train_seconds=log.train_seconds, trained_parameters=log.trained_parameters, extra=fixed))
+    final = stages[0].key
+    if len(members) > 1:
+        inner = PromptEnsemble(members, setup.labels, max_length, config.eval_batch_size)
+        stages.append(
+            Stage("ensemble", with_demonstration_predictor(inner, train, options, setup),
+                  train_seconds=sum(s.train_seconds for s in stages), trained_parameters=sum(s.trained_parameters for s in stages),
+                  extra={"members": [p.id for p in pvps], "combine": "mean log-prob", "demonstrations": cfg.to_dict()})
         )
         final = "ensemble"
     return Fitted("prompt-ft", list(setup.labels), options, stages, final, pvps=pvps, model=setup.model, logs=logs)

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..defaults import DEFAULT_EVAL_BATCH_SIZE
+from ..errors import ConfigError
 from ..examples import Example
 from ..model import PRECISIONS, PromptModel
 from ..options import Options, option
-from ..predictors import PromptEnsemble
+from ..predictors import DemonstrationEnsemble, PromptEnsemble
 from .base import Fitted, FitSetup, Stage, register_method, resolve_max_length
 
 
@@ -26,20 +27,54 @@ class ZeroShotOptions(Options):
     max_length: int | None = option(None, "longest input in tokens (null: the task's max_length)", min=8)
     eval_batch_size: int = option(DEFAULT_EVAL_BATCH_SIZE, "examples per forward pass when scoring", min=1)
     precision: str = option("fp32", "scoring precision: fp32, or autocast to bf16 (CPU or GPU) / fp16 (GPU)", choices=PRECISIONS)
+    demonstrations: bool = option(False, "LM-BFF demonstrations: append one labelled training example per label to each input")
+    demo_sets: int = option(16, "demonstration sets sampled per input at evaluation, their label log-probs averaged (LM-BFF: 16)", min=1)
+    demo_similarity: str = option("none", "sample demonstrations from the most similar training examples: none, mlm (the model's mean-pooled states) or st:MODEL (sentence-transformers)")
+    demo_filter_rate: float = option(0.5, "share of a label's training examples, most similar first, that demonstrations are sampled from", min=0, max=1, min_exclusive=True)
+    demo_max_length: int | None = option(None, "longest input in tokens with demonstrations (null: max(256, max_length))", min=8)
 
 
-def zero_shot_stages(model: PromptModel, options: ZeroShotOptions, setup: FitSetup) -> tuple[list[Stage], str]:
+def demo_config(options, seed: int):
+    """The :class:`pet.demonstrations.DemoConfig` of a method's ``demo_*`` options."""
+    from ..demonstrations import DemoConfig, check_similarity
+
+    check_similarity(options.demo_similarity, "option demo_similarity")
+    return DemoConfig(int(options.demo_sets), options.demo_similarity, float(options.demo_filter_rate), int(seed))
+
+
+def demo_max_length(options, setup: FitSetup) -> int:
+    """Longest input with demonstrations: ``demo_max_length``, else max(256, the usual one)."""
+    return int(options.demo_max_length or max(256, resolve_max_length(options, setup)))
+
+
+def with_demonstration_predictor(inner: PromptEnsemble, train: list[Example], options, setup: FitSetup, embed=None) -> DemonstrationEnsemble:
+    """``inner``'s members scored with demonstrations sampled from ``train``."""
+    if not train:
+        raise ConfigError("demonstrations need labelled training examples to demonstrate; fix: pass training examples, or turn demonstrations off")
+    return DemonstrationEnsemble(inner, train, demo_config(options, setup.seed), embed=embed)
+
+
+def zero_shot_stages(model: PromptModel, options: ZeroShotOptions, setup: FitSetup, train: list[Example] | None = None) -> tuple[list[Stage], str]:
     """One stage per PVP and (with several PVPs) their ensemble, all on one shared model."""
-    max_length = resolve_max_length(options, setup)
+    demos = bool(getattr(options, "demonstrations", False))
+    max_length = demo_max_length(options, setup) if demos else resolve_max_length(options, setup)
     priors = None
     if options.calibrate:
+        if demos:
+            raise ConfigError("zero-shot: calibrate and demonstrations together are not supported; fix: turn one of them off")
         priors = [model.content_free_log_prior(p, sorted(p.pattern.fields), max_length, setup.labels) for p in setup.pvps]
+    embed = None
+    if demos and options.demo_similarity != "none":
+        from ..demonstrations import make_embedder
 
-    def predictor(idx: list[int]) -> PromptEnsemble:
-        return PromptEnsemble(
+        embed = make_embedder(options.demo_similarity, model, setup.device)
+
+    def predictor(idx: list[int]):
+        ens = PromptEnsemble(
             [(model, setup.pvps[i]) for i in idx], setup.labels, max_length, options.eval_batch_size,
             priors=[priors[i] for i in idx] if priors is not None else None,
         )
+        return with_demonstration_predictor(ens, list(train or []), options, setup, embed) if demos else ens
 
     stages = [Stage("pvp", predictor([i]), pvp=p.id, extra={"template": p.pattern.template}) for i, p in enumerate(setup.pvps)]
     if len(stages) == 1:
@@ -52,7 +87,7 @@ def fit_zero_shot(train: list[Example], unlabelled: list[Example], options: Zero
     """Every PVP and their ensemble, scored by the pretrained masked LM without training."""
     model = PromptModel.from_pretrained(setup.model, device=setup.device)
     model.precision = options.precision
-    stages, final = zero_shot_stages(model, options, setup)
+    stages, final = zero_shot_stages(model, options, setup, train)
     return Fitted("zero-shot", list(setup.labels), options, stages, final, pvps=list(setup.pvps), model=setup.model)
 
 

@@ -1,0 +1,81 @@
+"""``pet search-verbalizer``: automatic label words for a pattern (LM-BFF / PETAL), written as a
+verbalizer file with each word's score and the procedure in its ``source`` field."""
+
+from __future__ import annotations
+
+import argparse
+
+from . import add_model_args, require_model
+from .args import positive_int, seed
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "search-verbalizer",
+        help="search label words for a pattern on the labelled split (LM-BFF or PETAL)",
+        description="Search label words for one pattern from the few-shot split's train (and dev) examples only, "
+                    "and write a verbalizer file usable with --verbalizers (docs/search.md).",
+    )
+    src = p.add_argument_group("data (a registered task, or your own file)")
+    src.add_argument("--task", help="registered task name (see `pet show --tasks`)")
+    src.add_argument("--data", help="your own CSV/TSV/JSONL file (K per class drawn with --seed; no dev: cross-validation re-ranking)")
+    src.add_argument("--text-field", action="append", help="column for {text_a} (repeat for {text_b}, or NAME=COLUMN)")
+    src.add_argument("--label-field", help="label column of --data")
+    src.add_argument("--shots", type=positive_int, default=16, help="labelled examples per class (default 16)")
+    src.add_argument("--seed", type=seed, default=13, help="split seed (default 13)")
+    p.add_argument("--pattern", required=True, help="id of the pattern to search label words for")
+    p.add_argument("--patterns", help="pattern JSON file (default: the task's; required with --data)")
+    p.add_argument("--method", choices=["lmbff", "petal"], default="lmbff", help="search criterion (default lmbff)")
+    p.add_argument("--words-per-label", type=positive_int, default=1, help="label words per label (default 1)")
+    p.add_argument("--candidates", type=positive_int, default=100, help="candidate words per label (default 100)")
+    p.add_argument("--beam", type=positive_int, default=100, help="assignments kept while growing them (lmbff, default 100)")
+    p.add_argument("--rerank", type=positive_int, default=10, help="best assignments re-ranked on dev / by cross-validation (lmbff, default 10)")
+    p.add_argument("--folds", type=positive_int, default=4, help="cross-validation folds when there is no dev data (default 4)")
+    p.add_argument("--add-words", nargs="+", default=[], help="extra candidate words (multi-token words are scored with several masks)")
+    p.add_argument("--id", dest="verbalizer_id", help="id of the written verbalizer (default search-METHOD)")
+    p.add_argument("--max-length", type=positive_int, default=None, help="token limit (default: the task's)")
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--output", required=True, help="verbalizer JSON file to write")
+    add_model_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data import parse_field_map
+    from ..errors import ConfigError
+    from ..io import check_output_file
+    from ..search import search_for_data, search_for_task
+
+    if bool(args.task) == bool(args.data):
+        raise ConfigError("pass exactly one of --task NAME or --data FILE")
+    check_output_file(args.output, [args.data, args.patterns, args.model])
+    kw = dict(method=args.method, words_per_label=args.words_per_label, candidates=args.candidates, beam=args.beam, rerank=args.rerank,
+              folds=args.folds, extra_words=args.add_words, batch_size=args.batch_size, verbalizer_id=args.verbalizer_id, device=args.device)
+    if args.max_length:
+        kw["max_length"] = args.max_length
+    if args.data:
+        if not args.text_field or not args.label_field or not args.patterns:
+            raise ConfigError("--data needs --text-field COLUMN, --label-field COLUMN and --patterns FILE; fix: pass all three")
+        result = search_for_data(args.data, parse_field_map(args.text_field), args.label_field, args.patterns, args.pattern,
+                                 require_model(args), k=args.shots, seed=args.seed, **kw)
+        task = None
+    else:
+        result = search_for_task(args.task, args.pattern, require_model(args), data_dir=args.data_dir, k=args.shots, seed=args.seed,
+                                 patterns=args.patterns, **kw)
+        task = args.task
+    result.save(args.output, task=task)
+    print(format_result(result))
+    print(f"wrote {args.output}")
+    return 0
+
+
+def format_result(result) -> str:
+    pr = result.procedure
+    out = [f"{pr['method']} · pattern {pr['pattern']} · {pr['train_examples']} train, {pr['dev_examples']} dev · model {pr['model']}",
+           f"score: {pr['score']}"]
+    for label, words in result.scores.items():
+        out.append(f"  {label}: " + ", ".join(f"{w} ({s:.3f})" for w, s in words.items()))
+    for i, r in enumerate(result.ranking[:5]):
+        acc = ", ".join(f"{k} {v}" for k, v in r.items() if k != "words")
+        out.append(f"  #{i + 1} {r['words']}  {acc}")
+    return "\n".join(out)

@@ -1,0 +1,215 @@
+"""LM-BFF demonstrations (Gao et al. 2021, §6): each input gets one labelled example per label
+appended after it, rendered through the same pattern with the label word in place of the mask.
+
+    query:  [CLS] A fun ride . It was [MASK] . [SEP] Dull . It was terrible . [SEP] Great fun . It was great . [SEP]
+
+* **Sampling** — per label, one training example of that label, never the query itself (an
+  example with the same text fields is skipped); seeded per query text, so a prediction does not
+  depend on the batch or chunk it is scored in.
+* **Similarity filtering** (``similarity``) — LM-BFF samples from the 50% (``filter_rate``) of a
+  label's training examples most similar to the query by a sentence encoder: ``"mlm"`` uses the
+  masked LM's own mean-pooled last hidden states (offline, the default encoder), ``"st:NAME"``
+  any sentence-transformers model (needs the package), ``"none"`` samples uniformly.
+* **Rendering** — :func:`demonstration_pvp` builds one PVP whose template is the query's
+  template followed, per label, by ``{sep}`` (when the tokenizer has one) and the template with
+  its fields renamed ``demo<j>__<field>`` and ``{mask}`` replaced by the label's first word
+  (``{cls}`` and ``{segment}`` dropped from the demonstrations). :func:`with_demonstrations`
+  adds those fields to each example. Encoding is then the ordinary :class:`pet.encoding.PVPEncoder`:
+  truncation cuts text fields only (longest first, query and demonstrations alike), never a
+  mask, a template word or a label word.
+* **Ensembling** — at evaluation, :class:`pet.predictors.DemonstrationEnsemble` averages the label
+  log-probs over ``sets`` independently sampled demonstration sets (LM-BFF: 16).
+
+Training with demonstrations (prompt-ft) samples one set per training example, fixed for the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .errors import ConfigError, DataError, ModelError
+from .examples import Example
+from .spec import PVP, FieldRef, Literal, Mask, Pattern, SegmentBreak, Soft, Special
+
+DEMO_FIELD = "demo{j}__{name}"
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """How demonstrations are sampled: ``sets`` per query at evaluation, ``similarity``
+    (none | mlm | st:NAME), ``filter_rate`` (share of most similar examples kept), ``seed``."""
+
+    sets: int = 16
+    similarity: str = "none"
+    filter_rate: float = 0.5
+    seed: int = 13
+
+    def to_dict(self) -> dict:
+        return {"sets": self.sets, "similarity": self.similarity, "filter_rate": self.filter_rate, "seed": self.seed}
+
+
+def check_similarity(value: str, where: str = "option demo_similarity") -> str:
+    if value in ("none", "mlm") or (value.startswith("st:") and len(value) > 3):
+        return value
+    raise ConfigError(f"{where}: '{value}' is not a similarity; fix: use none, mlm, or st:MODEL (a sentence-transformers model)")
+
+
+def _escape(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _render(segments, j: int | None, word: str | None, keep_cls: bool) -> str:
+    """Template text of ``segments``; with ``j``, fields renamed for demonstration j and the
+    mask replaced by ``word``."""
+    out = []
+    for s in segments:
+        if isinstance(s, Literal):
+            out.append(_escape(s.text))
+        elif isinstance(s, FieldRef):
+            name = s.name if j is None else DEMO_FIELD.format(j=j, name=s.name)
+            out.append("{" + "|".join((name, *s.filters)) + "}")
+        elif isinstance(s, Mask):
+            out.append("{mask}" if word is None else _escape(word))
+        elif isinstance(s, Special):
+            if s.kind == "sep" or keep_cls:
+                out.append("{" + s.kind + "}")
+        elif isinstance(s, SegmentBreak):
+            out.append("{segment}" if j is None else " ")
+        elif isinstance(s, Soft):
+            raise ConfigError("demonstrations: soft-token patterns are not supported; fix: use a hard pattern")
+    return "".join(out)
+
+
+def demonstration_pvp(pvp: PVP, labels: Sequence[str], sep: bool = True) -> PVP:
+    """The PVP whose template is ``pvp``'s followed by one demonstration per label (see module doc)."""
+    segs = pvp.pattern.segments
+    parts = [_render(segs, None, None, keep_cls=True)]
+    for j, lab in enumerate(labels):
+        word = pvp.verbalizer.labels[lab][0]
+        demo = _render(segs, j, word, keep_cls=False).strip()
+        parts.append(("{sep}" if sep else " ") + demo)
+    pattern = Pattern(pvp.pattern.id, "".join(parts), source=pvp.pattern.source)
+    return PVP(pattern, pvp.verbalizer)
+
+
+def _text(ex: Example) -> str:
+    return " ".join(str(ex.fields[k]) for k in sorted(ex.fields))
+
+
+def _key(ex: Example) -> tuple:
+    return tuple(sorted(ex.fields.items()))
+
+
+def _stable_seed(*parts) -> int:
+    h = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(h[:8], "little")
+
+
+class DemoSampler:
+    """Samples demonstration sets for queries from a labelled pool (see the module docstring)."""
+
+    def __init__(self, pool: Sequence[Example], labels: Sequence[str], config: DemoConfig,
+                 embed: Callable[[list[str]], np.ndarray] | None = None):
+        self.pool = [e for e in pool if e.label is not None]
+        self.labels = [str(x) for x in labels]
+        self.config = config
+        self.by_label = {lab: [i for i, e in enumerate(self.pool) if e.label == lab] for lab in self.labels}
+        missing = [lab for lab, idx in self.by_label.items() if not idx]
+        if missing:
+            raise DataError(f"demonstrations: label '{missing[0]}' has no training example to demonstrate it; fix: give every label labelled examples, or turn demonstrations off")
+        self.embed = embed
+        self._pool_emb = None
+        if config.similarity != "none":
+            if embed is None:
+                raise ConfigError("demonstrations: similarity filtering needs a sentence encoder; fix: pass embed=…, or demo_similarity: none")
+            self._pool_emb = _normalise(embed([_text(e) for e in self.pool]))
+
+    def sample(self, queries: Sequence[Example], set_index: int) -> list[list[Example]]:
+        """For each query, one demonstration per label (in label order) for set ``set_index``."""
+        sims = None
+        if self._pool_emb is not None and queries:
+            sims = _normalise(self.embed([_text(q) for q in queries])) @ self._pool_emb.T
+        out = []
+        for qi, q in enumerate(queries):
+            rng = np.random.default_rng(_stable_seed(self.config.seed, set_index, _text(q)))
+            qk = _key(q)
+            demos = []
+            for lab in self.labels:
+                cand = [i for i in self.by_label[lab] if _key(self.pool[i]) != qk]
+                if not cand:
+                    raise DataError(f"demonstrations: label '{lab}' has no training example other than '{q.guid}' itself; "
+                                    "fix: give every label at least 2 labelled examples, or turn demonstrations off")
+                if sims is not None:
+                    keep = max(1, math.ceil(self.config.filter_rate * len(cand)))
+                    order = sorted(cand, key=lambda i: (-sims[qi, i], i))
+                    cand = order[:keep]
+                demos.append(self.pool[cand[int(rng.integers(len(cand)))]])
+            out.append(demos)
+        return out
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def with_demonstrations(queries: Sequence[Example], demos: Sequence[Sequence[Example]]) -> list[Example]:
+    """Each query with its demonstrations' fields added as ``demo<j>__<field>``."""
+    out = []
+    for q, ds in zip(queries, demos):
+        fields = dict(q.fields)
+        for j, d in enumerate(ds):
+            for name, value in d.fields.items():
+                fields[DEMO_FIELD.format(j=j, name=name)] = value
+        out.append(Example(fields, q.label, q.guid, q.meta))
+    return out
+
+
+def mlm_embedder(model, batch_size: int = 32, max_length: int = 128) -> Callable[[list[str]], np.ndarray]:
+    """Sentence embeddings from a :class:`pet.model.PromptModel`'s own encoder: mean of the last
+    hidden states over the text's tokens (the offline default of similarity filtering)."""
+    import torch
+
+    def embed(texts: list[str]) -> np.ndarray:
+        tok = model.tokenizer
+        outs = []
+        was = model.training
+        model.eval()
+        with torch.inference_mode():
+            for s in range(0, len(texts), batch_size):
+                b = tok(texts[s : s + batch_size], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+                b = {k: v.to(model.device) for k, v in b.items() if k in ("input_ids", "attention_mask")}
+                h = model.mlm.base_model(**b).last_hidden_state.float()
+                m = b["attention_mask"].unsqueeze(-1).to(h.dtype)
+                outs.append(((h * m).sum(1) / m.sum(1).clamp(min=1)).cpu().numpy())
+        model.train(was)
+        return np.concatenate(outs) if outs else np.zeros((0, 1))
+
+    return embed
+
+
+def sentence_transformer_embedder(name: str, device=None) -> Callable[[list[str]], np.ndarray]:
+    """Embeddings from a sentence-transformers model (``st:NAME`` similarity)."""
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise ConfigError(f"demo_similarity 'st:{name}' needs the sentence-transformers package; fix: pip install sentence-transformers, or use demo_similarity: mlm") from None
+    try:
+        st = SentenceTransformer(name, device=str(device) if device is not None else None)
+    except Exception as e:  # noqa: BLE001 - a model that cannot be loaded: one line
+        raise ModelError(f"cannot load sentence-transformers model '{name}': {str(e).splitlines()[0] if str(e) else type(e).__name__}; fix: pass a local folder or a hub name when online") from None
+    return lambda texts: np.asarray(st.encode(list(texts), convert_to_numpy=True))
+
+
+def make_embedder(similarity: str, model, device=None) -> Callable[[list[str]], np.ndarray] | None:
+    check_similarity(similarity)
+    if similarity == "none":
+        return None
+    if similarity == "mlm":
+        return mlm_embedder(model)
+    return sentence_transformer_embedder(similarity[3:], device)

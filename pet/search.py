@@ -1,0 +1,378 @@
+"""Automatic label-word search: a verbalizer file for a pattern, found from the labelled split.
+
+    result = search_verbalizer(model, pattern, train, labels, dev=dev, method="lmbff")
+    result.save("my_verbalizers.json", task="sst2")     # `pet validate` accepts it; use it as --verbalizers
+
+Two criteria over the masked LM's log-probabilities at the pattern's mask on the training examples:
+
+* ``lmbff`` (Gao et al. 2021, automatic label selection): per label, the top-``candidates`` words by
+  the summed log-probability over that label's training examples; assignments (one word per label)
+  grown label by label in a beam of ``beam`` by zero-shot accuracy on the training examples; the
+  ``rerank`` best re-ranked by zero-shot accuracy on the split's dev examples, or — with no dev
+  data — by ``folds``-fold cross-validation over the training examples (:func:`pet.selection.folds`):
+  on each fold the candidates are found on the other folds, and an assignment scores its accuracy
+  on the held-out fold when all its words were found there, else 0. (LM-BFF fine-tunes each
+  assignment before re-ranking; here re-ranking is zero-shot, which costs one scoring pass.)
+* ``petal`` (Schick et al. 2020, PETAL): the same candidates, then per label the words with the
+  best (normalised) log-likelihood ratio between the label's examples and the others.
+
+Candidates are the vocabulary's single-token words (a word-initial token of at least two letters
+that tokenises back to itself in the cloze) plus ``extra_words``; an extra word that the tokenizer
+splits is scored with as many masks as it needs (mean sub-token log-prob, the scoring rule of
+:mod:`pet.model`). Only ``train`` and ``dev`` are read: :func:`search_for_task` loads the few-shot
+split and never the test file. The result records every word's score and the procedure in the
+verbalizer's ``source`` field.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .defaults import DEFAULT_MAX_LENGTH
+from .encoding import PVPEncoder, iter_batches, word_token_ids
+from .errors import ConfigError, DataError, SpecError
+from .examples import Example
+from .spec import PVP, Literal, Mask, Pattern, Verbalizer, save_verbalizers
+
+METHODS = ("lmbff", "petal")
+
+
+@dataclass
+class SearchResult:
+    """A searched verbalizer, each word's score, and how it was found."""
+
+    verbalizer: Verbalizer
+    scores: dict[str, dict[str, float]]  # label -> word -> criterion score
+    procedure: dict
+    ranking: list[dict] = field(default_factory=list)  # re-ranked assignments, best first
+
+    def save(self, path: str | Path, task: str | None = None) -> Path:
+        save_verbalizers(path, [self.verbalizer], task=task)
+        return Path(path)
+
+    def to_dict(self) -> dict:
+        return {"verbalizer": self.verbalizer.to_dict(), "scores": self.scores, "procedure": self.procedure, "ranking": self.ranking}
+
+
+def _glued(pattern: Pattern) -> bool:
+    segs = pattern.segments
+    i = next(k for k, s in enumerate(segs) if isinstance(s, Mask))
+    prev = segs[i - 1] if i else None
+    return bool(isinstance(prev, Literal) and prev.text and not prev.text[-1].isspace())
+
+
+def vocabulary_words(tokenizer, after_space: bool = True) -> tuple[list[str], list[int]]:
+    """Single-token candidate words: word-initial vocabulary tokens of 2+ letters that
+    tokenise back to exactly that token in the cloze."""
+    vocab = tokenizer.get_vocab()
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    marked = any(t.startswith(("Ġ", "▁")) for t in list(vocab)[:5000])
+    words, ids = [], []
+    for tok, i in vocab.items():
+        if i in special:
+            continue
+        if marked:
+            if not tok.startswith(("Ġ", "▁")):
+                continue
+            w = tok[1:]
+        else:
+            if tok.startswith("##"):
+                continue
+            w = tok
+        if len(w) >= 2 and w.isalpha():
+            words.append(w)
+            ids.append(i)
+    got = [word_token_ids(tokenizer, w, after_space) for w in words]
+    keep = [k for k, g in enumerate(got) if g == [ids[k]]]
+    order = sorted(keep, key=lambda k: ids[k])
+    return [words[k] for k in order], [ids[k] for k in order]
+
+
+@torch.inference_mode()
+def candidate_log_probs(model, pattern: Pattern, examples: Sequence[Example], extra_words: Sequence[str] = (),
+                        max_length: int = DEFAULT_MAX_LENGTH, batch_size: int = 32, max_vocab: int | None = None) -> tuple[list[str], np.ndarray]:
+    """(words, ``[N, W]`` log-probs of each candidate word at the mask for each example)."""
+    tok = model.tokenizer
+    after_space = not _glued(pattern)
+    words, ids = vocabulary_words(tok, after_space)
+    if max_vocab is not None:
+        words, ids = words[:max_vocab], ids[:max_vocab]
+    known = set(words)
+    by_len: dict[int, list[tuple[str, list[int]]]] = {}
+    for w in extra_words:
+        w = w.strip()
+        if not w or w in known:
+            continue
+        t = word_token_ids(tok, w, after_space)
+        if not t or (tok.unk_token_id is not None and tok.unk_token_id in t):
+            raise SpecError(f"candidate word '{w}' tokenises to the unknown token; fix: drop it or choose a word in the model's vocabulary")
+        if len(t) == 1:
+            words.append(w)
+            ids.append(t[0])
+        else:
+            by_len.setdefault(len(t), []).append((w, t))
+        known.add(w)
+    plain = [Example(dict(e.fields), None, e.guid) for e in examples]
+    model.eval()
+    pad = tok.pad_token_id or 0
+
+    def run(word: str, n: int):
+        pvp = PVP(pattern, Verbalizer("_search", {"_": [word]}))
+        enc = PVPEncoder(pvp, tok, max_length, labels=["_"])
+        if enc.verbalizer_tokens.n_masks != n:
+            raise SpecError(f"candidate '{word}': expected {n} mask(s)")
+        out = []
+        for idx, batch in iter_batches(enc.encode(plain), batch_size, pad, sort_by_length=False):
+            out.append(torch.log_softmax(model.mask_logits(batch, n).float(), dim=-1).cpu())
+        return torch.cat(out) if out else torch.zeros(0, n, len(tok))
+
+    single = run(words[0], 1)[:, 0, :]  # [N, V]
+    cols = [single[:, torch.tensor(ids)].numpy()]
+    for n, group in sorted(by_len.items()):
+        lp = run(group[0][0], n)  # [N, n, V]
+        for w, t in group:
+            cols.append(lp[:, torch.arange(n), torch.tensor(t)].mean(1, keepdim=True).numpy())
+            words.append(w)
+    return words, np.concatenate(cols, axis=1).astype(np.float64)
+
+
+# ----------------------------------------------------------------------------- criteria
+
+
+def _label_index(examples: Sequence[Example], labels: Sequence[str]) -> np.ndarray:
+    pos = {lab: i for i, lab in enumerate(labels)}
+    bad = [e for e in examples if e.label not in pos]
+    if bad:
+        raise DataError(f"example '{bad[0].guid}': label '{bad[0].label}' is not one of {list(labels)}; fix: correct the label")
+    return np.array([pos[e.label] for e in examples])
+
+
+def top_candidates(lp: np.ndarray, y: np.ndarray, n_labels: int, k: int) -> list[np.ndarray]:
+    """Per label, the ``k`` candidates with the highest summed log-prob over its examples."""
+    out = []
+    for c in range(n_labels):
+        s = lp[y == c].sum(0)
+        out.append(np.argsort(-s, kind="stable")[:k])
+    return out
+
+
+def _accuracy(lp: np.ndarray, y: np.ndarray, assignment: Sequence[int]) -> float:
+    return float((lp[:, list(assignment)].argmax(1) == y).mean()) if len(y) else 0.0
+
+
+def beam_assignments(lp: np.ndarray, y: np.ndarray, cands: list[np.ndarray], beam: int) -> list[tuple[tuple[int, ...], float]]:
+    """Assignments (one candidate per label, all distinct) grown label by label, keeping the
+    ``beam`` best by zero-shot accuracy on the examples of the labels assigned so far."""
+    partial: list[tuple[tuple[int, ...], float]] = [((), 0.0)]
+    for c, cand in enumerate(cands):
+        rows = y <= c
+        sub_lp, sub_y = lp[rows], y[rows]
+        grown = []
+        for a, _ in partial:
+            fixed = sub_lp[:, list(a)] if a else np.zeros((len(sub_y), 0))
+            best_fixed = fixed.max(1) if a else np.full(len(sub_y), -np.inf)
+            arg_fixed = fixed.argmax(1) if a else np.zeros(len(sub_y), dtype=int)
+            new = sub_lp[:, cand]  # [n, K]
+            pred_new = new > best_fixed[:, None]  # the new label wins
+            correct = np.where(pred_new, (sub_y == c)[:, None], (arg_fixed == sub_y)[:, None] & (sub_y != c)[:, None])
+            acc = correct.mean(0) if len(sub_y) else np.zeros(len(cand))
+            for j, w in enumerate(cand):
+                if int(w) not in a:
+                    grown.append((a + (int(w),), float(acc[j])))
+        grown.sort(key=lambda t: -t[1])  # stable: ties keep the candidate order
+        partial = grown[:beam]
+    return partial
+
+
+def petal_scores(lp: np.ndarray, y: np.ndarray, c: int, cand: np.ndarray, normalize: bool = True) -> np.ndarray:
+    """PETAL's log-likelihood ratio of candidates ``cand`` for label ``c`` (normalised for the
+    label's share of the examples)."""
+    p = np.clip(np.exp(lp[:, cand]), 1e-12, 1 - 1e-12)
+    pos = (y == c)
+    scale = (len(y) - pos.sum()) / max(pos.sum(), 1) if normalize else 1.0
+    logit = np.log(p) - np.log1p(-p)
+    return scale * logit[pos].sum(0) - logit[~pos].sum(0)
+
+
+# ----------------------------------------------------------------------------- search
+
+
+def search_verbalizer(
+    model,
+    pattern: Pattern,
+    train: Sequence[Example],
+    labels: Sequence[str],
+    *,
+    dev: Sequence[Example] = (),
+    method: str = "lmbff",
+    words_per_label: int = 1,
+    candidates: int = 100,
+    beam: int = 100,
+    rerank: int = 10,
+    folds: int = 4,
+    extra_words: Sequence[str] = (),
+    max_length: int = DEFAULT_MAX_LENGTH,
+    batch_size: int = 32,
+    seed: int = 13,
+    verbalizer_id: str | None = None,
+    max_vocab: int | None = None,
+    device: str | None = None,
+) -> SearchResult:
+    """Search label words for ``pattern`` from ``train`` (and ``dev``) only; see the module doc.
+    ``model`` is a :class:`pet.model.PromptModel` or a model folder / hub name."""
+    from .model import PromptModel
+    from .selection import Selection, folds as make_folds
+
+    if method not in METHODS:
+        raise ConfigError(f"search method '{method}' is unknown; fix: use one of {', '.join(METHODS)}")
+    for name, v in (("words_per_label", words_per_label), ("candidates", candidates), ("beam", beam), ("rerank", rerank)):
+        if int(v) < 1:
+            raise ConfigError(f"{name} {v}: must be at least 1; fix: pass a positive number")
+    labels = [str(x) for x in labels]
+    train, dev = list(train), list(dev)
+    if not train:
+        raise DataError("search-verbalizer: no labelled training examples; fix: pass a non-empty training set")
+    if isinstance(model, (str, Path)):
+        model = PromptModel.from_pretrained(str(model), device=device)
+    y = _label_index(train, labels)
+    missing = [labels[c] for c in range(len(labels)) if not (y == c).any()]
+    if missing:
+        raise DataError(f"search-verbalizer: label '{missing[0]}' has no training example; fix: give every label labelled examples")
+    words, lp_all = candidate_log_probs(model, pattern, train + dev, extra_words, max_length, batch_size, max_vocab)
+    lp, lp_dev = lp_all[: len(train)], lp_all[len(train):]
+    y_dev = _label_index(dev, labels) if dev else np.zeros(0, dtype=int)
+    L = len(labels)
+    k = min(candidates, len(words))
+    cands = top_candidates(lp, y, L, k)
+    mean_lp = {c: lp[y == c].mean(0) for c in range(L)}
+    procedure: dict = {"method": method, "pattern": pattern.id, "template": pattern.template, "model": Path(str(getattr(model, "name", ""))).name,
+                       "train_examples": len(train), "dev_examples": len(dev), "candidates_per_label": k,
+                       "candidate_words": len(words), "extra_words": [w.strip() for w in extra_words if w.strip()],
+                       "words_per_label": words_per_label, "seed": seed}
+    ranking: list[dict] = []
+    if method == "lmbff":
+        pool = beam_assignments(lp, y, cands, beam)
+        top = pool[:rerank]
+        if dev:
+            scored = [(a, _accuracy(lp_dev, y_dev, a), tr) for a, tr in top]
+            procedure["rerank"] = f"zero-shot accuracy on the {len(dev)} dev examples"
+        else:
+            n = max(2, min(folds, int(np.bincount(y, minlength=L).min())))
+            fold_scores = {a: [] for a, _ in top}
+            index = {id(e): i for i, e in enumerate(train)}
+            for fit, held in make_folds(train, Selection("cv", n), seed):
+                fi = np.array([index[id(e)] for e in fit])
+                hi = np.array([index[id(e)] for e in held])
+                found = [set(map(int, s)) for s in top_candidates(lp[fi], y[fi], L, k)]
+                for a, _ in top:
+                    ok = all(w in found[c] for c, w in enumerate(a))
+                    fold_scores[a].append(_accuracy(lp[hi], y[hi], a) if ok else 0.0)
+            scored = [(a, float(np.mean(fold_scores[a])), tr) for a, tr in top]
+            procedure["rerank"] = f"{n}-fold cross-validation over the training examples (held-out zero-shot accuracy; 0 on a fold whose candidates lack a word)"
+        scored.sort(key=lambda t: (-t[1], -t[2]))
+        ranking = [{"words": {labels[c]: words[w] for c, w in enumerate(a)}, "rerank_accuracy": round(s, 4), "train_accuracy": round(tr, 4)} for a, s, tr in scored]
+        best = scored[0][0]
+        chosen: dict[int, list[int]] = {c: [best[c]] for c in range(L)}
+        used = set(best)
+        for c in range(L):  # more words per label: the label's next candidates, unused elsewhere
+            for w in cands[c]:
+                if len(chosen[c]) >= words_per_label:
+                    break
+                if int(w) not in used:
+                    chosen[c].append(int(w))
+                    used.add(int(w))
+        score = {c: mean_lp[c] for c in range(L)}
+        score_name = "mean log-prob at the mask over the label's training examples"
+    else:
+        per = {c: petal_scores(lp, y, c, cands[c]) for c in range(L)}
+        owner: dict[int, tuple[int, float]] = {}
+        for c in range(L):
+            for w, s in zip(cands[c], per[c]):
+                if int(w) not in owner or s > owner[int(w)][1]:
+                    owner[int(w)] = (c, float(s))
+        chosen = {}
+        for c in range(L):
+            order = [int(cands[c][j]) for j in np.argsort(-per[c], kind="stable") if owner[int(cands[c][j])][0] == c]
+            chosen[c] = order[:words_per_label]
+            if not chosen[c]:
+                raise DataError(f"search-verbalizer: no candidate word is left for label '{labels[c]}'; fix: raise --candidates")
+        score = {c: np.full(len(words), np.nan) for c in range(L)}
+        for c in range(L):
+            score[c][cands[c]] = per[c]
+        score_name = "PETAL log-likelihood ratio (normalised)"
+        assignment = [chosen[c][0] for c in range(L)]
+        ranking = [{"words": {labels[c]: words[w] for c, w in enumerate(assignment)},
+                    "train_accuracy": round(_accuracy(lp, y, assignment), 4),
+                    **({"dev_accuracy": round(_accuracy(lp_dev, y_dev, assignment), 4)} if dev else {})}]
+    procedure["score"] = score_name
+    scores = {labels[c]: {words[w]: round(float(score[c][w]), 4) for w in chosen[c]} for c in range(L)}
+    vid = verbalizer_id or f"search-{method}"
+    desc = (f"pet search-verbalizer {method} on pattern '{pattern.id}' ({len(train)} train, {len(dev)} dev examples, "
+            f"model {procedure['model']}, {k} candidates per label"
+            + (f", re-ranked by {procedure['rerank']}" if "rerank" in procedure else "")
+            + f"); scores ({score_name}): " + "; ".join(f"{lab}: " + ", ".join(f"{w} {s:.3f}" for w, s in ws.items()) for lab, ws in scores.items())
+            + (f"; best assignment {json.dumps(ranking[0]['words'], ensure_ascii=False)} "
+               + ", ".join(f"{k2} {v}" for k2, v in ranking[0].items() if k2 != "words") if ranking else ""))
+    verbalizer = Verbalizer(vid, {labels[c]: [words[w] for w in chosen[c]] for c in range(L)}, source=desc)
+    return SearchResult(verbalizer, scores, procedure, ranking)
+
+
+def search_for_task(
+    task,
+    pattern_id: str,
+    model,
+    *,
+    data_dir=None,
+    k: int | None = 16,
+    seed: int = 13,
+    patterns: str | Path | None = None,
+    **kw,
+) -> SearchResult:
+    """Search on a registered task's few-shot split (train and dev only; the test file is never read)."""
+    from .data import load_task
+    from .data.fewshot import few_shot
+    from .spec import load_patterns
+
+    t = load_task(task)
+    train, dev = few_shot(t, data_dir, k=k, seed=seed)
+    pattern = _pattern(load_patterns(patterns or t.patterns_path), pattern_id, patterns or t.patterns_path)
+    kw.setdefault("max_length", t.max_length)
+    return search_verbalizer(model, pattern, train, list(t.label_ids), dev=dev, seed=seed, **kw)
+
+
+def search_for_data(
+    data,
+    text_fields: dict[str, str],
+    label_field: str,
+    patterns: str | Path,
+    pattern_id: str,
+    model,
+    *,
+    k: int = 16,
+    seed: int = 13,
+    **kw,
+) -> SearchResult:
+    """Search on K per class drawn (seeded) from a user's labelled file; no dev: cross-validation."""
+    from .data.owndata import own_data_task
+    from .data.rundata import sample_k_per_class
+    from .spec import load_patterns
+
+    spec, examples = own_data_task(data, text_fields, label_field)
+    train, _ = sample_k_per_class(examples, spec.label_ids, k, seed, str(data))
+    pattern = _pattern(load_patterns(patterns), pattern_id, patterns)
+    return search_verbalizer(model, pattern, train, list(spec.label_ids), seed=seed, **kw)
+
+
+def _pattern(patterns: list[Pattern], pattern_id: str, where) -> Pattern:
+    for p in patterns:
+        if p.id == pattern_id:
+            if p.is_soft:
+                raise ConfigError(f"pattern '{pattern_id}' has soft tokens; fix: search label words for a hard pattern")
+            return p
+    raise ConfigError(f"pattern '{pattern_id}' is not in {where}; fix: use one of {', '.join(p.id for p in patterns)}")
