@@ -23,15 +23,25 @@ Saved folder (format_version 2), written atomically (temp folder + swap) with a 
     model/               sequence classifier: encoder, tokenizer, classifier_head.safetensors
     training_log.jsonl   one line per optimizer step of every trained model ("run" names it)
     metrics.json         evaluated rows, when the caller passes them to ``save``
+    README.md            model card (:mod:`pet.modelcard`): front matter for the Hugging Face Hub,
+                         method, PVPs, options, data summary, metrics, how to load it
     manifest.json        SHA-256 of every other file, written last and checked on load
 
 Loading reads nothing outside the folder (every path in ``pet_config.json`` is confined to it),
 refuses pickle weights and refuses a folder whose files changed since it was saved.
+
+Hugging Face conventions: ``save_pretrained(dir)`` / ``from_pretrained(dir_or_repo_id)`` (a Hub
+repo is fetched with ``huggingface_hub.snapshot_download`` into the HF cache and goes through the
+same checks) and ``push_to_hub(repo_id)`` (``HfApi.upload_folder`` of the saved folder);
+:func:`push_folder_to_hub` uploads a folder already saved (e.g. by ``pet train --output``).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -43,12 +53,13 @@ from sklearn.utils.validation import check_is_fitted
 from . import __version__
 from .data import TaskSpec, load_task, task_pvps
 from .defaults import DEFAULT_MAX_LENGTH, DEFAULT_SEED
-from .errors import ConfigError, DataError, ModelError
+from .errors import ConfigError, DataError, IntegrityError, ModelError
 from .examples import Example
 from .io import atomic_directory, atomic_write_json, recover_directory
 from .jsonio import read_json
 from .manifest import refuse_pickle, resolve_inside, verify_manifest, write_manifest
 from .methods import FitSetup, Fitted, Stage, get_method
+from .modelcard import CARD_FILE, LIBRARY_NAME, hub_model_id, model_card
 from .predictors import PREDICTOR_KINDS, PromptEnsemble
 from .spec import PVP, load_patterns, load_verbalizers, make_pvps, save_patterns, save_verbalizers
 from .versions import package_versions
@@ -186,6 +197,8 @@ class PetClassifier(ClassifierMixin, BaseEstimator):
         )
         self.fitted_ = method.fit(train, unl, options, setup)
         self._set_labels(labels, originals)
+        per_label = {lab: sum(e.label == lab for e in train) for lab in labels}
+        self.train_data_ = {"examples": len(train), "per_label": per_label, "unlabelled": len(unl)}
         return self
 
     def _set_labels(self, labels: list[str], originals: dict[str, Any]) -> None:
@@ -238,9 +251,10 @@ class PetClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ persistence
 
-    def save(self, path: str | Path, overwrite: bool = False, metrics: Sequence[dict] | None = None) -> Path:
+    def save(self, path: str | Path, overwrite: bool = False, metrics: Sequence[dict] | None = None, *, repo_id: str | None = None) -> Path:
         """Write the self-contained folder ``path`` atomically (see the module doc); ``metrics``
-        (evaluated rows) go to ``metrics.json``."""
+        (evaluated rows) go to ``metrics.json`` and the model card; ``repo_id`` is the Hub repo
+        the card's loading snippet names (default: a placeholder folder path)."""
         check_is_fitted(self, "fitted_")
         f = self.fitted_
         final = Path(path)
@@ -272,8 +286,13 @@ class PetClassifier(ClassifierMixin, BaseEstimator):
                 "versions": {"pet": __version__, **package_versions()},
                 "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
+            if getattr(self, "train_data_", None):
+                meta["train_data"] = self.train_data_
             (d / CONFIG_FILE).write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
-            write_manifest(d)  # last: covers every file above
+            card_meta = json.loads(json.dumps(meta, default=str))  # what pet_config.json holds
+            card_metrics = json.loads(json.dumps(list(metrics), default=str)) if metrics is not None else None
+            (d / CARD_FILE).write_text(model_card(card_meta, pvps, card_metrics, repo_id=repo_id), encoding="utf-8")
+            write_manifest(d)  # last: covers every file above, the card included
         return final
 
     @classmethod
@@ -330,7 +349,191 @@ class PetClassifier(ClassifierMixin, BaseEstimator):
             raise ModelError(f"{where}: $.label_values has {len(values)} entries for {len(labels)} labels; fix: re-save the classifier")
         self._set_labels(labels, dict(zip(labels, values)))
         self.saved_config_ = meta
+        if isinstance(meta.get("train_data"), dict):
+            self.train_data_ = meta["train_data"]
         return self
+
+    # ------------------------------------------------------------------ Hugging Face Hub
+
+    def save_pretrained(self, save_directory: str | Path, *, metrics: Sequence[dict] | None = None, overwrite: bool = True,
+                        repo_id: str | None = None, push_to_hub: bool = False, **push_kwargs: Any) -> Path:
+        """:meth:`save` the Hugging Face way: an existing saved folder is replaced by default (a
+        swap; a folder that is not a saved classifier never is). ``push_to_hub=True`` then uploads
+        it to ``repo_id`` (default: the folder's name) with :func:`push_folder_to_hub`."""
+        repo = (repo_id or Path(save_directory).name) if push_to_hub else repo_id
+        out = self.save(save_directory, overwrite=overwrite, metrics=metrics, repo_id=repo)
+        if push_to_hub:
+            push_folder_to_hub(out, repo, **push_kwargs)
+        return out
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *, revision: str | None = None, token: str | bool | None = None,
+                        cache_dir: str | Path | None = None, local_files_only: bool = False, force_download: bool = False,
+                        device: str | None = None) -> "PetClassifier":
+        """A saved folder, or a Hub repo id (``user/name``) fetched with
+        ``huggingface_hub.snapshot_download`` into the HF cache (``revision``: branch, tag or
+        commit). Either way it goes through :meth:`load`'s checks (manifest, containment, no
+        pickle); the Hub's own ``.gitattributes`` is the one file a repo may add."""
+        src = str(pretrained_model_name_or_path)
+        p = Path(src).expanduser()
+        if p.exists() or isinstance(pretrained_model_name_or_path, Path) or hub_model_id(src) is None:
+            return cls.load(p, device=device)
+        snapshot = _hub_download(src, revision, token, cache_dir, local_files_only, force_download)
+        return _load_snapshot(cls, src + (f"@{revision}" if revision else ""), snapshot, device)
+
+    def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | bool | None = None, revision: str | None = None,
+                    commit_message: str | None = None, create_pr: bool = False, metrics: Sequence[dict] | None = None) -> str:
+        """Save into a temporary folder (card naming ``repo_id``) and upload it with
+        ``HfApi.upload_folder`` (creating the repo if needed). Returns the commit URL. A loaded
+        classifier holds no metrics or training log: to publish a folder as saved by
+        ``pet train --output``, use :func:`push_folder_to_hub`."""
+        check_is_fitted(self, "fitted_")
+        with tempfile.TemporaryDirectory(prefix="pet-push-") as tmp:
+            folder = self.save(Path(tmp) / "model", metrics=metrics, repo_id=repo_id)
+            return push_folder_to_hub(folder, repo_id, private=private, token=token, revision=revision,
+                                      commit_message=commit_message, create_pr=create_pr)
+
+
+# ---------------------------------------------------------------------- Hugging Face Hub
+
+_HUB_FIX_AUTH = "pass token= (or run `hf auth login`) with access to it"
+_NET_MODULES = {"httpx", "httpx2", "httpcore", "requests", "urllib3"}
+
+
+def _hub():
+    try:
+        import huggingface_hub
+    except ImportError:  # it comes with transformers; only a broken install lacks it
+        raise ModelError("the Hugging Face Hub needs the `huggingface_hub` package; fix: pip install huggingface_hub") from None
+    return huggingface_hub
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _is_network_error(e: BaseException) -> bool:
+    return isinstance(e, (ConnectionError, TimeoutError)) or type(e).__module__.partition(".")[0] in _NET_MODULES
+
+
+def _hub_download(repo_id: str, revision: str | None, token, cache_dir, local_files_only: bool, force_download: bool) -> Path:
+    """``snapshot_download`` into the HF cache, its failures as one-line ``ModelError``s."""
+    hf = _hub()
+    from huggingface_hub import errors as he
+
+    where = repo_id + (f"@{revision}" if revision else "")
+    try:
+        return Path(hf.snapshot_download(repo_id, revision=revision, token=token, cache_dir=cache_dir, local_files_only=local_files_only,
+                                         force_download=force_download, library_name=LIBRARY_NAME, library_version=__version__))
+    except he.GatedRepoError:
+        raise ModelError(f"{where}: the Hub repo is gated and you have no access yet; fix: request access on its page, then {_HUB_FIX_AUTH}") from None
+    except he.RepositoryNotFoundError:
+        raise ModelError(f"{where}: no local folder by that name, and no model repo with that id on the Hugging Face Hub (or it is private); "
+                         f"fix: check the id, {_HUB_FIX_AUTH}, or give the path of a saved folder") from None
+    except he.RevisionNotFoundError:
+        raise ModelError(f"{where}: the Hub repo has no revision '{revision or 'main'}'; fix: pass an existing branch, tag or commit as revision=") from None
+    except he.HFValidationError as e:
+        raise ModelError(f"{repo_id}: not a saved folder here and not a valid Hub repo id ({_first_line(e)}); fix: give the path of a saved folder or an id like 'user/name'") from None
+    except he.LocalEntryNotFoundError:
+        raise ModelError(f"{where}: cannot download it from the Hugging Face Hub (no connection, or offline mode: HF_HUB_OFFLINE) and no copy is in the cache; "
+                         "fix: connect to the network (and unset HF_HUB_OFFLINE) once to fetch it, or give the path of a saved folder") from None
+    except he.HfHubHTTPError as e:
+        raise ModelError(f"{where}: cannot download from the Hugging Face Hub ({_first_line(e)}); fix: check the id and your access ({_HUB_FIX_AUTH}), then retry") from None
+    except Exception as e:
+        if isinstance(e, OSError) or _is_network_error(e):
+            raise ModelError(f"{where}: cannot download from the Hugging Face Hub ({_first_line(e)}); fix: check the network connection and disk space, then retry") from None
+        raise
+
+
+def _plain_copy(snapshot: Path, into: Path, where: str) -> None:
+    """``snapshot`` as plain files in ``into``. In the HF cache every snapshot file is a symbolic
+    link to ``../../blobs/<sha>``: each becomes a hard link to (or, across file systems, a copy
+    of) its blob, so :meth:`PetClassifier.load` checks plain files. Only links into the repo's
+    own ``blobs`` folder are followed; the Hub's ``.gitattributes`` is left out."""
+    blobs = (snapshot.parent.parent / "blobs").resolve()
+    fix = "fix: download it again with force_download=True, or load only folders pushed with pet"
+    for dirpath, dirnames, filenames in os.walk(snapshot):
+        here = Path(dirpath)
+        rel = here.relative_to(snapshot)
+        for name in dirnames:
+            if (here / name).is_symlink():
+                raise IntegrityError(f"{where}: {(rel / name).as_posix()} is a linked folder in the download; {fix}")
+        (into / rel).mkdir(parents=True, exist_ok=True)
+        for name in filenames:
+            if rel == Path(".") and name == ".gitattributes":
+                continue
+            src = here / name
+            target = src.resolve() if src.is_symlink() else src
+            if src.is_symlink() and (blobs not in target.parents or not target.is_file()):
+                raise IntegrityError(f"{where}: {(rel / name).as_posix()} links outside the Hugging Face cache's blobs; {fix}")
+            try:
+                os.link(target, into / rel / name)
+            except OSError:
+                shutil.copyfile(target, into / rel / name)
+
+
+def _load_snapshot(cls, where: str, snapshot: Path, device: str | None) -> PetClassifier:
+    """Load a downloaded snapshot through :meth:`PetClassifier.load` (its errors name the repo)."""
+    parent = snapshot.parent.parent
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=".pet-load-", dir=parent))
+    except OSError:  # a read-only cache: copy to the temp folder instead
+        tmp = Path(tempfile.mkdtemp(prefix="pet-load-"))
+    try:
+        _plain_copy(snapshot, tmp, where)
+        if not (tmp / CONFIG_FILE).is_file():
+            raise ModelError(f"{where}: this Hub repo is not a saved pet classifier (no {CONFIG_FILE}); fix: give the id of a repo pushed with "
+                             "PetClassifier.push_to_hub (a plain masked LM goes to PetClassifier(model=…) instead)")
+        try:
+            return cls.load(tmp, device=device)
+        except IntegrityError as e:
+            problem = str(e).replace(str(tmp.resolve()), where).replace(str(tmp), where).split("; fix:")[0]
+            raise IntegrityError(f"{problem}; fix: the repo's files differ from what pet saved (edited on the Hub?): re-push it with "
+                                 "PetClassifier.push_to_hub, or pass the revision= of an unedited commit") from None
+        except ModelError as e:
+            raise type(e)(str(e).replace(str(tmp.resolve()), where).replace(str(tmp), where)) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def push_folder_to_hub(folder: str | Path, repo_id: str, *, private: bool | None = None, token: str | bool | None = None,
+                       revision: str | None = None, commit_message: str | None = None, create_pr: bool = False) -> str:
+    """Upload a saved classifier folder as it is (card, metrics, training log) to the Hub repo
+    ``repo_id`` (created if missing; ``private`` applies only then) with ``HfApi.upload_folder``,
+    in one commit that also deletes the repo's files the folder no longer has (a re-push of a
+    smaller ensemble would otherwise leave files the manifest refuses). The folder is checked
+    first (manifest, no pickle): nothing that would not load is published. Returns the commit URL."""
+    d = Path(folder)
+    if not d.is_dir() or not (d / CONFIG_FILE).is_file():
+        raise ModelError(f"{d}: not a saved classifier ({CONFIG_FILE} missing); fix: push a folder written by PetClassifier.save or `pet train --output`")
+    refuse_pickle(d)
+    verify_manifest(d)
+    hf = _hub()
+    from huggingface_hub import errors as he
+
+    method = (read_json(d / CONFIG_FILE, error=ModelError) or {}).get("method", "?")
+    try:
+        api = hf.HfApi(token=token)
+        url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        info = api.upload_folder(
+            repo_id=getattr(url, "repo_id", None) or repo_id, repo_type="model", folder_path=str(d), revision=revision, create_pr=create_pr,
+            commit_message=commit_message or f"Upload pet classifier ({method}) with pet {__version__}", delete_patterns=["*"],
+        )
+    except he.HFValidationError as e:
+        raise ModelError(f"{repo_id}: not a valid Hub repo id ({_first_line(e)}); fix: use an id like 'user/name'") from None
+    except (he.LocalTokenNotFoundError, he.RepositoryNotFoundError) as e:
+        raise ModelError(f"{repo_id}: cannot push ({_first_line(e)}); fix: {_HUB_FIX_AUTH} (a token with write access to that namespace)") from None
+    except he.HfHubHTTPError as e:
+        status = getattr(getattr(e, "response", None), "status_code", None)
+        fix = f"{_HUB_FIX_AUTH} (a token with write access)" if status in (401, 403) else "check the repo id and revision, then retry"
+        raise ModelError(f"{repo_id}: the Hugging Face Hub refused the upload ({_first_line(e)}); fix: {fix}") from None
+    except Exception as e:
+        if isinstance(e, OSError) or _is_network_error(e):
+            raise ModelError(f"{repo_id}: cannot upload to the Hugging Face Hub ({_first_line(e)}); fix: check the network connection "
+                             "(and unset HF_HUB_OFFLINE), then retry") from None
+        raise
+    return str(getattr(info, "commit_url", None) or info)
 
 
 def _unique(items, key=lambda x: x.id):
