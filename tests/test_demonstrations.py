@@ -1,0 +1,120 @@
+"""LM-BFF demonstrations: rendering, sampling, similarity filtering, truncation, the ensemble
+over demonstration sets, and the methods' options (zero-shot, prompt-ft) with save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pet.classifier import PetClassifier
+from pet.demonstrations import DemoConfig, DemoSampler, demonstration_pvp, mlm_embedder, with_demonstrations
+from pet.encoding import PVPEncoder
+from pet.errors import ConfigError
+from pet.examples import Example
+from pet.methods import FitSetup, get_method
+from pet.model import PromptModel
+from pet.predictors import DemonstrationEnsemble, PromptEnsemble
+from pet.scoring import ensemble
+from pet.spec import PVP, Pattern, Verbalizer
+
+PVP_ = PVP(Pattern("it-was", "{text_a} It was {mask}."), Verbalizer("gt", {"0": ["terrible"], "1": ["great"]}))
+
+
+def test_rendering_puts_label_words_after_the_query(roberta, sentiment_examples):
+    _, tok = roberta
+    d = demonstration_pvp(PVP_, ["0", "1"], sep=True)
+    assert d.id == PVP_.id and d.verbalizer is PVP_.verbalizer
+    pool = sentiment_examples
+    aug = with_demonstrations(pool[:1], [[pool[1], pool[2]]])
+    e = PVPEncoder(d, tok, 256).encode(aug)[0]
+    text = tok.decode(e.input_ids)
+    q, d0, d1 = pool[0].fields["text_a"], pool[1].fields["text_a"], pool[2].fields["text_a"]
+    assert text.index(q) < text.index("<mask>") < text.index(d0 + " It was terrible.") < text.index(d1 + " It was great.")
+    assert e.input_ids.count(tok.mask_token_id) == 1 and e.input_ids.count(tok.sep_token_id) == 3
+
+
+def test_truncation_cuts_text_never_masks_or_template(bert):
+    _, tok = bert
+    long = " ".join(["word"] * 200)
+    pool = [Example({"text_a": long + f" {i}"}, str(i % 2), f"p{i}") for i in range(4)]
+    d = demonstration_pvp(PVP_, ["0", "1"], sep=True)
+    aug = with_demonstrations(pool[:1], DemoSampler(pool, ["0", "1"], DemoConfig(seed=1)).sample(pool[:1], 0))
+    e = PVPEncoder(d, tok, 64).encode(aug)[0]
+    toks = tok.convert_ids_to_tokens(e.input_ids)
+    assert len(e.input_ids) <= 64 and toks.count("[MASK]") == 1 and toks[e.mask_start] == "[MASK]"
+    assert "terrible" in toks and "great" in toks and toks.count("was") == 3 and toks.count("word") > 10
+
+
+def test_sampling_never_uses_the_query_and_does_not_depend_on_the_batch(sentiment_examples):
+    s = DemoSampler(sentiment_examples, ["0", "1"], DemoConfig(seed=3))
+    for k in range(20):
+        for q, demos in zip(sentiment_examples, s.sample(sentiment_examples, k)):
+            assert [d.label for d in demos] == ["0", "1"]
+            assert all(d.fields != q.fields for d in demos)
+    assert s.sample(sentiment_examples[3:4], 5) == s.sample(sentiment_examples, 5)[3:4]
+    assert len({tuple(d.guid for d in s.sample(sentiment_examples[:1], k)[0]) for k in range(20)}) > 1  # sets differ
+
+
+def test_similarity_filter_samples_from_the_most_similar_half():
+    # 1-d "embeddings": the text's number; the query is 0, so the nearest examples are the smallest
+    pool = [Example({"text_a": str(v)}, "0" if v % 2 == 0 else "1", f"g{v}") for v in range(1, 21)]
+
+    def embed(texts):
+        return np.array([[1.0, float(t)] for t in texts])
+
+    s = DemoSampler(pool, ["0", "1"], DemoConfig(similarity="mlm", filter_rate=0.5, seed=0), embed)
+    got = {d.fields["text_a"] for k in range(40) for d in s.sample([Example({"text_a": "0"})], k)[0]}
+    assert got == {"2", "4", "6", "8", "10"} | {"1", "3", "5", "7", "9"}  # ceil(0.5 * 10) nearest per label
+    with pytest.raises(ConfigError, match="fix:"):
+        DemoSampler(pool, ["0", "1"], DemoConfig(similarity="mlm"))
+
+
+def test_mlm_embedder_mean_pools(bert):
+    m = PromptModel(*bert)
+    e = mlm_embedder(m)(["a good film", "a bad film", "x"])
+    assert e.shape == (3, 32) and not np.allclose(e[0], e[1])
+
+
+def test_zero_shot_with_demonstrations_averages_the_sets(tiny_bert_dir, sentiment_examples):
+    labels = ["0", "1"]
+    setup = FitSetup(model=tiny_bert_dir, labels=labels, pvps=[PVP_], max_length=32)
+    zs = get_method("zero-shot")
+    fitted = zs.fit(sentiment_examples, [], {"demonstrations": True, "demo_sets": 3, "demo_max_length": 96}, setup)
+    pred = fitted.predictor
+    assert isinstance(pred, DemonstrationEnsemble)
+    queries = [Example({"text_a": "what a film"}, "1", "q1"), Example({"text_a": "dreadful"}, "0", "q2")]
+    model = pred.members[0][0]
+    d = demonstration_pvp(PVP_, labels, sep=True)
+    sets = [model.predict_log_proba(with_demonstrations(queries, pred.sampler.sample(queries, s)), d, max_length=96, labels=labels) for s in range(3)]
+    np.testing.assert_allclose(pred.predict_log_proba(queries), ensemble(sets, None), atol=1e-9)
+    plain = zs.fit(sentiment_examples, [], {}, setup).predictor
+    assert isinstance(plain, PromptEnsemble)  # off: the unchanged predictor
+    assert not np.allclose(plain.predict_log_proba(queries), pred.predict_log_proba(queries))
+    with pytest.raises(ConfigError, match="calibrate.*fix:"):
+        zs.fit(sentiment_examples, [], {"demonstrations": True, "calibrate": True}, setup)
+    with pytest.raises(ConfigError, match="demo_similarity.*fix:"):
+        zs.fit(sentiment_examples, [], {"demonstrations": True, "demo_similarity": "sbert"}, setup)
+    with pytest.raises(ConfigError, match="demonstrations need labelled"):
+        zs.fit([], [], {"demonstrations": True}, setup)
+
+
+def test_prompt_ft_with_demonstrations_saves_and_loads(tiny_bert_dir, sentiment_examples, tmp_path, one_thread):
+    texts = [e.fields["text_a"] for e in sentiment_examples]
+    y = [int(e.label) for e in sentiment_examples]
+    opts = {"steps": 2, "batch_size": 2, "demonstrations": True, "demo_sets": 2, "demo_similarity": "mlm", "demo_max_length": 96}
+    clf = PetClassifier(tiny_bert_dir, "prompt-ft", task="sst2", pvps=["it-was:great-terrible"], options=opts, max_length=32).fit(texts, y)
+    assert isinstance(clf.fitted_.predictor, DemonstrationEnsemble)
+    assert clf.fitted_.stages[0].extra["demonstrations"]["sets"] == 2
+    p = clf.predict_proba(["a fine film", "awful"])
+    clf.save(tmp_path / "m")
+    back = PetClassifier.load(tmp_path / "m")
+    assert isinstance(back.fitted_.predictor, DemonstrationEnsemble)
+    np.testing.assert_allclose(back.predict_proba(["a fine film", "awful"]), p, atol=1e-6)
+
+
+def test_options_are_experiment_keys():
+    for name in ("zero-shot", "prompt-ft"):
+        o = get_method(name).make_options({"demonstrations": True, "demo_sets": 4, "demo_similarity": "st:all-MiniLM-L6-v2"})
+        assert o.demonstrations and o.demo_sets == 4
+        with pytest.raises(ConfigError, match="demo_sets"):
+            get_method(name).make_options({"demo_sets": 0})
