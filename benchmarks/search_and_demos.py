@@ -1,9 +1,11 @@
 """Searched vs manual label words, and demonstrations vs none (issue 15; not a test).
 
-    OMP_NUM_THREADS=2 python benchmarks/search_and_demos.py --part search \
+    OMP_NUM_THREADS=1 python benchmarks/search_and_demos.py --part search --steps 20 --test-limit 100 \
         --model ../shared/models/minilm-mlm --data-dir ../shared/data --output benchmarks/results/search_words.md
-    OMP_NUM_THREADS=2 python benchmarks/search_and_demos.py --part demos \
+    OMP_NUM_THREADS=1 python benchmarks/search_and_demos.py --part demos --steps 20 --test-limit 100 --demo-sets 2 \
         --model ../shared/models/minilm-mlm --data-dir ../shared/data --output benchmarks/results/demonstrations.md
+
+(the two run side by side, one core each; a table of the seeds done so far is kept in OUTPUT.partial)
 
 Budget (reduced so both parts fit ~40 min on 2 shared CPU cores): LM-BFF's fixed 16-shot splits,
 seeds 13/21/42, each task's LM-BFF manual PVP; prompt-ft --steps (default 40) at lr 1e-5 batch 4,
@@ -84,6 +86,11 @@ def main() -> None:
                             opts.update(demonstrations=True, demo_sets=args.demo_sets)
                         scores.setdefault((name, m, v), []).append(fit_score(m, opts, task, pvp, train, dev, test, args.model, seed))
             print(f"{name} seed {seed}: {time.time() - t0:.0f}s", flush=True)
+            write_table(args, tasks, variants, methods, scores, extra, t0, partial=True)
+    write_table(args, tasks, variants, methods, scores, extra, t0, partial=False)
+
+
+def write_table(args, tasks, variants, methods, scores, extra, t0, partial: bool) -> None:
     lines = [f"Model `{os.path.basename(str(args.model).rstrip('/'))}`, seeds {args.seeds}, K=16 (LM-BFF splits), "
              f"test subset of {args.test_limit} (seeded), prompt-ft {args.steps} steps lr 1e-5 batch 4"
              + (f", {args.demo_sets} demonstration sets at evaluation" if args.part == "demos" else "") + ". Mean ± std (ddof 0) of the task metric.", "",
@@ -91,14 +98,20 @@ def main() -> None:
     for name in tasks:
         pid = LMBFF_PVPS.get(name) or load_task(name).pvp_ids()[0]
         for m in methods:
+            if (name, m, variants[1]) not in scores:
+                continue
             cells = [np.array(scores[(name, m, v)]) for v in variants]
+            if len(cells[1]) < len(cells[0]):
+                cells[0] = cells[0][: len(cells[1])]
             lines.append(f"| {name} | {pid} | {m} | " + " | ".join(f"{c.mean():.3f} ± {c.std():.3f}" for c in cells)
                          + f" | {cells[1].mean() - cells[0].mean():+.3f} |")
     if extra:
         lines += ["", "Searched words (per seed):", ""] + [f"- {n}: " + "; ".join(ws) for (n, _), ws in extra.items()]
-    lines += ["", f"Took {time.time() - t0:.0f} s on a shared 2-core CPU."]
-    atomic_write_text(args.output, "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    done = sorted({len(v) for v in scores.values()})
+    lines += ["", (f"PARTIAL (seeds done per task: {done}); " if partial else "") + f"Took {time.time() - t0:.0f} s on a shared 2-core CPU."]
+    atomic_write_text(args.output + (".partial" if partial else ""), "\n".join(lines) + "\n")
+    if not partial:
+        print("\n".join(lines))
 
 
 if __name__ == "__main__":
