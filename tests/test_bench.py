@@ -557,3 +557,18 @@ def test_method_options_are_checked_when_the_file_is_loaded(world):
         load_experiment(zs)
     # budgets go to training methods only: zero-shot accepts the file's steps/lr budgets silently
     assert load_experiment(_experiment(world, methods=["zero-shot"], name="zs2.yaml")).methods[0].budgets is None
+
+
+def test_task_entry_takes_own_pattern_and_verbalizer_files(fake_env):
+    """e.g. the output of `pet search-verbalizer`, used in a benchmark without editing task files."""
+    _write(fake_env / "searched.json", json.dumps({"verbalizers": [{"id": "found", "labels": {"0": ["poor"], "1": ["fine"]}}]}))
+    exp = _experiment(fake_env, seeds=(1,), methods=["fake"], extra={"tasks": [{"name": "specs/tiny.json", "verbalizers": "searched.json", "pvps": ["p1:found"]}]})
+    cells = expand_grid(load_experiment(exp))
+    assert cells[0].pvps == ["p1:found"] and cells[0].config["pvps"][0]["verbalizer"]["labels"] == {"0": ["poor"], "1": ["fine"]}
+    _run(exp)
+    assert _log(fake_env)[0]["pvps"] == ["p1:found"]
+    assert {r["pvp"] for r in ResultsStore(fake_env / "results").rows()} == {"p1:found", None}
+    _write(fake_env / "bad.json", json.dumps({"verbalizers": [{"id": "x", "labels": {"0": ["a"], "7": ["b"]}}]}))
+    bad = _experiment(fake_env, methods=["fake"], name="bad.yaml", extra={"tasks": [{"name": "specs/tiny.json", "verbalizers": "bad.json", "pvps": ["p1:x"]}]})
+    with pytest.raises(ConfigError, match=r"\$.tasks\[0\].pvps"):
+        expand_grid(load_experiment(bad))

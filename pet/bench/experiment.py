@@ -81,6 +81,8 @@ SCHEMA: dict[str, Any] = {
                 "k": _KS,
                 "seeds": _SEEDS,
                 "unlabelled": {"type": ["integer", "null"], "minimum": 0},
+                "patterns": {"type": "string", "minLength": 1},
+                "verbalizers": {"type": "string", "minLength": 1},
             },
         },
         "method": {
@@ -126,6 +128,8 @@ class TaskEntry:
     k: tuple[int | None, ...] | None = None  # None: the experiment's K values
     seeds: tuple[int, ...] | None = None
     unlabelled: int | None | str = "inherit"
+    patterns: str | None = None  # a patterns file for this task (relative to the experiment file)
+    verbalizers: str | None = None  # e.g. the output of `pet search-verbalizer`
 
 
 @dataclass(frozen=True)
@@ -366,6 +370,8 @@ def experiment_from_dict(data: dict, path: Path | None = None, check_registries:
                     k=_as_tuple_k(t["k"]) if "k" in t else None,
                     seeds=tuple(t["seeds"]) if "seeds" in t else None,
                     unlabelled=t["unlabelled"] if "unlabelled" in t else "inherit",
+                    patterns=t.get("patterns"),
+                    verbalizers=t.get("verbalizers"),
                 )
             )
     names = [t.name for t in tasks]
@@ -595,9 +601,15 @@ def task_pvps(task_entry: TaskEntry, where: str, index: int, exp: Experiment | N
     from ..data import load_task
 
     spec = load_task(task_ref(task_entry, exp) if exp is not None else task_entry.name)
-    ids = list(task_entry.pvps) if task_entry.pvps else spec.pvp_ids()
+    base = exp.path.parent if exp is not None and exp.path is not None else Path(".")
+    pat = base / task_entry.patterns if task_entry.patterns else spec.patterns_path
+    verb = base / task_entry.verbalizers if task_entry.verbalizers else spec.verbalizers_path
+    own_files = bool(task_entry.patterns or task_entry.verbalizers)
+    ids = list(task_entry.pvps) if task_entry.pvps else (None if own_files else spec.pvp_ids())
     try:
-        pvps = make_pvps(load_patterns(spec.patterns_path), load_verbalizers(spec.verbalizers_path), ids)
+        pvps = make_pvps(load_patterns(pat), load_verbalizers(verb), ids)
+        for p in pvps:
+            p.check_labels(spec.label_ids, f"task '{spec.name}'")
     except PetError as e:
         raise ConfigError(f"{where}: $.tasks[{index}].pvps: {e}") from None
     return [p.id for p in pvps], [p.to_dict() for p in pvps]

@@ -45,7 +45,7 @@ from ..examples import Example
 from ..methods import FitSetup, get_method
 from ..metrics import REGRESSION_METRICS, compute_metric
 from ..selection import choose, folds, parse_selection
-from ..spec import load_patterns, load_verbalizers, make_pvps
+from ..spec import PVP
 from ..training import seed_everything
 from .executors import LocalExecutor
 from .experiment import Cell, Experiment, expand_grid, import_plugins
@@ -336,7 +336,7 @@ def run_cell(
     task = load_task(cell.task_ref or cell.task)
     split = data.split(cell)
     pool, pool_sum = data.pool(cell, split)
-    pvps = make_pvps(load_patterns(task.patterns_path), load_verbalizers(task.verbalizers_path), cell.pvps)
+    pvps = [PVP.from_dict(d) for d in cell.config["pvps"]]  # exactly the PVPs the config hash covers
     method = get_method(cell.method_name)
     selection = parse_selection(cell.selection)
     setup = FitSetup(model=model, labels=list(task.label_ids), pvps=pvps, seed=cell.seed, max_length=task.max_length,
