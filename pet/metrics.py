@@ -116,7 +116,7 @@ def evaluate_log_probs(task: Any, examples: Sequence[Any], log_probs: Any) -> di
 
 
 def task_metrics(task: Any, y_true: Sequence[Any], y_pred: Sequence[Any]) -> dict[str, float]:
-    """A task's main metric and its ``extra_metrics`` (``task`` is a ``pet.tasks.TaskSpec``).
+    """A task's main metric and its ``extra_metrics`` (``task`` is a ``pet.data.TaskSpec``).
     For a regression task pass gold and predicted scores (numbers), not label ids."""
     out = {}
     for name in (task.metric, *task.extra_metrics):

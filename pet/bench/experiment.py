@@ -189,7 +189,7 @@ class Experiment:
         return m
 
     def resolve_data_dir(self, override: str | None = None) -> str | None:
-        """``--data-dir`` if given, else the file's ``data_dir``, else ``$PET_DATA_DIR`` (via pet.tasks)."""
+        """``--data-dir`` if given, else the file's ``data_dir``, else ``$PET_DATA_DIR`` (via pet.data)."""
         if override:
             return override
         if self.data_dir:

@@ -2,14 +2,14 @@
 
 Protocol (identical for every method of a (task, K, seed)):
 
-- the few-shot split comes from :func:`pet.tasks.few_shot` with ``out_dir`` set to
+- the few-shot split comes from :func:`pet.data.few_shot` with ``out_dir`` set to
   ``<results>/splits/<task>/k<K>-seed<seed>``: the fixed LM-BFF/RLPrompt files where they exist,
   else seeded balanced sampling; either way the split is written there once with SHA-256
   checksums, and every method (and every later run) reads the same verified files. Each row
   records the split's checksum.
 - the test set is the task's whole test split (``test_split``; optionally ``test_limit``
   examples drawn with a fixed seed, flagged as a subset in every row and report);
-- the unlabelled pool is :func:`pet.tasks.unlabelled_pool` minus the split's train and dev
+- the unlabelled pool is :func:`pet.data.unlabelled_pool` minus the split's train and dev
   examples, ``unlabelled`` examples at most, shuffled with the cell's seed.
 
 Each cell is computed while holding its cell lock, then all its rows are appended at once.
