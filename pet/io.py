@@ -181,9 +181,10 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(a), None, str(b))
 
 
-def _fsync_dir(d: Path) -> None:
+def _fsync_path(path: str | Path) -> None:
+    """Flush one file or folder to disk (best effort: file systems without fsync are skipped)."""
     try:
-        fd = os.open(d, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return
     try:
@@ -199,19 +200,9 @@ def _fsync_tree(root: Path) -> None:
     for dirpath, _, files in os.walk(root):
         for f in files:
             fp = os.path.join(dirpath, f)
-            if os.path.islink(fp):
-                continue
-            try:
-                fd = os.open(fp, os.O_RDONLY)
-            except OSError:
-                continue
-            try:
-                os.fsync(fd)
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
-        _fsync_dir(Path(dirpath))
+            if not os.path.islink(fp):
+                _fsync_path(fp)
+        _fsync_path(dirpath)
 
 
 _LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<kind>partial|old)-(?P<pid>\d+)-[^/]*$")
@@ -278,7 +269,7 @@ def _swap_fallback(new: Path, final: Path) -> None:
         if not final.exists():
             os.rename(old, final)  # put the old folder back
         raise
-    _fsync_dir(final.parent)
+    _fsync_path(final.parent)
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -322,13 +313,13 @@ def atomic_directory(path: str | Path, overwrite: bool = False, marker: str | No
         if final.exists():
             if _exchange(tmp, final):
                 # ``final`` is now the new folder; ``tmp`` holds the old one
-                _fsync_dir(final.parent)
+                _fsync_path(final.parent)
                 shutil.rmtree(tmp, ignore_errors=True)
                 return
             _swap_fallback(tmp, final)
         else:
             os.replace(tmp, final)
-        _fsync_dir(final.parent)
+        _fsync_path(final.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
