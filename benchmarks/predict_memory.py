@@ -27,8 +27,8 @@ def main() -> None:
     args = ap.parse_args()
     import transformers as tf
 
-    from pet.classifier import PetClassifier
-    from pet.spec import PVP, Pattern, Verbalizer
+    from pet.estimator.classifier import PetClassifier
+    from pet.prompts.spec import PVP, Pattern, Verbalizer
 
     work = Path(tempfile.mkdtemp(prefix="predict-memory-"))
     tok = tf.AutoTokenizer.from_pretrained(args.tokenizer)

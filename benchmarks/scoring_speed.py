@@ -25,9 +25,9 @@ import time
 import numpy as np
 import torch
 
-from pet.encoding import iter_batches
-from pet.model import PromptModel
-from pet.spec import PVP, Pattern, Verbalizer
+from pet.prompts.encoding import iter_batches
+from pet.models.prompt_model import PromptModel
+from pet.prompts.spec import PVP, Pattern, Verbalizer
 from pet.data import load_examples
 
 

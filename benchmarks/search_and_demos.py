@@ -10,7 +10,7 @@
 Budget (reduced so both parts fit ~40 min on 2 shared CPU cores): LM-BFF's fixed 16-shot splits,
 seeds 13/21/42, each task's LM-BFF manual PVP; prompt-ft --steps (default 40) at lr 1e-5 batch 4,
 no dev checkpointing; a fixed random subset of --test-limit (default 300) test examples (seeded 0,
-the same for every row). search: `pet.search.search_verbalizer` (lmbff, 100 candidates, beam 100,
+the same for every row). search: `pet.evaluation.search.search_verbalizer` (lmbff, 100 candidates, beam 100,
 re-ranked on the split's 16-per-class dev set), then the same method with the searched words.
 demos: demonstrations (uniform sampling, --demo-sets sets at evaluation, default 4 instead of
 LM-BFF's 16; inputs up to 256 tokens) vs none.
@@ -27,10 +27,10 @@ import numpy as np
 
 from pet.data import few_shot, load_examples, load_task, task_pvps
 from pet.evaluation import evaluate
-from pet.io import atomic_write_text
+from pet.utils.io import atomic_write_text
 from pet.methods import FitSetup, get_method
-from pet.search import search_verbalizer
-from pet.spec import PVP
+from pet.evaluation.search import search_verbalizer
+from pet.prompts.spec import PVP
 
 LMBFF_PVPS = {"sst2": "it-was:great-terrible", "sst5": "it-was:terrible-great", "mr": "it-was:great-terrible", "cr": "it-was:great-terrible",
               "mpqa": "it-was:great-terrible", "subj": "this-is:subjective-objective", "trec": "mask-colon:lmbff"}

@@ -18,7 +18,7 @@ Wall time per method is derived from the rows (PET and iPET stages carry ``elaps
 fitting time up to that stage: pre-training weights, pool scoring, every generation,
 distillation; runs recorded before the method-layer redesign also counted test scoring in it).
 Each seed's data comes from ``pet.data.rundata.task_run_data`` (pool: train-side texts outside
-the split's train and dev files) and each method runs through ``pet.evaluation.fit_evaluate``.
+the split's train and dev files) and each method runs through ``pet.evaluation.evaluator.fit_evaluate``.
 Results go to ``--out`` (default ``benchmarks/results/sst2_methods/``): ``rows.jsonl`` (every
 stage row, appended as each seed finishes, so a long run can be resumed with ``--resume``),
 ``summary.csv`` and ``summary.md`` (rewritten after every seed).
@@ -200,7 +200,7 @@ def _diagnostics(rows: list[dict]) -> list[str]:
 
 
 def write_summary(out_dir: Path, rows: list[dict], args) -> None:
-    from pet.io import atomic_write_text
+    from pet.utils.io import atomic_write_text
 
     summary = summarize(rows)
     fields = ["method", "n_seeds", "seeds", "accuracy_mean", "accuracy_std", "per_seed", "wall_seconds_mean"]

@@ -80,11 +80,11 @@ def main(argv=None) -> int:
         ap.error("--model (or PET_MODEL) is required")
     torch.set_num_threads(args.threads)
 
-    from pet.encoding import collate
-    from pet.model import PromptModel
-    from pet.spec import PVP, Pattern, Verbalizer
+    from pet.prompts.encoding import collate
+    from pet.models.prompt_model import PromptModel
+    from pet.prompts.spec import PVP, Pattern, Verbalizer
     from pet.data import few_shot, load_task
-    from pet.training import IndexStream, TrainConfig, train_prompt_model
+    from pet.training.loop import IndexStream, TrainConfig, train_prompt_model
 
     task = load_task(args.task)
     train, _ = few_shot(task, args.data_dir, k=16, seed=13)

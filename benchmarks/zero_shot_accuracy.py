@@ -15,11 +15,11 @@ import argparse
 import os
 import time
 
-from pet.io import atomic_write_text
+from pet.utils.io import atomic_write_text
 from pet.metrics import evaluate_log_probs
-from pet.model import PromptModel
-from pet.scoring import ensemble
-from pet.spec import PVP, load_patterns, load_verbalizers
+from pet.models.prompt_model import PromptModel
+from pet.models.scoring import ensemble
+from pet.prompts.spec import PVP, load_patterns, load_verbalizers
 from pet.data import load_examples, load_task
 
 

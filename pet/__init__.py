@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 
 from .errors import ConfigError, DataError, ModelError, PetError, SpecError
 from .examples import Example
-from .spec import PVP, Pattern, Verbalizer, load_patterns, load_verbalizers, make_pvps
+from .prompts.spec import PVP, Pattern, Verbalizer, load_patterns, load_verbalizers, make_pvps
 
 __all__ = [
     "ConfigError",
@@ -34,10 +34,10 @@ __all__ = [
 
 #: torch-heavy objects load lazily (``pet validate`` stays fast): name -> module
 _LAZY = {
-    "PromptModel": "model",
-    "PetClassifier": "classifier",
-    "evaluate": "evaluation",
-    "fit_evaluate": "evaluation",
+    "PromptModel": "models.prompt_model",
+    "PetClassifier": "estimator.classifier",
+    "evaluate": "evaluation.evaluator",
+    "fit_evaluate": "evaluation.evaluator",
     "get_method": "methods",
     "register_method": "methods",
     "available_methods": "methods",

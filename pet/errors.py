@@ -27,7 +27,7 @@ class ModelError(PetError):
 
 class IntegrityError(ModelError):
     """A saved folder fails its checks: a file changed since it was saved, a path leads outside
-    the folder, or it holds pickle weights (see ``pet.manifest``)."""
+    the folder, or it holds pickle weights (see ``pet.estimator.manifest``)."""
 
 
 class ConfigError(PetError, ValueError):

@@ -23,10 +23,10 @@ SCRIPT = r'''
 import json, sys
 import torch
 from safetensors.torch import save_file
-from pet.model import PromptModel
+from pet.models.prompt_model import PromptModel
 from pet.examples import Example
-from pet.spec import PVP, Pattern, Verbalizer
-from pet.training import TrainConfig, train_prompt_model
+from pet.prompts.spec import PVP, Pattern, Verbalizer
+from pet.training.loop import TrainConfig, train_prompt_model
 
 model_dir, out, bs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 torch.set_num_threads(1)

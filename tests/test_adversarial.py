@@ -129,7 +129,7 @@ def test_truncated_gzip_jsonl(capsys, tmp_path):
 
 
 def test_jsonl_reader_keeps_plain_values():
-    from pet.jsonl import read_jsonl_records
+    from pet.utils.jsonl import read_jsonl_records
 
     import tempfile
 
@@ -274,14 +274,14 @@ def test_output_is_a_folder(capsys, files):
 
 
 def test_output_in_read_only_location(capsys, tmp_path, monkeypatch):
-    import pet.io
+    import pet.utils.io
 
     inp = tmp_path / "x.csv"
     inp.write_text("text\nhello\n")
     ro = tmp_path / "ro"
     ro.mkdir()
     real_access = os.access
-    monkeypatch.setattr(pet.io.os, "access", lambda p, m: False if Path(p) == ro else real_access(p, m))
+    monkeypatch.setattr(pet.utils.io.os, "access", lambda p, m: False if Path(p) == ro else real_access(p, m))
     user_error(capsys, ["predict", "clf", "--input", str(inp), "--output", str(ro / "o.jsonl")], "folder is not writable")
 
 
@@ -295,7 +295,7 @@ def test_report_output_is_the_results_folder(capsys, tmp_path):
 
 
 def test_overwrite_never_deletes_a_folder_that_is_not_a_saved_one(tmp_path):
-    from pet.io import atomic_directory
+    from pet.utils.io import atomic_directory
 
     victim = tmp_path / "project"
     victim.mkdir()
@@ -307,7 +307,7 @@ def test_overwrite_never_deletes_a_folder_that_is_not_a_saved_one(tmp_path):
 
 
 def test_model_output_that_is_a_file(tmp_path):
-    from pet.io import atomic_directory
+    from pet.utils.io import atomic_directory
 
     f = tmp_path / "model"
     f.write_text("not a folder")
@@ -321,7 +321,7 @@ def test_model_output_that_is_a_file(tmp_path):
 
 
 def test_member_path_pointing_outside(saved, tmp_path):
-    from pet.manifest import resolve_inside
+    from pet.estimator.manifest import resolve_inside
 
     shutil.copytree(saved / "models" / "0", tmp_path / "elsewhere")
     cfg = json.loads((saved / CFG).read_text())
@@ -332,7 +332,7 @@ def test_member_path_pointing_outside(saved, tmp_path):
 
 
 def test_member_path_symlinked_outside(saved, tmp_path):
-    from pet.manifest import resolve_inside
+    from pet.estimator.manifest import resolve_inside
 
     shutil.copytree(saved / "models" / "0", tmp_path / "elsewhere")
     shutil.rmtree(saved / "models" / "0")
@@ -344,7 +344,7 @@ def test_member_path_symlinked_outside(saved, tmp_path):
 def test_pickle_weights_dropped_into_saved_model(saved):
     import torch
 
-    from pet.manifest import refuse_pickle, verify_manifest
+    from pet.estimator.manifest import refuse_pickle, verify_manifest
 
     torch.save({"w": torch.zeros(1)}, saved / "models" / "0" / "pytorch_model.bin")
     with pytest.raises(IntegrityError, match=r"pytorch_model.bin is a pickle file"):
@@ -354,7 +354,7 @@ def test_pickle_weights_dropped_into_saved_model(saved):
 
 
 def test_edited_pvp_after_training_is_detected(saved):
-    from pet.manifest import verify_manifest
+    from pet.estimator.manifest import verify_manifest
 
     p = saved / "patterns.json"
     p.write_text(p.read_text().replace("It was", "It was not"))
@@ -363,7 +363,7 @@ def test_edited_pvp_after_training_is_detected(saved):
 
 
 def test_labels_edited_in_config_detected(saved):
-    from pet.manifest import verify_manifest
+    from pet.estimator.manifest import verify_manifest
 
     cfg = json.loads((saved / CFG).read_text())
     cfg["labels"] = ["1", "0"]  # disagrees with the verbalizer's order: caught as an edit
@@ -373,7 +373,7 @@ def test_labels_edited_in_config_detected(saved):
 
 
 def test_truncated_weights_detected(saved):
-    from pet.manifest import verify_manifest
+    from pet.estimator.manifest import verify_manifest
 
     w = saved / "models" / "0" / "model.safetensors"
     w.write_bytes(w.read_bytes()[: w.stat().st_size // 2])

@@ -51,16 +51,40 @@ def test_no_import_cycles():
         pytest.fail(f"import cycle: {' -> '.join(e.args[1])}")
 
 
+#: the layers, bottom to top: a module imports only from its own layer or a lower one
+LAYERS = ["pet.utils", "pet.prompts", "pet.data", "pet.models", "pet.training", "pet.methods",
+          "pet.evaluation", "pet.estimator", "pet.bench", "pet.cli"]
+#: the shared core every layer may use (one module each, directly in pet/)
+CORE = {"pet.errors", "pet.examples", "pet.options", "pet.metrics"}
+
+
+def _layer(m: str) -> int:
+    if m in CORE:
+        return -1
+    for i, pkg in enumerate(LAYERS):
+        if m == pkg or m.startswith(pkg + "."):
+            return i
+    raise AssertionError(f"{m} is in no layer: put it in one of {LAYERS} (or the core {sorted(CORE)})")
+
+
 def test_lower_layers_do_not_import_higher_ones():
     graph = _import_graph()
-    layers = {"pet.cli": 5, "pet.bench": 4, "pet.classifier": 3, "pet.evaluation": 3, "pet.methods": 2}
-    def layer(m):
-        return next((v for k, v in layers.items() if m == k or m.startswith(k + ".")), 0)
     for m, deps in graph.items():
         if m in ("pet", "pet.__main__"):  # the public facade (lazy re-exports) and `python -m pet`
             continue
         for d in deps:
-            assert layer(d) <= layer(m), f"{m} (layer {layer(m)}) imports {d} (layer {layer(d)})"
+            assert _layer(d) <= _layer(m), f"{m} ({LAYERS[_layer(m)] if _layer(m) >= 0 else 'core'}) imports {d} (a higher layer)"
+    for d in graph.get("pet.utils", set()) | {d for m, ds in graph.items() if m.startswith("pet.utils.") for d in ds}:
+        assert d in CORE or d.startswith("pet.utils"), f"pet.utils imports {d}"
+
+
+def test_the_tree_is_the_layers():
+    """At most ~12 modules directly in pet/; everything else lives in a layer's folder."""
+    top = sorted(p.name for p in PKG.glob("*.py"))
+    assert len(top) <= 12, top
+    assert set(top) <= {"__init__.py", "__main__.py"} | {m.split(".")[1] + ".py" for m in CORE}, top
+    for pkg in LAYERS:
+        assert (PKG.parent / pkg.replace(".", "/") / "__init__.py").is_file(), pkg
 
 
 def test_cli_modules_only_parse_call_and_print():
@@ -109,7 +133,7 @@ def test_docs_worked_example_is_a_working_method(tiny_bert_dir):
 
     import numpy as np
 
-    from pet.classifier import PetClassifier
+    from pet.estimator.classifier import PetClassifier
     from pet.data.registry import load_task
     from pet.evaluation import evaluate
 

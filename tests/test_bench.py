@@ -37,7 +37,7 @@ import numpy as np
 
 from pet.methods.base import Fitted, Stage, register_method
 from pet.options import option
-from pet.training import TrainConfig
+from pet.training.loop import TrainConfig
 
 
 @dataclass

@@ -12,13 +12,14 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import cross_val_score
 
 from conftest import tiny_mlm
-from pet.classifier import CONFIG_FILE, PetClassifier
+from pet.estimator.classifier import CONFIG_FILE, PetClassifier
 from pet.errors import ConfigError, DataError, IntegrityError, ModelError
 from pet.examples import Example
-from pet.predictors import PromptEnsemble
-from pet.sequence import SequenceClassifier, train_sequence_classifier
-from pet.spec import PVP, Pattern, Verbalizer
-from pet.training import TrainConfig
+from pet.methods.predictors import PromptEnsemble
+from pet.models.sequence import SequenceClassifier
+from pet.training.sequence import train_sequence_classifier
+from pet.prompts.spec import PVP, Pattern, Verbalizer
+from pet.training.loop import TrainConfig
 
 GOOD_BAD = Verbalizer("good-bad", {"0": ["bad"], "1": ["good"]})
 PVPS = [PVP(Pattern("it-was", "{text_a} It was {mask}."), GOOD_BAD), PVP(Pattern("just", "Just {mask}! {text_a}"), GOOD_BAD)]
@@ -137,7 +138,7 @@ def test_format_version_and_folder_checked(tiny_dir, tmp_path):
     (out / CONFIG_FILE).write_text(json.dumps(meta))
     with pytest.raises(IntegrityError, match=r"pet_config.json changed since the folder was saved"):
         PetClassifier.load(out)  # the manifest notices first
-    from pet.manifest import write_manifest
+    from pet.estimator.manifest import write_manifest
 
     write_manifest(out)
     with pytest.raises(ModelError, match=r"format_version is 99, this pet reads format_version 2.*fix"):
@@ -156,7 +157,7 @@ def test_edited_pvp_file_is_refused(tiny_dir, tmp_path):
 
 
 def test_member_path_outside_the_folder_is_refused(tiny_dir, tmp_path):
-    from pet.manifest import write_manifest
+    from pet.estimator.manifest import write_manifest
 
     out = PetClassifier(tiny_dir, "zero-shot", pvps=PVPS[:1]).fit(TEXTS, Y).save(tmp_path / "z")
     meta = json.loads((out / CONFIG_FILE).read_text())
@@ -168,7 +169,7 @@ def test_member_path_outside_the_folder_is_refused(tiny_dir, tmp_path):
 
 
 def test_labels_disagreeing_with_the_verbalizer_are_refused(tiny_dir, tmp_path):
-    from pet.manifest import write_manifest
+    from pet.estimator.manifest import write_manifest
 
     out = PetClassifier(tiny_dir, "zero-shot", pvps=PVPS[:1]).fit(TEXTS, Y).save(tmp_path / "z")
     meta = json.loads((out / CONFIG_FILE).read_text())

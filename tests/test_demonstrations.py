@@ -6,16 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pet.classifier import PetClassifier
-from pet.demonstrations import DemoConfig, DemoSampler, demonstration_pvp, mlm_embedder, with_demonstrations
-from pet.encoding import PVPEncoder
+from pet.estimator.classifier import PetClassifier
+from pet.prompts.demonstrations import DemoConfig, DemoSampler, demonstration_pvp, mlm_embedder, with_demonstrations
+from pet.prompts.encoding import PVPEncoder
 from pet.errors import ConfigError
 from pet.examples import Example
 from pet.methods import FitSetup, get_method
-from pet.model import PromptModel
-from pet.predictors import DemonstrationEnsemble, PromptEnsemble
-from pet.scoring import ensemble
-from pet.spec import PVP, Pattern, Verbalizer
+from pet.models.prompt_model import PromptModel
+from pet.methods.predictors import DemonstrationEnsemble, PromptEnsemble
+from pet.models.scoring import ensemble
+from pet.prompts.spec import PVP, Pattern, Verbalizer
 
 PVP_ = PVP(Pattern("it-was", "{text_a} It was {mask}."), Verbalizer("gt", {"0": ["terrible"], "1": ["great"]}))
 

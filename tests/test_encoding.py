@@ -1,9 +1,9 @@
 import pytest
 
-from pet.encoding import PVPEncoder, collate, word_token_ids
+from pet.prompts.encoding import PVPEncoder, collate, word_token_ids
 from pet.errors import DataError, SpecError
 from pet.examples import Example
-from pet.spec import PVP, Pattern, Verbalizer
+from pet.prompts.spec import PVP, Pattern, Verbalizer
 
 VERB = Verbalizer("gt", {"0": ["terrible"], "1": ["great"]})
 
@@ -140,7 +140,7 @@ def test_collate_pads_token_types_only_when_present():
 
 
 def test_labels_whose_words_tokenise_alike_are_an_error(tmp_path):
-    from pet.spec import load_verbalizers, save_verbalizers
+    from pet.prompts.spec import load_verbalizers, save_verbalizers
 
     bert = _tokenizer("bert-wordpiece")  # uncased: "Great" and "great" are the same token
     save_verbalizers(tmp_path / "v.json", [Verbalizer("case", {"0": ["Great"], "1": ["great"]})])
@@ -154,7 +154,7 @@ def test_labels_whose_words_tokenise_alike_are_an_error(tmp_path):
 
 
 def test_encode_records_is_what_show_prints():
-    from pet.encoding import encode_records
+    from pet.prompts.encoding import encode_records
 
     bert = _tokenizer("bert-wordpiece")
     pvp = PVP(Pattern("p", " Just {mask} ! {segment} {text_a}"), Verbalizer("v", {"0": ["bad", "awful"], "1": ["good"]}))

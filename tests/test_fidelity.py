@@ -14,7 +14,7 @@ the reference code's logic as read in the two repositories (never imported, neve
   processors of ``pet/tasks.py`` (AG News: every backslash becomes a space; Yelp: ``\\n`` then
   backslash).
 
-Our side is ``pet.encoding.encode_records`` — the function behind ``pet show --encode`` — fed
+Our side is ``pet.prompts.encoding.encode_records`` — the function behind ``pet show --encode`` — fed
 by our own task files and readers, so a difference anywhere (reading, filters, spacing,
 segments, special tokens, label words) fails here.
 
@@ -35,7 +35,7 @@ import pytest
 
 from conftest import SHARED, TOKENIZERS, _tokenizer
 from pet.data import load_examples, load_task, task_pvps
-from pet.encoding import encode_records
+from pet.prompts.encoding import encode_records
 
 DATA = SHARED / "data"
 SAMPLE = 120  # examples per test file in the tests; the benchmark script checks every example
@@ -375,9 +375,9 @@ def test_pet_patterns_match_pet_encoder(task, pattern, pvp_id, split, tok):
 def test_reference_sees_the_differences_it_is_meant_to_catch():
     """The comparison is not vacuous: the old rules (drop_punct, no {segment}, no leading space)
     give different ids from the references on real examples."""
-    from pet.encoding import PVPEncoder
+    from pet.prompts.encoding import PVPEncoder
     from pet.examples import Example
-    from pet.spec import PVP, Pattern, Verbalizer
+    from pet.prompts.spec import PVP, Pattern, Verbalizer
 
     rob = _tokenizer("roberta-bpe")
     texts = ["A man is sleeping .", "a man sleeps."]  # SNLI-style tokenised text

@@ -16,11 +16,11 @@ import pytest
 import yaml
 
 from pet import __version__
-from pet.classifier import CONFIG_FILE, PetClassifier, push_folder_to_hub
+from pet.estimator.classifier import CONFIG_FILE, PetClassifier, push_folder_to_hub
 from pet.errors import IntegrityError, ModelError, PetError
-from pet.manifest import read_manifest, write_manifest
-from pet.modelcard import hub_model_id, model_card, read_front_matter
-from pet.spec import PVP, Pattern, Verbalizer
+from pet.estimator.manifest import read_manifest, write_manifest
+from pet.estimator.modelcard import hub_model_id, model_card, read_front_matter
+from pet.prompts.spec import PVP, Pattern, Verbalizer
 
 GOOD_BAD = Verbalizer("good-bad", {"neg": ["bad", "awful"], "pos": ["good"]})
 PVPS = [PVP(Pattern("it-was", "{text_a} It was {mask}."), GOOD_BAD), PVP(Pattern("just", "Just {mask}! {text_a}"), GOOD_BAD)]

@@ -1,5 +1,5 @@
 """A non-editable install works from any folder: the shipped task files, patterns, verbalizers
-and references are package data (pet.resources), not files next to a source checkout."""
+and references are package data (pet.utils.resources), not files next to a source checkout."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def test_non_editable_install_runs_from_another_folder(tmp_path, tiny_bert_dir):
     def pet(*args):
         return subprocess.run([sys.executable, "-m", "pet", *args], capture_output=True, text=True, timeout=600, cwd=elsewhere, env=env)
 
-    where = subprocess.run([sys.executable, "-c", "import pet, pet.resources as r; print(pet.__file__); print(r.shipped_dir('tasks'))"],
+    where = subprocess.run([sys.executable, "-c", "import pet, pet.utils.resources as r; print(pet.__file__); print(r.shipped_dir('tasks'))"],
                            capture_output=True, text=True, cwd=elsewhere, env=env)
     lines = where.stdout.split()
     assert lines[0].startswith(str(target)) and lines[1].startswith(str(target)), where.stdout + where.stderr

@@ -1,4 +1,4 @@
-"""pet.io: atomic files, the folder swap that survives kill -9 at any moment, leftover clean-up,
+"""pet.utils.io: atomic files, the folder swap that survives kill -9 at any moment, leftover clean-up,
 and the output-is-not-an-input check."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from pet import io
+from pet.utils import io
 from pet.errors import ConfigError, UsageError
-from pet.io import (
+from pet.utils.io import (
     atomic_directory,
     atomic_write_json,
     atomic_write_text,
@@ -224,7 +224,7 @@ def test_recover_restores_old_folder_when_final_missing(tmp_path):
 KILLER = r"""
 import os, signal, sys
 from pathlib import Path
-import pet.io as io
+import pet.utils.io as io
 
 mode, final = sys.argv[1], Path(sys.argv[2])
 die = lambda: os.kill(os.getpid(), signal.SIGKILL)

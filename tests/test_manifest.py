@@ -1,4 +1,4 @@
-"""pet.manifest on a real saved folder (the tiny saved BERT in the documented classifier layout):
+"""pet.estimator.manifest on a real saved folder (the tiny saved BERT in the documented classifier layout):
 checksums, containment of paths from a saved config, and refusal of pickle weights."""
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 
 from pet.errors import IntegrityError, ModelError, PetError
-from pet.manifest import MANIFEST_FILE, read_manifest, refuse_pickle, resolve_inside, verify_manifest, write_manifest
+from pet.estimator.manifest import MANIFEST_FILE, read_manifest, refuse_pickle, resolve_inside, verify_manifest, write_manifest
 
 CFG = "pet_config.json"
 
 
 def make_saved_folder(model_dir: str | Path, dest: Path) -> Path:
     """A saved-classifier folder as PetClassifier.save lays it out (pet_config.json at the root,
-    the member model under models/0), built through pet.io.atomic_directory, manifest last."""
-    from pet.io import atomic_directory
+    the member model under models/0), built through pet.utils.io.atomic_directory, manifest last."""
+    from pet.utils.io import atomic_directory
 
     with atomic_directory(dest) as d:
         shutil.copytree(model_dir, d / "models" / "0")

@@ -13,7 +13,7 @@ import pytest
 
 import pet.methods.base as method_base
 import pet.methods.pet as pet_module
-from pet.classifier import PetClassifier
+from pet.estimator.classifier import PetClassifier
 from pet.data.registry import task_from_dict
 from pet.data.rundata import RunData
 from pet.errors import ConfigError
@@ -33,11 +33,11 @@ from pet.methods.pet import (
     pre_training_weights,
     soft_targets,
 )
-from pet.model import PromptModel
-from pet.scoring import ensemble
-from pet.sequence import SequenceClassifier
-from pet.spec import PVP, Pattern, Verbalizer
-from pet.training import TrainConfig
+from pet.models.prompt_model import PromptModel
+from pet.models.scoring import ensemble
+from pet.models.sequence import SequenceClassifier
+from pet.prompts.spec import PVP, Pattern, Verbalizer
+from pet.training.loop import TrainConfig
 
 LABELS = ["0", "1"]
 GOOD = ["good", "great", "fine", "nice", "lovely", "superb", "fun", "charming"]
@@ -403,7 +403,7 @@ def test_missing_pool_and_single_pvp_are_clear_config_errors(tiny_bert_dir):
 
 def test_pet_ensemble_only_stages_and_independent_ensemble_score(tiny_bert_dir, toy_task):
     """distill=false: no unlabelled text needed; the ensemble stage is final, and its score is
-    exactly that of the members' log-probs combined by ``pet.scoring.ensemble`` with PET's
+    exactly that of the members' log-probs combined by ``pet.models.scoring.ensemble`` with PET's
     pre-training weights, computed here from scratch."""
     labelled, _, test = _task()
     labelled = labelled[:7]  # 4 x "0", 3 x "1"

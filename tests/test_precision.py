@@ -13,9 +13,9 @@ import torch
 
 from pet.errors import ConfigError, PetError
 from pet.methods import FitSetup, get_method
-from pet.model import PromptModel
-from pet.spec import PVP, Pattern, Verbalizer
-from pet.training import TrainConfig, train_prompt_model
+from pet.models.prompt_model import PromptModel
+from pet.prompts.spec import PVP, Pattern, Verbalizer
+from pet.training.loop import TrainConfig, train_prompt_model
 
 ATOL = 0.05
 

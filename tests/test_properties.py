@@ -3,8 +3,8 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pet.encoding import _truncate
-from pet.spec import FieldRef, Literal, Mask, parse_template
+from pet.prompts.encoding import _truncate
+from pet.prompts.spec import FieldRef, Literal, Mask, parse_template
 
 text = st.text(alphabet=st.sampled_from(list("ab {}|:\"'.!?\\")), max_size=30)
 
@@ -50,7 +50,7 @@ def _tok(name):
 @given(st.lists(_pieces, min_size=1, max_size=12).map("".join), st.sampled_from(["bert-wordpiece", "roberta-bpe", "sentencepiece"]))
 @settings(max_examples=150, deadline=None)
 def test_plain_text_never_gives_special_ids(s, name):
-    from pet.encoding import plain_ids
+    from pet.prompts.encoding import plain_ids
 
     tok = _tok(name)
     ids = plain_ids(tok, [s])[0]
@@ -62,7 +62,7 @@ def test_plain_text_never_gives_special_ids(s, name):
 def test_source_filters_are_the_sources_expressions(s):
     import string
 
-    from pet.spec import apply_filters
+    from pet.prompts.spec import apply_filters
 
     assert apply_filters(s, ("drop_last_char",)) == s[:-1]  # LM-BFF *sent-_i*
     assert apply_filters(s, ("rstrip_punctuation",)) == s.rstrip(string.punctuation)  # PET remove_final_punc

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from pet.encoding import PVPEncoder, collate, iter_batches
+from pet.prompts.encoding import PVPEncoder, collate, iter_batches
 from pet.errors import SpecError
 from pet.examples import Example
-from pet.model import PromptModel, split_mlm
-from pet.scoring import calibrate, ensemble
-from pet.spec import PVP, Pattern, Verbalizer
+from pet.models.prompt_model import PromptModel, split_mlm
+from pet.models.scoring import calibrate, ensemble
+from pet.prompts.spec import PVP, Pattern, Verbalizer
 
 TOL = 1e-5
 

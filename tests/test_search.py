@@ -1,4 +1,4 @@
-"""pet.search / `pet search-verbalizer`: LM-BFF and PETAL label-word search on tiny models."""
+"""pet.evaluation.search / `pet search-verbalizer`: LM-BFF and PETAL label-word search on tiny models."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from conftest import SHARED
 from pet.cli import main
 from pet.errors import ConfigError
 from pet.examples import Example
-from pet.model import PromptModel
-from pet.search import beam_assignments, candidate_log_probs, petal_scores, search_for_task, search_verbalizer
-from pet.spec import PVP, Pattern, Verbalizer, load_verbalizers, validate_file
+from pet.models.prompt_model import PromptModel
+from pet.evaluation.search import beam_assignments, candidate_log_probs, petal_scores, search_for_task, search_verbalizer
+from pet.prompts.spec import PVP, Pattern, Verbalizer, load_verbalizers, validate_file
 
 PATTERN = Pattern("it-was", "{text_a} It was {mask}.")
 
@@ -59,7 +59,7 @@ def test_petal_prefers_the_discriminative_word():
 
 def test_multi_token_candidates_use_several_masks(model, sentiment_examples):
     word = "unwatchable"
-    from pet.encoding import PVPEncoder, iter_batches, word_token_ids
+    from pet.prompts.encoding import PVPEncoder, iter_batches, word_token_ids
 
     assert len(word_token_ids(model.tokenizer, word)) > 1
     words, lp = candidate_log_probs(model, PATTERN, sentiment_examples, extra_words=[word], max_length=32)

@@ -13,7 +13,7 @@ from pet.bench.experiment import expand_grid
 from pet.bench.store import ResultsStore
 from pet.errors import ConfigError, DataError
 from pet.examples import Example
-from pet.selection import Selection, choose, folds, parse_selection
+from pet.evaluation.selection import Selection, choose, folds, parse_selection
 from test_bench import _experiment, _run, fake_env, load_experiment, world  # noqa: F401  (fixtures)
 
 
@@ -184,7 +184,7 @@ def test_report_uses_selected_rows_and_writes_the_selection_table(fake_env):  # 
 def test_best_checkpoint_restores_exactly_its_dev_score(tiny_bert_dir, method):
     from pet.evaluation import evaluate
     from pet.methods import FitSetup, get_method
-    from pet.spec import PVP, Pattern, Verbalizer
+    from pet.prompts.spec import PVP, Pattern, Verbalizer
     from pet.data.registry import load_task
 
     pvp = PVP(Pattern("it-was", "{text_a} It was {mask}."), Verbalizer("gb", {"0": ["bad"], "1": ["good"]}))

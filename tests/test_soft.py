@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from pet.encoding import collate
+from pet.prompts.encoding import collate
 from pet.errors import ConfigError, ModelError
 from pet.examples import Example
-from pet.model import PromptModel
-from pet.soft import (
+from pet.models.prompt_model import PromptModel
+from pet.models.soft import (
     DeepPrompt,
     SoftConfig,
     attach_soft_prompt,
@@ -26,7 +26,7 @@ from pet.soft import (
     soft_before_mask,
     with_soft_prefix,
 )
-from pet.spec import PVP, Pattern, Verbalizer
+from pet.prompts.spec import PVP, Pattern, Verbalizer
 
 from conftest import _tokenizer, tiny_mlm
 
@@ -104,7 +104,7 @@ def test_template_helpers():
     assert soft_before_mask(hard, 4).pattern.template == "{text_a} It was {soft:4} {mask}."
     assert with_soft_prefix(hard, 3).pattern.template == "{soft:3} {text_a} It was {mask}."
     p = pvp('{text_a|lower_first} {{x}} {soft:"It was"} {sep} {mask}!')
-    from pet.soft import render_template
+    from pet.models.soft import render_template
 
     assert render_template(p.pattern.segments) == p.pattern.template
 
@@ -193,7 +193,7 @@ def test_long_text_keeps_soft_tokens_and_mask(bert):
 
 @pytest.mark.parametrize("method", ["prompt-tuning", "p-tuning", "deep"])
 def test_frozen_lm_training_changes_only_prompt_parameters(method, sentiment_examples):
-    from pet.training import TrainConfig, train_prompt_model
+    from pet.training.loop import TrainConfig, train_prompt_model
 
     model = fresh()
     p = pvp("{text_a} {soft:3} {mask}.")
@@ -307,7 +307,7 @@ def base_model_dir(path, seed: int) -> str:
 def fitted_of(model: PromptModel, p: PVP, method: str, max_length: int = 64):
     """A one-stage ``Fitted`` around a soft-prompt model trained by hand."""
     from pet.methods import Fitted, Stage, get_method
-    from pet.predictors import PromptEnsemble
+    from pet.methods.predictors import PromptEnsemble
 
     stage = Stage("pvp", PromptEnsemble([(model, p)], LABELS, max_length), pvp=p.id)
     options = get_method(method).make_options({"max_length": max_length})
@@ -317,7 +317,7 @@ def fitted_of(model: PromptModel, p: PVP, method: str, max_length: int = 64):
 def save_and_load(model, p, tmp_path, method, name="saved", delete=None):
     """Save through ``PetClassifier`` (the one save format); with ``delete``, remove that folder
     (the base model) before loading, to show the saved folder needs nothing outside it."""
-    from pet.classifier import PetClassifier
+    from pet.estimator.classifier import PetClassifier
 
     out = PetClassifier.from_fitted(fitted_of(model, p, method)).save(tmp_path / name)
     if delete is not None:
@@ -327,8 +327,8 @@ def save_and_load(model, p, tmp_path, method, name="saved", delete=None):
 
 @pytest.mark.parametrize("method,tune", [("prompt-tuning", "frozen"), ("deep", "frozen"), ("p-tuning", "full")])
 def test_save_load_is_self_contained_with_identical_scores(method, tune, tmp_path, sentiment_examples):
-    from pet.classifier import CONFIG_FILE
-    from pet.training import TrainConfig, train_prompt_model
+    from pet.estimator.classifier import CONFIG_FILE
+    from pet.training.loop import TrainConfig, train_prompt_model
 
     base = base_model_dir(tmp_path / "base", seed=3)
     base_sum = lm_checksum(PromptModel.from_pretrained(base, device="cpu"))
@@ -384,7 +384,7 @@ def test_soft_pvp_selection():
 def test_soft_methods_registered_with_their_defaults():
     from pet.methods import get_method
     from pet.methods.soft import DeepPromptOptions, PromptTuningOptions, PTuningFTOptions, PTuningOptions, SoftOptions
-    from pet.training import TrainConfig
+    from pet.training.loop import TrainConfig
 
     want = {  # options class, tune, lr, soft_lr, SoftConfig.method
         "prompt-tuning": (PromptTuningOptions, "frozen", 3e-2, None, "prompt-tuning"),
@@ -559,7 +559,7 @@ def test_compare_prompts_results_store_report_and_resume(tmp_path, sentiment_exa
 
 @pytest.mark.parametrize("method", ["deep-prompt", "p-tuning-ft"])
 def test_method_fit_evaluate_save_and_reload(method, tmp_path, sentiment_examples):
-    from pet.classifier import CONFIG_FILE, PetClassifier
+    from pet.estimator.classifier import CONFIG_FILE, PetClassifier
     from pet.data.registry import load_task
     from pet.data.rundata import RunData
     from pet.evaluation import fit_evaluate
@@ -588,7 +588,7 @@ def test_pet_classifier_soft_methods_fit_predict_save_load(method, tmp_path, sen
     save, delete the base model, load, predict the same."""
     from sklearn.base import clone
 
-    from pet.classifier import PetClassifier
+    from pet.estimator.classifier import PetClassifier
 
     base = base_model_dir(tmp_path / "tiny", seed=4)
     texts, y = [e.fields["text_a"] for e in sentiment_examples], [int(e.label) for e in sentiment_examples]
@@ -612,7 +612,7 @@ def test_pet_classifier_soft_methods_fit_predict_save_load(method, tmp_path, sen
 
 @pytest.mark.parametrize("family", ["bert", "roberta"])
 def test_soft_verbalizer_starts_as_hard_and_trains(family, sentiment_examples, tmp_path):
-    from pet.training import TrainConfig, train_prompt_model
+    from pet.training.loop import TrainConfig, train_prompt_model
 
     model = fresh(family)
     p = pvp('{text_a} {soft:"It was"} {mask}.')
@@ -631,7 +631,7 @@ def test_soft_verbalizer_starts_as_hard_and_trains(family, sentiment_examples, t
 
 
 def test_soft_verbalizer_save_load(tmp_path, sentiment_examples):
-    from pet.training import TrainConfig, train_prompt_model
+    from pet.training.loop import TrainConfig, train_prompt_model
 
     base = base_model_dir(tmp_path / "base", seed=4)
     model = PromptModel.from_pretrained(base, device="cpu")

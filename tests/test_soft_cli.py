@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_mlm
-from pet.classifier import CONFIG_FILE, PetClassifier
+from pet.estimator.classifier import CONFIG_FILE, PetClassifier
 
 TEXTS = ["good", "bad", "good good", "bad bad", "very good", "very bad", "good fun", "bad day", "so good", "so bad"]
 Y = ["1", "0", "1", "0", "1", "0", "1", "0", "1", "0"]

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from pet.errors import SpecError
-from pet.spec import (
+from pet.prompts.spec import (
     PVP,
     FieldRef,
     Literal,
@@ -151,7 +151,7 @@ def test_source_specific_filters_follow_their_source():
 
 def test_segment_is_a_template_element():
     segs = parse_template(" Just {mask} ! {segment} {text_a}")
-    from pet.spec import SegmentBreak
+    from pet.prompts.spec import SegmentBreak
 
     assert segs[3] == SegmentBreak() and sum(isinstance(s, SegmentBreak) for s in segs) == 1
     with pytest.raises(SpecError, match=r"more than one '\{segment\}'.*fix:"):
@@ -183,7 +183,7 @@ def test_loaded_verbalizers_know_where_they_came_from(tmp_path):
 
 
 def test_every_shipped_pvp_uses_its_sources_filter():
-    from pet.resources import shipped_dir
+    from pet.utils.resources import shipped_dir
 
     for f in sorted(shipped_dir("patterns").glob("*.json")):
         for p in load_patterns(f):

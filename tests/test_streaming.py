@@ -14,9 +14,9 @@ import datasets  # the `datasets` extra (in dev): missing means a collection err
 import numpy as np
 import pytest
 
-from pet.classifier import PetClassifier
+from pet.estimator.classifier import PetClassifier
 from pet.cli import main
-from pet.spec import PVP, Pattern, Verbalizer
+from pet.prompts.spec import PVP, Pattern, Verbalizer
 
 VERB = Verbalizer("v", {"0": ["bad"], "1": ["good"]})
 PVPS = [PVP(Pattern("p", "{text_a} It was {mask}."), VERB), PVP(Pattern("q", "Just {mask}! {text_a}"), VERB)]
@@ -64,7 +64,8 @@ def test_predict_stream_api_equals_predict_proba(saved):
     stream = clf.predict_stream(iter(TEXTS), chunk_size=4)  # a generator: never a list in memory
     got = list(stream)
     assert [x for x, _ in got] == TEXTS
-    np.testing.assert_array_equal(np.stack([p for _, p in got]), clf.predict_proba(TEXTS))
+    # chunks pad differently from one whole batch: equal up to fp32 reduction order
+    np.testing.assert_allclose(np.stack([p for _, p in got]), clf.predict_proba(TEXTS), atol=1e-6)
 
 
 def test_failure_mid_stream_leaves_nothing_half_written(saved, files, tmp_path, capsys):

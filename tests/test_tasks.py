@@ -15,8 +15,8 @@ import jsonschema
 import pytest
 
 from pet.data import fewshot as F, registry as R, tables as Tb
-from pet.resources import shipped_dir
-from pet.jsonio import read_json
+from pet.utils.resources import shipped_dir
+from pet.utils.jsonio import read_json
 from pet.errors import DataError
 from pet.examples import Example
 from pet.metrics import METRICS, compute_metric, task_metrics
@@ -318,7 +318,7 @@ def test_sst2_and_rte_have_soft_patterns_and_enough_defaults():
 
 
 def test_shipped_files_parse_with_spec():
-    from pet import spec
+    from pet.prompts import spec
 
     for name in R.list_tasks():
         task = R.load_task(name)

@@ -10,10 +10,10 @@ from torch import nn
 from conftest import tiny_mlm
 from pet.errors import ConfigError, DataError
 from pet.examples import Example
-from pet.model import PromptModel
-from pet.spec import PVP, Pattern, Verbalizer
-from pet.training import TrainConfig, distillation_loss, mask_tokens, train_prompt_model
-from pet.tuning import apply_tuning, lora_target_modules, trainable_parameter_count
+from pet.models.prompt_model import PromptModel
+from pet.prompts.spec import PVP, Pattern, Verbalizer
+from pet.training.loop import TrainConfig, distillation_loss, mask_tokens, train_prompt_model
+from pet.models.tuning import apply_tuning, lora_target_modules, trainable_parameter_count
 
 PVP_ = PVP(Pattern("it-was", "{text_a} It was {mask}."), Verbalizer("good-bad", {"0": ["bad"], "1": ["good"]}))
 LABELS = ["0", "1"]

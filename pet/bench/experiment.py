@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError, PetError
-from ..jsonio import json_path
-from ..selection import parse_selection
+from ..utils.jsonio import json_path
+from ..evaluation.selection import parse_selection
 from ..methods import available_methods, get_method
-from ..training import TrainConfig
+from ..training.loop import TrainConfig
 
 #: Seeds of the LM-BFF fixed k-shot splits; the default when a file gives none.
 DEFAULT_SEEDS = (13, 21, 42, 87, 100)
@@ -139,7 +139,7 @@ class MethodSpec:
     options: dict = field(default_factory=dict, hash=False, compare=False)
     budgets: bool | None = None  # None: the method trains (its options extend TrainConfig)
     sweep: dict = field(default_factory=dict, hash=False, compare=False)
-    #: model selection: a grid over options chosen per split (see pet.selection)
+    #: model selection: a grid over options chosen per split (see pet.evaluation.selection)
     search: dict = field(default_factory=dict, hash=False, compare=False)
     selection: str = "none"
 
@@ -274,7 +274,7 @@ def read_experiment_file(path: str | Path) -> dict:
     except UnicodeDecodeError as e:
         raise ConfigError(f"{p}: not UTF-8 (byte {e.start}); fix: save the file as UTF-8") from None
     if p.suffix.lower() == ".json":
-        from ..jsonio import parse_json
+        from ..utils.jsonio import parse_json
 
         data = parse_json(text, str(p), ConfigError)  # one-line errors, also for hostile nesting / huge numbers
     else:
@@ -512,7 +512,7 @@ def check_experiment(exp: Experiment) -> None:
 
 def uses_budgets(m: MethodSpec) -> bool:
     """Whether the experiment's shared ``budgets`` apply to method ``m``: as the file says, else
-    when the method trains (its options extend :class:`pet.training.TrainConfig`)."""
+    when the method trains (its options extend :class:`pet.training.loop.TrainConfig`)."""
     if m.budgets is not None:
         return bool(m.budgets)
     return issubclass(get_method(m.name).options, TrainConfig)
@@ -597,7 +597,7 @@ def task_definition(spec) -> dict:
 
 def task_pvps(task_entry: TaskEntry, where: str, index: int, exp: Experiment | None = None) -> tuple[list[str], list[dict]]:
     """(PVP ids, PVP dicts) of a task entry: its ``pvps`` or the task's defaults, resolved."""
-    from ..spec import load_patterns, load_verbalizers, make_pvps
+    from ..prompts.spec import load_patterns, load_verbalizers, make_pvps
     from ..data import load_task
 
     spec = load_task(task_ref(task_entry, exp) if exp is not None else task_entry.name)

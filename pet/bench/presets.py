@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from ..data import load_task
 from ..errors import ConfigError
-from ..spec import load_patterns
+from ..prompts.spec import load_patterns
 from .experiment import Experiment, experiment_from_dict
 
 #: The comparison's methods, in table order.

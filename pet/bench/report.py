@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError
-from ..io import atomic_directory, check_output_not_input
+from ..utils.io import atomic_directory, check_output_not_input
 from ..methods import available_methods, get_method
-from ..resources import shipped_dir
+from ..utils.resources import shipped_dir
 from .plots import write_plots
 from .store import ResultsStore, headline
 

@@ -37,16 +37,16 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..classifier import PetClassifier
+from ..estimator.classifier import PetClassifier
 from ..data import load_task
 from ..errors import PetError
-from ..evaluation import evaluate
+from ..evaluation.evaluator import evaluate
 from ..examples import Example
 from ..methods import FitSetup, get_method
 from ..metrics import REGRESSION_METRICS, compute_metric
-from ..selection import choose, folds, parse_selection
-from ..spec import PVP
-from ..training import seed_everything
+from ..evaluation.selection import choose, folds, parse_selection
+from ..prompts.spec import PVP
+from ..training.loop import seed_everything
 from .executors import LocalExecutor
 from .experiment import Cell, Experiment, expand_grid, import_plugins
 from .store import ResultsStore, headline
@@ -98,7 +98,7 @@ def machine_info(device: str | None) -> dict:
 
 def versions() -> dict:
     from .. import __version__
-    from ..versions import package_versions
+    from ..utils.versions import package_versions
 
     return {"pet": __version__, **package_versions()}
 
@@ -330,7 +330,7 @@ def run_cell(
     Roles (``Cell.role``): ``single`` — fit, evaluate, rows ``selected``; ``point`` — one grid
     point of a selection: with ``dev``, fit + dev and test rows (``dev_score``); with
     ``cv``/``multisplit``, the mean held-out fold score per stage (no test rows); ``select`` —
-    choose per stage the point with the best dev score (``pet.selection.choose``): with ``dev``
+    choose per stage the point with the best dev score (``pet.evaluation.selection.choose``): with ``dev``
     its rows, with ``cv``/``multisplit`` the chosen point re-fitted on train ∪ dev and tested once.
     """
     task = load_task(cell.task_ref or cell.task)
@@ -532,7 +532,7 @@ def summary_line(cell: Cell, rows: list[dict], seconds: float) -> str:
 def write_task_notes(results: Path, exp: Experiment, cells: Sequence[Cell], store: ResultsStore) -> None:
     """``<results>/tasks.json``: for every task of the experiment, which test split is used and
     whether it is full, a subset, or missing here (read by the report)."""
-    from ..io import atomic_write_json
+    from ..utils.io import atomic_write_json
     from ..data import load_task
 
     with store._locked():
@@ -628,7 +628,7 @@ def run_experiment(
 
     root.mkdir(parents=True, exist_ok=True)
     write_task_notes(root, exp, cells, store)
-    from ..io import atomic_write_json
+    from ..utils.io import atomic_write_json
 
     atomic_write_json(root / "experiments" / f"{exp.name}.json", {"file": str(exp.path) if exp.path else None, "model": model_name, **exp.raw})
     commit, dirty = git_commit()

@@ -15,7 +15,7 @@ from ..bench.presets import COMPARE_METHODS, compare_prompts_experiment
 from ..bench.report import build_report
 from ..bench.runner import run_experiment
 from ..errors import ConfigError
-from ..io import check_output_not_input
+from ..utils.io import check_output_not_input
 from . import add_model_args, require_model
 from .args import positive_int
 

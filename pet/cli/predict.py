@@ -2,7 +2,7 @@
 
 Each output line: ``{"index": i, "guid": "…", "label": "…", "probabilities": {label: p, …}}``.
 Read, scored and written in chunks (memory stays flat with the input's length); the output is
-written to a temporary file and renamed at the end (see :mod:`pet.streaming`).
+written to a temporary file and renamed at the end (see :mod:`pet.evaluation.streaming`).
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ def register(sub) -> None:
 
 def cmd_predict(args) -> int:
     from ..data.hub import HubData, is_hf
-    from ..io import check_output_file
-    from ..streaming import check_source, iter_chunks, predict_to_jsonl
+    from ..utils.io import check_output_file
+    from ..data.stream import check_source, iter_chunks
+    from ..estimator.predict import predict_to_jsonl
 
     fields = {"text_a": args.text_field}
     if args.text_b_field:
@@ -46,7 +47,7 @@ def cmd_predict(args) -> int:
     else:
         check_source(args.input, fields, args.chunk_size)  # every row checked before the model loads (streamed)
         chunks = iter_chunks(args.input, fields, chunk_size=args.chunk_size)
-    from ..classifier import PetClassifier  # the heavy import after the cheap checks
+    from ..estimator.classifier import PetClassifier  # the heavy import after the cheap checks
 
     clf = PetClassifier.load(args.classifier, device=args.device)
     clf.fitted_.predictor.batch_size = args.batch_size

@@ -30,7 +30,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..bench.report import build_report
-    from ..io import check_output_not_input
+    from ..utils.io import check_output_not_input
 
     # the output folder is replaced as a whole: it must not be (or hold) the results or an input
     check_output_not_input(args.output, [args.results, args.references, args.experiment])

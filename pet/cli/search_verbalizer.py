@@ -43,8 +43,8 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..data import parse_field_map
     from ..errors import ConfigError
-    from ..io import check_output_file
-    from ..search import search_for_data, search_for_task
+    from ..utils.io import check_output_file
+    from ..evaluation.search import search_for_data, search_for_task
 
     if bool(args.task) == bool(args.data):
         raise ConfigError("pass exactly one of --task NAME or --data FILE")

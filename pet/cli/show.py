@@ -50,10 +50,10 @@ def run(args: argparse.Namespace) -> int:
             test = "subset" if t.test_subset else ("full" if t.has_split("test") else "none")
             print(f"{name:<15} {len(t.labels):>6}  {t.metric:<9} {test}")
         return 0
-    from ..encoding import PVPEncoder, load_tokenizer
+    from ..prompts.encoding import PVPEncoder, load_tokenizer
     from ..errors import ConfigError
     from ..examples import Example
-    from ..spec import PVP, load_patterns, load_verbalizers
+    from ..prompts.spec import PVP, load_patterns, load_verbalizers
 
     task = load_task(args.task) if args.task else None
     pats = load_patterns(args.patterns or task.patterns_path) if (args.patterns or task) else []
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_encode(args: argparse.Namespace) -> int:
     from ..data import load_examples, load_task, own_data_task, parse_field_map, task_pvps
-    from ..encoding import encode_records, load_tokenizer
+    from ..prompts.encoding import encode_records, load_tokenizer
     from ..errors import ConfigError
 
     if bool(args.task) == bool(args.data):

@@ -7,7 +7,7 @@
 
 The method's flags come from its options dataclass (``pet.methods``): this module only parses,
 calls :func:`pet.data.rundata.task_run_data` / ``own_run_data`` and
-:func:`pet.evaluation.fit_evaluate`, prints, and saves through ``PetClassifier``.
+:func:`pet.evaluation.evaluator.fit_evaluate`, prints, and saves through ``PetClassifier``.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from pathlib import Path
 
 from accelerate import PartialState
 
-from ..classifier import PetClassifier
+from ..estimator.classifier import PetClassifier
 from ..data.rundata import own_run_data, task_run_data
 from ..errors import ConfigError
-from ..evaluation import fit_evaluate
-from ..io import check_output_not_input
+from ..evaluation.evaluator import fit_evaluate
+from ..utils.io import check_output_not_input
 from ..methods import available_methods, get_method
 from . import PetArgumentParser, add_model_args, require_model
 from .args import int_range

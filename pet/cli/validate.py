@@ -12,7 +12,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..spec import read_json, validate_file
+    from ..prompts.spec import read_json, validate_file
     from ..errors import SpecError
     from ..data.registry import validate_task_dict
 

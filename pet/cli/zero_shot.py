@@ -43,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from ..data import load_examples, load_task, parse_field_map, task_pvps
     from ..data.hub import HubData, is_hf
     from ..errors import ConfigError
-    from ..io import atomic_write_json, check_output_file
-    from ..streaming import iter_chunks, own_task_spec, scan_labels
+    from ..utils.io import atomic_write_json, check_output_file
+    from ..data.stream import iter_chunks, own_task_spec, scan_labels
 
     if bool(args.task) == bool(args.data):
         raise ConfigError("pass exactly one of --task NAME or --data FILE")
@@ -90,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
             for i in range(0, len(examples), size):
                 yield examples[i : i + size]
     pvps = task_pvps(task, args.patterns, args.verbalizers, args.pvps)
-    from ..classifier import PetClassifier  # the heavy imports after every cheap check
-    from ..streaming import zero_shot_stream_report
+    from ..estimator.classifier import PetClassifier  # the heavy imports after every cheap check
+    from ..evaluation.streaming import zero_shot_stream_report
 
     clf = PetClassifier.zero_shot(
         require_model(args), pvps, list(task.label_ids), device=args.device, max_length=args.max_length or task.max_length,

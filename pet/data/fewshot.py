@@ -16,8 +16,8 @@ from typing import Iterable
 
 from ..errors import DataError
 from ..examples import Example
-from ..io import atomic_write_json, atomic_write_text
-from ..jsonio import read_json
+from ..utils.io import atomic_write_json, atomic_write_text
+from ..utils.jsonio import read_json
 from .registry import TaskSpec, load_task, resolve_data_dir
 from .tables import read_examples, read_file, write_examples
 

@@ -93,7 +93,7 @@ class HubData:
         """Label ids: the ClassLabel names in order, else the sorted distinct values."""
         if self.label_names is not None:
             return list(self.label_names)
-        from ..streaming import scan_labels
+        from .stream import scan_labels
 
         return scan_labels(self.records(), self.label_field) if self.label_field else []
 

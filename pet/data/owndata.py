@@ -8,7 +8,7 @@ from typing import Sequence
 
 from ..errors import DataError
 from ..examples import Example
-from ..defaults import DEFAULT_MAX_LENGTH
+from ..utils.defaults import DEFAULT_MAX_LENGTH
 from .registry import TaskSpec
 from .tables import load_table
 

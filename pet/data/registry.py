@@ -1,4 +1,4 @@
-"""The task registry: ``data/tasks/*.json`` (validated against ``pet/schemas/task.schema.json``)
+"""The task registry: ``data/tasks/*.json`` (validated against ``pet/prompts/schemas/task.schema.json``)
 -> ``TaskSpec``; the shipped pattern/verbalizer files; the data root.
 
 A task file says where the task's files live under the data root, how to read each split
@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import DataError, SpecError
-from ..jsonio import json_path, read_json
-from ..resources import shipped_dir
-from ..spec import PVP, load_patterns, load_verbalizers, make_pvps
+from ..utils.jsonio import json_path, read_json
+from ..utils.resources import shipped_dir
+from ..prompts.spec import PVP, load_patterns, load_verbalizers, make_pvps
 
 #: The splits every task may define; a task file may add more (e.g. yahoo's ``test_subset``).
 SPLITS = ("train", "dev", "test", "unlabelled")
@@ -130,7 +130,7 @@ def validate_task_dict(data: Any, where: str = "task") -> list[str]:
     for err in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         leaf = best_match([err])  # descends into anyOf branches to the most specific error
         path = json_path(leaf.absolute_path)
-        problems.append(f"{where}: {path}: {leaf.message}; fix: see pet/schemas/task.schema.json")
+        problems.append(f"{where}: {path}: {leaf.message}; fix: see pet/prompts/schemas/task.schema.json")
     if problems:
         return problems
     labels = data["labels"]

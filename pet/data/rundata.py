@@ -18,7 +18,7 @@ from typing import Sequence
 
 from ..errors import ConfigError, DataError
 from ..examples import Example
-from ..spec import PVP
+from ..prompts.spec import PVP
 from .fewshot import few_shot, load_examples, unlabelled_pool
 from .owndata import own_data_task
 from .registry import TaskSpec, load_task, task_pvps

@@ -15,12 +15,12 @@ import pandas as pd
 
 from ..errors import DataError
 from ..examples import Example
-from ..io import atomic_write_text
-from ..jsonl import read_jsonl_records
+from ..utils.io import atomic_write_text
+from ..utils.jsonl import read_jsonl_records
 from .registry import DATA_ENV, FileSpec, norm_fields
 
 
-def _cell(v: Any) -> str | None:
+def cell_text(v: Any) -> str | None:
     """A cell as a string; JSON booleans become ``"true"``/``"false"``, NaN/None become None."""
     if v is None:
         return None
@@ -144,7 +144,7 @@ def read_file(
             if not srcs:  # the file has no such text (e.g. AG News k-shot: title and body in one column)
                 values[name] = ""
                 continue
-            parts = [_cell(cols[c][i]) for c in srcs]
+            parts = [cell_text(cols[c][i]) for c in srcs]
             cleaned = [_clean(x, clean) for x in parts if x is not None]
             # one column: exactly as read; several: joined by one space, skipping empty ones
             text = cleaned[0] if len(cleaned) == 1 else " ".join(p for p in cleaned if p.strip())
@@ -162,11 +162,11 @@ def read_file(
         meta: dict[str, Any] = {"file": str(path), unit: row}
         if fs.label is not None:
             if fs.label_last_nonempty:
-                cells = [_cell(col[i]) for col in all_cols]
+                cells = [cell_text(col[i]) for col in all_cols]
                 nonempty = [c.strip() for c in cells if c is not None and c.strip()]
                 raw = nonempty[-1] if nonempty else None
             else:
-                raw = _cell(cols[fs.label][i])
+                raw = cell_text(cols[fs.label][i])
                 raw = raw.strip() if raw is not None else None
             if not raw:
                 raise DataError(f"{path}: {unit} {row}: empty label in column '{fs.label}'; fix: fill in the label or drop the {unit}")

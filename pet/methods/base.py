@@ -10,7 +10,7 @@ device) — never test data. The :class:`Fitted` object holds **one predictor pe
 PVP's model, the ensemble, the distilled classifier, iPET's generations…) and names the
 ``final`` stage, the one that stands for the method (what ``PetClassifier.predict`` uses and
 what reports headline). Evaluating (:func:`pet.evaluation.evaluate`) and saving
-(:class:`pet.classifier.PetClassifier`) are the caller's business.
+(:class:`pet.estimator.classifier.PetClassifier`) are the caller's business.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
-from ..defaults import DEFAULT_MAX_LENGTH
+from ..utils.defaults import DEFAULT_MAX_LENGTH
 from ..errors import ConfigError
 from ..examples import Example
 from ..options import Options
-from ..spec import PVP
+from ..prompts.spec import PVP
 
 FAMILIES = ("hard", "soft", "baseline")
 

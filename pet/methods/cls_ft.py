@@ -9,9 +9,9 @@ from typing import ClassVar
 
 from ..examples import Example
 from ..options import option
-from ..predictors import SequencePredictor
-from ..sequence import train_sequence_classifier
-from ..training import TrainConfig
+from .predictors import SequencePredictor
+from ..training.sequence import train_sequence_classifier
+from ..training.loop import TrainConfig
 from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, regression_targets, resolve_max_length
 
 

@@ -3,11 +3,11 @@ classifier over unlabelled text; iPET grows each model's training set generation
 
 PET
   1. For every PVP (× ``repetitions``, a distinct seed per repetition) a fresh
-     ``PromptModel.from_pretrained`` is trained with :func:`pet.training.train_prompt_model`
+     ``PromptModel.from_pretrained`` is trained with :func:`pet.training.loop.train_prompt_model`
      on the labelled set (plus the auxiliary MLM loss on the unlabelled pool when
      ``mlm_weight > 0``): stage ``"pvp"``, one per model.
   2. Ensemble (stage ``"ensemble"``): the weighted mean of the models' label log-probs
-     (:func:`pet.scoring.ensemble`). ``"weighted"`` (PET's default): each model's weight is its
+     (:func:`pet.models.scoring.ensemble`). ``"weighted"`` (PET's default): each model's weight is its
      PVP's accuracy on the labelled training set *before* training (zero-shot);
      ``"mean"``: equal weights.
   3. Soft labels on the unlabelled pool (:func:`soft_targets`): ``softmax(z̄ / T)`` where
@@ -15,9 +15,9 @@ PET
      label logits: the two differ by a per-row constant, which the softmax removes), ``T`` =
      ``temperature`` (2 as in PET). This is exactly PET's ``merge_logits`` + distillation
      target.
-  4. Distillation (stage ``"distilled"``): :func:`pet.sequence.train_sequence_classifier`
+  4. Distillation (stage ``"distilled"``): :func:`pet.training.sequence.train_sequence_classifier`
      on the unlabelled pool only (as in the paper). Its loss
-     (:func:`pet.training.distillation_loss`) softens the targets it is given with T itself
+     (:func:`pet.training.loop.distillation_loss`) softens the targets it is given with T itself
      (``q = softmax(log p / T)``), so it is handed the ensemble distribution at T = 1,
      ``p = softmax(z̄)``: the student's effective target is ``softmax(z̄ / T)``, T applied once.
 
@@ -61,19 +61,19 @@ import time
 from dataclasses import dataclass, field
 from typing import ClassVar, Hashable, Sequence
 
-from ..spec import PVP
+from ..prompts.spec import PVP
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..examples import Example
 from ..metrics import compute_metric
-from ..model import PromptModel
+from ..models.prompt_model import PromptModel
 from ..options import option
-from ..predictors import PromptEnsemble, SequencePredictor
-from ..scoring import ensemble as ensemble_log_probs
-from ..sequence import train_sequence_classifier
-from ..training import TrainConfig, train_config, train_prompt_model
+from .predictors import PromptEnsemble, SequencePredictor
+from ..models.scoring import ensemble as ensemble_log_probs
+from ..training.sequence import train_sequence_classifier
+from ..training.loop import TrainConfig, train_config, train_prompt_model
 from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, resolve_max_length
 
 log = logging.getLogger(__name__)

@@ -12,11 +12,11 @@ from typing import ClassVar
 
 from ..errors import ConfigError
 from ..examples import Example
-from ..model import PromptModel
+from ..models.prompt_model import PromptModel
 from ..options import option
-from ..predictors import PromptEnsemble
-from ..spec import PVP
-from ..training import TrainConfig, train_prompt_model
+from .predictors import PromptEnsemble
+from ..prompts.spec import PVP
+from ..training.loop import TrainConfig, train_prompt_model
 from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, regression_targets, resolve_max_length
 
 
@@ -84,7 +84,7 @@ def fit_prompt_ft(train: list[Example], unlabelled: list[Example], options: Prom
 def _fit_with_demonstrations(train: list[Example], unlabelled: list[Example], options: PromptFTOptions, setup: FitSetup) -> Fitted:
     """prompt-ft with LM-BFF demonstrations: each training (and dev) example gets one sampled
     demonstration set (fixed for the run, never itself); evaluation averages over ``demo_sets``."""
-    from ..demonstrations import DemoSampler, demonstration_pvp, make_embedder, with_demonstrations
+    from ..prompts.demonstrations import DemoSampler, demonstration_pvp, make_embedder, with_demonstrations
     from .zero_shot import demo_config, demo_max_length, with_demonstration_predictor
 
     max_length = demo_max_length(options, setup)

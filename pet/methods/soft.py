@@ -1,6 +1,6 @@
 """Soft-prompt methods: ``prompt-tuning``, ``p-tuning``, ``p-tuning-ft`` and ``deep-prompt``.
 
-Each trains one fresh model per soft PVP with :func:`pet.training.train_prompt_model` (soft
+Each trains one fresh model per soft PVP with :func:`pet.training.loop.train_prompt_model` (soft
 parameters always train; the LM only for ``p-tuning-ft``): one ``"pvp"`` stage per soft PVP,
 plus an ``"ensemble"`` stage when there are several.
 
@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..examples import Example
-from ..model import PromptModel
+from ..models.prompt_model import PromptModel
 from ..options import option
-from ..predictors import PromptEnsemble
-from ..soft import ENCODERS, INITS, VERBALIZERS, SoftConfig, attach_soft_prompt, soft_before_mask
-from ..spec import PVP, Pattern
-from ..training import TrainConfig, train_prompt_model
+from .predictors import PromptEnsemble
+from ..models.soft import ENCODERS, INITS, VERBALIZERS, SoftConfig, attach_soft_prompt, soft_before_mask
+from ..prompts.spec import PVP, Pattern
+from ..training.loop import TrainConfig, train_prompt_model
 from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, resolve_max_length
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..defaults import DEFAULT_EVAL_BATCH_SIZE
+from ..utils.defaults import DEFAULT_EVAL_BATCH_SIZE
 from ..errors import ConfigError
 from ..examples import Example
-from ..model import PRECISIONS, PromptModel
+from ..models.prompt_model import PRECISIONS, PromptModel
 from ..options import Options, option
-from ..predictors import DemonstrationEnsemble, PromptEnsemble
+from .predictors import DemonstrationEnsemble, PromptEnsemble
 from .base import Fitted, FitSetup, Stage, register_method, resolve_max_length
 
 
@@ -35,8 +35,8 @@ class ZeroShotOptions(Options):
 
 
 def demo_config(options, seed: int):
-    """The :class:`pet.demonstrations.DemoConfig` of a method's ``demo_*`` options."""
-    from ..demonstrations import DemoConfig, check_similarity
+    """The :class:`pet.prompts.demonstrations.DemoConfig` of a method's ``demo_*`` options."""
+    from ..prompts.demonstrations import DemoConfig, check_similarity
 
     check_similarity(options.demo_similarity, "option demo_similarity")
     return DemoConfig(int(options.demo_sets), options.demo_similarity, float(options.demo_filter_rate), int(seed))
@@ -65,7 +65,7 @@ def zero_shot_stages(model: PromptModel, options: ZeroShotOptions, setup: FitSet
         priors = [model.content_free_log_prior(p, sorted(p.pattern.fields), max_length, setup.labels) for p in setup.pvps]
     embed = None
     if demos and options.demo_similarity != "none":
-        from ..demonstrations import make_embedder
+        from ..prompts.demonstrations import make_embedder
 
         embed = make_embedder(options.demo_similarity, model, setup.device)
 

@@ -5,7 +5,7 @@ torch.set_num_threads(1)
 from pet.data import few_shot, load_task
 from pet.evaluation import evaluate
 from pet.methods import FitSetup, get_method
-from pet.spec import load_patterns, load_verbalizers, make_pvps
+from pet.prompts.spec import load_patterns, load_verbalizers, make_pvps
 task = load_task("sst2"); D = "../shared/data"
 pvps = make_pvps(load_patterns(task.patterns_path), load_verbalizers(task.verbalizers_path), task.pvp_ids()[:1])
 grid = {"prompt-tuning": [3e-3, 1e-2, 3e-2, 1e-1], "deep-prompt": [3e-3, 1e-2, 3e-2]}

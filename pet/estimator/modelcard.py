@@ -30,7 +30,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from .spec import PVP
+from ..prompts.spec import PVP
 
 LIBRARY_NAME = "pet-fewshot"
 CARD_FILE = "README.md"
@@ -211,7 +211,7 @@ def model_card(meta: dict, pvps: Sequence[PVP], metrics: Sequence[dict] | None =
         "## How to use",
         "",
         "```python",
-        "from pet.classifier import PetClassifier",
+        "from pet.estimator.classifier import PetClassifier",
         "",
         f"clf = PetClassifier.from_pretrained({json.dumps(where)})   # a Hub repo id or a local folder",
         "clf.predict([\"an example text\"])                 # labels",

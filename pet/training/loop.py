@@ -37,11 +37,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .defaults import DEFAULT_EVAL_BATCH_SIZE, DEFAULT_MAX_LENGTH, DEFAULT_SEED
-from .errors import ConfigError, DataError
-from .examples import Example
-from .options import Options, option
-from .tuning import TUNING_MODES, apply_tuning, trainable_parameter_count
+from ..utils.defaults import DEFAULT_EVAL_BATCH_SIZE, DEFAULT_MAX_LENGTH, DEFAULT_SEED
+from ..errors import ConfigError, DataError
+from ..examples import Example
+from ..options import Options, option
+from ..prompts.encoding import pad_ids, tokenize_plain
+from ..models.tuning import TUNING_MODES, apply_tuning, trainable_parameter_count
 
 # ----------------------------------------------------------------------------- config
 
@@ -383,37 +384,6 @@ def mask_tokens(input_ids: torch.Tensor, special: torch.Tensor, tokenizer, proba
     return inputs, labels
 
 
-def plain_text(ex: Example) -> tuple[str, str | None]:
-    """An example's text as (text_a, text_b-or-None): ``text_a``/``text_b`` if present, else its
-    first two fields in order."""
-    f = ex.fields
-    if "text_a" in f:
-        return str(f["text_a"]), (str(f["text_b"]) if f.get("text_b") else None)
-    vals = [str(v) for v in f.values()]
-    if not vals:
-        raise DataError(f"example '{ex.guid}': has no text fields; fix: give it at least one text field")
-    return vals[0], (vals[1] if len(vals) > 1 and vals[1] else None)
-
-
-def tokenize_plain(tokenizer, examples: Sequence[Example], max_length: int) -> list[list[int]]:
-    """Token ids of examples' text (``text_a`` [+ ``text_b`` as a pair]), truncated longest-first."""
-    out = []
-    for ex in examples:
-        a, b = plain_text(ex)
-        out.append(tokenizer(a, b, truncation=True, max_length=max_length)["input_ids"])
-    return out
-
-
-def pad_ids(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    T = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
-    att = torch.zeros((len(seqs), T), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(list(s), dtype=torch.long)
-        att[i, : len(s)] = 1
-    return ids, att
-
-
 def _special_mask(tokenizer, ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
     special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
     return torch.isin(ids, special_ids) | (attention == 0)
@@ -499,7 +469,7 @@ def train_prompt_model(
 
     trained = apply_tuning(model, config.tune, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout)
 
-    from .encoding import collate
+    from ..prompts.encoding import collate
 
     def batches(rank: int, world: int):
         idx_stream = IndexStream(len(encoded), config.batch_size, config.seed, rank, world)

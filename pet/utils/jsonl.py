@@ -17,7 +17,7 @@ import gzip
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .errors import DataError
+from ..errors import DataError
 from .jsonio import parse_json
 
 

@@ -9,15 +9,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .data.rundata import RunData
-from .defaults import DEFAULT_EVAL_BATCH_SIZE
-from .errors import DataError
-from .examples import Example
-from .methods import FitSetup, Fitted, Stage, get_method
-from .metrics import compute_metric, evaluate_log_probs
-from .options import Options
-from .spec import PVP
-from .versions import package_versions
+from ..data.rundata import RunData
+from ..utils.defaults import DEFAULT_EVAL_BATCH_SIZE
+from ..errors import DataError
+from ..examples import Example
+from ..methods import FitSetup, Fitted, Stage, get_method
+from ..metrics import compute_metric, evaluate_log_probs
+from ..options import Options
+from ..prompts.spec import PVP
+from ..utils.versions import package_versions
 
 #: Metrics every row carries besides the task's own (reports compare tasks on them).
 COMMON_METRICS = ("accuracy", "macro_f1")

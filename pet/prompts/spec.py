@@ -31,8 +31,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Union
 
-from .errors import SpecError
-from .jsonio import json_path, read_json
+from ..errors import SpecError
+from ..utils.jsonio import json_path, read_json
 
 # ----------------------------------------------------------------------------- template parts
 
@@ -359,7 +359,7 @@ def _check(path: Path, kind: str) -> tuple[Any, list[str]]:
     data = read_json(path)
     errors = _schema_errors(data, kind)
     problems = [
-        f"{path}: {json_path(e.absolute_path)}: {e.message}; fix: see pet/schemas/{kind}.schema.json" for e in errors
+        f"{path}: {json_path(e.absolute_path)}: {e.message}; fix: see pet/prompts/schemas/{kind}.schema.json" for e in errors
     ]
     items = data.get(kind) if isinstance(data, dict) else None
     if not isinstance(items, list):
@@ -424,7 +424,7 @@ def save_verbalizers(path: str | Path, verbalizers: list[Verbalizer], task: str 
 
 
 def _save(path: str | Path, data: dict) -> None:
-    from .io import atomic_write_text
+    from ..utils.io import atomic_write_text
 
     if data.get("task") is None:
         data.pop("task")

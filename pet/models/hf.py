@@ -9,7 +9,7 @@ import torch
 from transformers import AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from .errors import ModelError
+from ..errors import ModelError
 
 
 def load_pretrained(auto_class: Any, name_or_path: str, what: str = "model", **kwargs: Any) -> tuple[Any, Any]:

@@ -23,7 +23,7 @@ Saved folder (format_version 2), written atomically (temp folder + swap) with a 
     model/               sequence classifier: encoder, tokenizer, classifier_head.safetensors
     training_log.jsonl   one line per optimizer step of every trained model ("run" names it)
     metrics.json         evaluated rows, when the caller passes them to ``save``
-    README.md            model card (:mod:`pet.modelcard`): front matter for the Hugging Face Hub,
+    README.md            model card (:mod:`pet.estimator.modelcard`): front matter for the Hugging Face Hub,
                          method, PVPs, options, data summary, metrics, how to load it
     manifest.json        SHA-256 of every other file, written last and checked on load
 
@@ -50,19 +50,19 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from . import __version__
-from .data import TaskSpec, load_task, task_pvps
-from .defaults import DEFAULT_MAX_LENGTH, DEFAULT_SEED
-from .errors import ConfigError, DataError, IntegrityError, ModelError
-from .examples import Example
-from .io import atomic_directory, atomic_write_json, recover_directory
-from .jsonio import read_json
+from .. import __version__
+from ..data import TaskSpec, load_task, task_pvps
+from ..utils.defaults import DEFAULT_MAX_LENGTH, DEFAULT_SEED
+from ..errors import ConfigError, DataError, IntegrityError, ModelError
+from ..examples import Example
+from ..utils.io import atomic_directory, atomic_write_json, recover_directory
+from ..utils.jsonio import read_json
 from .manifest import refuse_pickle, resolve_inside, verify_manifest, write_manifest
-from .methods import FitSetup, Fitted, Stage, get_method
+from ..methods import FitSetup, Fitted, Stage, get_method
 from .modelcard import CARD_FILE, LIBRARY_NAME, hub_model_id, model_card
-from .predictors import PREDICTOR_KINDS, PromptEnsemble
-from .spec import PVP, load_patterns, load_verbalizers, make_pvps, save_patterns, save_verbalizers
-from .versions import package_versions
+from ..methods.predictors import PREDICTOR_KINDS, PromptEnsemble
+from ..prompts.spec import PVP, load_patterns, load_verbalizers, make_pvps, save_patterns, save_verbalizers
+from ..utils.versions import package_versions
 
 FORMAT_VERSION = 2
 CONFIG_FILE = "pet_config.json"
@@ -230,7 +230,7 @@ class PetClassifier(ClassifierMixin, BaseEstimator):
     def predict_stream(self, X: Iterable[Any], chunk_size: int = 1024) -> Iterator[tuple[Any, np.ndarray]]:
         """``(input, probabilities)`` for every item of the iterable ``X`` (texts, Examples or
         ``{"text_a": …}`` dicts), scored ``chunk_size`` at a time: memory stays flat however
-        long ``X`` is (see :mod:`pet.streaming` for files)."""
+        long ``X`` is (see :mod:`pet.evaluation.streaming` for files)."""
         import itertools
 
         check_is_fitted(self, "fitted_")

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .errors import UsageError
+from ..errors import UsageError
 
 
 def _umask() -> int:
@@ -124,7 +124,11 @@ def check_output_file(output: str | Path, inputs: Iterable[str | Path | None] = 
 # ----------------------------------------------------------------------------- files
 
 
-def atomic_write_text(path: str | Path, text: str, what: str = "output") -> None:
+@contextmanager
+def atomic_output(path: str | Path, what: str = "output") -> Iterator[Any]:
+    """A text handle on a temporary file next to ``path``; when the block ends without error the
+    file is flushed, synced and renamed over ``path``; on any error it is removed and ``path`` is
+    left as it was (nothing half-written ever carries the final name)."""
     p = Path(path)
     if p.is_dir():
         raise UsageError(f"{p}: is a folder; fix: give a file name for the {what}")
@@ -135,10 +139,13 @@ def atomic_write_text(path: str | Path, text: str, what: str = "output") -> None
     except OSError as e:
         raise _describe_os_error(p, e, what) from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            yield f
+            try:
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError as e:
+                raise _describe_os_error(p, e, what) from None
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, p)
     except OSError as e:
@@ -147,6 +154,11 @@ def atomic_write_text(path: str | Path, text: str, what: str = "output") -> None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: str | Path, text: str, what: str = "output") -> None:
+    with atomic_output(path, what) as f:
+        f.write(text)
 
 
 def atomic_write_json(path: str | Path, data: Any, what: str = "output") -> None:

@@ -23,8 +23,8 @@ from typing import Any, Sequence
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
-from .errors import ConfigError, DataError
-from .examples import Example
+from ..errors import ConfigError, DataError
+from ..examples import Example
 
 MODES = ("none", "dev", "cv", "multisplit")
 _SELECTION = re.compile(r"^(none|dev|cv:(\d+)|multisplit:(\d+))$")

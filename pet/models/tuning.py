@@ -22,7 +22,7 @@ import copy
 
 from torch import nn
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 TUNING_MODES = ("full", "bitfit", "lora", "head", "frozen")
 

@@ -1,6 +1,6 @@
 """Soft (trained-vector) prompts: prompt tuning, P-tuning and deep prompts.
 
-A soft prompt plugs into :class:`pet.model.PromptModel` through its ``prompt_encoder`` hook,
+A soft prompt plugs into :class:`pet.models.prompt_model.PromptModel` through its ``prompt_encoder`` hook,
 which is called as ``prompt_encoder(inputs_embeds, batch)`` right before the encoder runs. The
 template decides *where* soft tokens go (``{soft}``, ``{soft:N}``, ``{soft:"It was"}``); the
 encoding reports those slots per example as ``batch["soft_positions"]`` (truncation never cuts
@@ -28,8 +28,8 @@ al. 2021): trained label embeddings score the mask's hidden state after the MLM 
 initialised from the verbalizer words' output embeddings and biases, so an untrained soft
 verbalizer scores exactly like the hard one for single-token words.
 
-Saving goes through :class:`pet.classifier.PetClassifier` (a soft-prompt method's fitted stages
-are :class:`pet.predictors.PromptEnsemble` s): the soft parameters go to
+Saving goes through :class:`pet.estimator.classifier.PetClassifier` (a soft-prompt method's fitted stages
+are :class:`pet.methods.predictors.PromptEnsemble` s): the soft parameters go to
 ``soft_prompts/<i>.safetensors`` (with the ``SoftConfig`` and PVP in ``pet_config.json``) and the
 LM they sit on to ``models/<j>/`` — frozen or tuned — so that a saved folder is self-contained;
 ``PetClassifier.load(dir)`` rebuilds the exact model.
@@ -43,10 +43,10 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from .encoding import PVPEncoder, collate
-from .errors import ConfigError, ModelError
-from .examples import Example
-from .spec import PVP, FieldRef, Literal, Mask, Pattern, Soft, Special
+from ..prompts.encoding import PVPEncoder, collate
+from ..errors import ConfigError, ModelError
+from ..examples import Example
+from ..prompts.spec import PVP, FieldRef, Literal, Mask, Pattern, Soft, Special
 
 METHODS = ("prompt-tuning", "p-tuning", "deep")
 ENCODERS = ("lstm", "mlp")
@@ -130,7 +130,7 @@ class SoftConfig:
 
 
 def render_template(segments: Sequence) -> str:
-    """Segments back to template text (inverse of :func:`pet.spec.parse_template`)."""
+    """Segments back to template text (inverse of :func:`pet.prompts.spec.parse_template`)."""
     out = []
     for s in segments:
         if isinstance(s, Literal):
@@ -415,7 +415,7 @@ class SoftVerbalizer(nn.Module):
     embedding/bias of the first sub-token of the label's words.
 
     Installed by :func:`attach_soft_prompt` as ``model.label_scores`` (instance override), so
-    training (:func:`pet.training.train_prompt_model`) and prediction use it unchanged; its
+    training (:func:`pet.training.loop.train_prompt_model`) and prediction use it unchanged; its
     parameters live in the soft prompt module, so they train with ``soft_lr`` and are saved.
     """
 
@@ -470,7 +470,7 @@ def attach_soft_prompt(model, encoder: PVPEncoder, config: SoftConfig | dict | N
         raise ConfigError(
             f"pattern '{encoder.pvp.pattern.id}': template {encoder.pvp.pattern.template!r} has no soft tokens, so a "
             f"{config.method} prompt has nowhere to go; fix: add {{soft:N}} to the template (or use "
-            "pet.soft.with_soft_prefix / soft_before_mask)"
+            "pet.models.soft.with_soft_prefix / soft_before_mask)"
         )
     if config.prompt_length is not None and config.prompt_length != encoder.n_soft:
         raise ConfigError(

@@ -23,12 +23,12 @@ import torch
 from torch import nn
 from transformers import AutoModelForMaskedLM
 
-from .encoding import PVPEncoder, VerbalizerTokens, iter_batches
-from .defaults import DEFAULT_MAX_LENGTH
-from .errors import ModelError
-from .examples import Example
+from ..prompts.encoding import PVPEncoder, VerbalizerTokens, iter_batches
+from ..utils.defaults import DEFAULT_MAX_LENGTH
+from ..errors import ModelError
+from ..examples import Example
 from .hf import load_pretrained
-from .spec import PVP
+from ..prompts.spec import PVP
 
 #: Numeric precision of scoring (and training): fp32, or autocast to bf16 / fp16.
 PRECISIONS = ("fp32", "bf16", "fp16")

@@ -25,9 +25,9 @@ from typing import Iterator, Sequence
 
 import torch
 
-from .defaults import DEFAULT_MAX_LENGTH
-from .errors import DataError, ModelError, SpecError
-from .examples import Example
+from ..utils.defaults import DEFAULT_MAX_LENGTH
+from ..errors import DataError, ModelError, SpecError
+from ..examples import Example
 from .spec import PVP, FieldRef, Literal, Mask, SegmentBreak, Soft, Special, Verbalizer, apply_filters
 
 
@@ -519,3 +519,36 @@ def encode_records(
             }
         )
     return out
+
+
+# ----------------------------------------------------------------------------- plain (no-pattern) inputs
+
+def plain_text(ex: Example) -> tuple[str, str | None]:
+    """An example's text as (text_a, text_b-or-None): ``text_a``/``text_b`` if present, else its
+    first two fields in order."""
+    f = ex.fields
+    if "text_a" in f:
+        return str(f["text_a"]), (str(f["text_b"]) if f.get("text_b") else None)
+    vals = [str(v) for v in f.values()]
+    if not vals:
+        raise DataError(f"example '{ex.guid}': has no text fields; fix: give it at least one text field")
+    return vals[0], (vals[1] if len(vals) > 1 and vals[1] else None)
+
+
+def tokenize_plain(tokenizer, examples: Sequence[Example], max_length: int) -> list[list[int]]:
+    """Token ids of examples' text (``text_a`` [+ ``text_b`` as a pair]), truncated longest-first."""
+    out = []
+    for ex in examples:
+        a, b = plain_text(ex)
+        out.append(tokenizer(a, b, truncation=True, max_length=max_length)["input_ids"])
+    return out
+
+
+def pad_ids(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    T = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
+    att = torch.zeros((len(seqs), T), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(list(s), dtype=torch.long)
+        att[i, : len(s)] = 1
+    return ids, att

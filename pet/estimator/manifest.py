@@ -22,7 +22,7 @@ import zipfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Iterable
 
-from .errors import IntegrityError
+from ..errors import IntegrityError
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -64,7 +64,7 @@ def _check_no_links(folder: Path) -> None:
 
 def write_manifest(folder: str | Path) -> Path:
     """Write ``folder/manifest.json``: SHA-256 and size of every other file. Call it last."""
-    from .io import atomic_write_json
+    from ..utils.io import atomic_write_json
 
     d = Path(folder)
     _check_no_links(d)
@@ -81,7 +81,7 @@ def write_manifest(folder: str | Path) -> Path:
 
 def read_manifest(folder: str | Path) -> dict[str, dict]:
     """The ``files`` table of ``folder/manifest.json`` (checked for shape), one-line errors."""
-    from .jsonio import read_json
+    from ..utils.jsonio import read_json
 
     d = Path(folder)
     mf = d / MANIFEST_FILE

@@ -9,7 +9,7 @@ Two criteria over the masked LM's log-probabilities at the pattern's mask on the
   the summed log-probability over that label's training examples; assignments (one word per label)
   grown label by label in a beam of ``beam`` by zero-shot accuracy on the training examples; the
   ``rerank`` best re-ranked by zero-shot accuracy on the split's dev examples, or — with no dev
-  data — by ``folds``-fold cross-validation over the training examples (:func:`pet.selection.folds`):
+  data — by ``folds``-fold cross-validation over the training examples (:func:`pet.evaluation.selection.folds`):
   on each fold the candidates are found on the other folds, and an assignment scores its accuracy
   on the held-out fold when all its words were found there, else 0. (LM-BFF fine-tunes each
   assignment before re-ranking; here re-ranking is zero-shot, which costs one scoring pass.)
@@ -19,7 +19,7 @@ Two criteria over the masked LM's log-probabilities at the pattern's mask on the
 Candidates are the vocabulary's single-token words (a word-initial token of at least two letters
 that tokenises back to itself in the cloze) plus ``extra_words``; an extra word that the tokenizer
 splits is scored with as many masks as it needs (mean sub-token log-prob, the scoring rule of
-:mod:`pet.model`). Only ``train`` and ``dev`` are read: :func:`search_for_task` loads the few-shot
+:mod:`pet.models.prompt_model`). Only ``train`` and ``dev`` are read: :func:`search_for_task` loads the few-shot
 split and never the test file. The result records every word's score and the procedure in the
 verbalizer's ``source`` field.
 """
@@ -34,11 +34,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .defaults import DEFAULT_MAX_LENGTH
-from .encoding import PVPEncoder, iter_batches, word_token_ids
-from .errors import ConfigError, DataError, SpecError
-from .examples import Example
-from .spec import PVP, Literal, Mask, Pattern, Verbalizer, save_verbalizers
+from ..utils.defaults import DEFAULT_MAX_LENGTH
+from ..prompts.encoding import PVPEncoder, iter_batches, word_token_ids
+from ..errors import ConfigError, DataError, SpecError
+from ..examples import Example
+from ..prompts.spec import PVP, Literal, Mask, Pattern, Verbalizer, save_verbalizers
 
 METHODS = ("lmbff", "petal")
 
@@ -225,8 +225,8 @@ def search_verbalizer(
     device: str | None = None,
 ) -> SearchResult:
     """Search label words for ``pattern`` from ``train`` (and ``dev``) only; see the module doc.
-    ``model`` is a :class:`pet.model.PromptModel` or a model folder / hub name."""
-    from .model import PromptModel
+    ``model`` is a :class:`pet.models.prompt_model.PromptModel` or a model folder / hub name."""
+    from ..models.prompt_model import PromptModel
     from .selection import Selection, folds as make_folds
 
     if method not in METHODS:
@@ -335,9 +335,9 @@ def search_for_task(
     **kw,
 ) -> SearchResult:
     """Search on a registered task's few-shot split (train and dev only; the test file is never read)."""
-    from .data import load_task
-    from .data.fewshot import few_shot
-    from .spec import load_patterns
+    from ..data import load_task
+    from ..data.fewshot import few_shot
+    from ..prompts.spec import load_patterns
 
     t = load_task(task)
     train, dev = few_shot(t, data_dir, k=k, seed=seed)
@@ -359,9 +359,9 @@ def search_for_data(
     **kw,
 ) -> SearchResult:
     """Search on K per class drawn (seeded) from a user's labelled file; no dev: cross-validation."""
-    from .data.owndata import own_data_task
-    from .data.rundata import sample_k_per_class
-    from .spec import load_patterns
+    from ..data.owndata import own_data_task
+    from ..data.rundata import sample_k_per_class
+    from ..prompts.spec import load_patterns
 
     spec, examples = own_data_task(data, text_fields, label_field)
     train, _ = sample_k_per_class(examples, spec.label_ids, k, seed, str(data))

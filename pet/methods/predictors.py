@@ -3,14 +3,14 @@
 * :class:`PromptEnsemble` — (PromptModel, PVP) members whose label log-probs are averaged
   (optionally weighted, optionally calibrated); one member = one prompt model. Zero-shot,
   prompt-ft, PET's per-PVP models and ensembles, and every soft-prompt method predict with it.
-* :class:`SequencePredictor` — a ``[CLS]`` + MLP :class:`pet.sequence.SequenceClassifier`
+* :class:`SequencePredictor` — a ``[CLS]`` + MLP :class:`pet.models.sequence.SequenceClassifier`
   (cls-ft, and PET's distilled model).
 
 Both answer ``predict_log_proba(examples, progress=False, cache=None) -> [N, L]``. ``cache``
 (a dict shared across the stages of one evaluation) lets an ensemble reuse the log-probs its
 members already computed as their own stages.
 
-In a saved folder (see :mod:`pet.classifier`), a prompt predictor writes each distinct masked
+In a saved folder (see :mod:`pet.estimator.classifier`), a prompt predictor writes each distinct masked
 LM under ``models/<j>/`` (Hugging Face format, LoRA merged into the weights, tokenizer files)
 and each soft prompt's parameters under ``soft_prompts/<i>.safetensors``; a sequence predictor
 writes ``model/``. Every path a saved spec names is relative to the folder.
@@ -25,16 +25,16 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from safetensors.torch import load_file, save_file
 
-from .defaults import DEFAULT_EVAL_BATCH_SIZE, DEFAULT_MAX_LENGTH
-from .errors import ConfigError, ModelError
-from .examples import Example
-from .hf import quiet_hf
-from .model import PromptModel
-from .scoring import calibrate, ensemble
-from .sequence import SequenceClassifier
-from .soft import attach_soft_prompt
-from .spec import PVP
-from .tuning import merged_copy
+from ..utils.defaults import DEFAULT_EVAL_BATCH_SIZE, DEFAULT_MAX_LENGTH
+from ..errors import ConfigError, ModelError
+from ..examples import Example
+from ..models.hf import quiet_hf
+from ..models.prompt_model import PromptModel
+from ..models.scoring import calibrate, ensemble
+from ..models.sequence import SequenceClassifier
+from ..models.soft import attach_soft_prompt
+from ..prompts.spec import PVP
+from ..models.tuning import merged_copy
 
 SOFT_DIR = "soft_prompts"
 
@@ -155,7 +155,7 @@ def _save_soft_prompt(pe, d: Path, rel: str) -> dict:
     cfg = getattr(pe, "config", None)
     meta = getattr(pe, "meta", None) or {}
     if not hasattr(cfg, "to_dict") or "pvp" not in meta:
-        raise ConfigError(f"cannot save prompt encoder {type(pe).__name__}: not a pet.soft soft prompt; fix: attach it with pet.soft.attach_soft_prompt")
+        raise ConfigError(f"cannot save prompt encoder {type(pe).__name__}: not a pet.models.soft soft prompt; fix: attach it with pet.models.soft.attach_soft_prompt")
     (d / rel).parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in pe.state_dict().items()}
     save_file(state, str(d / rel))
@@ -209,14 +209,14 @@ class SequencePredictor:
 
 class DemonstrationEnsemble:
     """LM-BFF demonstrations at evaluation: each member's label log-probs averaged over
-    ``config.sets`` sampled demonstration sets (see :mod:`pet.demonstrations`), then over the
+    ``config.sets`` sampled demonstration sets (see :mod:`pet.prompts.demonstrations`), then over the
     members like :class:`PromptEnsemble`. The labelled pool the demonstrations come from (the
     training examples) is saved with the predictor."""
 
     kind = "demonstration-ensemble"
 
     def __init__(self, inner: PromptEnsemble, pool: Sequence[Example], config, embed=None):
-        from .demonstrations import DemoSampler, make_embedder
+        from ..prompts.demonstrations import DemoSampler, make_embedder
 
         if inner.priors is not None:
             raise ConfigError("demonstrations with contextual calibration are not supported; fix: turn off calibrate or demonstrations")
@@ -236,7 +236,7 @@ class DemonstrationEnsemble:
         return self.inner.members
 
     def member_log_proba(self, i: int, examples: Sequence[Example], progress: bool = False, cache: dict | None = None) -> np.ndarray:
-        from .demonstrations import demonstration_pvp, with_demonstrations
+        from ..prompts.demonstrations import demonstration_pvp, with_demonstrations
 
         model, pvp = self.inner.members[i]
         key = ("demonstrations", id(model), pvp.id, id(examples), self.inner.max_length, tuple(sorted(self.config.to_dict().items())))
@@ -276,7 +276,7 @@ class DemonstrationEnsemble:
 
     @classmethod
     def load(cls, spec: dict, resolve: Resolver, device=None, where: str = "") -> "DemonstrationEnsemble":
-        from .demonstrations import DemoConfig
+        from ..prompts.demonstrations import DemoConfig
 
         demo = spec.get("demonstrations")
         if not isinstance(demo, dict) or not isinstance(spec.get("pvps"), dict) or not isinstance(spec.get("labels"), list):

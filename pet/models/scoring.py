@@ -1,7 +1,7 @@
 """Combining label distributions: PVP ensembles and contextual calibration.
 
 Everything here works on label log-probabilities ``[N, L]`` (rows normalised over labels),
-as returned by :meth:`pet.model.PromptModel.predict_log_proba`.
+as returned by :meth:`pet.models.prompt_model.PromptModel.predict_log_proba`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def ensemble(log_probs: Sequence[np.ndarray], weights: Sequence[float] | None = 
     stack = np.stack([np.asarray(lp, dtype=np.float64) for lp in log_probs])
     w = np.ones(len(stack)) if weights is None else np.asarray(weights, dtype=np.float64)
     if w.shape != (len(stack),) or (w < 0).any() or w.sum() <= 0:
-        from .errors import ConfigError
+        from ..errors import ConfigError
 
         raise ConfigError(f"ensemble weights must be {len(stack)} non-negative numbers with a positive sum")
     return normalize(np.tensordot(w / w.sum(), stack, axes=1))

@@ -14,10 +14,10 @@ appended after it, rendered through the same pattern with the label word in plac
   template followed, per label, by ``{sep}`` (when the tokenizer has one) and the template with
   its fields renamed ``demo<j>__<field>`` and ``{mask}`` replaced by the label's first word
   (``{cls}`` and ``{segment}`` dropped from the demonstrations). :func:`with_demonstrations`
-  adds those fields to each example. Encoding is then the ordinary :class:`pet.encoding.PVPEncoder`:
+  adds those fields to each example. Encoding is then the ordinary :class:`pet.prompts.encoding.PVPEncoder`:
   truncation cuts text fields only (longest first, query and demonstrations alike), never a
   mask, a template word or a label word.
-* **Ensembling** — at evaluation, :class:`pet.predictors.DemonstrationEnsemble` averages the label
+* **Ensembling** — at evaluation, :class:`pet.methods.predictors.DemonstrationEnsemble` averages the label
   log-probs over ``sets`` independently sampled demonstration sets (LM-BFF: 16).
 
 Training with demonstrations (prompt-ft) samples one set per training example, fixed for the run.
@@ -32,8 +32,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, DataError, ModelError
-from .examples import Example
+from ..errors import ConfigError, DataError, ModelError
+from ..examples import Example
 from .spec import PVP, FieldRef, Literal, Mask, Pattern, SegmentBreak, Soft, Special
 
 DEMO_FIELD = "demo{j}__{name}"
@@ -171,7 +171,7 @@ def with_demonstrations(queries: Sequence[Example], demos: Sequence[Sequence[Exa
 
 
 def mlm_embedder(model, batch_size: int = 32, max_length: int = 128) -> Callable[[list[str]], np.ndarray]:
-    """Sentence embeddings from a :class:`pet.model.PromptModel`'s own encoder: mean of the last
+    """Sentence embeddings from a :class:`pet.models.prompt_model.PromptModel`'s own encoder: mean of the last
     hidden states over the text's tokens (the offline default of similarity filtering)."""
     import torch
 

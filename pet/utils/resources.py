@@ -19,7 +19,7 @@ _WHERE = {
     "references": ("shipped/data", "../data"),
     "patterns": ("shipped/patterns", "../patterns"),
     "verbalizers": ("shipped/verbalizers", "../verbalizers"),
-    "schemas": ("schemas", "schemas"),
+    "schemas": ("prompts/schemas", "prompts/schemas"),
 }
 
 

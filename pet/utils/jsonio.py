@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import PetError, SpecError
+from ..errors import PetError, SpecError
 
 
 def _digits_limit() -> int:
