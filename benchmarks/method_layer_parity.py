@@ -6,6 +6,9 @@ with `git worktree`) and the current one — and compares every stage both repor
     git worktree add /tmp/pet-old defe944          # the last commit before the redesign
     python benchmarks/method_layer_parity.py --old /tmp/pet-old --model ../shared/models/minilm-mlm --data-dir ../shared/data
 
+Issue 18 (the subpackage move) re-runs it against c1e211b, the last commit before the move, with
+``--same-options`` (both sides take today's flags).
+
 Inputs are a user's own data files (the union of SST-2's five LM-BFF train files as the set to
 draw K=16 per class from, the union of their dev files as unlabelled text, test.tsv as the test
 file; texts stripped) and own pattern/verbalizer files, so that the
@@ -64,6 +67,9 @@ def main() -> int:
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--methods", default=",".join(RUNS))
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--same-options", action="store_true",
+                    help="give both checkouts the current command-line options (for an older checkout "
+                         "that already has them, e.g. before the subpackage move of issue 18)")
     args = ap.parse_args()
     if Path(args.model).exists():  # the runs start in a temporary folder
         args.model = str(Path(args.model).resolve())
@@ -88,6 +94,8 @@ def main() -> int:
     worst = 0.0
     for method in args.methods.split(","):
         old_opts, new_opts = RUNS[method]
+        if args.same_options:
+            old_opts = new_opts
         extra = ["--unlabelled", str(tmp / "pool.jsonl")] if method == "pet" else []
         scores = {}
         for name, root, opts in (("old", Path(args.old), old_opts), ("new", HERE, new_opts)):
