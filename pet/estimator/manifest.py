@@ -1,7 +1,10 @@
 """Integrity and containment checks for saved folders (a saved classifier, a saved model).
 
-* ``write_manifest(folder)``: ``manifest.json`` with the SHA-256 and size of every other file,
-  written last (after ``pet_config.json``).
+* ``write_manifest(folder)``: ``manifest.json`` with the SHA-256 and size of every other file
+  that loading reads, written last (after ``pet_config.json``). Left out, because nothing loads
+  them and other tools change them: the model card ``README.md`` (the Hub's "edit model card",
+  a bot's metadata PR), the Hub's ``.gitattributes``, ``.gitignore``, and the ``.git/`` folder
+  of a ``git clone`` (and ``.cache/`` of ``hf download --local-dir``), all at the top level.
 * ``verify_manifest(folder)``: every file listed is there and unchanged, and nothing else is
   there; otherwise a one-line ``IntegrityError`` naming the changed / missing / extra file.
 * ``resolve_inside(folder, relpath, what)`` (from :mod:`pet.utils.paths`, where predictors use it
@@ -25,10 +28,14 @@ from typing import Iterable
 from ..errors import IntegrityError
 from ..utils.paths import resolve_inside
 
-__all__ = ["read_manifest", "refuse_pickle", "resolve_inside", "sha256_file", "verify_manifest", "write_manifest"]
+__all__ = ["UNCHECKED_DIRS", "UNCHECKED_FILES", "read_manifest", "refuse_pickle", "resolve_inside", "sha256_file", "verify_manifest", "write_manifest"]
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = 1
+#: top-level files outside the manifest: never loaded, edited by the Hub and git
+UNCHECKED_FILES = frozenset({"README.md", ".gitattributes", ".gitignore"})
+#: top-level folders outside the manifest: version control and download caches
+UNCHECKED_DIRS = frozenset({".git", ".cache"})
 
 #: File name endings that hold pickles (torch.save, joblib, numpy object arrays, …).
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz")
@@ -39,10 +46,15 @@ _REFIX = "fix: re-save the folder with `pet train --output DIR --overwrite` (or 
 
 
 def _files(folder: Path) -> Iterable[Path]:
-    """Every entry below ``folder`` except folders, sorted; symbolic links are returned too."""
+    """Every entry below ``folder`` except folders and the unchecked top-level files and folders,
+    sorted; symbolic links are returned too."""
     for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
         d = Path(dirpath)
+        top = d == Path(folder)
+        if top:
+            dirnames[:] = [n for n in dirnames if n not in UNCHECKED_DIRS]
+            filenames = [n for n in filenames if n not in UNCHECKED_FILES]
+        dirnames.sort()
         for name in sorted(filenames) + [n for n in dirnames if (d / n).is_symlink()]:
             yield d / name
 

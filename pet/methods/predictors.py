@@ -255,6 +255,15 @@ class SequencePredictor:
     def labels(self) -> list[str]:
         return self.clf.labels
 
+    @property
+    def label_names(self) -> list[str]:
+        """The names a saved ``config.json`` gives the labels (``id2label``)."""
+        return self.clf.label_names
+
+    @label_names.setter
+    def label_names(self, names: Sequence[str]) -> None:
+        self.clf.label_names = [str(n) for n in names]
+
     def predict_log_proba(self, examples: Sequence[Example], progress: bool = False, cache: dict | None = None) -> np.ndarray:
         return self.clf.predict_log_proba(examples, batch_size=self.batch_size, progress=progress)
 
