@@ -7,9 +7,7 @@
     patterns.json        the PVPs' patterns and verbalizers, in the shipped file format
     verbalizers.json
     models/<j>/          prompt predictors: each distinct masked LM in Hugging Face format
-                         (config.json, model.safetensors, tokenizer files)
-    adapters/<i>/        LoRA-tuned prompt models: PEFT adapters (adapter_config.json,
-                         adapter_model.safetensors) over the one base in models/
+                         (config.json, model.safetensors, tokenizer files), LoRA merged
     soft_prompts/<i>.safetensors   soft-prompt parameters (the LM they sit on is in models/)
     model/               sequence classifier (cls-ft, PET's distilled model) in transformers'
                          own layout: AutoModelForSequenceClassification / pipeline() load it

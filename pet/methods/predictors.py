@@ -20,8 +20,7 @@ Every predictor class has the same shape (the registry relies on nothing else):
 finds it when a folder is loaded.
 
 In a saved folder (see :mod:`pet.estimator.folder`), a prompt predictor writes each distinct masked
-LM under ``models/<j>/`` (Hugging Face format, tokenizer files; LoRA-tuned members share one base
-there and keep their adapters in PEFT's layout under ``adapters/<i>/``) and each soft prompt's
+LM under ``models/<j>/`` (Hugging Face format, LoRA merged into the weights, tokenizer files) and each soft prompt's
 parameters under ``soft_prompts/<i>.safetensors``; a sequence predictor writes ``model/`` in
 transformers' own ``*ForSequenceClassification`` layout. Every path a saved spec names is
 relative to the folder and resolved inside it.

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModel, AutoModelForSequenceClassification
 
 from ..utils.defaults import DEFAULT_EVAL_BATCH_SIZE, DEFAULT_MAX_LENGTH
-from ..errors import ConfigError, DataError, ModelError
+from ..errors import ModelError
 from ..examples import Example
 from .hf import load_pretrained
 from .prompt_model import resolve_device
