@@ -71,10 +71,25 @@ def test_card_front_matter_and_body(saved, tiny_bert_dir):
     assert "| `steps` | 2 |" in body and "| `lr` | 0.001 |" in body
     assert "6 labelled training examples" in body and "per label: neg: 3, pos: 3" in body
     assert "| **ensemble** (final) | test | 6 | 0.8333 | 0.8000 |" in body  # metrics.json's rows
-    assert 'PetClassifier.from_pretrained("path/to/this/folder")' in body
-    assert f"pet {__version__}" in body and Path(tiny_bert_dir).name in body and str(Path(tiny_bert_dir).parent) not in body
-    # the manifest covers the card: editing it (e.g. on the Hub's web editor) is refused
-    assert "README.md" in read_manifest(saved)
+    assert f'PetClassifier.from_pretrained("{saved.as_posix()}")' in body  # the real folder it was saved to
+    assert "pip install pet-fewshot" in body and "| label names | neg, pos |" in body
+    assert f"pet {__version__}" in body and Path(tiny_bert_dir).name in body and str(Path(tiny_bert_dir)) not in body  # the base folder by name only
+    # the Hub's model-index from the final stage, through huggingface_hub's own card data
+    (result,) = fm["model-index"]
+    assert result["name"] == "clf" and fm["metrics"] == ["accuracy", "macro_f1"]
+    got = {m["type"]: m["value"] for m in result["results"][0]["metrics"]}
+    assert got == {"accuracy": 0.8333, "macro_f1": 0.8} and result["results"][0]["dataset"]["split"] == "test"
+    # nothing loads the card, so the manifest leaves it out (the Hub's editor may change it)
+    assert "README.md" not in read_manifest(saved)
+
+
+def test_card_license_language_datasets_and_label_names(clf, tmp_path):
+    out = clf.save(tmp_path / "c", card={"license": "mit", "language": "en", "datasets": ["sst2"]}, repo_id="me/clf")
+    fm = read_front_matter((out / "README.md").read_text(encoding="utf-8"))
+    assert fm["license"] == "mit" and fm["language"] == "en" and fm["datasets"] == ["sst2"]
+    assert 'from_pretrained("me/clf")' in (out / "README.md").read_text()
+    with pytest.raises(PetError, match="card: unknown field 'licence'; fix: use license, language, datasets"):
+        clf.save(tmp_path / "d", card={"licence": "mit"})
 
 
 def test_card_without_metrics_base_model_id_and_hub_ids():
@@ -90,11 +105,20 @@ def test_card_without_metrics_base_model_id_and_hub_ids():
     assert all(hub_model_id(x) is None for x in ("/abs/path", "a/b/c", "../x", "", None, "./m"))
 
 
-def test_edited_card_is_refused_and_folder_without_card_still_loads(saved, tmp_path):
+def test_edited_card_and_git_files_still_load_but_weights_stay_checked(saved, tmp_path):
+    """The Hub's "edit model card", a bot PR adding license:, a git clone's .gitattributes and
+    .git/ leave the folder loadable; every file loading reads is still checked."""
     edited = tmp_path / "edited"
     shutil.copytree(saved, edited)
-    (edited / "README.md").write_text("my own card\n", encoding="utf-8")
-    with pytest.raises(IntegrityError, match="README.md changed") as e:
+    card = (edited / "README.md").read_text(encoding="utf-8")
+    (edited / "README.md").write_text(card.replace("---\n", "---\nlicense: apache-2.0\n", 1) + "\nMy notes.\n", encoding="utf-8")
+    (edited / ".gitattributes").write_text("*.safetensors filter=lfs diff=lfs merge=lfs -text\n")
+    (edited / ".git" / "objects").mkdir(parents=True)
+    (edited / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    assert np.array_equal(PetClassifier.load(edited).predict_proba(TEXTS), PetClassifier.load(saved).predict_proba(TEXTS))
+    weights = next(edited.glob("models/0/*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
+    with pytest.raises(IntegrityError, match="models/0/model.safetensors changed") as e:
         PetClassifier.load(edited)
     _one_line_with_fix(e)
     # a folder saved before cards existed: no README.md, its manifest lists what is there

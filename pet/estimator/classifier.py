@@ -1,48 +1,24 @@
-"""``PetClassifier``: a scikit-learn estimator over every registered method, and its saved folder.
+"""``PetClassifier``: a scikit-learn estimator over every registered method.
 
     clf = PetClassifier("path/to/mlm", method="prompt-ft", task="sst2", options={"steps": 100})
-    clf.fit(texts, y)                  # texts: strings, field dicts or Examples
+    clf.fit(texts, y)                  # texts: a list, Series or DataFrame (see pet.estimator.inputs)
     clf.predict(["a great film"])      # -> labels, in the type ``y`` had
     clf.save("my-model"); PetClassifier.load("my-model")
-    sklearn.model_selection.cross_val_score(PetClassifier(...), texts, y, cv=3)
+    sklearn.model_selection.GridSearchCV(PetClassifier(...), {"options__lr": [1e-5, 3e-5]}, cv=3)
 
-``__init__`` only stores parameters (``get_params``/``set_params``/``sklearn.base.clone``
-work); ``fit`` builds the method's typed options (unknown keys fail here), fits and keeps
-``fitted_`` (a :class:`pet.methods.base.Fitted` with every stage), ``classes_`` and
-``labels_``. Prediction uses the final stage.
+``__init__`` only stores parameters (``get_params``/``set_params``/``sklearn.base.clone`` work;
+``options__NAME`` reaches one entry of ``options``); ``fit`` builds the method's typed options
+(unknown keys fail here), fits and keeps ``fitted_`` (a :class:`pet.methods.base.Fitted` with
+every stage), ``classes_`` and ``labels_``. Prediction uses the final stage. The estimator's tags
+say what it reads: text (``input_tags.string``), not a numeric 2-D array.
 
-Saved folder (format_version 2), written atomically (temp folder + swap) with a manifest::
-
-    pet_config.json      format_version, method, base model, labels (and their original values),
-                         the method's options, the final stage, the predictor layout, versions
-    patterns.json        the PVPs' patterns and verbalizers, in the shipped file format
-    verbalizers.json
-    models/<j>/          prompt predictors: each distinct masked LM in Hugging Face format
-                         (config.json, model.safetensors, tokenizer files), LoRA merged
-    soft_prompts/<i>.safetensors   soft-prompt parameters (the LM they sit on is in models/)
-    model/               sequence classifier: encoder, tokenizer, classifier_head.safetensors
-    training_log.jsonl   one line per optimizer step of every trained model ("run" names it)
-    metrics.json         evaluated rows, when the caller passes them to ``save``
-    README.md            model card (:mod:`pet.estimator.modelcard`): front matter for the Hugging Face Hub,
-                         method, PVPs, options, data summary, metrics, how to load it
-    manifest.json        SHA-256 of every other file, written last and checked on load
-
-Loading reads nothing outside the folder (every path in ``pet_config.json`` is confined to it),
-refuses pickle weights and refuses a folder whose files changed since it was saved.
-
-Hugging Face conventions: ``save_pretrained(dir)`` / ``from_pretrained(dir_or_repo_id)`` (a Hub
-repo is fetched with ``huggingface_hub.snapshot_download`` into the HF cache and goes through the
-same checks) and ``push_to_hub(repo_id)`` (``HfApi.upload_folder`` of the saved folder);
-:func:`push_folder_to_hub` uploads a folder already saved (e.g. by ``pet train --output``).
+The saved folder is :mod:`pet.estimator.folder`; Hub transport is :mod:`pet.estimator.hub`
+(``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` follow Hugging Face's names).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -50,52 +26,19 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .. import __version__
 from ..data import TaskSpec, load_task, task_pvps
+from ..errors import ConfigError, DataError
+from ..methods import FitSetup, Fitted, get_method
+from ..prompts.spec import PVP
 from ..utils.defaults import DEFAULT_MAX_LENGTH, DEFAULT_SEED
-from ..errors import ConfigError, DataError, IntegrityError, ModelError
-from ..examples import Example
-from ..utils.io import atomic_directory, atomic_write_json, recover_directory
-from ..utils.jsonio import read_json
-from .manifest import refuse_pickle, resolve_inside, verify_manifest, write_manifest
-from ..methods import FitSetup, Fitted, Stage, get_method
-from .modelcard import CARD_FILE, LIBRARY_NAME, hub_model_id, model_card
-from ..methods.predictors import PREDICTOR_KINDS, PromptEnsemble
-from ..prompts.spec import PVP, load_patterns, load_verbalizers, make_pvps, save_patterns, save_verbalizers
-from ..utils.versions import package_versions
+from .folder import CONFIG_FILE, load_folder, save_folder
+from .hub import hub_download, load_snapshot, push_folder_to_hub
+from .inputs import as_examples, check_targets, label_key, label_values
+from .modelcard import hub_model_id
 
-FORMAT_VERSION = 2
-CONFIG_FILE = "pet_config.json"
+__all__ = ["CONFIG_FILE", "PetClassifier", "as_examples", "push_folder_to_hub"]
 
-
-def as_examples(X: Sequence[Any], y: Sequence[Any] | None = None) -> list[Example]:
-    """Texts, field dicts or ``Example`` objects (with optional labels ``y``) → Examples."""
-    if isinstance(X, (str, Example, dict)):
-        raise DataError("expected a list of texts or examples, got a single item; fix: wrap it in a list")
-    X = list(X)
-    if y is not None:
-        y = [None if v is None else str(v) for v in y]
-        if len(y) != len(X):
-            raise DataError(f"{len(X)} inputs but {len(y)} labels; fix: pass one label per input")
-    out = []
-    for i, x in enumerate(X):
-        lab = y[i] if y is not None else None
-        if isinstance(x, Example):
-            out.append(x if y is None else Example(dict(x.fields), lab, x.guid, dict(x.meta)))
-        elif isinstance(x, str):
-            out.append(Example({"text_a": x}, lab, f"input-{i}"))
-        elif isinstance(x, dict):
-            bad = [k for k, v in x.items() if not isinstance(v, str)]
-            if bad:
-                raise DataError(f"input {i}: field '{bad[0]}' is a {type(x[bad[0]]).__name__}, not text; fix: pass strings")
-            out.append(Example(dict(x), lab, f"input-{i}"))
-        else:
-            raise DataError(f"input {i}: {type(x).__name__} is not a text, field dict or Example; fix: pass strings")
-    return out
-
-
-def _label_key(v: Any) -> str:
-    return str(v.item() if hasattr(v, "item") else v)
+OPTIONS_PREFIX = "options__"
 
 
 class PetClassifier(ClassifierMixin, BaseEstimator):
@@ -162,30 +105,64 @@ class PetClassifier(ClassifierMixin, BaseEstimator):
             return []
         return task_pvps(task, self.patterns, self.verbalizers, ids, include_soft=True)
 
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's parameters; with ``deep``, also ``options__NAME`` for every option set."""
+        params = super().get_params(deep=deep)
+        if deep and isinstance(self.options, dict):
+            params.update({OPTIONS_PREFIX + k: v for k, v in self.options.items()})
+        return params
+
+    def set_params(self, **params: Any) -> "PetClassifier":
+        """Set constructor parameters; ``options__NAME=value`` sets one option (a new ``options``
+        dict: the old one, which a clone may share, is not changed). Unknown option names fail
+        at ``fit``, with the method's list of options."""
+        opts = {k[len(OPTIONS_PREFIX):]: params.pop(k) for k in list(params) if k.startswith(OPTIONS_PREFIX)}
+        if params:
+            super().set_params(**params)
+        if opts:
+            self.options = {**(self.options if isinstance(self.options, dict) else {}), **opts}
+        return self
+
+    def __sklearn_tags__(self):
+        """A text classifier: ``X`` is texts (strings, field dicts, a DataFrame of fields), not a
+        numeric 2-D array, so scikit-learn's numeric-array checks do not apply."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.one_d_array = True
+        tags.input_tags.two_d_array = False
+        tags.input_tags.categorical = False
+        return tags
+
+    def _labels(self, task: TaskSpec | None, pvps: list[PVP], given: list[Any]) -> list[str]:
+        """The label ids, in column order: ``labels=``, else the task's, the verbalizer's, or the
+        sorted labels of ``y`` (numbers in numeric order)."""
+        if self.labels is not None:
+            return [label_key(v) for v in self.labels]
+        if task is not None:
+            return list(task.label_ids)
+        if pvps:
+            return list(pvps[0].verbalizer.label_ids)
+        keys = {label_key(v) for v in given}
+        return sorted(keys, key=lambda s: (0, float(s), s) if _is_number(s) else (1, 0.0, s))
+
     def fit(self, X, y=None, unlabelled=None) -> "PetClassifier":
-        """Fit on texts/examples ``X`` with labels ``y`` (or labelled Examples); ``unlabelled``:
-        extra texts for methods that use them (PET/iPET distillation, the MLM loss)."""
+        """Fit on texts/examples ``X`` (see :mod:`pet.estimator.inputs`) with labels ``y`` (or
+        labelled Examples); ``unlabelled``: extra texts for methods that use them (PET/iPET
+        distillation, the MLM loss)."""
         if self.model is None:
             raise ConfigError("PetClassifier: no model; fix: pass model='path/or/hub-name'")
         method = get_method(self.method)
         options = method.make_options(self.options)
+        if y is not None:
+            check_targets(y)
         train = as_examples(X, y)
         if any(e.label is None for e in train):
             raise DataError("fit: every example needs a label; fix: pass y, or labelled Examples")
-        originals: dict[str, Any] = {}
-        for v in (y if y is not None else [e.label for e in train]):
-            originals.setdefault(_label_key(v), v.item() if hasattr(v, "item") else v)
+        given = list(self.labels) if self.labels is not None else []
+        given += [v for v in (y if y is not None else [e.label for e in train])]
         task = self._task()
         pvps = self._pvps(task, method.needs_pvps)
-        if self.labels is not None:
-            labels = [_label_key(v) for v in self.labels]
-            originals.update({_label_key(v): v for v in self.labels})
-        elif task is not None:
-            labels = list(task.label_ids)
-        elif pvps:
-            labels = list(pvps[0].verbalizer.label_ids)
-        else:
-            labels = sorted(originals, key=lambda s: (len(s), s) if s.isdigit() else (0, s))
+        labels = self._labels(task, pvps, given)
         unknown = sorted({e.label for e in train} - set(labels))
         if unknown:
             raise DataError(f"fit: label '{unknown[0]}' is not one of the classifier's labels {labels}; fix: add it to the verbalizer or labels=")
@@ -196,22 +173,25 @@ class PetClassifier(ClassifierMixin, BaseEstimator):
             device=self.device, progress=bool(self.progress), regression=task.regression if task is not None else None,
         )
         self.fitted_ = method.fit(train, unl, options, setup)
-        self._set_labels(labels, originals)
+        self._set_labels(labels, given)
+        if task is not None:
+            self.label_names_ = [task.labels.get(lab, lab) for lab in labels]
         per_label = {lab: sum(e.label == lab for e in train) for lab in labels}
         self.train_data_ = {"examples": len(train), "per_label": per_label, "unlabelled": len(unl)}
         return self
 
-    def _set_labels(self, labels: list[str], originals: dict[str, Any]) -> None:
+    def _set_labels(self, labels: list[str], given: Sequence[Any]) -> None:
         self.labels_ = list(labels)
-        values = [originals.get(lab, lab) for lab in labels]
-        self.classes_ = np.array(values, dtype=object if len({type(v) for v in values}) > 1 else None)
+        self.classes_ = label_values(labels, given)
+        #: the labels as people read them (the task's names, else the label values)
+        self.label_names_ = [str(v) for v in self.classes_]
 
     @classmethod
     def from_fitted(cls, fitted: Fitted, device: str | None = None) -> "PetClassifier":
         """A fitted classifier around a method's :class:`Fitted` (e.g. from ``fit_evaluate``)."""
         self = cls(fitted.model, fitted.method, options=fitted.options.to_dict(), pvps=list(fitted.pvps), labels=list(fitted.labels), device=device)
         self.fitted_ = fitted
-        self._set_labels(list(fitted.labels), {})
+        self._set_labels(list(fitted.labels), [])
         return self
 
     # ------------------------------------------------------------------ predicting
@@ -251,103 +231,26 @@ class PetClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ persistence
 
-    def save(self, path: str | Path, overwrite: bool = False, metrics: Sequence[dict] | None = None, *, repo_id: str | None = None) -> Path:
-        """Write the self-contained folder ``path`` atomically (see the module doc); ``metrics``
-        (evaluated rows) go to ``metrics.json`` and the model card; ``repo_id`` is the Hub repo
-        the card's loading snippet names (default: a placeholder folder path)."""
+    def save(self, path: str | Path, overwrite: bool = False, metrics: Sequence[dict] | None = None, *, repo_id: str | None = None,
+             card: dict | None = None) -> Path:
+        """Write the self-contained folder ``path`` atomically (:mod:`pet.estimator.folder`);
+        ``metrics`` (evaluated rows) go to ``metrics.json`` and the model card; ``repo_id`` is the
+        Hub repo the card's loading snippet names (default: the folder's path); ``card`` sets the
+        card's ``license``, ``language`` and ``datasets`` (see :func:`pet.estimator.modelcard.model_card`)."""
         check_is_fitted(self, "fitted_")
-        f = self.fitted_
-        final = Path(path)
-        with atomic_directory(final, overwrite=overwrite, marker=CONFIG_FILE, what="saved model folder") as d:
-            stage = f.stage()
-            spec = stage.predictor.save(d)
-            pvps = _unique(list(f.pvps) + [pvp for _, pvp in getattr(stage.predictor, "members", [])])
-            if pvps:
-                save_patterns(d / "patterns.json", _unique([p.pattern for p in pvps]))
-                save_verbalizers(d / "verbalizers.json", _unique([p.verbalizer for p in pvps]))
-            (d / "training_log.jsonl").write_text(
-                "".join(json.dumps({"run": run, **e}, sort_keys=True) + "\n" for run, log in f.logs.items() for e in log.entries),
-                encoding="utf-8",
-            )
-            if metrics is not None:
-                atomic_write_json(d / "metrics.json", {"stages": list(metrics)})
-            meta = {
-                "format_version": FORMAT_VERSION,
-                "method": f.method,
-                "model": f.model or self.model,
-                "labels": self.labels_,
-                "label_values": [v.item() if hasattr(v, "item") else v for v in self.classes_],
-                "options": f.options.to_dict(),
-                "final_stage": stage.key,
-                "pvps": [p.id for p in pvps],
-                "predictor": spec,
-                "training": {run: {"steps": log.steps, "train_seconds": log.train_seconds, "trained_parameters": log.trained_parameters,
-                                   "final_loss": log.final_loss} for run, log in f.logs.items()},
-                "versions": {"pet": __version__, **package_versions()},
-                "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            }
-            if getattr(self, "train_data_", None):
-                meta["train_data"] = self.train_data_
-            (d / CONFIG_FILE).write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
-            card_meta = json.loads(json.dumps(meta, default=str))  # what pet_config.json holds
-            card_metrics = json.loads(json.dumps(list(metrics), default=str)) if metrics is not None else None
-            (d / CARD_FILE).write_text(model_card(card_meta, pvps, card_metrics, repo_id=repo_id), encoding="utf-8")
-            write_manifest(d)  # last: covers every file above, the card included
-        return final
+        return save_folder(path, self.fitted_, self.classes_, label_names=self.label_names_, model=self.model, train_data=getattr(self, "train_data_", None),
+                           metrics=metrics, repo_id=repo_id, card=card, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> "PetClassifier":
         """Load a folder written by :meth:`save` (checked: manifest, containment, no pickle)."""
-        d = Path(path)
-        cfg_path = d / CONFIG_FILE
-        if not d.is_dir() or not cfg_path.is_file():
-            raise ModelError(f"{d}: not a saved classifier ({CONFIG_FILE} missing); fix: point at a folder written by `pet train --output` or PetClassifier.save")
-        recover_directory(d)  # a replacement killed mid-swap: put the complete folder back first
-        refuse_pickle(d)  # before the manifest: a hostile folder may carry a consistent manifest
-        verify_manifest(d)
-        meta = read_json(cfg_path, error=ModelError)
-        version = meta.get("format_version") if isinstance(meta, dict) else None
-        if version != FORMAT_VERSION:
-            raise ModelError(
-                f"{cfg_path}: $.format_version is {version!r}, this pet reads format_version {FORMAT_VERSION}; "
-                "fix: re-train and save with this version, or load it with the pet version that wrote it"
-            )
-        where = str(cfg_path)
-        for key in ("method", "model", "labels", "options", "predictor", "final_stage"):
-            if key not in meta:
-                raise ModelError(f"{where}: $.{key} missing; fix: re-save the classifier")
-        method = get_method(meta["method"])
-        options = method.make_options(meta["options"], where=f"{where}: $.options")
-        labels = [str(x) for x in meta["labels"]]
-        pvps: dict[str, PVP] = {}
-        if (d / "patterns.json").is_file():
-            found = make_pvps(load_patterns(d / "patterns.json"), load_verbalizers(d / "verbalizers.json"), meta.get("pvps") or None)
-            pvps = {p.id: p for p in found}
-            for p in pvps.values():
-                if sorted(p.verbalizer.label_ids) != sorted(labels):
-                    raise ModelError(f"{where}: $.labels {labels} disagree with verbalizer '{p.verbalizer.id}' ({p.verbalizer.label_ids}); fix: re-save the classifier")
-        spec = meta["predictor"]
-        kind = PREDICTOR_KINDS.get(spec.get("kind") if isinstance(spec, dict) else None)
-        if kind is None:
-            raise ModelError(f"{where}: $.predictor.kind {spec.get('kind') if isinstance(spec, dict) else spec!r} is unknown; fix: re-save the classifier")
-
-        def resolve(rel: Any, what: str) -> Path:
-            return resolve_inside(d, rel, f"{where}: {what}")
-
-        if kind is PromptEnsemble:
-            predictor = PromptEnsemble.load(spec, resolve, pvps, labels, device=device, where=where)
-        else:
-            predictor = kind.load(spec, resolve, device=device)
-            if list(predictor.labels) != labels:
-                raise ModelError(f"{where}: $.labels {labels} disagree with the saved classifier's {predictor.labels}; fix: re-save the classifier")
-        name, _, pvp = str(meta["final_stage"]).partition("[")
-        stage = Stage(name, predictor, pvp=pvp.rstrip("]").split("]#")[0] or None)
-        self = cls(meta["model"], meta["method"], options=options.to_dict(), labels=meta.get("label_values") or labels, device=device)
-        self.fitted_ = Fitted(meta["method"], labels, options, [stage], stage.key, pvps=list(pvps.values()), model=meta["model"])
-        values = meta.get("label_values") or labels
-        if len(values) != len(labels):
-            raise ModelError(f"{where}: $.label_values has {len(values)} entries for {len(labels)} labels; fix: re-save the classifier")
-        self._set_labels(labels, dict(zip(labels, values)))
+        saved = load_folder(path, device=device)
+        f, meta = saved.fitted, saved.meta
+        self = cls(meta["model"], meta["method"], options=f.options.to_dict(), labels=saved.label_values, device=device)
+        self.fitted_ = f
+        self._set_labels(list(f.labels), saved.label_values)
+        if isinstance(meta.get("label_names"), list):
+            self.label_names_ = [str(n) for n in meta["label_names"]]
         self.saved_config_ = meta
         if isinstance(meta.get("train_data"), dict):
             self.train_data_ = meta["train_data"]
@@ -378,8 +281,8 @@ class PetClassifier(ClassifierMixin, BaseEstimator):
         p = Path(src).expanduser()
         if p.exists() or isinstance(pretrained_model_name_or_path, Path) or hub_model_id(src) is None:
             return cls.load(p, device=device)
-        snapshot = _hub_download(src, revision, token, cache_dir, local_files_only, force_download)
-        return _load_snapshot(cls, src + (f"@{revision}" if revision else ""), snapshot, device)
+        snapshot = hub_download(src, revision, token, cache_dir, local_files_only, force_download)
+        return load_snapshot(lambda folder: cls.load(folder, device=device), src + (f"@{revision}" if revision else ""), snapshot)
 
     def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | bool | None = None, revision: str | None = None,
                     commit_message: str | None = None, create_pr: bool = False, metrics: Sequence[dict] | None = None) -> str:
@@ -394,152 +297,9 @@ class PetClassifier(ClassifierMixin, BaseEstimator):
                                       commit_message=commit_message, create_pr=create_pr)
 
 
-# ---------------------------------------------------------------------- Hugging Face Hub
-
-_HUB_FIX_AUTH = "pass token= (or run `hf auth login`) with access to it"
-_NET_MODULES = {"httpx", "httpx2", "httpcore", "requests", "urllib3"}
-
-
-def _hub():
+def _is_number(s: str) -> bool:
     try:
-        import huggingface_hub
-    except ImportError:  # it comes with transformers; only a broken install lacks it
-        raise ModelError("the Hugging Face Hub needs the `huggingface_hub` package; fix: pip install huggingface_hub") from None
-    return huggingface_hub
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
-def _is_network_error(e: BaseException) -> bool:
-    return isinstance(e, (ConnectionError, TimeoutError)) or type(e).__module__.partition(".")[0] in _NET_MODULES
-
-
-def _hub_download(repo_id: str, revision: str | None, token, cache_dir, local_files_only: bool, force_download: bool) -> Path:
-    """``snapshot_download`` into the HF cache, its failures as one-line ``ModelError``s."""
-    hf = _hub()
-    from huggingface_hub import errors as he
-
-    where = repo_id + (f"@{revision}" if revision else "")
-    try:
-        return Path(hf.snapshot_download(repo_id, revision=revision, token=token, cache_dir=cache_dir, local_files_only=local_files_only,
-                                         force_download=force_download, library_name=LIBRARY_NAME, library_version=__version__))
-    except he.GatedRepoError:
-        raise ModelError(f"{where}: the Hub repo is gated and you have no access yet; fix: request access on its page, then {_HUB_FIX_AUTH}") from None
-    except he.RepositoryNotFoundError:
-        raise ModelError(f"{where}: no local folder by that name, and no model repo with that id on the Hugging Face Hub (or it is private); "
-                         f"fix: check the id, {_HUB_FIX_AUTH}, or give the path of a saved folder") from None
-    except he.RevisionNotFoundError:
-        raise ModelError(f"{where}: the Hub repo has no revision '{revision or 'main'}'; fix: pass an existing branch, tag or commit as revision=") from None
-    except he.HFValidationError as e:
-        raise ModelError(f"{repo_id}: not a saved folder here and not a valid Hub repo id ({_first_line(e)}); fix: give the path of a saved folder or an id like 'user/name'") from None
-    except he.LocalEntryNotFoundError:
-        raise ModelError(f"{where}: cannot download it from the Hugging Face Hub (no connection, or offline mode: HF_HUB_OFFLINE) and no copy is in the cache; "
-                         "fix: connect to the network (and unset HF_HUB_OFFLINE) once to fetch it, or give the path of a saved folder") from None
-    except he.HfHubHTTPError as e:
-        raise ModelError(f"{where}: cannot download from the Hugging Face Hub ({_first_line(e)}); fix: check the id and your access ({_HUB_FIX_AUTH}), then retry") from None
-    except Exception as e:
-        if isinstance(e, OSError) or _is_network_error(e):
-            raise ModelError(f"{where}: cannot download from the Hugging Face Hub ({_first_line(e)}); fix: check the network connection and disk space, then retry") from None
-        raise
-
-
-def _plain_copy(snapshot: Path, into: Path, where: str) -> None:
-    """``snapshot`` as plain files in ``into``. In the HF cache every snapshot file is a symbolic
-    link to ``../../blobs/<sha>``: each becomes a hard link to (or, across file systems, a copy
-    of) its blob, so :meth:`PetClassifier.load` checks plain files. Only links into the repo's
-    own ``blobs`` folder are followed; the Hub's ``.gitattributes`` is left out."""
-    blobs = (snapshot.parent.parent / "blobs").resolve()
-    fix = "fix: download it again with force_download=True, or load only folders pushed with pet"
-    for dirpath, dirnames, filenames in os.walk(snapshot):
-        here = Path(dirpath)
-        rel = here.relative_to(snapshot)
-        for name in dirnames:
-            if (here / name).is_symlink():
-                raise IntegrityError(f"{where}: {(rel / name).as_posix()} is a linked folder in the download; {fix}")
-        (into / rel).mkdir(parents=True, exist_ok=True)
-        for name in filenames:
-            if rel == Path(".") and name == ".gitattributes":
-                continue
-            src = here / name
-            target = src.resolve() if src.is_symlink() else src
-            if src.is_symlink() and (blobs not in target.parents or not target.is_file()):
-                raise IntegrityError(f"{where}: {(rel / name).as_posix()} links outside the Hugging Face cache's blobs; {fix}")
-            try:
-                os.link(target, into / rel / name)
-            except OSError:
-                shutil.copyfile(target, into / rel / name)
-
-
-def _load_snapshot(cls, where: str, snapshot: Path, device: str | None) -> PetClassifier:
-    """Load a downloaded snapshot through :meth:`PetClassifier.load` (its errors name the repo)."""
-    parent = snapshot.parent.parent
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=".pet-load-", dir=parent))
-    except OSError:  # a read-only cache: copy to the temp folder instead
-        tmp = Path(tempfile.mkdtemp(prefix="pet-load-"))
-    try:
-        _plain_copy(snapshot, tmp, where)
-        if not (tmp / CONFIG_FILE).is_file():
-            raise ModelError(f"{where}: this Hub repo is not a saved pet classifier (no {CONFIG_FILE}); fix: give the id of a repo pushed with "
-                             "PetClassifier.push_to_hub (a plain masked LM goes to PetClassifier(model=…) instead)")
-        try:
-            return cls.load(tmp, device=device)
-        except IntegrityError as e:
-            problem = str(e).replace(str(tmp.resolve()), where).replace(str(tmp), where).split("; fix:")[0]
-            raise IntegrityError(f"{problem}; fix: the repo's files differ from what pet saved (edited on the Hub?): re-push it with "
-                                 "PetClassifier.push_to_hub, or pass the revision= of an unedited commit") from None
-        except ModelError as e:
-            raise type(e)(str(e).replace(str(tmp.resolve()), where).replace(str(tmp), where)) from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def push_folder_to_hub(folder: str | Path, repo_id: str, *, private: bool | None = None, token: str | bool | None = None,
-                       revision: str | None = None, commit_message: str | None = None, create_pr: bool = False) -> str:
-    """Upload a saved classifier folder as it is (card, metrics, training log) to the Hub repo
-    ``repo_id`` (created if missing; ``private`` applies only then) with ``HfApi.upload_folder``,
-    in one commit that also deletes the repo's files the folder no longer has (a re-push of a
-    smaller ensemble would otherwise leave files the manifest refuses). The folder is checked
-    first (manifest, no pickle): nothing that would not load is published. Returns the commit URL."""
-    d = Path(folder)
-    if not d.is_dir() or not (d / CONFIG_FILE).is_file():
-        raise ModelError(f"{d}: not a saved classifier ({CONFIG_FILE} missing); fix: push a folder written by PetClassifier.save or `pet train --output`")
-    refuse_pickle(d)
-    verify_manifest(d)
-    hf = _hub()
-    from huggingface_hub import errors as he
-
-    method = (read_json(d / CONFIG_FILE, error=ModelError) or {}).get("method", "?")
-    try:
-        api = hf.HfApi(token=token)
-        url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-        info = api.upload_folder(
-            repo_id=getattr(url, "repo_id", None) or repo_id, repo_type="model", folder_path=str(d), revision=revision, create_pr=create_pr,
-            commit_message=commit_message or f"Upload pet classifier ({method}) with pet {__version__}", delete_patterns=["*"],
-        )
-    except he.HFValidationError as e:
-        raise ModelError(f"{repo_id}: not a valid Hub repo id ({_first_line(e)}); fix: use an id like 'user/name'") from None
-    except (he.LocalTokenNotFoundError, he.RepositoryNotFoundError) as e:
-        raise ModelError(f"{repo_id}: cannot push ({_first_line(e)}); fix: {_HUB_FIX_AUTH} (a token with write access to that namespace)") from None
-    except he.HfHubHTTPError as e:
-        status = getattr(getattr(e, "response", None), "status_code", None)
-        fix = f"{_HUB_FIX_AUTH} (a token with write access)" if status in (401, 403) else "check the repo id and revision, then retry"
-        raise ModelError(f"{repo_id}: the Hugging Face Hub refused the upload ({_first_line(e)}); fix: {fix}") from None
-    except Exception as e:
-        if isinstance(e, OSError) or _is_network_error(e):
-            raise ModelError(f"{repo_id}: cannot upload to the Hugging Face Hub ({_first_line(e)}); fix: check the network connection "
-                             "(and unset HF_HUB_OFFLINE), then retry") from None
-        raise
-    return str(getattr(info, "commit_url", None) or info)
-
-
-def _unique(items, key=lambda x: x.id):
-    seen, out = set(), []
-    for it in items:
-        if key(it) not in seen:
-            seen.add(key(it))
-            out.append(it)
-    return out
+        float(s)
+    except ValueError:
+        return False
+    return True

@@ -1,13 +1,17 @@
 """The model card (``README.md``) of a saved classifier, the way the Hugging Face Hub shows one.
 
-``model_card(meta, pvps, metrics, repo_id)`` → Markdown with YAML front matter::
+``model_card(meta, pvps, metrics, repo_id, folder, card)`` → Markdown with YAML front matter
+built by ``huggingface_hub.ModelCardData`` (the Hub's own schema)::
 
     ---
+    license / language / datasets   # what the user passes as card={...}
     library_name: pet-fewshot
     pipeline_tag: text-classification
     tags: [pet, few-shot, pattern-verbalizer-pairs, <method>, text-classification]
     base_model: <hub id>          # only when the base model is a hub id, not a local folder
-    labels: [...]                 # the classifier's label values, in column order
+    metrics: [accuracy, ...]      # the metrics metrics.json reports
+    model-index: [...]            # the final stage's results (EvalResult), when metrics were given
+    labels: [...]                 # the label names (the task's, else the label values), column order
     task: <task>                  # when metrics.json names one (pet train)
     ---
 
@@ -16,9 +20,9 @@ training data summary, the evaluated metrics (from ``metrics.json`` when the cal
 how to load it, and the versions that wrote it. ``meta`` is the ``pet_config.json`` dict;
 everything comes from what the folder itself holds, so a card never says more than the folder.
 
-The card is written inside the atomic save, before ``manifest.json``: the manifest covers it,
-so a card edited afterwards (by hand or on the Hub's web editor) makes ``load`` refuse the
-folder, like any other edited file. Change the card by re-saving.
+The card is written inside the atomic save but is outside ``manifest.json``: nothing loads it,
+and the Hub's "edit model card", a bot's PR adding ``license:`` or a ``git clone`` may change it
+without making the folder unloadable.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any, Sequence
 
 import yaml
 
+from ..errors import ConfigError
 from ..prompts.spec import PVP
 
 LIBRARY_NAME = "pet-fewshot"
@@ -65,21 +70,53 @@ def _fmt(x: Any) -> str:
     return "" if x is None else str(x)
 
 
-def _front_matter(meta: dict, metrics: Sequence[dict] | None) -> dict:
+#: what ``card=`` may set, and the type each takes
+CARD_FIELDS = {"license": str, "language": (str, list), "datasets": (str, list)}
+
+
+def _check_card(card: dict | None) -> dict:
+    card = dict(card or {})
+    for k, v in card.items():
+        if k not in CARD_FIELDS:
+            raise ConfigError(f"card: unknown field '{k}'; fix: use {', '.join(CARD_FIELDS)}")
+        if v is not None and not isinstance(v, CARD_FIELDS[k]):
+            raise ConfigError(f"card.{k}: {v!r} is a {type(v).__name__}; fix: pass a string" + (" or a list of strings" if k != "license" else ""))
+    return card
+
+
+def label_names(meta: dict) -> list[str]:
+    """The labels as people read them: ``meta['label_names']`` (the task's), else the label values."""
+    names = meta.get("label_names")
+    if isinstance(names, list) and len(names) == len(meta.get("labels") or []):
+        return [str(n) for n in names]
+    return [str(v) for v in (meta.get("label_values") or meta.get("labels") or [])]
+
+
+def _eval_results(metrics: Sequence[dict] | None, name: str) -> list:
+    from huggingface_hub import EvalResult
+
+    final = next((r for r in metrics or [] if r.get("final")), None)
+    if not final:
+        return []
+    task = str(final.get("task") or "custom")
+    return [EvalResult(task_type="text-classification", dataset_type=task, dataset_name=task, dataset_split=str(final.get("split") or "test"),
+                       metric_type=str(k), metric_value=float(v)) for k, v in (final.get("metrics") or {}).items() if isinstance(v, (int, float))]
+
+
+def _front_matter(meta: dict, metrics: Sequence[dict] | None, card: dict, name: str) -> str:
+    from huggingface_hub import ModelCardData
+
     method = str(meta.get("method", ""))
-    fm: dict[str, Any] = {
-        "library_name": LIBRARY_NAME,
-        "pipeline_tag": "text-classification",
-        "tags": ["pet", "few-shot", "pattern-verbalizer-pairs", method, "text-classification"],
-    }
-    base = hub_model_id(meta.get("model"))
-    if base:
-        fm["base_model"] = base
-    fm["labels"] = [str(v) for v in (meta.get("label_values") or meta.get("labels") or [])]
+    results = _eval_results(metrics, name)
     task = next((r.get("task") for r in metrics or [] if r.get("task")), None)
-    if task:
-        fm["task"] = str(task)
-    return fm
+    data = ModelCardData(
+        license=card.get("license"), language=card.get("language"), datasets=card.get("datasets"),
+        library_name=LIBRARY_NAME, pipeline_tag="text-classification", base_model=hub_model_id(meta.get("model")),
+        tags=["pet", "few-shot", "pattern-verbalizer-pairs", method, "text-classification"],
+        metrics=sorted({r.metric_type for r in results}) or None, model_name=name if results else None, eval_results=results or None,
+        labels=label_names(meta), task=str(task) if task else None,
+    )
+    return data.to_yaml()
 
 
 def _pvp_section(meta: dict, pvps: Sequence[PVP]) -> list[str]:
@@ -171,8 +208,11 @@ def _metrics_section(metrics: Sequence[dict] | None) -> list[str]:
     return out
 
 
-def model_card(meta: dict, pvps: Sequence[PVP], metrics: Sequence[dict] | None = None, repo_id: str | None = None) -> str:
-    """The README.md of a saved classifier (see the module doc)."""
+def model_card(meta: dict, pvps: Sequence[PVP], metrics: Sequence[dict] | None = None, repo_id: str | None = None,
+               folder: str | Path | None = None, card: dict | None = None) -> str:
+    """The README.md of a saved classifier (see the module doc). The usage snippet loads
+    ``repo_id`` when given, else ``folder`` (the path it was saved to)."""
+    card = _check_card(card)
     method = str(meta.get("method", ""))
     base = str(meta.get("model") or "")
     hub_base = hub_model_id(base)
@@ -181,10 +221,11 @@ def model_card(meta: dict, pvps: Sequence[PVP], metrics: Sequence[dict] | None =
     pet_version = versions.get("pet", "")
     labels = [str(x) for x in meta.get("labels") or []]
     values = [str(v) for v in meta.get("label_values") or labels]
-    where = repo_id or "path/to/this/folder"
+    where = repo_id or (Path(folder).as_posix() if folder is not None else "path/to/this/folder")
+    name = repo_id.rsplit("/", 1)[-1] if repo_id else (Path(folder).name if folder is not None else f"pet-{method}")
     lines = [
         "---",
-        yaml.safe_dump(_front_matter(meta, metrics), sort_keys=False, allow_unicode=True, width=10**6).rstrip(),
+        _front_matter(meta, metrics, card, name).rstrip(),
         "---",
         "",
         f"# {method} few-shot classifier on {Path(base).name or base}",
@@ -202,6 +243,7 @@ def model_card(meta: dict, pvps: Sequence[PVP], metrics: Sequence[dict] | None =
         f"| final stage | `{_cell(meta.get('final_stage', ''))}` |",
         f"| predictor | `{_cell((meta.get('predictor') or {}).get('kind', ''))}` |",
         f"| labels (column order of `predict_proba`) | {', '.join(_code(v) for v in values)} |",
+        f"| label names | {', '.join(_cell(n) for n in label_names(meta))} |",
         "",
     ]
     lines += _pvp_section(meta, pvps)
@@ -209,6 +251,10 @@ def model_card(meta: dict, pvps: Sequence[PVP], metrics: Sequence[dict] | None =
     lines += _metrics_section(metrics)
     lines += [
         "## How to use",
+        "",
+        "```bash",
+        f"pip install {LIBRARY_NAME}",
+        "```",
         "",
         "```python",
         "from pet.estimator.classifier import PetClassifier",
@@ -221,9 +267,9 @@ def model_card(meta: dict, pvps: Sequence[PVP], metrics: Sequence[dict] | None =
         "A local copy of the folder also works with the command line: "
         "`pet predict FOLDER --input texts.csv --text-field text --output preds.jsonl`.",
         "",
-        "Loading checks the folder: `manifest.json` holds the SHA-256 of every file, this card included, and a "
-        "changed, added or missing file is refused; weights are safetensors only (no pickle). To change this "
-        "card, re-save the classifier rather than editing it here.",
+        "Loading checks the folder: `manifest.json` holds the SHA-256 of every file that loading reads, and a "
+        "changed, added or missing one is refused; weights are safetensors only (no pickle). This card is not "
+        "checked: edit it freely.",
         "",
         "## Versions",
         "",

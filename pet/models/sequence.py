@@ -4,6 +4,15 @@
 (dropout → dense → tanh → dropout → linear) on the first token's hidden state. All weights
 train. It is trained by the same loop as prompt models (:func:`pet.training.loop.train_loop`) with
 cross-entropy on labels, or PET's distillation KL on soft targets.
+
+Saved in transformers' own layout where the family's ``*ForSequenceClassification`` head computes
+exactly what this head computes at inference (dropout is off): RoBERTa / XLM-R / CamemBERT
+(``classifier.dense`` + ``classifier.out_proj``, the same head), BERT and ALBERT (the pooler's
+dense + tanh on the first token, then ``classifier``). ``config.json`` then names that
+architecture with ``id2label`` / ``label2id``, so ``AutoModelForSequenceClassification`` and
+``pipeline("text-classification")`` give this classifier's probabilities. Other families
+(DistilBERT's head uses ReLU, ELECTRA's GELU) keep the encoder folder plus
+``classifier_head.safetensors``: no transformers head reproduces theirs.
 """
 
 from __future__ import annotations
@@ -17,10 +26,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
-from transformers import AutoModel
+from transformers import AutoModel, AutoModelForSequenceClassification
 
 from ..utils.defaults import DEFAULT_EVAL_BATCH_SIZE, DEFAULT_MAX_LENGTH
-from ..errors import ConfigError, DataError, ModelError
+from ..errors import ModelError
 from ..examples import Example
 from .hf import load_pretrained
 from .prompt_model import resolve_device
@@ -28,6 +37,15 @@ from ..prompts.encoding import pad_ids, tokenize_plain
 
 HEAD_FILE = "classifier_head.safetensors"
 META_FILE = "classifier.json"
+
+#: model_type -> (our head's parameter -> the *ForSequenceClassification parameter), for the
+#: families whose sequence-classification head equals ours at inference
+_ROBERTA_HEAD = {"dense": "classifier.dense", "out_proj": "classifier.out_proj"}
+HF_HEADS: dict[str, dict[str, str]] = {
+    "roberta": _ROBERTA_HEAD, "xlm-roberta": _ROBERTA_HEAD, "camembert": _ROBERTA_HEAD,
+    "bert": {"dense": "{base}.pooler.dense", "out_proj": "classifier"},
+    "albert": {"dense": "{base}.pooler", "out_proj": "classifier"},
+}
 
 
 class ClassificationHead(nn.Module):
@@ -60,6 +78,8 @@ class SequenceClassifier(nn.Module):
         self.encoder = encoder
         self.tokenizer = tokenizer
         self.labels = [str(x) for x in labels]
+        #: what ``id2label`` says in a saved config (the task's label names); the label ids by default
+        self.label_names = list(self.labels)
         self.max_length = int(max_length)
         self.name = name
         cfg = encoder.config
@@ -116,25 +136,67 @@ class SequenceClassifier(nn.Module):
     # ------------------------------------------------------------------ persistence
 
     def save(self, path: str | Path) -> None:
-        """Write into folder ``path`` (created): the encoder in Hugging Face format
-        (``config.json``, ``model.safetensors``), tokenizer files, ``classifier_head.safetensors``
-        and ``classifier.json`` (labels, max_length, dropout)."""
+        """Write into folder ``path`` (created): in transformers' layout when the family's head
+        matches (see the module doc), else the encoder plus ``classifier_head.safetensors``;
+        tokenizer files and ``classifier.json`` (labels, max_length, dropout) either way."""
         d = Path(path)
         d.mkdir(parents=True, exist_ok=True)
-        self.encoder.save_pretrained(d)
+        layout = "transformers" if self.encoder.config.model_type in HF_HEADS else "encoder+head"
+        if layout == "transformers":
+            self._hf_model().save_pretrained(d)
+        else:
+            self.encoder.save_pretrained(d)
+            save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}, str(d / HEAD_FILE))
         self.tokenizer.save_pretrained(d)
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}, str(d / HEAD_FILE))
-        meta = {"labels": self.labels, "max_length": self.max_length, "dropout": self.dropout_p, "base_model": self.name}
+        meta = {"labels": self.labels, "max_length": self.max_length, "dropout": self.dropout_p, "base_model": self.name, "layout": layout}
         (d / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+    def _hf_model(self) -> nn.Module:
+        """This classifier as the family's ``*ForSequenceClassification`` (weights copied)."""
+        cfg = self.encoder.config.__class__.from_dict(self.encoder.config.to_dict())
+        cfg.num_labels = len(self.labels)
+        cfg.id2label = dict(enumerate(str(n) for n in self.label_names))
+        cfg.label2id = {str(n): i for i, n in enumerate(self.label_names)}
+        cfg.problem_type = "single_label_classification"
+        m = AutoModelForSequenceClassification.from_config(cfg)
+        state = {f"{m.base_model_prefix}.{k}": v for k, v in self.encoder.state_dict().items()}
+        for ours, theirs in HF_HEADS[cfg.model_type].items():
+            for k, v in getattr(self.head, ours).state_dict().items():
+                state[f"{theirs.format(base=m.base_model_prefix)}.{k}"] = v
+        missing, unexpected = m.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.endswith("position_ids")]
+        if missing or unexpected:
+            raise ModelError(f"cannot map the classifier onto {type(m).__name__} (missing {missing[:3]}, unexpected {unexpected[:3]}); fix: report this model family")
+        m.config.architectures = [type(m).__name__]
+        return m.eval()
+
+    @classmethod
+    def _from_hf(cls, d: Path, meta: dict) -> "SequenceClassifier":
+        m, tok = load_pretrained(AutoModelForSequenceClassification, str(d), "saved classifier")
+        base = getattr(m, m.base_model_prefix)
+        m_cls = cls(base, tok, meta["labels"], meta["max_length"], name=meta.get("base_model", ""), dropout=meta.get("dropout"))
+        state = m.state_dict()
+        for ours, theirs in HF_HEADS[m.config.model_type].items():
+            prefix = theirs.format(base=m.base_model_prefix) + "."
+            getattr(m_cls.head, ours).load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+        if m.config.model_type in ("bert", "albert"):  # the pooler is the head's dense now: not run twice
+            base.pooler = None
+        m_cls.label_names = [m.config.id2label[i] for i in range(len(meta["labels"]))]
+        return m_cls
 
     @classmethod
     def load(cls, path: str | Path, device=None) -> "SequenceClassifier":
         d = Path(path)
-        if not (d / META_FILE).is_file() or not (d / HEAD_FILE).is_file():
-            raise ModelError(f"{d}: not a saved sequence classifier ({META_FILE} or {HEAD_FILE} missing); fix: point at a folder written by SequenceClassifier.save")
+        if not (d / META_FILE).is_file():
+            raise ModelError(f"{d}: not a saved sequence classifier ({META_FILE} missing); fix: point at a folder written by SequenceClassifier.save")
         meta = json.loads((d / META_FILE).read_text(encoding="utf-8"))
-        enc, tok = load_pretrained(AutoModel, str(d), "saved encoder")
-        m = cls(enc, tok, meta["labels"], meta["max_length"], name=meta.get("base_model", ""), dropout=meta.get("dropout"))
-        m.head.load_state_dict(load_file(str(d / HEAD_FILE)))
+        if meta.get("layout") == "transformers":
+            m = cls._from_hf(d, meta)
+        else:
+            if not (d / HEAD_FILE).is_file():
+                raise ModelError(f"{d}: {HEAD_FILE} missing; fix: re-save the classifier")
+            enc, tok = load_pretrained(AutoModel, str(d), "saved encoder")
+            m = cls(enc, tok, meta["labels"], meta["max_length"], name=meta.get("base_model", ""), dropout=meta.get("dropout"))
+            m.head.load_state_dict(load_file(str(d / HEAD_FILE)))
         m.eval()
         return m.to(resolve_device(device))
