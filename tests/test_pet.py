@@ -483,7 +483,7 @@ def test_pet_with_distillation_stages_targets_determinism_and_save(tiny_bert_dir
     # the final stage is what PetClassifier saves: the distilled [CLS] classifier
     out = PetClassifier.from_fitted(fitted).save(tmp_path / "pet", metrics=rows)
     meta = json.loads((out / "pet_config.json").read_text())
-    assert meta["format_version"] == 2 and meta["final_stage"] == "distilled" and meta["predictor"]["kind"] == "sequence-classifier"
+    assert meta["format_version"] == 3 and meta["final_stage"] == "distilled" and meta["predictor"]["kind"] == "sequence-classifier"
     assert meta["options"]["distill_steps"] == 4 and "generations" not in meta["options"]
     assert [r["key"] for r in json.loads((out / "metrics.json").read_text())["stages"]] == [s.key for s in fitted.stages]
     loaded = PetClassifier.load(out, device="cpu")

@@ -342,7 +342,7 @@ def test_save_load_is_self_contained_with_identical_scores(method, tune, tmp_pat
     # the base model folder is deleted before loading: the saved folder must not need it
     out, loaded = save_and_load(model, p, tmp_path, METHOD_OF[(method, tune)], delete=base)
     meta = json.loads((out / CONFIG_FILE).read_text())
-    assert meta["format_version"] == 2 and meta["method"] == METHOD_OF[(method, tune)]
+    assert meta["format_version"] == 3 and meta["method"] == METHOD_OF[(method, tune)]
     (mem,) = meta["predictor"]["members"]
     # the LM is always stored (frozen or tuned), beside the soft prompt's own parameters
     assert mem["model"] == "models/0" and (out / "models" / "0" / "model.safetensors").is_file() and "base_model" not in mem

@@ -92,7 +92,7 @@ def test_train_then_predict_from_a_self_contained_folder(method, base_copy, own_
     captured = capsys.readouterr()
     assert f"saved to {out}" in captured.err and "← final" in captured.out
     meta = json.loads((out / CONFIG_FILE).read_text())
-    assert meta["format_version"] == 2 and meta["method"] == method and meta["pvps"] == ["soft-2:good-bad"]
+    assert meta["format_version"] == 3 and meta["method"] == method and meta["pvps"] == ["soft-2:good-bad"]
     assert meta["final_stage"] == "pvp[soft-2:good-bad]"
     (member,) = meta["predictor"]["members"]
     assert member["soft_prompt"]["weights"] == "soft_prompts/0.safetensors"
