@@ -91,7 +91,7 @@ def batch_for(model, p, examples, max_length=64):
 def test_config_roundtrip_and_errors():
     c = SoftConfig(method="p-tuning", encoder="mlp", hidden_size=16, seed=3)
     assert SoftConfig.from_dict(c.to_dict()) == c
-    with pytest.raises(ConfigError, match="unknown key"):
+    with pytest.raises(ConfigError, match="soft config: unknown option 'layers'"):
         SoftConfig.from_dict({"method": "deep", "layers": 3})
     with pytest.raises(ConfigError, match="fix"):
         SoftConfig(method="prefix")
