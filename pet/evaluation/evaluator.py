@@ -10,13 +10,13 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..data.rundata import RunData
-from ..utils.defaults import DEFAULT_EVAL_BATCH_SIZE
 from ..errors import DataError
 from ..examples import Example
 from ..methods import FitSetup, Fitted, Stage, get_method
 from ..metrics import COMMON_METRICS, gold_scores, prediction_metrics, regression_scores  # noqa: F401  (COMMON_METRICS: re-exported)
 from ..options import Options
 from ..prompts.spec import PVP
+from ..utils.defaults import DEFAULT_EVAL_BATCH_SIZE
 from ..utils.versions import package_versions
 
 #: Per-example keys of a row (numpy arrays, in the order of the examples): predicted and gold

@@ -26,7 +26,7 @@ from ..examples import Example
 from ..models.prompt_model import PromptModel
 from ..options import option, same_option
 from .predictors import PromptEnsemble
-from ..models.soft import ENCODERS, INITS, VERBALIZERS, SoftConfig, attach_soft_prompt, soft_before_mask
+from ..models.soft import SoftConfig, attach_soft_prompt, soft_before_mask
 from ..prompts.spec import PVP, Pattern
 from ..training.loop import TrainConfig, train_prompt_model
 from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, resolve_max_length
