@@ -52,8 +52,8 @@ def test_predict_in_chunks_equals_whole_input(saved, files, tmp_path, name, one_
     got = _lines(out)
     clf = PetClassifier.load(saved)
     proba = clf.predict_proba(TEXTS)
-    assert [r["index"] for r in got] == list(range(len(TEXTS)))
-    assert [r["guid"] for r in got] == [f"in-{i}" for i in range(1, len(TEXTS) + 1)]
+    # the input's columns are carried through; its gold `label` column yields to the prediction's name
+    assert [(r["text"], r["input_label"]) for r in got] == list(zip(TEXTS, GOLD))
     assert [r["label"] for r in got] == [clf.labels_[i] for i in proba.argmax(1)]
     np.testing.assert_allclose([[r["probabilities"][lab] for lab in clf.labels_] for r in got], proba, atol=5e-7)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["preds.jsonl"]  # no temp file left

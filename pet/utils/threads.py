@@ -3,7 +3,8 @@
 Two torch processes with default threads on a 2-core machine slow each other ~15× (a 35 s training
 cell took 527 s beside another). Every command takes ``--threads``; without it,
 :func:`default_threads` gives the cores not already taken by other running ``pet`` processes
-(at least one), and :func:`apply_threads` sets torch's intra-op threads to it.
+(at least one), and :func:`apply_threads` sets torch's intra-op threads to it — never more than
+torch already has (``OMP_NUM_THREADS``, or an embedding program's own setting, is respected).
 """
 
 from __future__ import annotations
@@ -59,10 +60,11 @@ def default_threads() -> int:
 
 
 def apply_threads(n: int | None) -> int:
-    """Set torch's intra-op threads to ``n`` (or :func:`default_threads` when None); returns it."""
+    """Set torch's intra-op threads to ``n``; when None, to :func:`default_threads` capped at
+    torch's current count (so ``OMP_NUM_THREADS=1`` stays 1). Returns the count set."""
     import torch
 
-    n = default_threads() if n is None else int(n)
+    n = min(default_threads(), torch.get_num_threads()) if n is None else int(n)
     if n < 1:
         from ..errors import UsageError
 
