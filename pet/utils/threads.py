@@ -21,11 +21,16 @@ def _cpu_count() -> int:
 
 
 def other_pet_processes() -> int:
-    """Running processes, other than this one and its parents, whose command line is a ``pet``
-    command (``pet …`` or ``python -m pet …``). Linux ``/proc`` only; 0 elsewhere."""
+    """How many other ``pet`` commands are running (see :func:`pet_processes`)."""
+    return len(pet_processes())
+
+
+def pet_processes() -> list[int]:
+    """Process ids of running processes, other than this one and its parent, whose command line
+    is a ``pet`` command (``pet …`` or ``python -m pet …``). Linux ``/proc`` only; none elsewhere."""
     me = os.getpid()
     skip = {me, os.getppid()}
-    n = 0
+    found = []
     for d in Path("/proc").glob("[0-9]*"):
         try:
             pid = int(d.name)
@@ -36,8 +41,8 @@ def other_pet_processes() -> int:
             continue
         argv = [a.decode("utf-8", "replace") for a in argv if a]
         if _is_pet_command(argv):
-            n += 1
-    return n
+            found.append(pid)
+    return found
 
 
 def _is_pet_command(argv: list[str]) -> bool:
