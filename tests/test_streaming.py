@@ -14,8 +14,8 @@ import datasets  # the `datasets` extra (in dev): missing means a collection err
 import numpy as np
 import pytest
 
-from pet.estimator.classifier import PetClassifier
 from pet.cli import main
+from pet.estimator.classifier import PetClassifier
 from pet.prompts.spec import PVP, Pattern, Verbalizer
 
 VERB = Verbalizer("v", {"0": ["bad"], "1": ["good"]})

@@ -59,7 +59,9 @@ def cmd_predict(args) -> int:
     keep = True if args.keep is None else list(args.keep)
     total = check_source(source, fields, args.chunk_size, keep=keep)  # every row checked before the model loads (streamed)
     mode = start_run(args)
-    from ..estimator.classifier import PetClassifier  # the heavy import after the cheap checks
+    from ..estimator.classifier import (
+        PetClassifier,  # the heavy import after the cheap checks
+    )
 
     clf = PetClassifier.load(args.classifier, device=args.device)
     clf.fitted_.predictor.batch_size = args.batch_size

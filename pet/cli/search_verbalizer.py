@@ -53,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
     from ..data.hub import is_hf
     from ..data.stream import Source
     from ..errors import ConfigError
-    from ..utils.io import check_output_file
     from ..evaluation.search import search_for_data, search_for_task
+    from ..utils.io import check_output_file
 
     if bool(args.task) == bool(args.data):
         raise ConfigError("pass exactly one of --task NAME or --data FILE")

@@ -18,15 +18,22 @@ from pathlib import Path
 
 from accelerate import PartialState
 
-from ..estimator.classifier import PetClassifier
 from ..data.hub import is_hf
 from ..data.rundata import own_run_data, task_run_data
 from ..data.stream import Source
 from ..errors import ConfigError
+from ..estimator.classifier import PetClassifier
 from ..evaluation.evaluator import fit_evaluate
-from ..utils.io import check_output_not_input
 from ..methods import available_methods, get_method
-from . import PetArgumentParser, add_model_args, add_run_args, help_text, require_model, start_run
+from ..utils.io import check_output_not_input
+from . import (
+    PetArgumentParser,
+    add_model_args,
+    add_run_args,
+    help_text,
+    require_model,
+    start_run,
+)
 from .args import int_range
 
 #: default unlabelled pool size for methods that need one
@@ -142,7 +149,7 @@ def format_table(rows: list[dict]) -> str:
         for r in rows
     ]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
-    fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
     metric = rows[0]["metric"] if rows else "score"
     return "\n".join([f"{rows[0]['method'] if rows else ''} ({metric}, n={rows[0]['n'] if rows else 0})",
                       fmt(head), fmt(["-" * w for w in widths]), *map(fmt, body)])

@@ -20,9 +20,9 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..prompts.spec import read_json, validate_file
-    from ..errors import SpecError
     from ..data.registry import validate_task_dict
+    from ..errors import SpecError
+    from ..prompts.spec import read_json, validate_file
 
     n_bad = 0
     for f in args.files:

@@ -7,7 +7,6 @@ import argparse
 from . import add_model_args, add_run_args, help_text, require_model, start_run
 from .args import positive_int, seed
 
-
 EXAMPLES = (
     "pet zero-shot --task sst2 --model roberta-large --data-dir data/ --calibrate",
     "pet zero-shot --data reviews.csv --text-field review --label-field stars --patterns p.json --verbalizers v.json --model roberta-large",
@@ -107,7 +106,9 @@ def run(args: argparse.Namespace) -> int:
                 yield examples[i : i + args.chunk_size]
     pvps = task_pvps(task, args.patterns, args.verbalizers, args.pvps)
     mode = start_run(args)
-    from ..estimator.classifier import PetClassifier  # the heavy imports after every cheap check
+    from ..estimator.classifier import (
+        PetClassifier,  # the heavy imports after every cheap check
+    )
     from ..evaluation.streaming import zero_shot_stream_report
 
     clf = PetClassifier.zero_shot(

@@ -36,7 +36,7 @@ class Source:
     default_split: str = "test"
 
     @classmethod
-    def of(cls, source: "str | Path | Source", split: str | None = None, default_split: str = "test") -> "Source":
+    def of(cls, source: str | Path | Source, split: str | None = None, default_split: str = "test") -> Source:
         return source if isinstance(source, Source) else cls(str(source), split, default_split)
 
     @property
@@ -117,7 +117,7 @@ def iter_records(path: str | Path, columns: Sequence[str], chunk_size: int = DEF
     return _csv_rows(p, list(dict.fromkeys([*wanted, *extra])), chunk_size, carried is True)
 
 
-def _open(source: "str | Path | Source | Iterable[dict]", columns: list[str], label_field: str | None, chunk_size: int,
+def _open(source: str | Path | Source | Iterable[dict], columns: list[str], label_field: str | None, chunk_size: int,
           carried: Sequence[str] | bool, name: str | None) -> tuple[str, str, str, Iterable[tuple[int, dict]]]:
     """(where, unit, guid prefix, numbered records) of any source."""
     if isinstance(source, (str, Path, Source)):
@@ -131,7 +131,7 @@ def _open(source: "str | Path | Source | Iterable[dict]", columns: list[str], la
 
 
 def iter_chunks(
-    source: "str | Path | Source | Iterable[dict]",
+    source: str | Path | Source | Iterable[dict],
     fields: dict[str, str],
     label_field: str | None = None,
     *,
@@ -189,7 +189,7 @@ def _sorted_labels(found: Iterable[str]) -> list[str]:
     return sorted(found, key=lambda s: (len(s), s) if s.isdigit() else (0, s))
 
 
-def scan_source(source: "str | Path | Source", label_field: str | None, fields: dict[str, str] | None = None,
+def scan_source(source: str | Path | Source, label_field: str | None, fields: dict[str, str] | None = None,
                 chunk_size: int = DEFAULT_CHUNK_SIZE, empty_text: str = "keep", keep: Sequence[str] | bool = False) -> tuple[list[str], int]:
     """(label ids, row count) of a source. Files are read once, chunk by chunk, checking every
     row (columns, JSONL objects, text values) so errors surface before a model loads; label ids
@@ -208,13 +208,13 @@ def scan_source(source: "str | Path | Source", label_field: str | None, fields: 
     return _sorted_labels(found), n
 
 
-def scan_labels(source: "str | Path | Source", label_field: str, fields: dict[str, str] | None = None,
+def scan_labels(source: str | Path | Source, label_field: str, fields: dict[str, str] | None = None,
                 chunk_size: int = DEFAULT_CHUNK_SIZE, empty_text: str = "keep") -> list[str]:
     """The label ids of a source (see :func:`scan_source`)."""
     return scan_source(source, label_field, fields, chunk_size, empty_text)[0]
 
 
-def check_source(source: "str | Path | Source", fields: dict[str, str], chunk_size: int = DEFAULT_CHUNK_SIZE,
+def check_source(source: str | Path | Source, fields: dict[str, str], chunk_size: int = DEFAULT_CHUNK_SIZE,
                  keep: Sequence[str] | bool = False) -> int:
     """The row count of a source, every file row checked on the way (see :func:`scan_source`)."""
     return scan_source(source, None, fields, chunk_size, keep=keep)[1]
