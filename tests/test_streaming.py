@@ -14,8 +14,8 @@ import datasets  # the `datasets` extra (in dev): missing means a collection err
 import numpy as np
 import pytest
 
-from pet.estimator.classifier import PetClassifier
 from pet.cli import main
+from pet.estimator.classifier import PetClassifier
 from pet.prompts.spec import PVP, Pattern, Verbalizer
 
 VERB = Verbalizer("v", {"0": ["bad"], "1": ["good"]})
@@ -52,8 +52,8 @@ def test_predict_in_chunks_equals_whole_input(saved, files, tmp_path, name, one_
     got = _lines(out)
     clf = PetClassifier.load(saved)
     proba = clf.predict_proba(TEXTS)
-    assert [r["index"] for r in got] == list(range(len(TEXTS)))
-    assert [r["guid"] for r in got] == [f"in-{i}" for i in range(1, len(TEXTS) + 1)]
+    # the input's columns are carried through; its gold `label` column yields to the prediction's name
+    assert [(r["text"], r["input_label"]) for r in got] == list(zip(TEXTS, GOLD))
     assert [r["label"] for r in got] == [clf.labels_[i] for i in proba.argmax(1)]
     np.testing.assert_allclose([[r["probabilities"][lab] for lab in clf.labels_] for r in got], proba, atol=5e-7)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["preds.jsonl"]  # no temp file left
@@ -146,3 +146,107 @@ def test_hf_local_csv_folder_through_load_dataset(saved, tmp_path):
     got = _lines(out)
     clf = PetClassifier.load(saved)
     assert [r["label"] for r in got] == list(clf.predict(TEXTS).astype(str))
+
+
+# ------------------------------------------------------------------ pet predict: output formats
+
+
+@pytest.fixture(scope="module")
+def with_ids(tmp_path_factory):
+    """A CSV with an id column, a text holding a comma and quotes, and a gold label column."""
+    import csv
+
+    p = tmp_path_factory.mktemp("ids") / "new.csv"
+    with p.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "text", "label"])
+        w.writerows([f"r{i:03d}", t if i != 2 else 'a "quoted", comma text', g] for i, (t, g) in enumerate(zip(TEXTS, GOLD)))
+    return p
+
+
+def test_predict_writes_the_format_its_extension_names_with_the_input_columns(saved, with_ids, tmp_path, one_thread):
+    import pandas as pd
+
+    clf = PetClassifier.load(saved)
+    texts = list(pd.read_csv(with_ids, dtype=str)["text"])
+    proba = clf.predict_proba(texts)
+    ids = [f"r{i:03d}" for i in range(len(TEXTS))]
+    for ext, sep in ((".csv", ","), (".tsv", "\t")):
+        out = tmp_path / f"preds{ext}"
+        assert main(["predict", str(saved), "--input", str(with_ids), "--output", str(out), "--chunk-size", "7", "--no-progress"]) == 0
+        df = pd.read_csv(out, sep=sep, dtype=str, keep_default_na=False)
+        assert list(df.columns) == ["id", "text", "input_label", "label", "p_0", "p_1"]
+        assert list(df["id"]) == ids and list(df["text"]) == texts and list(df["input_label"]) == GOLD
+        assert list(df["label"]) == [clf.labels_[i] for i in proba.argmax(1)]
+        np.testing.assert_allclose(df[["p_0", "p_1"]].astype(float).to_numpy(), proba, atol=5e-7)
+    out = tmp_path / "preds.jsonl"
+    assert main(["predict", str(saved), "--input", str(with_ids), "--output", str(out), "--keep", "id", "--no-progress"]) == 0
+    got = _lines(out)
+    assert [list(r) for r in got[:1]] == [["id", "label", "probabilities"]] and [r["id"] for r in got] == ids
+    out = tmp_path / "bare.csv"
+    assert main(["predict", str(saved), "--input", str(with_ids), "--output", str(out), "--keep", "--no-progress"]) == 0
+    assert out.read_text(encoding="utf-8").splitlines()[0] == "label,p_0,p_1"
+
+
+def test_predict_refuses_an_unknown_extension_or_column_before_loading(saved, with_ids, tmp_path, capsys):
+    for extra, msg in ((["--output", str(tmp_path / "preds.txt")], "unknown format '.txt'; fix: end the file name in .csv, .tsv, .jsonl"),
+                       (["--output", str(tmp_path / "p.csv"), "--keep", "id", "nosuch"], "no column 'nosuch'")):
+        assert main(["predict", str(tmp_path / "no-model"), "--input", str(with_ids), *extra]) == 2  # the model is never loaded
+        err = capsys.readouterr().err.strip()
+        assert msg in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_predict_and_zero_shot_report_progress_as_plain_lines_off_a_terminal(saved, files, tiny_bert_dir, tmp_path, capsys, one_thread):
+    out = tmp_path / "p.jsonl"
+    assert main(["predict", str(saved), "--input", str(files / "in.csv"), "--output", str(out), "--chunk-size", "5"]) == 0
+    err = capsys.readouterr().err
+    lines = [x for x in err.splitlines() if x.startswith("predict: ")]
+    assert "\r" not in err and 1 < len(lines) <= 10 and lines[-1] == f"predict: {len(TEXTS)}/{len(TEXTS)} ex (100%)"
+    assert main(["predict", str(saved), "--input", str(files / "in.csv"), "--output", str(out), "--no-progress"]) == 0
+    assert capsys.readouterr().err.strip() == f"{len(TEXTS)} predictions -> {out}"
+    zs = ["zero-shot", "--data", str(files / "in.jsonl"), "--text-field", "text", "--label-field", "label", "--model", tiny_bert_dir,
+          "--patterns", str(files / "pats.json"), "--verbalizers", str(files / "verbs.json"), "--chunk-size", "10", "--limit", "30"]
+    assert main(zs) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and err.splitlines()[-1] == "zero-shot: 30/30 ex (100%)"
+
+
+# ------------------------------------------------------------------ hf: through every command
+
+
+@pytest.fixture(scope="module")
+def hf_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hf") / "ds"
+    datasets.DatasetDict({"train": _hf_dataset().select(range(20)), "test": _hf_dataset().select(range(20, 41))}).save_to_disk(str(d))
+    (d.parent / "v.json").write_text(json.dumps({"verbalizers": [{"id": "v", "labels": {"neg": ["bad"], "pos": ["good"]}}]}))
+    (d.parent / "p.json").write_text(json.dumps({"patterns": [{"id": "p", "template": "{text_a} It was {mask}."}]}))
+    return d
+
+
+def test_train_reads_hf_data_through_the_same_reader(hf_dir, tiny_bert_dir, tmp_path, capsys, one_thread):
+    out = tmp_path / "clf"
+    common = ["--text-field", "sentence", "--label-field", "label", "--model", tiny_bert_dir, "--no-progress",
+              "--patterns", str(hf_dir.parent / "p.json"), "--verbalizers", str(hf_dir.parent / "v.json")]
+    rc = main(["train", "--data", f"hf:{hf_dir}", "--test", f"hf:{hf_dir}", "--method", "zero-shot", "--shots", "3", *common, "--output", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    (stage,) = json.loads((out / "metrics.json").read_text())["stages"]
+    assert (stage["n_train"], stage["n_test"]) == (6, 21)  # K=3 per ClassLabel name from train; the test split scored
+    assert PetClassifier.load(out).labels_ == ["neg", "pos"]
+    # --split picks another split; a missing one is named with the splits present
+    assert main(["train", "--data", f"hf:{hf_dir}", "--split", "nope", "--method", "zero-shot", "--shots", "3", *common]) == 2
+    assert "no split 'nope'; splits present: ['train', 'test']" in capsys.readouterr().err
+    # a file path that does not exist says so (and how to name a dataset), not "--data-dir"
+    assert main(["train", "--data", str(tmp_path / "nope.csv"), "--method", "zero-shot", *common]) == 2
+    err = capsys.readouterr().err
+    assert "nope.csv: file not found" in err and "hf:NAME" in err and "--data-dir" not in err
+
+
+def test_search_verbalizer_reads_hf_data(hf_dir, tiny_bert_dir, tmp_path, capsys, one_thread):
+    out = tmp_path / "v.json"
+    rc = main(["search-verbalizer", "--data", f"hf:{hf_dir}", "--text-field", "sentence", "--label-field", "label", "--shots", "2",
+               "--patterns", str(hf_dir.parent / "p.json"), "--pattern", "p", "--candidates", "5", "--beam", "5", "--rerank", "2",
+               "--folds", "2", "--model", tiny_bert_dir, "--output", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    (verb,) = json.loads(out.read_text())["verbalizers"]
+    assert set(verb["labels"]) == {"neg", "pos"} and "4 train" in capsys.readouterr().out

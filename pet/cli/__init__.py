@@ -133,6 +133,36 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda if available)")
 
 
+def add_run_args(p: argparse.ArgumentParser, progress: bool = True) -> None:
+    """The flags every long command shares: ``--threads`` and (``progress``) ``--no-progress``."""
+    from .args import positive_int
+
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="torch CPU threads (default: the cores not taken by other running pet commands, at most $OMP_NUM_THREADS)")
+    if progress:
+        p.add_argument("--no-progress", action="store_true",
+                       help="no progress output (default: a bar on a terminal, one line per 10%% otherwise)")
+
+
+def start_run(args) -> str:
+    """Apply ``--threads`` and return the progress mode (``bar`` | ``lines`` | ``off``, see
+    :mod:`pet.utils.progress`) for a command built with :func:`add_run_args`."""
+    from ..utils.progress import progress_mode
+    from ..utils.threads import apply_threads
+
+    apply_threads(getattr(args, "threads", None))
+    return progress_mode(getattr(args, "no_progress", False))
+
+
+def help_text(description: str, *examples: str) -> dict:
+    """``add_parser`` keyword arguments: the description (wrapped) and an epilog of two or three
+    real example command lines, kept as written (``RawDescriptionHelpFormatter``)."""
+    import textwrap
+
+    return {"description": textwrap.fill(description, 100), "epilog": "examples:\n" + "\n".join(f"  {e}" for e in examples),
+            "formatter_class": argparse.RawDescriptionHelpFormatter}
+
+
 def require_model(args) -> str:
     if not args.model:
         raise UsageError("no model given; fix: pass --model PATH_OR_HUB_NAME or set PET_MODEL")

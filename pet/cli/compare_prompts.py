@@ -1,6 +1,6 @@
 """``pet compare-prompts``: hard vs soft prompts vs [CLS] fine-tuning on identical splits.
 
-    pet compare-prompts --task sst2 --shots 16 --seeds 13,21,42 --model M --data-dir D --steps 60 --output out/sst2
+    pet compare-prompts --task sst2 --shots 16 --seeds 13,21,42 --model roberta-large --data-dir data/ --steps 60 --output out/sst2
 
 A preset of the benchmark runner (:func:`pet.bench.presets.compare_prompts_experiment`): the
 same results store (resumable), config hashes and report as ``pet bench``.
@@ -16,17 +16,23 @@ from ..bench.report import build_report
 from ..bench.runner import run_experiment
 from ..errors import ConfigError
 from ..utils.io import check_output_not_input
-from . import add_model_args, require_model
+from . import add_model_args, add_run_args, help_text, require_model, start_run
 from .args import positive_int
+
+EXAMPLES = (
+    "pet compare-prompts --task sst2 --shots 16 --seeds 13,21,42 --model roberta-large --data-dir data/ --steps 60 --output out/sst2",
+    "pet compare-prompts --task trec --methods zero-shot,prompt-ft,cls-ft --test-size 500 --model roberta-large --data-dir data/ --threads 2",
+    "pet compare-prompts --task sst2 --set prompt-tuning.soft_lr=0.1 --set batch_size=8 --model roberta-large --data-dir data/ --no-progress",
+)
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "compare-prompts",
         help="compare zero-shot, prompt-ft, prompt tuning, P-tuning, deep prompts and cls-ft on identical splits",
-        description="Run each method on the same few-shot split per seed, the same test set and the same number of "
-        "training steps, as a `pet bench` experiment: a resumable results store in --output and its report "
-        "(report/report.md with the hard-vs-soft table, CSVs, plots).",
+        **help_text("Run each method on the same few-shot split per seed, the same test set and the same number of "
+                    "training steps, as a `pet bench` experiment: a resumable results store in --output and its report "
+                    "(report/report.md with the hard-vs-soft table, CSVs, plots).", *EXAMPLES),
     )
     p.add_argument("--task", required=True, help="shipped task name or task JSON file")
     p.add_argument("--shots", "-k", type=positive_int, default=16, help="labelled examples per class (default 16)")
@@ -41,8 +47,7 @@ def register(sub) -> None:
         help="option for one method (prompt-tuning.soft_lr=0.1) or, without METHOD., for every trained method (batch_size=8); repeatable",
     )
     p.add_argument("--output", help="results folder (default: compare_prompts-<task>); an existing one is resumed")
-    p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's)")
-    p.add_argument("--progress", action="store_true", help="show progress bars")
+    add_run_args(p)
     p.set_defaults(func=main)
 
 
@@ -84,12 +89,9 @@ def main(args) -> int:
     check_output_not_input(output, [args.task if str(args.task).endswith(".json") else None])
     exp = compare_prompts_experiment(args.task, shots=args.shots, seeds=seeds, steps=args.steps, methods=methods, method_options=per,
                                      common_options=common, pvps=args.pvps, test_size=args.test_size, results=output)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    summary = run_experiment(exp, model=model, data_dir=args.data_dir, results=output, progress=args.progress,
-                             inner_progress=args.progress, device=args.device, echo=lambda s: print(s, file=sys.stderr, flush=True))
+    bars = start_run(args) == "bar"
+    summary = run_experiment(exp, model=model, data_dir=args.data_dir, results=output, progress=bars,
+                             inner_progress=bars, device=args.device, echo=lambda s: print(s, file=sys.stderr, flush=True))
     report = build_report(summary.results)
     print(report.section("Results") + report.section("Hard vs soft prompts"), end="")
     print(f"results: {summary.results}; report: {summary.results / 'report' / 'report.md'}")

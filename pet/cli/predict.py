@@ -1,57 +1,72 @@
-"""``pet predict DIR --input FILE --output preds.jsonl``: label new text with a saved classifier.
+"""``pet predict DIR --input FILE --output preds.csv``: label new text with a saved classifier.
 
-Each output line: ``{"index": i, "guid": "…", "label": "…", "probabilities": {label: p, …}}``.
-Read, scored and written in chunks (memory stays flat with the input's length); the output is
-written to a temporary file and renamed at the end (see :mod:`pet.evaluation.streaming`).
+The output's format is the one its extension names (``.csv``, ``.tsv``, ``.jsonl``); each row
+carries the input's columns (all, or those named by ``--keep``) and adds ``label`` and the
+probabilities (see :mod:`pet.estimator.predict`). Read, scored and written in chunks (memory
+stays flat with the input's length), into a temporary file renamed at the end.
 """
 
 from __future__ import annotations
 
 import sys
 
+from . import add_run_args, help_text, start_run
 from .args import positive_int
+
+EXAMPLES = (
+    "pet predict runs/sst2-pft --input new_reviews.csv --text-field review --output preds.csv",
+    "pet predict runs/sst2-pft --input new.jsonl --output preds.jsonl --keep id",
+    "pet predict runs/sst2-pft --input hf:./my_dataset --split validation --text-field sentence --output preds.tsv",
+)
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "predict",
         help="predict labels for a CSV/TSV/JSONL file (or hf:DATASET) with a classifier saved by `pet train --output`",
-        description="Load a saved classifier folder and write one JSON line per input row: label and probabilities.",
+        **help_text("Load a saved classifier folder and write one row per input row: the input's columns, the predicted "
+                    "label and each label's probability, as CSV, TSV or JSONL (the --output extension says which).", *EXAMPLES),
     )
     p.add_argument("classifier", metavar="DIR", help="folder written by `pet train --output` or PetClassifier.save")
     p.add_argument("--input", required=True, help="CSV/TSV/JSONL(.gz) file with the texts, or hf:NAME[:CONFIG] (a Hugging Face dataset)")
     p.add_argument("--split", default=None, help="split of an hf: dataset (default: test, else its only split)")
-    p.add_argument("--output", required=True, help="predictions file (JSONL)")
+    p.add_argument("--output", required=True, help="predictions file: .csv, .tsv or .jsonl")
+    p.add_argument("--keep", nargs="*", metavar="COL", default=None,
+                   help="input columns to carry into the output (default: all; --keep alone: none)")
     p.add_argument("--text-field", default="text", help="column with the text (maps to {text_a}; default 'text')")
     p.add_argument("--text-b-field", help="second text column (maps to {text_b})")
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--chunk-size", type=positive_int, default=1024, help="rows read, scored and written at a time (default 1024)")
     p.add_argument("--device", default=None, help="cpu, cuda, … (default: cuda if available)")
+    add_run_args(p)
     p.set_defaults(func=cmd_predict)
 
 
 def cmd_predict(args) -> int:
-    from ..data.hub import HubData, is_hf
+    from ..data.hub import is_hf
+    from ..data.stream import Source, check_source, iter_chunks
+    from ..estimator.predict import output_format, write_predictions
     from ..utils.io import check_output_file
-    from ..data.stream import check_source, iter_chunks
-    from ..estimator.predict import predict_to_jsonl
+    from ..utils.progress import track
 
     fields = {"text_a": args.text_field}
     if args.text_b_field:
         fields["text_b"] = args.text_b_field
+    output_format(args.output)
     # before any work: never overwrite the input or write into the saved folder
     check_output_file(args.output, [None if is_hf(args.input) else args.input, args.classifier])
-    if is_hf(args.input):
-        hub = HubData(args.input, args.split, list(fields.values()), None)
-        chunks = iter_chunks(hub.records(), fields, chunk_size=args.chunk_size, name=f"{args.input}:{hub.split}")
-    else:
-        check_source(args.input, fields, args.chunk_size)  # every row checked before the model loads (streamed)
-        chunks = iter_chunks(args.input, fields, chunk_size=args.chunk_size)
-    from ..estimator.classifier import PetClassifier  # the heavy import after the cheap checks
+    source = Source(args.input, args.split, "test")
+    keep = True if args.keep is None else list(args.keep)
+    total = check_source(source, fields, args.chunk_size, keep=keep)  # every row checked before the model loads (streamed)
+    mode = start_run(args)
+    from ..estimator.classifier import (
+        PetClassifier,  # the heavy import after the cheap checks
+    )
 
     clf = PetClassifier.load(args.classifier, device=args.device)
     clf.fitted_.predictor.batch_size = args.batch_size
-    n = predict_to_jsonl(clf, chunks, args.output)
+    chunks = iter_chunks(source, fields, chunk_size=args.chunk_size, keep=keep)
+    n = write_predictions(clf, track(chunks, total, "predict", mode), args.output)
     if n == 0:
         print(f"{args.input}: no rows; wrote an empty {args.output}", file=sys.stderr)
     else:

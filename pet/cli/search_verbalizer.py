@@ -5,20 +5,27 @@ from __future__ import annotations
 
 import argparse
 
-from . import add_model_args, require_model
+from . import add_model_args, add_run_args, help_text, require_model, start_run
 from .args import positive_int, seed
+
+EXAMPLES = (
+    "pet search-verbalizer --task sst2 --pattern it-was --model roberta-large --data-dir data/ --output verbalizers/sst2-searched.json",
+    "pet search-verbalizer --data reviews.csv --text-field review --label-field stars --patterns p.json --pattern a --method petal --model roberta-large --output v.json",
+    "pet search-verbalizer --data hf:./my_dataset --text-field sentence --label-field label --patterns p.json --pattern a --model roberta-large --output v.json",
+)
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "search-verbalizer",
         help="search label words for a pattern on the labelled split (LM-BFF or PETAL)",
-        description="Search label words for one pattern from the few-shot split's train (and dev) examples only, "
-                    "and write a verbalizer file usable with --verbalizers (docs/search.md).",
+        **help_text("Search label words for one pattern from the few-shot split's train (and dev) examples only, "
+                    "and write a verbalizer file usable with --verbalizers (docs/search.md).", *EXAMPLES),
     )
     src = p.add_argument_group("data (a registered task, or your own file)")
     src.add_argument("--task", help="registered task name (see `pet show --tasks`)")
-    src.add_argument("--data", help="your own CSV/TSV/JSONL file (K per class drawn with --seed; no dev: cross-validation re-ranking)")
+    src.add_argument("--data", help="your own CSV/TSV/JSONL file or hf:NAME[:CONFIG] (K per class drawn with --seed; no dev: cross-validation re-ranking)")
+    src.add_argument("--split", help="split of an hf: --data (default: train, else its only split)")
     src.add_argument("--text-field", action="append", help="column for {text_a} (repeat for {text_b}, or NAME=COLUMN)")
     src.add_argument("--label-field", help="label column of --data")
     src.add_argument("--shots", type=positive_int, default=16, help="labelled examples per class (default 16)")
@@ -37,18 +44,24 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--output", required=True, help="verbalizer JSON file to write")
     add_model_args(p)
+    add_run_args(p, progress=False)  # the search scores K x labels examples: no long loop to show
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..data import parse_field_map
+    from ..data.hub import is_hf
+    from ..data.stream import Source
     from ..errors import ConfigError
-    from ..utils.io import check_output_file
     from ..evaluation.search import search_for_data, search_for_task
+    from ..utils.io import check_output_file
 
     if bool(args.task) == bool(args.data):
         raise ConfigError("pass exactly one of --task NAME or --data FILE")
-    check_output_file(args.output, [args.data, args.patterns, args.model])
+    check_output_file(args.output, [None if is_hf(args.data) else args.data, args.patterns, args.model])
+    if args.split and not is_hf(args.data):
+        raise ConfigError("--split picks a split of an hf: --data; fix: drop --split, or give --data hf:NAME")
+    start_run(args)
     kw = dict(method=args.method, words_per_label=args.words_per_label, candidates=args.candidates, beam=args.beam, rerank=args.rerank,
               folds=args.folds, extra_words=args.add_words, batch_size=args.batch_size, verbalizer_id=args.verbalizer_id, device=args.device)
     if args.max_length:
@@ -56,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.data:
         if not args.text_field or not args.label_field or not args.patterns:
             raise ConfigError("--data needs --text-field COLUMN, --label-field COLUMN and --patterns FILE; fix: pass all three")
-        result = search_for_data(args.data, parse_field_map(args.text_field), args.label_field, args.patterns, args.pattern,
+        result = search_for_data(Source(args.data, args.split, "train"), parse_field_map(args.text_field), args.label_field, args.patterns, args.pattern,
                                  require_model(args), k=args.shots, seed=args.seed, **kw)
         task = None
     else:

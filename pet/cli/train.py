@@ -1,6 +1,6 @@
 """``pet train``: fit one method on one (task, K, seed) split, evaluate every stage, print, save.
 
-    pet train --task sst2 --method prompt-ft --shots 16 --seed 13 --model M --data-dir D --output runs/sst2-pft
+    pet train --task sst2 --method prompt-ft --shots 16 --seed 13 --model roberta-large --data-dir data/ --output runs/sst2-pft
     pet train --data reviews.csv --text-field review --label-field stars \\
               --patterns my_patterns.json --verbalizers my_verbalizers.json --method prompt-ft --shots 8
     pet train --method pet --help        # PET's options, with their help and defaults
@@ -18,13 +18,22 @@ from pathlib import Path
 
 from accelerate import PartialState
 
-from ..estimator.classifier import PetClassifier
+from ..data.hub import is_hf
 from ..data.rundata import own_run_data, task_run_data
+from ..data.stream import Source
 from ..errors import ConfigError
+from ..estimator.classifier import PetClassifier
 from ..evaluation.evaluator import fit_evaluate
-from ..utils.io import check_output_not_input
 from ..methods import available_methods, get_method
-from . import PetArgumentParser, add_model_args, require_model
+from ..utils.io import check_output_not_input
+from . import (
+    PetArgumentParser,
+    add_model_args,
+    add_run_args,
+    help_text,
+    require_model,
+    start_run,
+)
 from .args import int_range
 
 #: default unlabelled pool size for methods that need one
@@ -37,25 +46,34 @@ DESCRIPTION = (
 )
 
 
+EXAMPLES = (
+    "pet train --task sst2 --method prompt-ft --shots 16 --seed 13 --model roberta-large --data-dir data/ --output runs/sst2-pft",
+    "pet train --data reviews.csv --text-field review --label-field stars --patterns p.json --verbalizers v.json --method pet --shots 8 --model roberta-large",
+    "pet train --data hf:./my_dataset --test hf:./my_dataset --text-field sentence --method cls-ft --shots 16 --model roberta-large --threads 4",
+)
+
+
 def register(sub) -> None:
     p = sub.add_parser("train", add_help=False, help="train and evaluate a method (prompt-ft, cls-ft, pet, …) on a task or your own data",
-                       description=DESCRIPTION)
+                       **help_text(DESCRIPTION, *EXAMPLES))
     # the real parser depends on --method: cmd_train builds it and parses args.argv itself
     p.set_defaults(func=cmd_train, reparse=True)
 
 
 def train_parser(method: str | None) -> argparse.ArgumentParser:
     """The parser of ``pet train`` with ``method``'s options as flags (none when unknown)."""
-    p = PetArgumentParser(prog="pet train", description=DESCRIPTION,
-                          epilog=None if method else f"methods: {', '.join(available_methods())}")
+    p = PetArgumentParser(prog="pet train", **help_text(DESCRIPTION, *EXAMPLES))
+    if not method:
+        p.epilog = f"methods: {', '.join(available_methods())}\n\n{p.epilog}"
     src = p.add_argument_group("data (a shipped task, or your own file)")
     src.add_argument("--task", help="shipped task name or task JSON file")
-    src.add_argument("--data", help="your own labelled CSV/TSV/JSONL file (instead of --task)")
+    src.add_argument("--data", help="your own labelled CSV/TSV/JSONL file, or hf:NAME[:CONFIG] (a Hugging Face dataset; instead of --task)")
+    src.add_argument("--split", help="split of an hf: --data (default: train, else its only split)")
     src.add_argument("--text-field", default="text", help="own data: column with the text ({text_a}; default: text)")
     src.add_argument("--text-b-field", help="own data: second text column ({text_b})")
     src.add_argument("--label-field", default="label", help="own data: label column (default: label)")
-    src.add_argument("--test", help="own data: labelled test file (default: the examples not drawn for training)")
-    src.add_argument("--unlabelled", help="own data: unlabelled text file (same text columns)")
+    src.add_argument("--test", help="own data: labelled test file or hf: dataset (its test split; default: the examples not drawn for training)")
+    src.add_argument("--unlabelled", help="own data: unlabelled text file or hf: dataset (its train split; same text columns)")
     src.add_argument("--unlabelled-size", type=int_range(0, name="--unlabelled-size"),
                      help=f"unlabelled pool size (default {DEFAULT_POOL} when the method uses one, else 0)")
     p.add_argument("--method", required=True, help="a registered method (`list` prints them)")
@@ -67,7 +85,7 @@ def train_parser(method: str | None) -> argparse.ArgumentParser:
     p.add_argument("--verbalizers", help="verbalizers JSON file (default: the task's)")
     p.add_argument("--output", help="save the trained classifier and metrics.json here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing saved classifier at --output")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_run_args(p)
     if method:
         m = get_method(method)
         # the training seed is the run's --seed (options may pin another in experiment files)
@@ -97,18 +115,21 @@ def cmd_train(args) -> int:
     if bool(a.task) == bool(a.data):
         raise ConfigError("give exactly one of --task (a shipped task) or --data (your own file); fix: e.g. --task sst2")
     out = Path(a.output) if a.output else None
-    check_output_not_input(out, [a.data, a.test, a.unlabelled, a.patterns, a.verbalizers])
+    check_output_not_input(out, [x for x in (a.data, a.test, a.unlabelled) if not is_hf(x)] + [a.patterns, a.verbalizers])
+    if a.split and not is_hf(a.data):
+        raise ConfigError("--split picks a split of an hf: --data; fix: drop --split, or give --data hf:NAME")
     pool = a.unlabelled_size if a.unlabelled_size is not None else (DEFAULT_POOL if m.needs_unlabelled(options) else 0)
     if a.task:
         run = task_run_data(a.task, a.data_dir, k=a.shots, seed=a.seed, unlabelled_size=pool,
                             patterns=a.patterns, verbalizers=a.verbalizers, pvps=a.pvps)
     else:
         fields = {"text_a": a.text_field, **({"text_b": a.text_b_field} if a.text_b_field else {})}
-        run = own_run_data(a.data, fields, a.label_field, k=a.shots, seed=a.seed, patterns=a.patterns, verbalizers=a.verbalizers,
+        run = own_run_data(Source(a.data, a.split, "train"), fields, a.label_field, k=a.shots, seed=a.seed, patterns=a.patterns, verbalizers=a.verbalizers,
                            pvps=a.pvps, test=a.test, unlabelled=a.unlabelled, unlabelled_size=pool or None)
     model = require_model(a)
+    mode = start_run(a)
     print(f"{a.method} on {run.describe()}, model {model}", file=sys.stderr)
-    fitted, rows = fit_evaluate(a.method, options, run, model, device=a.device, progress=not a.no_progress and sys.stderr.isatty())
+    fitted, rows = fit_evaluate(a.method, options, run, model, device=a.device, progress=mode == "bar")
     if not PartialState().is_main_process:  # under `accelerate launch`: one process prints and saves
         return 0
     print(format_table(rows))
@@ -128,7 +149,7 @@ def format_table(rows: list[dict]) -> str:
         for r in rows
     ]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
-    fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
     metric = rows[0]["metric"] if rows else "score"
     return "\n".join([f"{rows[0]['method'] if rows else ''} ({metric}, n={rows[0]['n'] if rows else 0})",
                       fmt(head), fmt(["-" * w for w in widths]), *map(fmt, body)])

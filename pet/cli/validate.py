@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import argparse
 
+from . import help_text
+
+EXAMPLES = (
+    "pet validate patterns/sst2.json verbalizers/sst2.json",
+    "pet validate my_patterns.json my_verbalizers.json data/tasks/my_task.json",
+)
+
 
 def register(sub) -> None:
-    p = sub.add_parser("validate", help="check PVP and task JSON files", description="Print every problem with file, JSON path and fix.")
+    p = sub.add_parser("validate", help="check PVP and task JSON files",
+                       **help_text("Print every problem with file, JSON path and fix.", *EXAMPLES))
     p.add_argument("files", nargs="+", help="pattern, verbalizer or task files")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..prompts.spec import read_json, validate_file
-    from ..errors import SpecError
     from ..data.registry import validate_task_dict
+    from ..errors import SpecError
+    from ..prompts.spec import read_json, validate_file
 
     n_bad = 0
     for f in args.files:

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import argparse
 
-from . import add_model_args, require_model
+from . import add_model_args, add_run_args, help_text, require_model, start_run
 from .args import positive_int, seed
+
+EXAMPLES = (
+    "pet zero-shot --task sst2 --model roberta-large --data-dir data/ --calibrate",
+    "pet zero-shot --data reviews.csv --text-field review --label-field stars --patterns p.json --verbalizers v.json --model roberta-large",
+    "pet zero-shot --data hf:./my_dataset --split test --text-field sentence --label-field label --patterns p.json --verbalizers v.json --model roberta-large",
+)
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "zero-shot",
         help="zero-shot accuracy of PVPs and their ensemble",
-        description="Score each PVP with the masked LM (no training) and print one row per PVP plus the ensemble.",
+        **help_text("Score each PVP with the masked LM (no training) and print one row per PVP plus the ensemble.", *EXAMPLES),
     )
     src = p.add_argument_group("data (a registered task, or your own file)")
     src.add_argument("--task", help="registered task name (see `pet show --tasks`)")
@@ -34,70 +40,84 @@ def register(sub) -> None:
                    help="scoring precision: fp32 (default), or autocast to bf16 (CPU or GPU) / fp16 (GPU)")
     p.add_argument("--chunk-size", type=positive_int, default=1024, help="--data rows read and scored at a time (default 1024)")
     p.add_argument("--output", help="write the results as JSON here")
-    p.add_argument("--no-progress", action="store_true")
     add_model_args(p)
+    add_run_args(p)
     p.set_defaults(func=run)
 
 
+def _own_chunks(args):
+    """(task, split name, chunk iterator factory, row count) of ``--data`` (a file or hf:),
+    every row checked (labels, text) before any model loads."""
+    from ..data import parse_field_map
+    from ..data.owndata import own_task_spec
+    from ..data.stream import Source, iter_chunks, scan_source
+    from ..errors import ConfigError
+
+    if not args.text_field:
+        raise ConfigError("--data needs --text-field COLUMN (and --label-field COLUMN to score)")
+    if not args.label_field:
+        raise ConfigError("--data needs --label-field COLUMN: zero-shot scoring compares with gold labels")
+    fields = parse_field_map(args.text_field)
+    source = Source(args.data, args.split, "test")
+    labels, total = scan_source(source, args.label_field, fields, args.chunk_size, empty_text="error")
+    if not labels:
+        raise ConfigError(f"{args.data}: no rows; fix: give data with at least one labelled example")
+    task = own_task_spec(source, fields, args.label_field, labels)
+    split = source.describe()
+
+    def chunks():
+        yield from iter_chunks(source, fields, args.label_field, chunk_size=args.chunk_size, labels=labels, empty_text="error")
+
+    return task, split, chunks, total
+
+
+def _limited(chunks, limit: int | None):
+    n = 0
+    for chunk in chunks:
+        if limit is not None:
+            chunk = chunk[: max(0, limit - n)]
+        if not chunk:
+            return
+        n += len(chunk)
+        yield chunk
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..data import load_examples, load_task, parse_field_map, task_pvps
-    from ..data.hub import HubData, is_hf
+    from ..data import load_examples, load_task, task_pvps
+    from ..data.hub import is_hf
     from ..errors import ConfigError
     from ..utils.io import atomic_write_json, check_output_file
-    from ..data.stream import iter_chunks, own_task_spec, scan_labels
+    from ..utils.progress import track
 
     if bool(args.task) == bool(args.data):
         raise ConfigError("pass exactly one of --task NAME or --data FILE")
     if args.output:  # before any work: never overwrite an input, fail early on an unwritable path
         check_output_file(args.output, [None if is_hf(args.data) else args.data, args.patterns, args.verbalizers, args.model])
     if args.data:
-        if not args.text_field:
-            raise ConfigError("--data needs --text-field COLUMN (and --label-field COLUMN to score)")
-        if not args.label_field:
-            raise ConfigError("--data needs --label-field COLUMN: zero-shot scoring compares with gold labels")
-        fields = parse_field_map(args.text_field)
-        if is_hf(args.data):  # a Hugging Face dataset: ClassLabel names are the label ids
-            hub = HubData(args.data, args.split, list(fields.values()), args.label_field)
-            labels, split = hub.labels(), f"{args.data}:{hub.split}"
-            source = lambda: hub.records()  # noqa: E731
-        else:  # a file, streamed twice: its label set first (labels only), then the scoring pass
-            labels, split = scan_labels(args.data, args.label_field, fields, args.chunk_size, empty_text="error"), args.data
-            source = lambda: args.data  # noqa: E731
-        if not labels:
-            raise ConfigError(f"{args.data}: no rows; fix: give data with at least one labelled example")
-        task = own_task_spec(args.data, fields, args.label_field, labels)
-        limit = args.limit
-
-        def chunks():
-            n = 0
-            for chunk in iter_chunks(source(), fields, args.label_field, chunk_size=args.chunk_size, labels=labels, empty_text="error",
-                                     name=split if is_hf(args.data) else None):
-                if limit is not None:
-                    chunk = chunk[: max(0, limit - n)]
-                if not chunk:
-                    return
-                n += len(chunk)
-                yield chunk
+        task, split, chunks, total = _own_chunks(args)
     else:
         task = load_task(args.task)
         split = args.split or "test"
         examples = load_examples(task, split, args.data_dir, seed=args.seed)
-        if args.limit is not None:
-            examples = examples[: args.limit]
-        size = args.chunk_size
+        total = len(examples)
 
         def chunks():
-            for i in range(0, len(examples), size):
-                yield examples[i : i + size]
+            for i in range(0, len(examples), args.chunk_size):
+                yield examples[i : i + args.chunk_size]
     pvps = task_pvps(task, args.patterns, args.verbalizers, args.pvps)
-    from ..estimator.classifier import PetClassifier  # the heavy imports after every cheap check
+    mode = start_run(args)
+    from ..estimator.classifier import (
+        PetClassifier,  # the heavy imports after every cheap check
+    )
     from ..evaluation.streaming import zero_shot_stream_report
 
     clf = PetClassifier.zero_shot(
         require_model(args), pvps, list(task.label_ids), device=args.device, max_length=args.max_length or task.max_length,
         options={"calibrate": args.calibrate, "eval_batch_size": args.batch_size, "max_length": args.max_length, "precision": args.precision},
     )
-    report = zero_shot_stream_report(clf.fitted_, chunks(), task, split=split, progress=not args.no_progress)
+    total = min(total, args.limit) if args.limit is not None else total
+    stream = track(_limited(chunks(), args.limit), total, "zero-shot", mode)
+    report = zero_shot_stream_report(clf.fitted_, stream, task, split=split)
     print(format_report(report, task))
     if args.output:
         atomic_write_json(args.output, report)

@@ -3,7 +3,9 @@
 - :mod:`pet.data.registry` — ``TaskSpec`` from ``data/tasks/*.json``; the data root; a task's PVPs
 - :mod:`pet.data.tables` — CSV/TSV/JSONL(.gz) files -> ``Example`` lists
 - :mod:`pet.data.fewshot` — whole splits, K-per-class (train, dev) splits, unlabelled pools
-- :mod:`pet.data.owndata` — a task built on the fly for a user's own file
+- :mod:`pet.data.stream` — the one reader of a user's own data (a file or ``hf:`` dataset), in chunks
+- :mod:`pet.data.hub` — ``hf:NAME[:CONFIG]``: Hugging Face datasets (hub, ``save_to_disk``, local files)
+- :mod:`pet.data.owndata` — a task built on the fly for a user's own data
 """
 
 from .fewshot import few_shot, load_examples, unlabelled_pool

@@ -3,7 +3,8 @@
 ``NAME`` goes to ``datasets.load_dataset`` — a hub name (online), a local folder of
 parquet/CSV/JSON files (offline), or a folder written by ``Dataset.save_to_disk`` /
 ``DatasetDict.save_to_disk`` (read with ``datasets.load_from_disk``, offline). ``--split``
-picks the split (default: ``test``, else the only one). A ``ClassLabel`` label column gives
+picks the split (default: the caller's — ``test`` for scoring, ``train`` for training data —
+else the only one). A ``ClassLabel`` label column gives
 label ids by name (``ClassLabel.names``; the stored integers become those names); any other
 label column is used as text (``"0"``, ``"pos"``).
 
@@ -52,7 +53,7 @@ class HubData:
     """One split of a Hugging Face dataset, read lazily: ``records()`` yields dicts with label
     values turned into label-name strings where the column is a ``ClassLabel``."""
 
-    def __init__(self, spec: str, split: str | None, text_fields: Sequence[str], label_field: str | None):
+    def __init__(self, spec: str, split: str | None, text_fields: Sequence[str], label_field: str | None, *, default_split: str = "test"):
         ds_mod = _datasets()
         name, config = parse_hf(spec)
         self.spec, self.name = spec, name
@@ -68,9 +69,9 @@ class HubData:
         if isinstance(loaded, ds_mod.DatasetDict):
             splits = list(loaded)
             if split is None:
-                split = "test" if "test" in splits else (splits[0] if len(splits) == 1 else None)
+                split = default_split if default_split in splits else (splits[0] if len(splits) == 1 else None)
                 if split is None:
-                    raise ConfigError(f"{spec}: splits {splits}; fix: pick one with --split")
+                    raise ConfigError(f"{spec}: no split '{default_split}'; splits present: {splits}; fix: pick one with --split")
             if split not in loaded:
                 raise ConfigError(f"{spec}: no split '{split}'; splits present: {splits}; fix: --split one of them")
             ds = loaded[split]
@@ -90,12 +91,16 @@ class HubData:
         return len(self.dataset)
 
     def labels(self) -> list[str]:
-        """Label ids: the ClassLabel names in order, else the sorted distinct values."""
+        """Label ids: the ClassLabel names in order, else the sorted distinct values (numbers
+        numerically), as :func:`pet.data.stream.scan_source` gives for files."""
         if self.label_names is not None:
             return list(self.label_names)
-        from .stream import scan_labels
+        if not self.label_field:
+            return []
+        from .tables import cell_text
 
-        return scan_labels(self.records(), self.label_field) if self.label_field else []
+        found = {t.strip() for t in map(cell_text, self.dataset.unique(self.label_field)) if t is not None and t.strip()}
+        return sorted(found, key=lambda s: (len(s), s) if s.isdigit() else (0, s))
 
     def records(self, batch_size: int = 1024) -> Iterator[dict[str, Any]]:
         names = self.label_names

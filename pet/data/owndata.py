@@ -1,5 +1,6 @@
-"""A task built on the fly for a user's own CSV/TSV/JSONL file (``--data --text-field
---label-field``): no registry entry, labels from the data unless given."""
+"""A task built on the fly for a user's own data (``--data --text-field --label-field``): a
+CSV/TSV/JSONL(.gz) file or ``hf:NAME[:CONFIG]``, read by the one reader in
+:mod:`pet.data.stream`; no registry entry, labels from the data unless given."""
 
 from __future__ import annotations
 
@@ -10,38 +11,54 @@ from ..errors import DataError
 from ..examples import Example
 from ..utils.defaults import DEFAULT_MAX_LENGTH
 from .registry import TaskSpec
-from .tables import load_table
+from .stream import DEFAULT_CHUNK_SIZE, Source, iter_chunks, scan_source
+
+
+def own_task_spec(source: str | Path | Source, fields: dict[str, str], label_field: str | None, labels: Sequence[str],
+                  metric: str = "accuracy", max_length: int | None = None) -> TaskSpec:
+    """The task of a user's own data (a file or ``hf:`` dataset) with the labels given, without
+    reading its rows."""
+    src = Source.of(source)
+    return TaskSpec(name=src.stem, folder="", labels={lab: lab for lab in labels}, splits={}, fields={k: (v,) for k, v in fields.items()},
+                    label=label_field or "", metric=metric, default_pvps=(), max_length=max_length or DEFAULT_MAX_LENGTH,
+                    path=None if src.is_hf else Path(src.spec))
+
+
+def read_own(source: str | Path | Source, text_fields: dict[str, str], label_field: str | None, *,
+             labels: Sequence[str] | None = None, split: str | None = None, default_split: str = "train",
+             chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[Example]:
+    """Every row of a user's file or ``hf:`` split as Examples (empty text is an error); the
+    split defaults to ``default_split`` (``train`` for training data, ``test`` for test data)."""
+    if not text_fields:
+        raise DataError(f"{source}: no text field given; fix: pass --text-field COLUMN")
+    src = Source.of(source, split, default_split)
+    return [e for chunk in iter_chunks(src, text_fields, label_field, chunk_size=chunk_size, labels=labels, empty_text="error") for e in chunk]
 
 
 def own_data_task(
-    path: str | Path,
+    path: str | Path | Source,
     text_fields: dict[str, str],
     label_field: str | None,
     labels: Sequence[str] | None = None,
     metric: str = "accuracy",
     max_length: int = DEFAULT_MAX_LENGTH,
+    *,
+    split: str | None = None,
+    default_split: str = "train",
 ) -> tuple[TaskSpec, list[Example]]:
-    """A task built on the fly for a user's own CSV/TSV/JSONL file; labels come from the data
-    (sorted) unless given."""
-    examples = load_table(path, text_fields, label_field)
+    """A task built on the fly for a user's own file or ``hf:`` dataset, and its examples; labels
+    come from the data (a ``ClassLabel``'s names, else sorted) unless given."""
+    src = Source.of(path, split, default_split)
+    examples = read_own(src, text_fields, label_field, labels=labels)
     if not examples:
-        raise DataError(f"{path}: no rows; fix: give a file with at least one example")
+        raise DataError(f"{src}: no rows; fix: give data with at least one example")
     if labels is None:
-        found = {e.label for e in examples if e.label is not None}
-        labels = sorted(found, key=lambda s: (len(s), s) if s.isdigit() else (0, s))
-    spec = TaskSpec(
-        name=Path(path).stem,
-        folder="",
-        labels={lab: lab for lab in labels},
-        splits={},
-        fields={k: (v,) for k, v in text_fields.items()},
-        label=label_field or "",
-        metric=metric,
-        default_pvps=(),
-        max_length=max_length,
-        path=Path(path),
-    )
-    return spec, examples
+        if src.is_hf and label_field:
+            labels = scan_source(src, label_field, text_fields)[0]
+        else:
+            found = {e.label for e in examples if e.label is not None}
+            labels = sorted(found, key=lambda s: (len(s), s) if s.isdigit() else (0, s))
+    return own_task_spec(src, text_fields, label_field, labels, metric, max_length), examples
 
 
 def parse_field_map(values: Sequence[str] | None, default: str = "text_a") -> dict[str, str]:

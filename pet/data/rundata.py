@@ -20,9 +20,9 @@ from ..errors import ConfigError, DataError
 from ..examples import Example
 from ..prompts.spec import PVP
 from .fewshot import few_shot, load_examples, unlabelled_pool
-from .owndata import own_data_task
+from .owndata import own_data_task, read_own
 from .registry import TaskSpec, load_task, task_pvps
-from .tables import load_table
+from .stream import Source
 
 
 @dataclass
@@ -84,7 +84,7 @@ def task_run_data(
 
 
 def own_run_data(
-    data: str | Path,
+    data: str | Path | Source,
     text_fields: dict[str, str],
     label_field: str,
     *,
@@ -93,12 +93,13 @@ def own_run_data(
     patterns: str | Path | None = None,
     verbalizers: str | Path | None = None,
     pvps: Sequence[str] | None = None,
-    test: str | Path | None = None,
-    unlabelled: str | Path | None = None,
+    test: str | Path | Source | None = None,
+    unlabelled: str | Path | Source | None = None,
     unlabelled_size: int | None = None,
 ) -> RunData:
-    """K per class drawn (seeded) from a user's labelled file; the rest (or ``test``) is the
-    test set; ``unlabelled`` is an optional file of texts (same text columns)."""
+    """K per class drawn (seeded) from a user's labelled file or ``hf:`` dataset (its ``train``
+    split unless a :class:`Source` names another); the rest (or ``test``: a file, or an ``hf:``
+    dataset's ``test`` split) is the test set; ``unlabelled`` is optional text (same columns)."""
     if (patterns is None) != (verbalizers is None):
         raise ConfigError("own data needs both --patterns FILE and --verbalizers FILE (or neither, for cls-ft); fix: pass both")
     chosen: list[PVP] = []
@@ -108,8 +109,8 @@ def own_run_data(
         labels = chosen[0].verbalizer.label_ids
     spec, examples = own_data_task(data, text_fields, label_field, labels=labels)
     train, rest = sample_k_per_class(examples, spec.label_ids, k, seed, str(data))
-    test_examples = load_table(test, text_fields, label_field, labels=spec.label_ids) if test is not None else rest
+    test_examples = read_own(test, text_fields, label_field, labels=spec.label_ids, default_split="test") if test is not None else rest
     if not test_examples:
         raise DataError(f"{data}: no examples left for testing after drawing {k} per class; fix: pass --test FILE or a smaller --shots")
-    unl = load_table(unlabelled, text_fields, None)[:unlabelled_size] if unlabelled is not None else []
+    unl = read_own(unlabelled, text_fields, None)[:unlabelled_size] if unlabelled is not None else []
     return RunData(spec, train, test_examples, chosen, [], unl, k, seed)

@@ -1,20 +1,63 @@
-"""Reading a CSV/TSV/JSONL(.gz) file (or any iterable of records) in chunks, with bounded memory:
-pandas' chunked reader for CSV/TSV, line by line for JSONL (line-numbered errors, as the
-whole-file reader gives). Used by ``pet predict`` and ``pet zero-shot --data`` through
-:mod:`pet.evaluation.streaming`, and by the ``hf:`` reader (:mod:`pet.data.hub`)."""
+"""The one reader of a user's own data: a CSV/TSV/JSONL(.gz) file or a Hugging Face dataset
+(``hf:NAME[:CONFIG]``), streamed in chunks of ``Example`` with bounded memory.
+
+    for chunk in iter_chunks("reviews.csv", {"text_a": "review"}, "stars", chunk_size=512): ...
+    for chunk in iter_chunks(Source("hf:./my_ds", split="train"), {"text_a": "sentence"}, "label"): ...
+
+CSV/TSV go through pandas' chunked reader, JSONL line by line (line-numbered errors, as the
+whole-file reader gives), ``hf:`` through :class:`pet.data.hub.HubData`. ``pet train``,
+``zero-shot``, ``predict`` and ``search-verbalizer`` all read user data here (through
+:func:`pet.data.owndata.own_data_task` where a whole list is needed).
+"""
 
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from ..errors import DataError
 from ..examples import Example
 from ..utils.jsonl import iter_jsonl_records
+from .hub import HubData, is_hf
 from .tables import cell_text as _cell
 
 DEFAULT_CHUNK_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a user's rows come from: a file path, or ``hf:NAME[:CONFIG]`` plus a split
+    (``split`` None: ``default_split`` when the dataset has it, else its only split)."""
+
+    spec: str
+    split: str | None = None
+    default_split: str = "test"
+
+    @classmethod
+    def of(cls, source: str | Path | Source, split: str | None = None, default_split: str = "test") -> Source:
+        return source if isinstance(source, Source) else cls(str(source), split, default_split)
+
+    @property
+    def is_hf(self) -> bool:
+        return is_hf(self.spec)
+
+    @property
+    def stem(self) -> str:
+        """A short name: the file's stem, or the dataset folder's / hub name's last part."""
+        body = self.spec[3:] if self.is_hf else self.spec
+        return Path(body.rstrip("/")).stem or "data"
+
+    def hub(self, columns: Sequence[str], label_field: str | None) -> HubData:
+        return HubData(self.spec, self.split, columns, label_field, default_split=self.default_split)
+
+    def describe(self) -> str:
+        """The source as reports and errors name it: the path, or ``hf:NAME:SPLIT``."""
+        return f"{self.spec}:{self.hub([], None).split}" if self.is_hf else self.spec
+
+    def __str__(self) -> str:
+        return self.spec
 
 
 def _fmt(path: Path) -> str:
@@ -26,8 +69,9 @@ def _fmt(path: Path) -> str:
     return "tsv" if name.endswith(".tsv") else "csv"
 
 
-def _csv_rows(path: Path, wanted: Sequence[str], chunk_size: int) -> Iterator[tuple[int, dict]]:
-    """(row number, {column: value}) of a CSV/TSV file, read ``chunk_size`` rows at a time by pandas."""
+def _csv_rows(path: Path, wanted: Sequence[str], chunk_size: int, all_columns: bool = False) -> Iterator[tuple[int, dict]]:
+    """(row number, {column: value}) of a CSV/TSV file, read ``chunk_size`` rows at a time by pandas;
+    ``wanted`` columns only, or every column with ``all_columns``."""
     import pandas as pd
 
     tsv = _fmt(path) == "tsv"
@@ -41,11 +85,13 @@ def _csv_rows(path: Path, wanted: Sequence[str], chunk_size: int) -> Iterator[tu
                 df.columns = [str(c).strip() for c in df.columns]
                 missing = [c for c in wanted if c not in df.columns]
                 if missing:
-                    raise DataError(f"{path}: no column '{missing[0]}'; columns present: {list(df.columns)}; fix: name an existing column in --text-field/--label-field")
-                cols = {c: df[c].tolist() for c in wanted}
+                    raise DataError(f"{path}: no column '{missing[0]}'; columns present: {list(df.columns)}; "
+                                    "fix: name an existing column in --text-field/--label-field/--keep")
+                names = list(df.columns) if all_columns else list(wanted)
+                cols = [df[c].tolist() for c in names]
                 for i in range(len(df)):
                     row += 1
-                    yield row, {c: cols[c][i] for c in wanted}
+                    yield row, {c: col[i] for c, col in zip(names, cols)}
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not UTF-8 (byte {e.start}); fix: re-save the file as UTF-8") from None
     except DataError:
@@ -57,17 +103,35 @@ def _csv_rows(path: Path, wanted: Sequence[str], chunk_size: int) -> Iterator[tu
         raise DataError(f"{path}: cannot read as {'tsv' if tsv else 'csv'}: {msg}; fix: check the file's format") from None
 
 
-def iter_records(path: str | Path, columns: Sequence[str], chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[tuple[int, dict]]:
-    """(row/line number, record) of a file, streamed; ``columns`` must exist in every record."""
+def iter_records(path: str | Path, columns: Sequence[str], chunk_size: int = DEFAULT_CHUNK_SIZE, *,
+                 carried: Sequence[str] | bool = ()) -> Iterator[tuple[int, dict]]:
+    """(row/line number, record) of a file, streamed. ``columns`` (text and labels) must exist
+    in every record and hold text; ``carried`` columns (True: all) are read too, as they are."""
     p = Path(path)
     if not p.is_file():
-        raise DataError(f"{p}: file not found; fix: check the path")
+        raise DataError(f"{p}: file not found; fix: check the path (or write hf:NAME for a Hugging Face dataset)")
     wanted = [c for c in dict.fromkeys(columns) if c]
-    return iter_jsonl_records(p, wanted, require=True) if _fmt(p) == "jsonl" else _csv_rows(p, wanted, chunk_size)
+    if _fmt(p) == "jsonl":  # every field of a line is read; carried ones are checked by iter_chunks
+        return iter_jsonl_records(p, wanted, require=True)
+    extra = [] if isinstance(carried, bool) else list(carried)
+    return _csv_rows(p, list(dict.fromkeys([*wanted, *extra])), chunk_size, carried is True)
+
+
+def _open(source: str | Path | Source | Iterable[dict], columns: list[str], label_field: str | None, chunk_size: int,
+          carried: Sequence[str] | bool, name: str | None) -> tuple[str, str, str, Iterable[tuple[int, dict]]]:
+    """(where, unit, guid prefix, numbered records) of any source."""
+    if isinstance(source, (str, Path, Source)):
+        src = Source.of(source)
+        if src.is_hf:
+            hub = src.hub(columns, label_field)
+            return f"{src.spec}:{hub.split}", "record", src.stem, enumerate(hub.records(), 1)
+        p = Path(src.spec)
+        return str(p), "line" if _fmt(p) == "jsonl" else "row", p.stem, iter_records(p, columns, chunk_size, carried=carried)
+    return name or "records", "record", name or "record", enumerate(source, 1)
 
 
 def iter_chunks(
-    source: str | Path | Iterable[dict],
+    source: str | Path | Source | Iterable[dict],
     fields: dict[str, str],
     label_field: str | None = None,
     *,
@@ -75,19 +139,18 @@ def iter_chunks(
     labels: Sequence[str] | None = None,
     empty_text: str = "keep",
     name: str | None = None,
+    keep: Sequence[str] | bool = False,
 ) -> Iterator[list[Example]]:
-    """Lists of at most ``chunk_size`` Examples from a file (or an iterable of dict records, e.g.
-    a Hugging Face dataset), in order. ``fields`` maps template fields to columns; text is kept
-    exactly as read; ``empty_text``: keep (as "") or error. ``labels`` restricts label ids."""
+    """Lists of at most ``chunk_size`` Examples from a file, an ``hf:`` dataset (a string or a
+    :class:`Source`) or an iterable of dict records, in order. ``fields`` maps template fields
+    to columns; text is kept exactly as read; ``empty_text``: keep (as "") or error. ``labels``
+    restricts label ids. ``keep`` (True: every column; or a list) carries input columns through
+    in ``example.meta["columns"]`` (what ``pet predict`` writes beside its predictions)."""
     if chunk_size < 1:
         raise DataError(f"chunk_size={chunk_size}; fix: 1 or more")
+    kept = [] if isinstance(keep, bool) else list(keep)
     columns = [*fields.values(), *([label_field] if label_field else [])]
-    if isinstance(source, (str, Path)):
-        where, unit, prefix = str(source), "line" if _fmt(Path(source)) == "jsonl" else "row", Path(source).stem
-        records: Iterable[tuple[int, dict]] = iter_records(source, columns, chunk_size)
-    else:
-        where, unit, prefix = name or "records", "record", name or "record"
-        records = enumerate(source, 1)
+    where, unit, prefix, records = _open(source, columns, label_field, chunk_size, keep, name)
     chunk: list[Example] = []
     for n, rec in records:
         values = {}
@@ -108,7 +171,13 @@ def iter_chunks(
                 raise DataError(f"{where}: {unit} {n}: empty label in column '{label_field}'; fix: fill in the label or drop the {unit}")
             if labels is not None and label not in labels:
                 raise DataError(f"{where}: {unit} {n}: label '{label}' is not one of {list(labels)}; fix: correct the {unit} or the verbalizer")
-        chunk.append(Example(fields=values, label=label, guid=f"{prefix}-{n}", meta={unit: n}))
+        meta: dict[str, Any] = {unit: n}
+        if keep:
+            missing = next((c for c in kept if c not in rec), None)
+            if missing is not None:
+                raise DataError(f"{where}: {unit} {n}: no field '{missing}'; fields present: {list(rec)}; fix: name existing columns in --keep")
+            meta["columns"] = dict(rec) if keep is True else {c: rec[c] for c in kept}
+        chunk.append(Example(fields=values, label=label, guid=f"{prefix}-{n}", meta=meta))
         if len(chunk) >= chunk_size:
             yield chunk
             chunk = []
@@ -116,30 +185,36 @@ def iter_chunks(
         yield chunk
 
 
-def own_task_spec(source: str, fields: dict[str, str], label_field: str | None, labels: Sequence[str],
-                  metric: str = "accuracy", max_length: int | None = None) -> Any:
-    """The task of a user's own data (a file or ``hf:`` dataset) without reading its rows: what
-    :func:`pet.data.own_data_task` builds, with the labels given (e.g. from :func:`scan_labels`)."""
-    from .registry import TaskSpec
-    from ..utils.defaults import DEFAULT_MAX_LENGTH
-
-    name = Path(source[3:] if source.startswith("hf:") else source).stem or "data"
-    return TaskSpec(name=name, folder="", labels={lab: lab for lab in labels}, splits={}, fields={k: (v,) for k, v in fields.items()},
-                    label=label_field or "", metric=metric, default_pvps=(), max_length=max_length or DEFAULT_MAX_LENGTH,
-                    path=None if source.startswith("hf:") else Path(source))
-
-
-def scan_labels(source: str | Path | Iterable[dict], label_field: str, fields: dict[str, str] | None = None,
-                chunk_size: int = DEFAULT_CHUNK_SIZE, empty_text: str = "keep") -> list[str]:
-    """The sorted label ids of a source's label column (numbers numerically), in one streaming
-    pass that also checks every record's ``fields`` (line-numbered errors before any model loads)."""
-    found: set[str] = set()
-    for chunk in iter_chunks(source, fields or {}, label_field, chunk_size=chunk_size, empty_text=empty_text):
-        found.update(e.label for e in chunk)
+def _sorted_labels(found: Iterable[str]) -> list[str]:
     return sorted(found, key=lambda s: (len(s), s) if s.isdigit() else (0, s))
 
 
-def check_source(source: str | Path, fields: dict[str, str], chunk_size: int = DEFAULT_CHUNK_SIZE) -> int:
-    """Read a whole file once, chunk by chunk, checking every row (columns, JSONL objects, text
-    values): errors surface before a model is loaded; memory stays flat. Returns the row count."""
-    return sum(len(c) for c in iter_chunks(source, fields, chunk_size=chunk_size))
+def scan_source(source: str | Path | Source, label_field: str | None, fields: dict[str, str] | None = None,
+                chunk_size: int = DEFAULT_CHUNK_SIZE, empty_text: str = "keep", keep: Sequence[str] | bool = False) -> tuple[list[str], int]:
+    """(label ids, row count) of a source. Files are read once, chunk by chunk, checking every
+    row (columns, JSONL objects, text values) so errors surface before a model loads; label ids
+    are sorted (numbers numerically). An ``hf:`` dataset with a ``ClassLabel`` column gives its
+    names in order and its length without a pass."""
+    src = Source.of(source)
+    if src.is_hf:
+        hub = src.hub(list((fields or {}).values()), label_field)
+        if hub.label_names is not None or not label_field:
+            return (list(hub.label_names or []), len(hub))
+    found: set[str] = set()
+    n = 0
+    for chunk in iter_chunks(src, fields or {}, label_field, chunk_size=chunk_size, empty_text=empty_text, keep=keep):
+        found.update(e.label for e in chunk if e.label is not None)
+        n += len(chunk)
+    return _sorted_labels(found), n
+
+
+def scan_labels(source: str | Path | Source, label_field: str, fields: dict[str, str] | None = None,
+                chunk_size: int = DEFAULT_CHUNK_SIZE, empty_text: str = "keep") -> list[str]:
+    """The label ids of a source (see :func:`scan_source`)."""
+    return scan_source(source, label_field, fields, chunk_size, empty_text)[0]
+
+
+def check_source(source: str | Path | Source, fields: dict[str, str], chunk_size: int = DEFAULT_CHUNK_SIZE,
+                 keep: Sequence[str] | bool = False) -> int:
+    """The row count of a source, every file row checked on the way (see :func:`scan_source`)."""
+    return scan_source(source, None, fields, chunk_size, keep=keep)[1]

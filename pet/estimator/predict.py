@@ -1,15 +1,38 @@
-"""``pet predict``: a saved classifier's predictions written chunk by chunk, atomically."""
+"""``pet predict``: a saved classifier's predictions written chunk by chunk, atomically, in the
+format the output's extension names, with the input's columns carried through.
+
+Each output row: the carried input columns (``example.meta["columns"]``, see
+:func:`pet.data.stream.iter_chunks`), then ``label`` (the predicted label) and the
+probabilities — a ``probabilities`` object ``{label: p}`` in JSONL, one ``p_<label>`` column per
+label in CSV/TSV. An input column whose name is taken by a prediction column is written as
+``input_<name>`` (a labelled file's gold ``label`` becomes ``input_label``).
+"""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
+from ..errors import UsageError
 from ..examples import Example
 from ..utils.io import atomic_output
+
+#: output extension -> format
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}
+
+
+def output_format(path: str | Path) -> str:
+    """The format the file name's extension names (``.csv``, ``.tsv``, ``.jsonl``), else a one-line error."""
+    fmt = FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise UsageError(f"--output {path}: unknown format '{Path(path).suffix or '(no extension)'}'; "
+                         f"fix: end the file name in {', '.join(FORMATS)}")
+    return fmt
+
 
 def predict_stream(
     predict_log_proba: Callable[[list[Example]], np.ndarray], chunks: Iterable[list[Example]]
@@ -19,21 +42,62 @@ def predict_stream(
         yield chunk, np.asarray(predict_log_proba(chunk))
 
 
-def predict_to_jsonl(clf: Any, chunks: Iterable[list[Example]], output: str | Path, *, progress: Callable[[int], None] | None = None) -> int:
-    """``pet predict``: one line ``{"index", "guid", "label", "probabilities"}`` per input
-    example, written chunk by chunk into ``output`` (atomically). Returns the number of lines."""
-    labels = list(clf.labels_)
+def _carried(ex: Example, taken: set[str]) -> dict[str, Any]:
+    return {(f"input_{k}" if k in taken else k): v for k, v in ex.meta.get("columns", {}).items()}
+
+
+def _flat(v: Any) -> Any:
+    """A JSON value as one CSV cell: None -> empty, lists and objects as JSON text."""
+    if v is None:
+        return ""
+    return json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v
+
+
+class _TableWriter:
+    """CSV/TSV rows; the header is the first row's columns (carried ones, then predictions)."""
+
+    def __init__(self, f, fmt: str, labels: list[str]):
+        self.f, self.delimiter, self.labels = f, "\t" if fmt == "tsv" else ",", labels
+        self.writer: csv.DictWriter | None = None
+
+    def write(self, carried: dict, label: str, proba: np.ndarray) -> None:
+        row = {k: _flat(v) for k, v in carried.items()}
+        row["label"] = label
+        row.update({f"p_{lab}": round(float(p), 6) for lab, p in zip(self.labels, proba)})
+        if self.writer is None:
+            self.writer = csv.DictWriter(self.f, fieldnames=list(row), delimiter=self.delimiter, lineterminator="\n", restval="")
+            self.writer.writeheader()
+        extra = [k for k in row if k not in self.writer.fieldnames]
+        if extra:
+            raise UsageError(f"input column '{extra[0]}' is missing from the first row, so it has no place in the table; "
+                             "fix: name the columns to carry with --keep, or write .jsonl")
+        self.writer.writerow(row)
+
+    def close(self) -> None:
+        if self.writer is None:  # no rows: a header with the prediction columns alone
+            csv.writer(self.f, delimiter=self.delimiter, lineterminator="\n").writerow(["label", *(f"p_{lab}" for lab in self.labels)])
+
+
+def write_predictions(clf: Any, chunks: Iterable[list[Example]], output: str | Path) -> int:
+    """Every input example's prediction, written chunk by chunk into ``output`` (atomically: a
+    failure leaves no file and an older one untouched), in the format its extension names.
+    Returns the number of rows written."""
+    fmt = output_format(output)
+    labels = [str(x) for x in clf.labels_]
+    taken = {"label", "probabilities", *(f"p_{lab}" for lab in labels)}
     n = 0
     with atomic_output(output) as f:
+        table = _TableWriter(f, fmt, labels) if fmt != "jsonl" else None
         for chunk, lp in predict_stream(clf.predict_log_proba, chunks):
             proba = np.exp(lp)
-            lines = []
             for ex, row in zip(chunk, proba):
-                rec = {"index": n, "guid": ex.guid, "label": labels[int(row.argmax())],
-                       "probabilities": {lab: round(float(p), 6) for lab, p in zip(labels, row)}}
-                lines.append(json.dumps(rec, ensure_ascii=False))
+                label = labels[int(row.argmax())]
+                if table is not None:
+                    table.write(_carried(ex, taken), label, row)
+                else:
+                    rec = {**_carried(ex, taken), "label": label, "probabilities": {lab: round(float(p), 6) for lab, p in zip(labels, row)}}
+                    f.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
                 n += 1
-            f.write("\n".join(lines) + "\n")
-            if progress:
-                progress(n)
+        if table is not None:
+            table.close()
     return n

@@ -3,7 +3,8 @@
 Two torch processes with default threads on a 2-core machine slow each other ~15× (a 35 s training
 cell took 527 s beside another). Every command takes ``--threads``; without it,
 :func:`default_threads` gives the cores not already taken by other running ``pet`` processes
-(at least one), and :func:`apply_threads` sets torch's intra-op threads to it.
+(at least one), and :func:`apply_threads` sets torch's intra-op threads to it — never more than
+torch already has (``OMP_NUM_THREADS``, or an embedding program's own setting, is respected).
 """
 
 from __future__ import annotations
@@ -20,11 +21,16 @@ def _cpu_count() -> int:
 
 
 def other_pet_processes() -> int:
-    """Running processes, other than this one and its parents, whose command line is a ``pet``
-    command (``pet …`` or ``python -m pet …``). Linux ``/proc`` only; 0 elsewhere."""
+    """How many other ``pet`` commands are running (see :func:`pet_processes`)."""
+    return len(pet_processes())
+
+
+def pet_processes() -> list[int]:
+    """Process ids of running processes, other than this one and its parent, whose command line
+    is a ``pet`` command (``pet …`` or ``python -m pet …``). Linux ``/proc`` only; none elsewhere."""
     me = os.getpid()
     skip = {me, os.getppid()}
-    n = 0
+    found = []
     for d in Path("/proc").glob("[0-9]*"):
         try:
             pid = int(d.name)
@@ -35,8 +41,8 @@ def other_pet_processes() -> int:
             continue
         argv = [a.decode("utf-8", "replace") for a in argv if a]
         if _is_pet_command(argv):
-            n += 1
-    return n
+            found.append(pid)
+    return found
 
 
 def _is_pet_command(argv: list[str]) -> bool:
@@ -59,10 +65,11 @@ def default_threads() -> int:
 
 
 def apply_threads(n: int | None) -> int:
-    """Set torch's intra-op threads to ``n`` (or :func:`default_threads` when None); returns it."""
+    """Set torch's intra-op threads to ``n``; when None, to :func:`default_threads` capped at
+    torch's current count (so ``OMP_NUM_THREADS=1`` stays 1). Returns the count set."""
     import torch
 
-    n = default_threads() if n is None else int(n)
+    n = min(default_threads(), torch.get_num_threads()) if n is None else int(n)
     if n < 1:
         from ..errors import UsageError
 
