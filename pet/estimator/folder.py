@@ -32,6 +32,7 @@ from typing import Any, Sequence
 
 from .. import __version__
 from ..errors import ModelError
+from ..evaluation.evaluator import without_predictions
 from ..methods import Fitted, Stage, get_method
 from ..methods.predictors import get_predictor_class
 from ..prompts.spec import PVP, load_patterns, load_verbalizers, make_pvps, save_patterns, save_verbalizers
@@ -89,7 +90,8 @@ def save_folder(path: str | Path, fitted: Fitted, label_values: Sequence[Any], *
         (d / "training_log.jsonl").write_text(
             "".join(json.dumps({"run": run, **e}, sort_keys=True) + "\n" for run, log in f.logs.items() for e in log.entries), encoding="utf-8")
         if metrics is not None:
-            atomic_write_json(d / "metrics.json", {"stages": list(metrics)})
+            metrics = [without_predictions(r) for r in metrics]  # per-example arrays are not a summary
+            atomic_write_json(d / "metrics.json", {"stages": metrics})
         meta = {
             "format_version": FORMAT_VERSION,
             "method": f.method,
