@@ -31,10 +31,10 @@ __all__ = [
     "ResultRow",
     "ResultsStore",
     "TaskEntry",
+    "build_report",
     "expand_grid",
     "load_experiment",
     "run_experiment",
-    "build_report",
 ]
 
 

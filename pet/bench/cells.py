@@ -180,7 +180,7 @@ def _cross_validate(cell: Cell, method, split: SplitInfo, pool: list[Example], s
         for r in evaluate(fitted, held_out, task, split=f"fold{i}"):
             per_key.setdefault(r["key"], []).append(r)
     out = []
-    for key, rs in per_key.items():
+    for rs in per_key.values():
         scores = [r["score"] for r in rs]
         out.append({**rs[0], "score": None, "metrics": {}, "dev_score": float(np.mean(scores)), "selected": False,
                     "train_seconds": float(sum(r["train_seconds"] for r in rs)), "eval_examples_per_second": 0.0,

@@ -16,10 +16,29 @@ from ..errors import ConfigError, PetError
 from ..evaluation.selection import parse_selection
 from ..methods import available_methods, get_method
 from ..training.loop import TrainConfig
-from .grid import Cell, canonical_json, config_hash, expand_grid, model_identity, parse_only, sweep_points, task_pvps, task_ref, uses_budgets
+from .grid import (
+    Cell,
+    canonical_json,
+    config_hash,
+    expand_grid,
+    model_identity,
+    parse_only,
+    sweep_points,
+    task_pvps,
+    task_ref,
+    uses_budgets,
+)
 from .plugins import import_plugins
-from .schema import (DEFAULT_K, DEFAULT_SEEDS, SCHEMA, Experiment, MethodSpec, TaskEntry, read_experiment_file,
-                     validate_experiment_dict)
+from .schema import (
+    DEFAULT_K,
+    DEFAULT_SEEDS,
+    SCHEMA,
+    Experiment,
+    MethodSpec,
+    TaskEntry,
+    read_experiment_file,
+    validate_experiment_dict,
+)
 
 __all__ = [
     "DEFAULT_K", "DEFAULT_SEEDS", "SCHEMA", "Cell", "Experiment", "MethodSpec", "TaskEntry", "canonical_json",
@@ -42,7 +61,7 @@ def _task_entry(t: Any) -> TaskEntry:
         test_limit=t.get("test_limit"),
         k=_as_tuple_k(t["k"]) if "k" in t else None,
         seeds=tuple(t["seeds"]) if "seeds" in t else None,
-        unlabelled=t["unlabelled"] if "unlabelled" in t else "inherit",
+        unlabelled=t.get("unlabelled", "inherit"),
         patterns=t.get("patterns"),
         verbalizers=t.get("verbalizers"),
     )

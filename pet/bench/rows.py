@@ -123,7 +123,7 @@ class ResultRow:
         return tuple(f.name for f in dataclasses.fields(cls) if f.name != "other")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ResultRow":
+    def from_dict(cls, d: dict) -> ResultRow:
         """A row from its stored object, of this schema or an older one (missing fields take
         their defaults; ``pet_version`` of a schema-1 row comes from its ``versions``)."""
         names = set(cls.field_names())

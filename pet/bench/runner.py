@@ -10,9 +10,25 @@ This module is the stable import path of the runner; the work is split by concer
 from __future__ import annotations
 
 from .cells import run_cell, task_metric
-from .driver import CellOutcome, Driver, Job, RunSummary, run_experiment, summary_line, write_task_notes
+from .driver import (
+    CellOutcome,
+    Driver,
+    Job,
+    RunSummary,
+    run_experiment,
+    summary_line,
+    write_task_notes,
+)
 from .environment import PeakMemory, git_commit, machine_info, versions
-from .splits import DataCache, SplitInfo, TestInfo, examples_checksum, prepare_split, prepare_test, split_folder
+from .splits import (
+    DataCache,
+    SplitInfo,
+    TestInfo,
+    examples_checksum,
+    prepare_split,
+    prepare_test,
+    split_folder,
+)
 
 #: the data cache's former (private) name, still used by callers written against it
 _DataCache = DataCache

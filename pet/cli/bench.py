@@ -64,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
     from ..bench.experiment import load_experiment
 
     exp = load_experiment(args.file, allow_imports=args.allow_imports)
-    from ..bench.driver import run_experiment  # the heavy import after the file is checked
+    from ..bench.driver import (
+        run_experiment,  # the heavy import after the file is checked
+    )
     from ..bench.executors import make_executor
     from ..utils.threads import default_threads
 
