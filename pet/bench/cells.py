@@ -32,7 +32,7 @@ from ..evaluation.evaluator import evaluate
 from ..evaluation.selection import choose, folds, parse_selection
 from ..examples import Example
 from ..methods import FitSetup, get_method
-from ..metrics import REGRESSION_METRICS, compute_metric, gold_scores, regression_scores
+from ..metrics import REGRESSION_METRICS, compute_metric
 from ..prompts.spec import PVP
 from ..training.loop import seed_everything
 from .environment import PeakMemory
@@ -70,16 +70,6 @@ def _jsonable(x: Any) -> Any:
 def _test_rows(fitted, examples: list[Example], task, split: str, progress: bool = False) -> list[dict]:
     """``evaluate`` on the test set, every row with its per-example ``pred`` / ``gold`` indices."""
     rows = evaluate(fitted, examples, task, split=split, progress=progress)
-    # TODO(remove when the evaluation branch lands: its rows carry "pred"/"gold" themselves)
-    if rows and "pred" not in rows[0]:
-        cache: dict = {}
-        gold = np.array([fitted.labels.index(e.label) for e in examples])
-        for r in rows:
-            lp = np.asarray(fitted.stage(r["key"]).predictor.predict_log_proba(examples, cache=cache))
-            r["pred"], r["gold"] = lp.argmax(1), gold
-            if task.regression:
-                order = [list(fitted.labels).index(lab) for lab in task.label_ids]
-                r["pred_score"], r["gold_score"] = regression_scores(task, lp[:, order]), np.asarray(gold_scores(examples))
     return rows
 
 
