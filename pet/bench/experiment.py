@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 from ..errors import ConfigError, PetError
 from ..utils.jsonio import json_path
-from ..evaluation.selection import parse_selection
+from ..evaluation.selection import SELECTION_PATTERN, parse_selection
 from ..methods import available_methods, get_method
 from ..training.loop import TrainConfig
 
@@ -64,7 +64,7 @@ SCHEMA: dict[str, Any] = {
         "budgets": _OPTIONS,
         "unlabelled": {"type": ["integer", "null"], "minimum": 0},
         "test_limit": {"type": ["integer", "null"], "minimum": 1},
-        "k_mode": {"enum": ["per_class", "total"]},
+        "k_mode": {"enum": ["per_class", "total", "total_balanced"]},
         "imports": {"type": "array", "items": {"type": "string", "minLength": 1}},
         "save_models": {"type": "boolean"},
     },
@@ -106,7 +106,7 @@ SCHEMA: dict[str, Any] = {
                     "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
                     "additionalProperties": {"type": "array", "minItems": 1},
                 },
-                "selection": {"type": "string", "pattern": r"^(none|dev|cv:\d+|multisplit:\d+)$"},
+                "selection": {"type": "string", "pattern": SELECTION_PATTERN},
                 "eval_every": {"type": "integer", "minimum": 1},
             },
         },
@@ -155,7 +155,8 @@ class Experiment:
     budgets: dict = field(default_factory=dict)
     unlabelled: int | None = 10000
     test_limit: int | None = None
-    #: "per_class": k examples per label (LM-BFF); "total": k labelled examples in all (PET's |T|)
+    #: "per_class": k examples per label (LM-BFF); "total": k labelled examples in all, drawn per
+    #: seed; "total_balanced": PET's |T| (the first |T|/|L| of each label, the same for every seed)
     k_mode: str = "per_class"
     model: str | None = None
     data_dir: str | None = None
@@ -656,13 +657,13 @@ def expand_grid(exp: Experiment, model: str | None = None, only: Sequence[str] =
                             "pvps": pvp_dicts,
                             "pet_version": version,
                         }
-                        if exp.k_mode == "total":
+                        if exp.k_mode in ("total", "total_balanced"):
                             if k is None:
                                 raise ConfigError(f"{where}: $.k: k_mode total needs a number |T| for every k, not null; fix: list sizes such as [10, 50, 100]")
-                            config["k_mode"] = "total"  # (absent for per-class K: earlier hashes stay valid)
+                            config["k_mode"] = exp.k_mode  # (absent for per-class K: earlier hashes stay valid)
                         common = dict(task=spec.name, method=label, method_name=m.name, k=k, seed=seed, pvps=pvp_ids,
                                       test_split=t.test_split, test_limit=test_limit, unlabelled=unl, skip=skip,
-                                      task_ref=task_ref(t, exp), k_total=exp.k_mode == "total")
+                                      task_ref=task_ref(t, exp), k_total=exp.k_mode != "per_class")
                         if m.selection == "none":
                             group = [Cell(options=options, config=config, config_hash=config_hash(config), **common)]
                         else:  # one cell per grid point, then the cell that chooses among them

@@ -182,26 +182,26 @@ class SplitInfo:
     folder: str  # relative to the results folder
 
 
-def split_folder(results: Path, task: str, k: int | None, seed: int, total: bool = False) -> Path:
+def split_folder(results: Path, task: str, k: int | None, seed: int, total: bool = False, balanced: bool = False) -> Path:
     if total:
-        return results / "splits" / task / f"total{k}-seed{seed}"
+        return results / "splits" / task / (f"total{k}-balanced" if balanced else f"total{k}-seed{seed}")
     return results / "splits" / task / (f"k{k}-seed{seed}" if k is not None else f"fixed-seed{seed}")
 
 
 def prepare_split(task: str, data_dir: str | None, k: int | None, seed: int, results: Path, name: str | None = None,
-                  total: bool = False) -> SplitInfo:
+                  total: bool = False, balanced: bool = False) -> SplitInfo:
     """The cell's few-shot split, created once under the results folder (under a file lock) and
     read back, checksum-verified, by every method."""
     import fcntl
 
     from ..data.fewshot import CHECKSUM_FILE, MANIFEST_FILE, few_shot
 
-    d = split_folder(results, name or task, k, seed, total)
+    d = split_folder(results, name or task, k, seed, total, balanced)
     d.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(str(d) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        train, dev = few_shot(task, data_dir, k=k, seed=seed, out_dir=d, total=k if total else None)
+        train, dev = few_shot(task, data_dir, k=k, seed=seed, out_dir=d, total=k if total else None, balanced=balanced)
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
@@ -289,10 +289,11 @@ class _DataCache:
         self._pools: dict = {}
 
     def split(self, cell: Cell) -> SplitInfo:
-        key = (cell.task, cell.k, cell.seed, cell.k_total)
+        balanced = cell.config.get("k_mode") == "total_balanced"  # PET's first |T|/|L| per label
+        key = (cell.task, cell.k, cell.seed, cell.k_total, balanced)
         if key not in self._splits:
             self._splits[key] = prepare_split(cell.task_ref or cell.task, self.data_dir, cell.k, cell.seed, self.results, name=cell.task,
-                                              total=cell.k_total)
+                                              total=cell.k_total, balanced=balanced)
         return self._splits[key]
 
     def test(self, cell: Cell) -> TestInfo:
@@ -329,9 +330,11 @@ def run_cell(
 
     Roles (``Cell.role``): ``single`` — fit, evaluate, rows ``selected``; ``point`` — one grid
     point of a selection: with ``dev``, fit + dev and test rows (``dev_score``); with
-    ``cv``/``multisplit``, the mean held-out fold score per stage (no test rows); ``select`` —
+    ``cv``/``multisplit``, the mean held-out fold score per stage (test rows only for
+    ``:mean-of-folds``: the mean of the fold models' test scores); ``select`` —
     choose per stage the point with the best dev score (``pet.evaluation.selection.choose``): with ``dev``
-    its rows, with ``cv``/``multisplit`` the chosen point re-fitted on train ∪ dev and tested once.
+    its rows, with ``cv``/``multisplit`` the chosen point re-fitted on train ∪ dev and tested once
+    (``:refit``) or, FewNLU's ``:mean-of-folds``, the chosen point's row (its fold models' mean test score).
     """
     task = load_task(cell.task_ref or cell.task)
     split = data.split(cell)
@@ -345,12 +348,13 @@ def run_cell(
     extra_fields: dict[str, Any] = {"selection": str(selection), "grid_point": cell.grid_point or None}
     with PeakMemory() as mem:
         if cell.role == "select":
-            if selection.uses_folds:
+            if selection.refits:
                 results, fitted, test = _refit_chosen(cell, method, split, pool, setup, task, data)
-            else:
+            else:  # dev, and FewNLU's cv:N:mean-of-folds (its points already hold their fold models' test scores)
                 return _chosen_rows(cell, selection)
         elif cell.role == "point" and selection.uses_folds:
-            results, fitted, test = _cross_validate(cell, method, split, pool, setup, task, selection), None, None
+            fitted = None
+            results, test = _cross_validate(cell, method, split, pool, setup, task, selection, data)
         else:
             seed_everything(cell.seed)
             dev = split.dev if selection.mode == "dev" else []
@@ -440,22 +444,37 @@ def task_metric(task) -> Callable[[list, list], float]:
     return metric
 
 
-def _cross_validate(cell: Cell, method, split: SplitInfo, pool: list[Example], setup: FitSetup, task, selection) -> list[dict]:
+def _cross_validate(cell: Cell, method, split: SplitInfo, pool: list[Example], setup: FitSetup, task, selection,
+                    data: _DataCache) -> tuple[list[dict], TestInfo | None]:
     """One grid point under cv/multisplit: fit on each fold's training part, score its held-out
-    part; per stage the mean held-out score (``dev_score``) and the fold scores. No test rows."""
+    part; per stage the mean held-out score (``dev_score``) and the fold scores. With the refit
+    variant no test rows; with FewNLU's ``mean-of-folds`` every fold model is also tested once
+    it is fitted and the row's ``score`` is the mean of the fold models' test scores (the choice
+    still reads only ``dev_score``)."""
     per_key: dict[str, list[dict]] = {}
+    tested: dict[str, list[float]] = {}
+    test = None
     for i, (fit_part, held_out) in enumerate(folds([*split.train, *split.dev], selection, cell.seed)):
         seed_everything(cell.seed)
         fitted = method.fit(fit_part, pool, cell.options, setup)
         for r in evaluate(fitted, held_out, task, split=f"fold{i}"):
             per_key.setdefault(r["key"], []).append(r)
+        if not selection.refits:
+            test = data.test(cell)  # read only once this fold's model is fitted
+            for r in evaluate(fitted, test.examples, task, split=test.split):
+                tested.setdefault(r["key"], []).append(r["score"])
     out = []
     for key, rs in per_key.items():
         scores = [r["score"] for r in rs]
-        out.append({**rs[0], "score": None, "metrics": {}, "dev_score": float(np.mean(scores)), "selected": False,
+        extra = {**rs[0]["extra"], "fold_scores": scores, "fold_size": [r["n"] for r in rs]}
+        score = None
+        if key in tested:
+            extra["fold_test_scores"] = tested[key]
+            score = float(np.mean(tested[key]))
+        out.append({**rs[0], "score": score, "metrics": {}, "dev_score": float(np.mean(scores)), "selected": False,
                     "train_seconds": float(sum(r["train_seconds"] for r in rs)), "eval_examples_per_second": 0.0,
-                    "extra": {**rs[0]["extra"], "fold_scores": scores, "fold_size": [r["n"] for r in rs]}})
-    return out
+                    "extra": extra})
+    return out, test
 
 
 def _grid(cell: Cell) -> tuple[list[list[dict]], list[dict]]:
