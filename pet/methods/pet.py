@@ -28,7 +28,7 @@ iPET
 
   * voters: a random ``fraction`` (PET's λ = 0.25; ``max(1, round(λ·(n − 1)))``) of the previous
     generation's models other than model ``i`` itself — models of the same PVP (other
-    repetitions) may vote, as in PET: the paper's ``N ⊂ M^{j−1} \ {M_i^{j−1}}`` (§3.3) and
+    repetitions) may vote, as in PET: the paper's ``N ⊂ M^{j−1}`` minus ``M_i^{j−1}`` (§3.3) and
     ``generate_ipet_train_sets`` in timoschick/pet ``pet/modeling.py`` l.677-678, which drops only
     the model's own output directory;
   * their ensemble (same weighting as above) labels the unlabelled pool (hard label = argmax;
