@@ -197,16 +197,13 @@ def _ipet_setup(n_pool=100, seed=0):
 def test_ipet_grow_sizes_label_distribution_and_voters(generation):
     labelled, pool, log_probs, groups = _ipet_setup()
     for member in range(4):
-        g = ipet_grow(labelled, pool, log_probs, groups, member, LABELS, generation, weights=[1, 1, 0.5, 0.75], seed=5)
+        g = ipet_grow(labelled, pool, log_probs, member, LABELS, generation, weights=[1, 1, 0.5, 0.75], seed=5)
         target = 6 * 5**generation - 6
         assert g.target == target == len(g.examples)
         # the original 4:2 label distribution, exactly
         assert Counter(e.label for e in g.examples) == {"0": target * 4 // 6, "1": target * 2 // 6}
-        # voters: max(1, round(0.25 · #others)), never a model of the member's own PVP
-        own = groups[member]
-        others = [j for j in range(4) if groups[j] != own]
-        assert len(g.voters) == max(1, round(len(others) * 0.25))
-        assert all(groups[v] != own for v in g.voters)
+        # voters: max(1, round(0.25 · (n - 1))), never the member itself (PET)
+        assert len(g.voters) == max(1, round(3 * 0.25)) and member not in g.voters
         # every added example carries the label of the voters' ensemble
         w = np.array([1, 1, 0.5, 0.75])[g.voters]
         ens = ensemble([log_probs[v] for v in g.voters], w).argmax(1)
@@ -220,31 +217,31 @@ def test_ipet_grow_sizes_label_distribution_and_voters(generation):
             assert len({e.guid for e in g.examples}) == len(g.examples)
 
 
-def test_ipet_grow_members_of_a_pvp_are_labelled_by_others_only():
+def test_ipet_grow_excludes_only_the_member_itself():
+    """PET (paper §3.3, modeling.py): N ⊂ M^{j-1} \\ {M_i}: another repetition of the member's own
+    PVP may vote; the member never does."""
     labelled, pool, log_probs, groups = _ipet_setup()
-    # A's models are always wrong; B/C say the gold label. A model of PVP A is labelled by B or
-    # C only, so its added examples are perfectly labelled.
-    for member in (0, 1):
-        g = ipet_grow(labelled, pool, log_probs, groups, member, LABELS, 1, seed=1)
-        assert g.label_accuracy == 1.0
-    # B's model may get C's or A's votes; with fraction 1 it gets all of A, A, C
-    g = ipet_grow(labelled, pool, log_probs, groups, 2, LABELS, 1, fraction=1.0, seed=1)
-    assert g.voters == [0, 1, 3]
+    g = ipet_grow(labelled, pool, log_probs, 0, LABELS, 1, fraction=1.0, seed=1)
+    assert g.voters == [1, 2, 3]  # model 1 is PVP A's other repetition
+    seen = set()
+    for seed in range(40):  # with λ = 0.25 one voter is drawn: over seeds, A's other repetition is among them
+        seen.update(ipet_grow(labelled, pool, log_probs, 0, LABELS, 1, seed=seed).voters)
+    assert seen == {1, 2, 3}
 
 
 def test_ipet_grow_is_deterministic_and_seeded():
     labelled, pool, log_probs, groups = _ipet_setup()
-    a = ipet_grow(labelled, pool, log_probs, groups, 2, LABELS, 1, seed=3)
-    b = ipet_grow(labelled, pool, log_probs, groups, 2, LABELS, 1, seed=3)
+    a = ipet_grow(labelled, pool, log_probs, 2, LABELS, 1, seed=3)
+    b = ipet_grow(labelled, pool, log_probs, 2, LABELS, 1, seed=3)
     assert [e.guid for e in a.examples] == [e.guid for e in b.examples] and a.voters == b.voters
-    c = ipet_grow(labelled, pool, log_probs, groups, 2, LABELS, 1, seed=4)
+    c = ipet_grow(labelled, pool, log_probs, 2, LABELS, 1, seed=4)
     assert [e.guid for e in a.examples] != [e.guid for e in c.examples]
 
 
 def test_ipet_grow_top_mode_takes_most_confident():
     labelled, pool, log_probs, groups = _ipet_setup()
-    g = ipet_grow(labelled, pool, log_probs, groups, 0, LABELS, 1, select="top", fraction=1.0, seed=0)
-    probs = np.exp(ensemble([log_probs[2], log_probs[3]]))
+    g = ipet_grow(labelled, pool, log_probs, 0, LABELS, 1, select="top", fraction=1.0, seed=0)
+    probs = np.exp(ensemble([log_probs[1], log_probs[2], log_probs[3]]))  # every model but the member
     by_guid = {e.guid: i for i, e in enumerate(pool)}
     for lab in LABELS:
         li = LABELS.index(lab)
@@ -256,7 +253,7 @@ def test_ipet_grow_top_mode_takes_most_confident():
 
 def test_ipet_grow_upsamples_a_small_pool_and_records_shortfall():
     labelled, pool, log_probs, groups = _ipet_setup(n_pool=10)
-    g = ipet_grow(labelled, pool, log_probs, groups, 0, LABELS, 2, seed=0)  # needs 144 from 9 usable
+    g = ipet_grow(labelled, pool, [log_probs[2]] * 4, 0, LABELS, 2, seed=0)  # needs 144 from 9 usable (gold-labelled)
     assert len(g.examples) == 144 and Counter(e.label for e in g.examples) == {"0": 96, "1": 48}
     # every candidate of a label is repeated ⌊need/n⌋ or ⌈need/n⌉ times (4 for "0", 5 for "1")
     for lab, need in (("0", 96), ("1", 48)):
@@ -267,15 +264,15 @@ def test_ipet_grow_upsamples_a_small_pool_and_records_shortfall():
     # a label no pool example is assigned to: filled with the examples most likely to be it
     p1 = np.linspace(0.05, 0.4, 10)
     only0 = [np.log(np.stack([1 - p1, p1], 1))] * 4
-    g = ipet_grow(labelled, pool, only0, groups, 0, LABELS, 1, seed=0)
+    g = ipet_grow(labelled, pool, only0, 0, LABELS, 1, seed=0)
     assert g.per_label == {"0": 16, "1": 8} and g.forced == {"1": 8}
     assert [e.guid for e in g.examples if e.label == "1"] == [f"p{i}" for i in range(9, 1, -1)]
 
 
-def test_ipet_grow_needs_two_pvps():
+def test_ipet_grow_needs_two_models():
     labelled, pool, log_probs, _ = _ipet_setup()
     with pytest.raises(ConfigError, match="two"):
-        ipet_grow(labelled, pool, log_probs, ["A"] * 4, 0, LABELS, 1)
+        ipet_grow(labelled, pool, log_probs[:1], 0, LABELS, 1)
 
 
 # ----------------------------------------------------------------------------- typed options
@@ -291,10 +288,11 @@ def test_pet_methods_are_registered_with_typed_options():
     assert o.seed is None and o.temperature == 2.0  # seed: the run's; T = 2 as in PET
     i = ipet.make_options({"generations": 1, "lr": 1})  # an int is fine for a float option
     assert (i.generations, i.ipet_fraction, i.ipet_scale, i.ipet_select, i.distill_each_generation) == (1, 0.25, 5, "sample", False)
+    assert ipet.make_options({}).generations is None and ipet.make_options({}).ipet_target == 1000  # PET's rule
     assert isinstance(i.lr, float) and i.lr == 1.0
     # every TrainConfig key is a PET option; iPET has PET's options plus its own
     assert set(TrainConfig.keys()) < set(PetOptions.keys()) < set(IpetOptions.keys())
-    assert {"generations", "ipet_fraction", "ipet_scale", "ipet_select", "distill_each_generation"} == set(IpetOptions.keys()) - set(PetOptions.keys())
+    assert {"generations", "ipet_target", "ipet_fraction", "ipet_scale", "ipet_select", "distill_each_generation"} == set(IpetOptions.keys()) - set(PetOptions.keys())
 
 
 @pytest.mark.parametrize(
@@ -314,7 +312,7 @@ def test_pet_methods_are_registered_with_typed_options():
         ("pet", {"distill_steps": -1}, r"distill_steps=-1: out of range"),
         ("pet", {"distill_lr": 0.0}, r"distill_lr=0.0: out of range"),
         ("ipet", {"generations": "x"}, r"generations='x': must be a whole number"),
-        ("ipet", {"generations": 0}, r"generations=0: out of range"),
+        ("ipet", {"generations": -1}, r"generations=-1: out of range"),
         ("ipet", {"ipet_fraction": 0.0}, r"ipet_fraction=0.0: out of range"),
         ("ipet", {"ipet_fraction": 1.5}, r"ipet_fraction=1.5: out of range"),
         ("ipet", {"ipet_select": "best"}, r"ipet_select='best': not an allowed value; fix: use one of sample, top"),
@@ -386,8 +384,7 @@ def test_missing_pool_and_single_pvp_are_clear_config_errors(tiny_bert_dir):
         get_method("pet").fit(labelled, [], {**BASE, "distill": False, "mlm_weight": 0.5}, setup)  # MLM loss on the pool
     with pytest.raises(ConfigError, match="two"):
         get_method("ipet").fit(labelled, pool, BASE, _setup(tiny_bert_dir, _pvps()[:1]))
-    with pytest.raises(ConfigError, match="two"):  # two repetitions of one PVP are not two PVPs
-        get_method("ipet").fit(labelled, pool, {**BASE, "repetitions": 2}, _setup(tiny_bert_dir, _pvps()[:1]))
+    # two repetitions of one PVP are two models: PET lets each label the other's training set
     with pytest.raises(ConfigError, match="no labelled training examples"):
         get_method("pet").fit([], pool, BASE, setup)
     soft = PVP(Pattern("soft-2", "{text_a} {soft:2} {mask}."), _pvps()[0].verbalizer)
@@ -527,7 +524,7 @@ def test_ipet_end_to_end_rows_and_training_set_sizes(tiny_bert_dir, toy_task, tm
             assert s.extra["train_size"] == len(labelled) * 5
             assert s.extra["added"] == s.extra["added_target"] == len(labelled) * 4
             assert s.extra["added_per_label"] == {"0": 16, "1": 16}
-            assert all(v.split("#")[0] != s.pvp for v in s.extra["voters"])  # other PVPs only
+            assert f"{s.pvp}#0" not in s.extra["voters"]  # never the model itself
             assert s.extra["seed"] == 3 + 100 and s.extra["generation"] == 1
             assert 0 <= s.extra["added_label_accuracy"] <= 1  # the pool's hidden gold labels are known
     assert fitted.stages[0].extra["seed"] == 3  # the run's seed

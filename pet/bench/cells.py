@@ -104,14 +104,16 @@ def run_cell(cell: Cell, exp: Any, model: str | None, data: DataCache, device: s
     selection = parse_selection(cell.selection)
     setup = FitSetup(model=cell.model or model, labels=list(task.label_ids), pvps=pvps, seed=cell.seed, max_length=task.max_length,
                      device=device, progress=progress, metric=task_metric(task), regression=task.regression)
-    if cell.role == "select" and not selection.uses_folds:
+    if cell.role == "select" and not selection.refits:
+        # dev, and FewNLU's cv:N:mean-of-folds (its points already hold their fold models' mean test score)
         return _chosen_rows(cell)
     t0 = time.perf_counter()
     with PeakMemory() as mem:
         if cell.role == "select":
             results, fitted, test = _refit_chosen(cell, method, split, pool, setup, task, data)
         elif cell.role == "point" and selection.uses_folds:
-            results, fitted, test = _cross_validate(cell, method, split, pool, setup, task, selection), None, None
+            fitted = None
+            results, test = _cross_validate(cell, method, split, pool, setup, task, selection, data)
         else:
             results, fitted, test = _fit_and_test(cell, method, split, pool, setup, task, data, selection, progress)
     out = _Outcome(results, fitted, test, time.perf_counter() - t0, mem)
@@ -160,22 +162,35 @@ def _row(cell: Cell, exp: Any, r: dict, out: _Outcome, split: SplitInfo, pool: t
     )
 
 
-def _cross_validate(cell: Cell, method, split: SplitInfo, pool: list[Example], setup: FitSetup, task, selection) -> list[dict]:
+def _cross_validate(cell: Cell, method, split: SplitInfo, pool: list[Example], setup: FitSetup, task, selection,
+                    data: DataCache) -> tuple[list[dict], Any]:
     """One grid point under cv/multisplit: fit on each fold's training part, score its held-out
-    part; per stage the mean held-out score (``dev_score``) and the fold scores. No test rows."""
+    part; per stage the mean held-out score (``dev_score``) and the fold scores. With the refit
+    variant no test rows; with FewNLU's ``mean-of-folds`` every fold model is also tested once and
+    the row's score is the mean of the fold models' test scores."""
     per_key: dict[str, list[dict]] = {}
+    tested: dict[str, list[float]] = {}
+    test = None
     for i, (fit_part, held_out) in enumerate(folds([*split.train, *split.dev], selection, cell.seed)):
         seed_everything(cell.seed)
         fitted = method.fit(fit_part, pool, cell.options, setup)
         for r in evaluate(fitted, held_out, task, split=f"fold{i}"):
             per_key.setdefault(r["key"], []).append(r)
-    out = []
-    for rs in per_key.values():
-        scores = [r["score"] for r in rs]
-        out.append({**rs[0], "score": None, "metrics": {}, "dev_score": float(np.mean(scores)), "selected": False,
-                    "train_seconds": float(sum(r["train_seconds"] for r in rs)), "eval_examples_per_second": 0.0,
-                    "extra": {**rs[0]["extra"], "fold_scores": scores, "fold_size": [r["n"] for r in rs]}})
-    return out
+        if not selection.refits:
+            test = data.test(cell)  # read only once this fold's model is fitted
+            for r in evaluate(fitted, test.examples, task, split=test.split):
+                tested.setdefault(r["key"], []).append(r["score"])
+    return [_fold_row(key, rs, tested.get(key)) for key, rs in per_key.items()], test
+
+
+def _fold_row(key: str, rs: list[dict], test_scores: list[float] | None) -> dict:
+    scores = [r["score"] for r in rs]
+    extra = {**rs[0]["extra"], "fold_scores": scores, "fold_size": [r["n"] for r in rs]}
+    if test_scores is not None:
+        extra["fold_test_scores"] = test_scores
+    return {**without_predictions(rs[0]), "score": float(np.mean(test_scores)) if test_scores else None, "metrics": {},
+            "dev_score": float(np.mean(scores)), "selected": False, "train_seconds": float(sum(r["train_seconds"] for r in rs)),
+            "eval_examples_per_second": 0.0, "extra": extra}
 
 
 def _grid(cell: Cell) -> tuple[list[list[dict]], list[dict]]:

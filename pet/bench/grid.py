@@ -222,13 +222,13 @@ def _method_cells(exp: Experiment, m: MethodSpec, plan: _TaskPlan, k: int | None
         "method": m.name, "label": label, "k": k, "seed": seed, "options": options, "pvps": plan.pvp_dicts,
         "pet_version": _pet_version(),
     }
-    if exp.k_mode == "total":
+    if exp.k_mode in ("total", "total_balanced"):
         if k is None:
             raise ConfigError(f"{where}: $.k: k_mode total needs a number |T| for every k, not null; fix: list sizes such as [10, 50, 100]")
-        config["k_mode"] = "total"  # (absent for per-class K: earlier hashes stay valid)
+        config["k_mode"] = exp.k_mode  # (absent for per-class K: earlier hashes stay valid)
     common = dict(task=plan.spec.name, method=label, method_name=m.name, k=k, seed=seed, pvps=plan.pvp_ids,
                   test_split=plan.test_split, test_limit=plan.test_limit, unlabelled=plan.unlabelled, skip=plan.skip,
-                  task_ref=plan.ref, k_total=exp.k_mode == "total", model=model,
+                  task_ref=plan.ref, k_total=exp.k_mode != "per_class", model=model,
                   patterns_file=str(plan.files[0]), verbalizers_file=str(plan.files[1]))
     if m.selection == "none":
         return [Cell(options=options, config=config, config_hash=config_hash(config), **common)]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..evaluation.selection import SELECTION_PATTERN
 from ..utils.jsonio import json_path
 
 #: Seeds of the LM-BFF fixed k-shot splits; the default when a file gives none.
@@ -51,7 +52,7 @@ SCHEMA: dict[str, Any] = {
         "budgets": _OPTIONS,
         "unlabelled": {"type": ["integer", "null"], "minimum": 0},
         "test_limit": {"type": ["integer", "null"], "minimum": 1},
-        "k_mode": {"enum": ["per_class", "total"]},
+        "k_mode": {"enum": ["per_class", "total", "total_balanced"]},
         "imports": {"type": "array", "items": {"type": "string", "minLength": 1}},
         "save_models": {"type": "boolean"},
     },
@@ -93,7 +94,7 @@ SCHEMA: dict[str, Any] = {
                     "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
                     "additionalProperties": {"type": "array", "minItems": 1},
                 },
-                "selection": {"type": "string", "pattern": r"^(none|dev|cv:\d+|multisplit:\d+)$"},
+                "selection": {"type": "string", "pattern": SELECTION_PATTERN},
                 "model": {"type": "string", "minLength": 1},
                 "eval_every": {"type": "integer", "minimum": 1},
             },
@@ -145,7 +146,8 @@ class Experiment:
     budgets: dict = field(default_factory=dict)
     unlabelled: int | None = 10000
     test_limit: int | None = None
-    #: "per_class": k examples per label (LM-BFF); "total": k labelled examples in all (PET's |T|)
+    #: "per_class": k examples per label (LM-BFF); "total": k labelled examples in all, drawn per
+    #: seed; "total_balanced": PET's |T| (the first |T|/|L| of each label, the same for every seed)
     k_mode: str = "per_class"
     model: str | None = None
     data_dir: str | None = None

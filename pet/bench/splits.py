@@ -60,9 +60,9 @@ class SplitInfo:
     redrawn: bool = False  # its source files had changed: drawn again in this run
 
 
-def split_folder(results: Path, task: str, k: int | None, seed: int, total: bool = False) -> Path:
-    if total:
-        return results / "splits" / task / f"total{k}-seed{seed}"
+def split_folder(results: Path, task: str, k: int | None, seed: int, total: bool = False, balanced: bool = False) -> Path:
+    if total:  # PET's balanced |T| is the same set for every seed
+        return results / "splits" / task / (f"total{k}-balanced" if balanced else f"total{k}-seed{seed}")
     return results / "splits" / task / (f"k{k}-seed{seed}" if k is not None else f"fixed-seed{seed}")
 
 
@@ -73,7 +73,7 @@ def split_source(spec: Any, root: Path, folder: Path, k: int | None, seed: int, 
     if man.is_file():
         return json.loads(man.read_text(encoding="utf-8")).get("source", "sampled")
     if total:
-        return "sampled-total"
+        return "sampled-total"  # (or first-per-label-total: either is drawn from the train-side pool)
     return "fixed" if _fixed_available(spec, root, k, seed) else "sampled"
 
 
@@ -97,11 +97,11 @@ def _sources_changed(d: Path, now: dict[str, str]) -> bool:
 
 
 def prepare_split(task: str, data_dir: str | None, k: int | None, seed: int, results: Path, name: str | None = None,
-                  total: bool = False) -> SplitInfo:
+                  total: bool = False, balanced: bool = False) -> SplitInfo:
     """The cell's few-shot split, created once under the results folder (under a file lock) and
     read back, checksum-verified, by every method; drawn again when its source files changed."""
     spec, root = load_task(task), resolve_data_dir(data_dir)
-    d = split_folder(results, name or task, k, seed, total)
+    d = split_folder(results, name or task, k, seed, total, balanced)
     redrawn = False
     with _folder_lock(d):
         sources = checksums(split_source_files(spec, root, split_source(spec, root, d, k, seed, total), seed))
@@ -114,7 +114,7 @@ def prepare_split(task: str, data_dir: str | None, k: int | None, seed: int, res
                 shutil.rmtree(aside)
             d.rename(aside)
             redrawn = True
-        train, dev = few_shot(task, data_dir, k=k, seed=seed, out_dir=d, total=k if total else None)
+        train, dev = few_shot(task, data_dir, k=k, seed=seed, out_dir=d, total=k if total else None, balanced=balanced)
         if not (d / SOURCES_FILE).is_file():
             now = checksums(split_source_files(spec, root, split_source(spec, root, d, k, seed, total), seed))
             atomic_write_json(d / SOURCES_FILE, now)
@@ -161,10 +161,11 @@ class DataCache:
     _pools: dict = field(default_factory=dict, repr=False)
 
     def split(self, cell: Any) -> SplitInfo:
-        key = (cell.task, cell.k, cell.seed, cell.k_total)
+        balanced = _balanced(cell)
+        key = (cell.task, cell.k, cell.seed, cell.k_total, balanced)
         if key not in self._splits:
             self._splits[key] = prepare_split(cell.task_ref or cell.task, self.data_dir, cell.k, cell.seed, self.results,
-                                              name=cell.task, total=cell.k_total)
+                                              name=cell.task, total=cell.k_total, balanced=balanced)
         return self._splits[key]
 
     def test(self, cell: Any) -> TestInfo:
@@ -184,5 +185,10 @@ class DataCache:
     def inputs(self, cell: Any) -> dict[str, InputFile]:
         """Every file ``cell`` reads, as the files are now (nothing is drawn or written)."""
         spec, root = load_task(cell.task_ref or cell.task), resolve_data_dir(self.data_dir)
-        folder = split_folder(self.results, cell.task, cell.k, cell.seed, cell.k_total)
+        folder = split_folder(self.results, cell.task, cell.k, cell.seed, cell.k_total, _balanced(cell))
         return cell_inputs(cell, spec, root, split_source(spec, root, folder, cell.k, cell.seed, cell.k_total))
+
+
+def _balanced(cell: Any) -> bool:
+    """PET's |T| (``k_mode: total_balanced``): the first |T|/|L| examples per label."""
+    return cell.config.get("k_mode") == "total_balanced"

@@ -176,11 +176,16 @@ def few_shot(
     out_dir: str | Path | None = None,
     dev_k: int | None = None,
     total: int | None = None,
+    balanced: bool = False,
 ) -> tuple[list[Example], list[Example]]:
     """The (train, dev) few-shot split for K examples per class and a seed.
 
-    ``total`` (PET's |T|) draws that many labelled examples in all, uniformly at random from the
-    train-side pool (not per class; PET's protocol), with no dev set; ``k`` is then ignored.
+    ``total`` (|T|) takes that many labelled examples in all, with no dev set; ``k`` is then
+    ignored. Drawn uniformly at random from the train-side pool with ``seed`` (not per class),
+    or — ``balanced=True``, PET's rule — the *first* ``|T|/|L|`` examples of each label in the
+    pool's stored order (the remainder to the first labels, PET's ``eq_div``): the same set for
+    every seed (PET paper, Appendix C; timoschick/pet ``cli.py`` l.237-245 with
+    ``--split_examples_evenly``, ``pet/utils.py`` ``eq_div``).
 
     K equal to the task's ``k_shot`` with a seed that has a fixed folder -> those files as
     published (LM-BFF/RLPrompt ``16-<seed>``). ``k=None`` -> the task's fixed train/dev files
@@ -194,6 +199,8 @@ def few_shot(
     root = resolve_data_dir(data_dir)
     dk = k if dev_k is None else dev_k
     params = {"task": t.name, "k": k, "dev_k": dk, "seed": seed} if total is None else {"task": t.name, "total": total, "seed": seed}
+    if total is not None and balanced:  # the same set for every seed: the seed is not part of it
+        params = {"task": t.name, "total": total, "balanced": True}
     if out_dir is not None and (Path(out_dir) / MANIFEST_FILE).is_file():
         d = Path(out_dir)
         man = read_json(d / MANIFEST_FILE, error=DataError)
@@ -210,12 +217,13 @@ def few_shot(
         pool = [e for e in _train_side(t, root) if e.label is not None]
         if len(pool) < total:
             raise DataError(f"task '{t.name}': only {len(pool)} labelled train-side examples, |T|={total} needed; fix: use a smaller |T|")
-        rng = random.Random(seed)
-        tag = f"{t.name}-t{total}-s{seed}"
+        picked = _first_per_label(t, pool, total) if balanced else random.Random(seed).sample(pool, total)
+        tag = f"{t.name}-t{total}" + ("-balanced" if balanced else f"-s{seed}")
         train = [Example(fields=e.fields, label=e.label, guid=f"{tag}-train-{i}", meta={**e.meta, "orig_guid": e.guid})
-                 for i, e in enumerate(rng.sample(pool, total))]
+                 for i, e in enumerate(picked)]
         if out_dir is not None:
-            _write_split_dir(Path(out_dir), train, [], {**params, "source": "sampled-total", "n_train": len(train), "n_dev": 0})
+            source = "first-per-label-total" if balanced else "sampled-total"
+            _write_split_dir(Path(out_dir), train, [], {**params, "source": source, "n_train": len(train), "n_dev": 0})
         return train, []
     if k is not None and k < 1:
         raise DataError(f"k={k}: must be at least 1; fix: pass a positive --k")
@@ -231,6 +239,23 @@ def few_shot(
     if out_dir is not None:
         _write_split_dir(Path(out_dir), train, dev, {**params, "source": source, "n_train": len(train), "n_dev": len(dev)})
     return train, dev
+
+
+def _first_per_label(task: TaskSpec, pool: list[Example], total: int) -> list[Example]:
+    """PET's balanced |T|: the first ``eq_div(total, |L|)[i]`` examples of label ``i`` in pool order."""
+    n = len(task.label_ids)
+    quota = dict(zip(task.label_ids, [total // n + 1] * (total % n) + [total // n] * (n - total % n)))
+    out: list[Example] = []
+    for e in pool:
+        if quota.get(e.label, 0) > 0:
+            quota[e.label] -= 1
+            out.append(e)
+    short = {lab: q for lab, q in quota.items() if q > 0}
+    if short:
+        lab = next(iter(short))
+        raise DataError(f"task '{task.name}': label '{lab}' ({task.labels[lab]}) has too few labelled train-side examples for a balanced "
+                        f"|T|={total} ({short[lab]} missing); fix: use a smaller |T|")
+    return out
 
 
 def _sample(task: TaskSpec, root: Path, k: int, dev_k: int, seed: int) -> tuple[list[Example], list[Example]]:

@@ -26,8 +26,11 @@ iPET
   ``g = 1 … generations`` every model ``i`` (one per PVP × repetition) gets a fresh model trained
   on ``T ∪ A_i^g``, where ``A_i^g`` (:func:`ipet_grow`) is:
 
-  * voters: a random ``fraction`` (PET's λ = 0.25; ``max(1, round(λ·n))``) of the previous
-    generation's models whose PVP is *not* model ``i``'s PVP;
+  * voters: a random ``fraction`` (PET's λ = 0.25; ``max(1, round(λ·(n − 1)))``) of the previous
+    generation's models other than model ``i`` itself — models of the same PVP (other
+    repetitions) may vote, as in PET: the paper's ``N ⊂ M^{j−1}`` minus ``M_i^{j−1}`` (§3.3) and
+    ``generate_ipet_train_sets`` in timoschick/pet ``pet/modeling.py`` l.677-678, which drops only
+    the model's own output directory;
   * their ensemble (same weighting as above) labels the unlabelled pool (hard label = argmax;
     pool texts equal to a labelled example are never used);
   * size: the training set grows to ``|T| · scale^g`` (PET's d = 5), i.e.
@@ -41,6 +44,12 @@ iPET
     assign a label to no pool example at all (a collapsed ensemble; PET would loop forever),
     that label's share is filled with the pool examples the voters find most likely to be
     that label (highest probability first), recorded as ``added_forced`` in the stages' ``extra``.
+
+  Generations: ``generations`` (k) grown generations after generation 0; null (the default)
+  is PET's rule, the fewest that train every model on at least ``ipet_target`` (1000) examples,
+  ``k = ⌈log_d(1000 / |T|)⌉`` (paper §4: 3, 2, 2, 0 for |T| = 10, 50, 100, 1000;
+  :func:`ipet_generations`). PET's code counts generation 0 too: its ``--ipet_generations`` is
+  k + 1 (``train_ipet`` in ``pet/modeling.py`` l.178 loops over ``range(generations)`` from g0).
 
   Stages: ``"ipet-gen{g}"`` per model (``pvp`` set) and ``"ipet-gen{g}-ensemble"``. The last
   generation's ensemble gives the soft targets for the final ``"distilled"`` stage
@@ -59,7 +68,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import ClassVar, Hashable, Sequence
+from typing import ClassVar, Sequence
 
 from ..prompts.spec import PVP
 
@@ -170,11 +179,25 @@ class Growth:
         return float(np.mean([a == b for a, b in gold])) if gold else None
 
 
+def ipet_generations(n_labelled: int, scale: int = 5, target: int = 1000) -> int:
+    """PET's number of grown iPET generations: the smallest ``k`` with ``|T|·d^k ≥ target``,
+    i.e. ``⌈log_d(target / |T|)⌉`` (counted exactly in integers; 0 when ``|T| ≥ target``)."""
+    if n_labelled < 1:
+        raise ConfigError("iPET's generation rule needs at least one labelled example; fix: pass labelled examples or set generations")
+    if n_labelled >= target:
+        return 0
+    if scale < 2:
+        raise ConfigError(f"ipet_scale={scale} never grows the training set to {target}; fix: set generations, or ipet_scale ≥ 2")
+    k, size = 0, n_labelled
+    while size < target:
+        k, size = k + 1, size * scale
+    return k
+
+
 def ipet_grow(
     labelled: Sequence[Example],
     pool: Sequence[Example],
     log_probs: Sequence[np.ndarray],
-    groups: Sequence[Hashable],
     member: int,
     labels: Sequence[str],
     generation: int,
@@ -186,10 +209,9 @@ def ipet_grow(
 ) -> Growth:
     """The examples iPET adds to model ``member``'s training set for ``generation`` (≥ 1).
 
-    ``log_probs[j]``: previous-generation model ``j``'s label log-probs on ``pool`` ``[N, L]``;
-    ``groups[j]``: its PVP (models of ``member``'s own PVP never vote); ``weights``: the
-    ensemble weights of the models (None = equal). Deterministic given ``seed``. See the
-    module docstring for the exact rule.
+    ``log_probs[j]``: previous-generation model ``j``'s label log-probs on ``pool`` ``[N, L]``
+    (every model but ``member`` may vote); ``weights``: the ensemble weights of the models
+    (None = equal). Deterministic given ``seed``. See the module docstring for the exact rule.
     """
     labels = list(labels)
     if generation < 1:
@@ -200,13 +222,11 @@ def ipet_grow(
         raise ConfigError(f"ipet_scale={scale}: must be at least 1; fix: use e.g. 5 (PET)")
     if select not in SELECT_MODES:
         raise ConfigError(f"ipet_select '{select}': unknown; fix: use one of {', '.join(SELECT_MODES)}")
-    if len(log_probs) != len(groups):
-        raise ConfigError("ipet_grow: one group (PVP id) per model is needed")
-    others = [j for j in range(len(groups)) if groups[j] != groups[member]]
+    others = [j for j in range(len(log_probs)) if j != member]
     if not others:
         raise ConfigError(
-            "iPET needs models of at least two different PVPs (each model's new examples are labelled by the "
-            "other PVPs' models); fix: pass two or more PVPs"
+            "iPET needs at least two models (each model's new examples are labelled by the others); "
+            "fix: pass two or more PVPs, or repetitions ≥ 2"
         )
     w_all = _check_weights(weights, len(log_probs))
     rng = np.random.default_rng([int(seed), int(generation), int(member)])
@@ -317,7 +337,8 @@ class IpetOptions(PetOptions):
 
     where: ClassVar[str] = "ipet options"
 
-    generations: int = option(2, "iPET generations after the first (PET: 3)", min=1)
+    generations: int | None = option(None, "iPET generations after the first (null: PET's rule, the fewest that reach ipet_target examples: 3, 2, 2, 0 for |T| = 10, 50, 100, 1000)", min=0)
+    ipet_target: int = option(1000, "with generations null: grow until every model trains on at least this many examples (PET: 1000)", min=1)
     distill_each_generation: bool = option(False, "also distil every earlier generation (stages distilled-gen<g>)")
     ipet_fraction: float = option(0.25, "share of the other PVPs' models that label each model's new examples (PET's lambda)", min=0, max=1, min_exclusive=True)
     ipet_scale: int = option(5, "each generation multiplies the training set size by this (PET's d)", min=1)
@@ -453,23 +474,26 @@ class PetTrainer:
         self.t0 = time.perf_counter()
         o = self.options
         pool = list(unlabelled)
-        if self.ipet and len({p.id for p in self.setup.pvps}) < 2:
-            raise ConfigError("iPET needs at least two different PVPs (each model learns from the others' labels); fix: pass two or more PVPs")
         n = len(self.setup.pvps) * o.repetitions
+        if self.ipet and n < 2:
+            raise ConfigError("iPET needs at least two models (each model learns from the others' labels); fix: pass two or more PVPs, or repetitions ≥ 2")
+        generations = 0
+        if self.ipet:
+            generations = o.generations if o.generations is not None else ipet_generations(len(labelled), o.ipet_scale, o.ipet_target)
         members = self._train_generation(0, [labelled] * n, labelled, pool, [None] * n)
         final = self._ensemble_stage(0, members)
-        for g in range(1, (o.generations if self.ipet else 0) + 1):
+        for g in range(1, generations + 1):
             if o.distill and o.distill_each_generation:
                 self._distill(f"distilled-gen{g - 1}", g - 1, members, pool)
             self._prev = members
             w = self._member_weights(members)
-            growth = [ipet_grow(labelled, pool, [m.pool_lp for m in members], [m.pvp.id for m in members], i, self.labels, g,
+            growth = [ipet_grow(labelled, pool, [m.pool_lp for m in members], i, self.labels, g,
                                 weights=w, scale=o.ipet_scale, fraction=o.ipet_fraction, select=o.ipet_select, seed=int(self.config.seed))
                       for i in range(len(members))]
             members = self._train_generation(g, [labelled + gr.examples for gr in growth], labelled, pool, growth)
             final = self._ensemble_stage(g, members)
         if o.distill:
-            final = self._distill("distilled", o.generations if self.ipet else 0, members, pool)
+            final = self._distill("distilled", generations, members, pool)
         return Fitted(self.method, self.labels, o, self.stages, final, pvps=list(self.setup.pvps), model=self.setup.model, logs=self.logs)
 
 

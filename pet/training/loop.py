@@ -62,7 +62,7 @@ class TrainConfig(Options):
     steps: int = option(250, "optimizer steps", min=0)
     lr: float = option(1e-5, "peak learning rate (AdamW, linear warm-up and decay; PET and LM-BFF: 1e-5)", min=0, min_exclusive=True)
     batch_size: int = option(4, "labelled examples per micro-batch (per process)", min=1)
-    grad_accum: int = option(1, "micro-batches per optimizer step", min=1)
+    grad_accum: int = option(1, "micro-batches per optimizer step (gradient accumulation; PET: 4)", min=1)
     max_length: int | None = option(None, "longest input in tokens (null: the task's max_length)", min=8)
     tune: str = option("full", "which weights train: full, bitfit, lora, head (MLM head only) or frozen", choices=TUNING_MODES)
     lora_r: int = option(8, "LoRA rank (tune=lora)", min=1)
@@ -284,6 +284,7 @@ def train_loop(
     # the schedule counts optimizer steps, so it is stepped by hand (not prepared: accelerate
     # would step it once per process)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(round(config.warmup_ratio * config.steps)), config.steps)
+    accelerator.gradient_accumulation_steps = config.grad_accum  # micro-batches per optimizer step
     wrapped, optimizer = accelerator.prepare(wrapper, optimizer)
     params = [p for g in groups for p in g["params"]]
     stream = batches(accelerator.process_index, accelerator.num_processes)
@@ -297,22 +298,21 @@ def train_loop(
         with _Deterministic():
             for step in range(1, config.steps + 1):
                 parts: dict[str, float] = {}
-                for micro in range(config.grad_accum):
-                    batch = next(stream)
-                    sync = micro == config.grad_accum - 1
-                    ctx = accelerator.no_sync(wrapped) if not sync and accelerator.num_processes > 1 else _null()
-                    with ctx:
-                        out = wrapped(batch)
-                        loss = out["loss"] / config.grad_accum
-                        accelerator.backward(loss)
+                lr = scheduler.get_last_lr()[0]
+                for _ in range(config.grad_accum):
+                    # accelerate's accumulation: backward() divides the loss by grad_accum, the
+                    # prepared optimizer steps (and zeroes) only on the last micro-batch, and
+                    # gradients are not all-reduced before it (no_sync under DDP)
+                    with accelerator.accumulate(wrapped):
+                        out = wrapped(next(stream))
+                        accelerator.backward(out["loss"])
+                        if accelerator.sync_gradients and config.max_grad_norm > 0:
+                            accelerator.clip_grad_norm_(params, config.max_grad_norm)
+                        optimizer.step()
+                        optimizer.zero_grad(set_to_none=True)
                     for k, v in out.items():
                         parts[k] = parts.get(k, 0.0) + float(v.detach()) / config.grad_accum
-                if config.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(params, config.max_grad_norm)
-                lr = scheduler.get_last_lr()[0]
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+                scheduler.step()  # once per optimizer step (the schedule counts optimizer steps)
                 if not math.isfinite(parts["loss"]):
                     raise ConfigError(f"training diverged at step {step} (loss {parts['loss']}); fix: lower lr (now {config.lr})")
                 log.entries.append({"step": step, **{k: round(v, 6) for k, v in parts.items()}, "lr": lr, "seconds": round(time.perf_counter() - t0, 4)})
@@ -340,14 +340,6 @@ def train_loop(
     if device.type == "cuda":
         accelerator.free_memory()
     return log
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 # ----------------------------------------------------------------------------- losses
