@@ -28,7 +28,7 @@ import numpy as np
 from ..data import load_task
 from ..errors import PetError
 from ..estimator.classifier import PetClassifier
-from ..evaluation.evaluator import evaluate
+from ..evaluation.evaluator import evaluate, without_predictions
 from ..evaluation.selection import choose, folds, parse_selection
 from ..examples import Example
 from ..methods import FitSetup, get_method
