@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pet.prompts.encoding import _truncate
+from pet.prompts.truncation import longest_first as _truncate
 from pet.prompts.spec import FieldRef, Literal, Mask, parse_template
 
 text = st.text(alphabet=st.sampled_from(list("ab {}|:\"'.!?\\")), max_size=30)
