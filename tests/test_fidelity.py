@@ -589,3 +589,6 @@ def test_show_encode_cli_gives_the_reference_ids(capsys):
         assert rec["token_type_ids"] is None  # RoBERTa takes no token types
         assert rec["fields"] == {"text_a": rows[i][0][0], "text_b": rows[i][0][1]}
         assert rec["label_token_ids"] == {"entailment": [[ref["label_word_ids"][0]]], "not_entailment": [[ref["label_word_ids"][1]]]}
+    rc = main(["show", "--task", "rte", "--pvps", "lmbff:yes-no", "--tokenizer", str(tok_dir), "--data-dir", str(DATA),
+               "--encode", "--limit", "1"])
+    assert rc == 0 and '(truncation {"rule": "lmbff", "first_sent_limit": 240}, max_length 256)' in capsys.readouterr().out
