@@ -3,8 +3,8 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pet.prompts.truncation import longest_first as _truncate
 from pet.prompts.spec import FieldRef, Literal, Mask, parse_template
+from pet.prompts.truncation import longest_first as _truncate
 
 text = st.text(alphabet=st.sampled_from(list("ab {}|:\"'.!?\\")), max_size=30)
 
@@ -71,9 +71,9 @@ def test_source_filters_are_the_sources_expressions(s):
 
 # ----------------------------------------------------------------------------- the renderer (issue 18)
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-from pet.prompts.template import FILTERS, SegmentBreak, Soft, Special, render_template  # noqa: E402
+from pet.prompts.template import FILTERS, SegmentBreak, Soft, Special, render_template
 
 _words = st.text(alphabet=st.sampled_from(list("ab {}|:\"'.!?\\ \t")), min_size=1, max_size=8)
 _names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True).filter(lambda n: n not in {"mask", "sep", "cls", "soft", "segment"})

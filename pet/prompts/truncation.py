@@ -29,8 +29,9 @@ re-implementations of the sources (``tests/test_fidelity.py``, ``tests/test_prop
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import SpecError
 
@@ -59,7 +60,7 @@ class Truncation:
                 raise SpecError(f"truncation {name} is {v!r}; fix: use a whole number of tokens >= 1")
 
     @classmethod
-    def from_spec(cls, value: Any, where: str = "truncation") -> "Truncation":
+    def from_spec(cls, value: Any, where: str = "truncation") -> Truncation:
         """From a pattern file's ``"truncation"``: absent, a rule name, or an object with ``rule``."""
         if value is None:
             return cls()
