@@ -118,3 +118,25 @@ def test_options_are_experiment_keys():
         assert o.demonstrations and o.demo_sets == 4
         with pytest.raises(ConfigError, match="demo_sets"):
             get_method(name).make_options({"demo_sets": 0})
+
+
+def test_demonstration_pvp_keeps_the_rule_and_lmbff_limits_cut_demos_as_other_sentences(roberta):
+    """LM-BFF (first_sent_limit for the query's sentence 0, other_sent_limit for every
+    demonstration sentence): our demonstration PVP against LM-BFF's demo template
+    ``*cls**sent_0*_It_was*mask*.*sep+**sent_1*_It_was*label_0*.*sep+**sent_2*_It_was*label_1*.*sep+*``."""
+    _, tok = roberta
+    rule = {"rule": "lmbff", "first_sent_limit": 12, "other_sent_limit": 5}
+    base = PVP(Pattern("it-was", "{text_a} It was {mask}.", truncation=rule), PVP_.verbalizer)
+    d = demonstration_pvp(base, ["0", "1"], sep=True)
+    assert d.pattern.truncation == base.pattern.truncation
+    texts = ["a long query " * 8, "the first demonstration is long too", "second demo with many words in it"]
+    ex = with_demonstrations([Example({"text_a": texts[0]}, "1", "q")], [[Example({"text_a": texts[1]}, "0"), Example({"text_a": texts[2]}, "1")]])
+    got = PVPEncoder(d, tok, 30).encode(ex)[0].input_ids
+
+    def enc(t):
+        return tok(t, add_special_tokens=False)["input_ids"]
+
+    want = [tok.cls_token_id, *enc(texts[0])[:12], *enc(" It was"), tok.mask_token_id, *enc("."), tok.sep_token_id]
+    for text, word in ((texts[1], " terrible"), (texts[2], " great")):
+        want += [*enc(text)[:5], *enc(" It was"), *enc(word), *enc("."), tok.sep_token_id]
+    assert got == want[:30] and len(want) > 30  # limits, then LM-BFF's tail cut

@@ -1,8 +1,8 @@
 import pytest
 
-from pet.prompts.encoding import PVPEncoder, collate, word_token_ids
 from pet.errors import DataError, SpecError
 from pet.examples import Example
+from pet.prompts.encoding import PVPEncoder, collate, word_token_ids
 from pet.prompts.spec import PVP, Pattern, Verbalizer
 
 VERB = Verbalizer("gt", {"0": ["terrible"], "1": ["great"]})
@@ -77,7 +77,7 @@ def test_special_placeholders(bert):
 
 
 # ----------------------------------------------------------------------------- issue 12 / 13
-from conftest import _tokenizer  # noqa: E402
+from conftest import _tokenizer
 
 SPECIALS = "[MASK] <mask> [SEP] [CLS] <s> </s> <pad> [PAD] [UNK] <unk> [MASK]"
 
@@ -164,3 +164,27 @@ def test_encode_records_is_what_show_prints():
     assert rec["mask_positions"] == [2] and len(rec["token_type_ids"]) == len(rec["input_ids"])
     assert rec["label_token_ids"] == {"0": [bert("bad", add_special_tokens=False)["input_ids"], bert("awful", add_special_tokens=False)["input_ids"]],
                                       "1": [bert("good", add_special_tokens=False)["input_ids"]]}
+
+
+@pytest.mark.parametrize("name", ["bert-wordpiece", "roberta-bpe"])
+def test_tokenize_plain_single_sep_is_lmbffs_finetuning_input(name):
+    """LM-BFF's no-prompt input: [CLS] a [SEP] b [SEP] with ONE separator (<s> a </s> b </s>),
+    cut at max_length from the tail; the default stays the tokenizer's own pair layout."""
+    from conftest import _tokenizer
+
+    from pet.errors import SpecError
+    from pet.prompts.encoding import tokenize_plain
+
+    tok = _tokenizer(name)
+    enc = lambda t: tok(t, add_special_tokens=False)["input_ids"]
+    exs = [Example({"text_a": "A man sleeps.", "text_b": "Nobody sleeps."}), Example({"text_a": "Just one text."})]
+    pair, single = tokenize_plain(tok, exs, 64, pair_format="single_sep")
+    cls, sep = tok.cls_token_id, tok.sep_token_id
+    assert pair == [cls, *enc("A man sleeps."), sep, *enc("Nobody sleeps."), sep]
+    assert single == [cls, *enc("Just one text."), sep]
+    assert tokenize_plain(tok, exs, 64) == [tok("A man sleeps.", "Nobody sleeps.")["input_ids"], tok("Just one text.")["input_ids"]]
+    if "Roberta" in type(tok).__name__:
+        assert tokenize_plain(tok, exs[:1], 64)[0].count(sep) == 3 and pair.count(sep) == 2
+    assert tokenize_plain(tok, exs[:1], 6, pair_format="single_sep")[0] == pair[:6]  # LM-BFF's tail cut
+    with pytest.raises(SpecError, match="fix: use one of tokenizer, single_sep"):
+        tokenize_plain(tok, exs, 64, pair_format="double")

@@ -3,8 +3,8 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pet.prompts.encoding import _truncate
 from pet.prompts.spec import FieldRef, Literal, Mask, parse_template
+from pet.prompts.truncation import longest_first as _truncate
 
 text = st.text(alphabet=st.sampled_from(list("ab {}|:\"'.!?\\")), max_size=30)
 
@@ -67,3 +67,81 @@ def test_source_filters_are_the_sources_expressions(s):
     assert apply_filters(s, ("drop_last_char",)) == s[:-1]  # LM-BFF *sent-_i*
     assert apply_filters(s, ("rstrip_punctuation",)) == s.rstrip(string.punctuation)  # PET remove_final_punc
     assert apply_filters(s, ("lower_first",)) == s[:1].lower() + s[1:]
+
+
+# ----------------------------------------------------------------------------- the renderer (issue 18)
+
+from pathlib import Path
+
+from pet.prompts.template import FILTERS, SegmentBreak, Soft, Special, render_template
+
+_words = st.text(alphabet=st.sampled_from(list("ab {}|:\"'.!?\\ \t")), min_size=1, max_size=8)
+_names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True).filter(lambda n: n not in {"mask", "sep", "cls", "soft", "segment"})
+_field = st.builds(FieldRef, _names, st.lists(st.sampled_from(sorted(FILTERS)), max_size=3).map(tuple))
+_soft = st.one_of(st.builds(Soft, st.integers(1, 9)),
+                  st.builds(lambda w: Soft(0, w), st.text(alphabet=st.sampled_from(list("ab {}|:'. ")), min_size=1, max_size=8)
+                            .filter(lambda w: w.strip())))
+_other = st.one_of(_field, _soft, st.builds(Special, st.sampled_from(["sep", "cls"])), st.builds(Literal, _words))
+
+
+def _normal(parts: list) -> tuple:
+    """What the parser returns: adjacent text merged, no empty text."""
+    out: list = []
+    for p in parts:
+        if isinstance(p, Literal) and out and isinstance(out[-1], Literal):
+            p = Literal(out.pop().text + p.text)
+        out.append(p)
+    return tuple(p for p in out if not (isinstance(p, Literal) and not p.text))
+
+
+@st.composite
+def _templates(draw):
+    parts = draw(st.lists(_other, max_size=8))
+    parts.insert(draw(st.integers(0, len(parts))), draw(_field))
+    parts.insert(draw(st.integers(0, len(parts))), Mask())
+    if draw(st.booleans()):
+        parts.insert(draw(st.integers(0, len(parts))), SegmentBreak())
+    return _normal(parts)
+
+
+@given(_templates())
+@settings(max_examples=400, deadline=None)
+def test_render_is_the_inverse_of_parse(parts):
+    text = render_template(parts)
+    assert parse_template(text) == parts
+    assert render_template(parse_template(text)) == text  # canonical text is a fixed point
+
+
+def test_every_shipped_pattern_round_trips():
+    from pet.prompts.spec import load_patterns
+
+    files = sorted((Path(__file__).resolve().parent.parent / "patterns").glob("*.json"))
+    n = 0
+    for f in files:
+        for p in load_patterns(f):
+            assert parse_template(render_template(p.segments)) == p.segments, (f.name, p.id)
+            n += 1
+    assert len(files) >= 20 and n >= 80
+
+
+# ----------------------------------------------------------------------------- PET's truncation rule
+
+
+def _pet_loop(lengths, sequence, budget):
+    """PET's PVP.truncate, token by token (the reference for the closed form)."""
+    out = list(lengths)
+    for _ in range(max(0, sum(out) - budget)):
+        size = [sum(n for n, s in zip(out, sequence) if s == k) for k in (0, 1)]
+        k = 0 if size[0] > size[1] else 1
+        i = max(i for i, s in enumerate(sequence) if s == k and out[i])
+        out[i] -= 1
+    return out
+
+
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(0, 1)), min_size=1, max_size=5), st.integers(0, 200))
+@settings(max_examples=400, deadline=None)
+def test_pet_truncation_closed_form_is_pets_loop(fields, budget):
+    from pet.prompts.truncation import pet_truncate
+
+    lengths, sequence = [n for n, _ in fields], [s for _, s in fields]
+    assert pet_truncate(lengths, sequence, budget) == _pet_loop(lengths, sequence, budget)

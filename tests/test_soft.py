@@ -109,6 +109,33 @@ def test_template_helpers():
     assert render_template(p.pattern.segments) == p.pattern.template
 
 
+@pytest.mark.parametrize("family", ["bert-wordpiece", "roberta-bpe"])
+def test_soft_pvp_from_a_segment_pattern_keeps_the_pair_boundary(family):
+    """Issue 18: prompt-tuning with --pvps pet-plain:yes-no used to save the template without
+    its {segment}; the soft PVP keeps it and encodes the pair as tokenizer(a, b) does."""
+    from pet.data import load_task, task_pvps
+    from pet.methods.soft import PromptTuningOptions, soft_pvps
+    from pet.prompts.encoding import PVPEncoder
+    from pet.prompts.template import SegmentBreak
+
+    hard = task_pvps(load_task("rte"), ids=["pet-plain:yes-no"])[0]
+    soft = soft_pvps([hard], PromptTuningOptions())[0]
+    assert soft.pattern.template == " {text_b|rstrip_punctuation} ? {segment} {soft:4} {mask} , {text_a}"
+    assert SegmentBreak() in soft.pattern.segments and soft.pattern.truncation == hard.pattern.truncation
+    tok = _tokenizer(family)
+    a, b = "The cat sat on the mat.", "A cat sat"
+    e = PVPEncoder(soft, tok, labels=["entailment", "not_entailment"]).encode([Example({"text_a": a, "text_b": b})])[0]
+    ref = tok(" " + b + " ?", " " + tok.mask_token + " , " + a, return_token_type_ids=True)
+    first = ref["input_ids"].index(tok.sep_token_id)
+    assert e.input_ids[: first + 1] == ref["input_ids"][: first + 1]  # sequence A and the separator(s) after it
+    assert e.input_ids[-1] == ref["input_ids"][-1] == tok.sep_token_id
+    assert len(e.soft_positions) == 4 and e.soft_positions[0] > first
+    assert [t for i, t in enumerate(e.input_ids) if i not in e.soft_positions] == ref["input_ids"]
+    if "token_type_ids" in tok.model_input_names:
+        n_b = len(e.input_ids) - first - 1
+        assert e.token_type_ids == [0] * (first + 1) + [1] * n_b == ref["token_type_ids"][: first + 1] + [1] * n_b
+
+
 def test_template_without_soft_tokens_errors_clearly(bert):
     model = fresh()
     enc = model.encoder_for(pvp("{text_a} It was {mask}."), 64, LABELS)

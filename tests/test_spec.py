@@ -193,3 +193,45 @@ def test_every_shipped_pvp_uses_its_sources_filter():
             if src.startswith("PET"):
                 assert "drop_punct" not in p.template and "drop_last_char" not in p.template, (f.name, p.id)
                 assert "{sep}" not in p.template, (f.name, p.id)  # PET's '||' is {segment}
+
+
+def test_truncation_rule_round_trips_and_bad_rules_name_the_fix(tmp_path):
+    from pet.prompts.truncation import Truncation
+
+    p = Pattern("a", "{text_a} It was {mask}.", truncation={"rule": "lmbff", "first_sent_limit": 110, "other_sent_limit": 50})
+    assert p.truncation == Truncation("lmbff", 110, 50)
+    assert p.to_dict()["truncation"] == {"rule": "lmbff", "first_sent_limit": 110, "other_sent_limit": 50}
+    assert Pattern("b", "{text_a} {mask}", truncation="pet").to_dict()["truncation"] == "pet"
+    assert "truncation" not in Pattern("c", "{text_a} {mask}").to_dict()  # the default is not written
+    assert PVP.from_dict(PVP(p, Verbalizer("v", {"0": ["x"]})).to_dict()).pattern == p
+    save_patterns(tmp_path / "p.json", [p])
+    assert load_patterns(tmp_path / "p.json") == [p]
+    with pytest.raises(SpecError, match=r"pattern 'x': truncation.*'pet' takes no first_sent_limit; fix"):
+        Pattern("x", "{text_a} {mask}", truncation={"rule": "pet", "first_sent_limit": 3})
+    with pytest.raises(SpecError, match="fix: use one of longest_first, pet, lmbff"):
+        Pattern("x", "{text_a} {mask}", truncation="head")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"patterns": [{"id": "a", "template": "{text_a} {mask}", "truncation": {"rule": "lmbff", "first_sent_limit": 0}},
+                                            {"id": "b", "template": "{text_a} {mask}", "truncation": "tail"}]}))
+    problems = validate_file(bad)
+    assert any("$.patterns[0].truncation" in m for m in problems) and any("$.patterns[1].truncation" in m for m in problems)
+
+
+def test_every_shipped_pvp_names_its_sources_truncation():
+    """LM-BFF's PVPs cut as LM-BFF did for that task (run_experiment.sh), PET's as PET did."""
+    from pet.utils.resources import shipped_dir
+
+    lmbff = {"mr": (110, 50), "cr": (110, 50), "subj": (110, 50), "sst5": (110, 20), "trec": (110, None), "mpqa": (110, None), "rte": (240, None)}
+    seen = set()
+    for f in sorted(shipped_dir("patterns").glob("*.json")):
+        task = f.stem
+        for p in load_patterns(f):
+            src, t = p.source or "", p.truncation
+            if src.startswith("PET"):
+                assert t.rule == "pet", (task, p.id)
+            elif src.startswith("LM-BFF") and task != "imdb":  # IMDB: SST-2's template on long reviews, not LM-BFF's setting
+                assert (t.rule, t.first_sent_limit, t.other_sent_limit) == ("lmbff", *lmbff.get(task, (None, None))), (task, p.id)
+            else:
+                assert t.rule == "longest_first", (task, p.id)
+            seen.add(t.rule)
+    assert seen == {"pet", "lmbff", "longest_first"}

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     pats = load_patterns(args.patterns or task.patterns_path) if (args.patterns or task) else []
     verbs = load_verbalizers(args.verbalizers or task.verbalizers_path) if (args.verbalizers or task) else []
     for p in pats:
-        print(f"pattern {p.id}: {p.template}" + (f"   [{p.source}]" if p.source else ""))
+        print(f"pattern {p.id}: {p.template}   truncation: {json.dumps(p.truncation.to_spec())}" + (f"   [{p.source}]" if p.source else ""))
     name = args.tokenizer or args.model
     if not name:
         if verbs:
@@ -113,13 +113,14 @@ def run_encode(args: argparse.Namespace) -> int:
             for r in records:
                 print(json.dumps({"pvp": pvp.id, **r}, ensure_ascii=False))
         else:
-            print(format_table(pvp, records))
+            print(format_table(pvp, records, max_length))
     return 0
 
 
-def format_table(pvp, records: list[dict]) -> str:
+def format_table(pvp, records: list[dict], max_length: int | None = None) -> str:
     """The readable form: per example its fields, then token / id / type, masks marked."""
-    out = [f"PVP {pvp.id}: {pvp.pattern.template}"]
+    limit = f", max_length {max_length}" if max_length else ""
+    out = [f"PVP {pvp.id}: {pvp.pattern.template}   (truncation {json.dumps(pvp.pattern.truncation.to_spec())}{limit})"]
     if records:
         words = "; ".join(f"{lab} → {ids}" for lab, ids in records[0]["label_token_ids"].items())
         out.append(f"label words: {words}")

@@ -38,7 +38,7 @@ LM they sit on to ``models/<j>/`` — frozen or tuned — so that a saved folder
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -47,7 +47,8 @@ from ..prompts.encoding import PVPEncoder, collate
 from ..errors import ConfigError, ModelError
 from ..examples import Example
 from ..options import Options, option
-from ..prompts.spec import PVP, FieldRef, Literal, Mask, Pattern, Soft, Special
+from ..prompts.spec import PVP
+from ..prompts.template import Literal, Mask, Soft, render_template  # noqa: F401  (render_template: re-exported)
 
 METHODS = ("prompt-tuning", "p-tuning", "deep")
 ENCODERS = ("lstm", "mlp")
@@ -92,23 +93,6 @@ class SoftConfig(Options):
 # ----------------------------------------------------------------------------- templates
 
 
-def render_template(segments: Sequence) -> str:
-    """Segments back to template text (inverse of :func:`pet.prompts.spec.parse_template`)."""
-    out = []
-    for s in segments:
-        if isinstance(s, Literal):
-            out.append(s.text.replace("{", "{{").replace("}", "}}"))
-        elif isinstance(s, FieldRef):
-            out.append("{" + "|".join((s.name, *s.filters)) + "}")
-        elif isinstance(s, Mask):
-            out.append("{mask}")
-        elif isinstance(s, Special):
-            out.append("{" + s.kind + "}")
-        elif isinstance(s, Soft):
-            out.append('{soft:"' + s.init + '"}' if s.init else ("{soft}" if s.n == 1 else f"{{soft:{s.n}}}"))
-    return "".join(out)
-
-
 def soft_before_mask(pvp: PVP, n: int = 4) -> PVP:
     """The default mixed soft PVP built from a hard one: ``{soft:n}`` right before ``{mask}``
     (``{text_a} It was {mask}.`` → ``{text_a} It was {soft:4} {mask}.``); same verbalizer."""
@@ -118,7 +102,7 @@ def soft_before_mask(pvp: PVP, n: int = 4) -> PVP:
             segs.append(Soft(n))
             segs.append(Literal(" "))
         segs.append(s)
-    pattern = Pattern(f"{pvp.pattern.id}+soft{n}", render_template(segs), source=f"pet: {{soft:{n}}} before the mask of '{pvp.pattern.id}'")
+    pattern = pvp.pattern.derive(f"{pvp.pattern.id}+soft{n}", segs, source=f"pet: {{soft:{n}}} before the mask of '{pvp.pattern.id}'")
     return PVP(pattern, pvp.verbalizer)
 
 
@@ -127,9 +111,9 @@ def with_soft_prefix(pvp: PVP, n: int) -> PVP:
     template without soft tokens gets prompt positions, e.g. for deep prompts."""
     if n < 1:
         raise ConfigError(f"soft prefix length {n}; fix: use a positive integer")
-    pattern = Pattern(
+    pattern = pvp.pattern.derive(
         f"{pvp.pattern.id}+prefix{n}",
-        f"{{soft:{n}}} " + pvp.pattern.template,
+        [Soft(n), Literal(" "), *pvp.pattern.segments],
         source=f"pet: {n} soft tokens prepended to '{pvp.pattern.id}'",
     )
     return PVP(pattern, pvp.verbalizer)

@@ -35,7 +35,8 @@ import numpy as np
 from ..errors import ConfigError, DataError, ModelError
 from ..examples import Example
 from ..options import Options, option
-from .spec import PVP, FieldRef, Literal, Mask, Pattern, SegmentBreak, Soft, Special
+from .spec import PVP
+from .template import FieldRef, Literal, Mask, SegmentBreak, Soft, Special
 
 DEMO_FIELD = "demo{j}__{name}"
 
@@ -69,42 +70,40 @@ def check_similarity(value: str, where: str = "option demo_similarity") -> str:
     return value
 
 
-def _escape(text: str) -> str:
-    return text.replace("{", "{{").replace("}", "}}")
-
-
-def _render(segments, j: int | None, word: str | None, keep_cls: bool) -> str:
-    """Template text of ``segments``; with ``j``, fields renamed for demonstration j and the
-    mask replaced by ``word``."""
-    out = []
-    for s in segments:
-        if isinstance(s, Literal):
-            out.append(_escape(s.text))
-        elif isinstance(s, FieldRef):
-            name = s.name if j is None else DEMO_FIELD.format(j=j, name=s.name)
-            out.append("{" + "|".join((name, *s.filters)) + "}")
+def _demo_parts(parts, j: int, word: str) -> list:
+    """The template parts of demonstration ``j``: fields renamed ``demo<j>__<field>``, the mask
+    replaced by the label ``word``, ``{cls}`` dropped, ``{segment}`` a space; adjacent text
+    merged and stripped at both ends (a demonstration starts and ends at its separator)."""
+    out: list = []
+    for s in parts:
+        if isinstance(s, FieldRef):
+            s = FieldRef(DEMO_FIELD.format(j=j, name=s.name), s.filters)
         elif isinstance(s, Mask):
-            out.append("{mask}" if word is None else _escape(word))
-        elif isinstance(s, Special):
-            if s.kind == "sep" or keep_cls:
-                out.append("{" + s.kind + "}")
+            s = Literal(word)
         elif isinstance(s, SegmentBreak):
-            out.append("{segment}" if j is None else " ")
-        elif isinstance(s, Soft):
-            raise ConfigError("demonstrations: soft-token patterns are not supported; fix: use a hard pattern")
-    return "".join(out)
+            s = Literal(" ")
+        elif isinstance(s, Special) and s.kind == "cls":
+            continue
+        if isinstance(s, Literal) and out and isinstance(out[-1], Literal):
+            s = Literal(out.pop().text + s.text)
+        out.append(s)
+    if out and isinstance(out[0], Literal):
+        out[0] = Literal(out[0].text.lstrip())
+    if out and isinstance(out[-1], Literal):
+        out[-1] = Literal(out[-1].text.rstrip())
+    return [s for s in out if not (isinstance(s, Literal) and not s.text)]
 
 
 def demonstration_pvp(pvp: PVP, labels: Sequence[str], sep: bool = True) -> PVP:
-    """The PVP whose template is ``pvp``'s followed by one demonstration per label (see module doc)."""
-    segs = pvp.pattern.segments
-    parts = [_render(segs, None, None, keep_cls=True)]
+    """The PVP whose template is ``pvp``'s followed by one demonstration per label (see module
+    doc); its truncation rule is ``pvp``'s (LM-BFF's limits cut demonstrations' fields as
+    "other" sentences)."""
+    parts = list(pvp.pattern.segments)
+    if any(isinstance(s, Soft) for s in parts):
+        raise ConfigError("demonstrations: soft-token patterns are not supported; fix: use a hard pattern")
     for j, lab in enumerate(labels):
-        word = pvp.verbalizer.labels[lab][0]
-        demo = _render(segs, j, word, keep_cls=False).strip()
-        parts.append(("{sep}" if sep else " ") + demo)
-    pattern = Pattern(pvp.pattern.id, "".join(parts), source=pvp.pattern.source)
-    return PVP(pattern, pvp.verbalizer)
+        parts += [Special("sep") if sep else Literal(" "), *_demo_parts(pvp.pattern.segments, j, pvp.verbalizer.labels[lab][0])]
+    return PVP(pvp.pattern.derive(pvp.pattern.id, parts, pvp.pattern.source), pvp.verbalizer)
 
 
 def _text(ex: Example) -> str:

@@ -1,12 +1,15 @@
 """PVP × examples × tokenizer → padded batches, with mask and soft-token positions.
 
 Each template part is tokenised on its own (text fields in one batched tokenizer call per
-field), so truncation can cut text fields only — longest first, from the end — and never
-template words, masks or soft tokens. Whitespace before a part is carried as a leading space
-of that part, which is what byte-level BPE (" great" ≠ "great") needs; before a mask it is
-dropped, as the BPE mask token absorbs it. This is how LM-BFF (``tokenize_multipart_input``)
-and PET (``PVP.encode``, every part encoded on its own) build their inputs, so a template
-written with their spacing gives their token ids (tested in ``tests/test_fidelity.py``).
+field), so truncation can cut text fields only and never template words, masks or soft
+tokens; *how* they are cut is the pattern's truncation rule (:mod:`pet.prompts.truncation`:
+``longest_first`` by default, ``pet`` and ``lmbff`` for the sources' PVPs; ``lmbff`` alone
+also cuts the assembled input's tail at ``max_length``, as LM-BFF does). Whitespace before a
+part is carried as a leading space of that part, which is what byte-level BPE (" great" ≠
+"great") needs; before a mask it is dropped, as the BPE mask token absorbs it. This is how
+LM-BFF (``tokenize_multipart_input``) and PET (``PVP.encode``, every part encoded on its own)
+build their inputs, so a template written with their spacing and their truncation rule gives
+their token ids, over-long inputs included (tested in ``tests/test_fidelity.py``).
 
 Special tokens come only from the template and the tokenizer's own layout: text from the data
 (and template words, and label words) is always encoded as plain text, so a review containing
@@ -28,7 +31,9 @@ import torch
 from ..utils.defaults import DEFAULT_MAX_LENGTH
 from ..errors import DataError, ModelError, SpecError
 from ..examples import Example
-from .spec import PVP, FieldRef, Literal, Mask, SegmentBreak, Soft, Special, Verbalizer, apply_filters
+from .spec import PVP, Verbalizer
+from .template import FieldRef, Literal, Mask, SegmentBreak, Soft, Special, apply_filters
+from .truncation import lmbff_limits, longest_first, pet_truncate
 
 
 @dataclass(frozen=True)
@@ -255,6 +260,12 @@ class PVPEncoder:
                 f"{max_length}; fix: shorten the template or raise max_length"
             )
         self._budget = max_length - fixed
+        self._fields = [p for k, p in self._plan if k == "field"]
+        seq, self._field_sequence = 0, []
+        for kind, _ in self._plan:  # which sequence of a pair each field occurrence is in
+            seq += kind == "types"
+            if kind == "field":
+                self._field_sequence.append(seq)
 
     @property
     def has_token_types(self) -> bool:
@@ -366,66 +377,74 @@ class PVPEncoder:
             field_ids[payload] = plain_ids(self.tokenizer, texts)
 
         fields = [p for k, p in self._plan if k == "field"]
-        want_types = self.layout.types
         out = []
         for i, ex in enumerate(examples):
-            lengths = _truncate([len(field_ids[f][i]) for f in fields], self._budget)
-            ids: list[int] = []
-            types: list[int] = []
-            cur = self.layout.text_types[0]
-            soft: list[int] = []
-            mask_start = -1
-            fi = 0
-            for kind, payload in self._plan:
-                if kind == "types":
-                    cur = payload
-                    continue
-                if kind == "segment":
-                    sids, stypes = payload
-                    ids.extend(sids)
-                    types.extend(stypes)
-                    continue
-                if kind == "field":
-                    part = field_ids[payload][i][: lengths[fi]]
-                    fi += 1
-                else:
-                    part = payload
-                    if kind == "mask":
-                        mask_start = len(ids)
-                    elif kind == "soft":
-                        soft.extend(range(len(ids), len(ids) + len(payload)))
-                ids.extend(part)
-                types.extend([cur] * len(part))
-            label = -1
+            lengths = self._field_lengths([len(field_ids[f][i]) for f in fields])
+            enc = self._assemble([field_ids[f][i][:n] for f, n in zip(fields, lengths)])
+            if len(enc.input_ids) > self.max_length:  # only the lmbff rule leaves a tail to cut
+                enc = self._cut_tail(enc, ex)
             if ex.label is not None:
                 if ex.label not in self._label_index:
                     raise DataError(
                         f"example '{ex.guid}': label '{ex.label}' is not in verbalizer '{self.pvp.verbalizer.id}' "
                         f"(labels {self.labels}); fix: add it to the verbalizer"
                     )
-                label = self._label_index[ex.label]
-            out.append(Encoded(ids, mask_start, soft, label, types if want_types else None))
+                enc.label = self._label_index[ex.label]
+            out.append(enc)
         return out
 
+    def _field_lengths(self, lengths: list[int]) -> list[int]:
+        """How many tokens of each field occurrence are kept, by the pattern's truncation rule."""
+        rule = self.pvp.pattern.truncation
+        if rule.rule == "lmbff":
+            return lmbff_limits([f[0] for f in self._fields], lengths, rule)
+        if rule.rule == "pet":
+            return pet_truncate(lengths, self._field_sequence, self._budget)
+        return longest_first(lengths, self._budget)
 
-def _truncate(lengths: list[int], budget: int) -> list[int]:
-    """Cut the longest fields first until they fit ``budget`` tokens (water-filling)."""
-    if sum(lengths) <= budget:
-        return lengths
-    lo, hi = 0, max(lengths)
-    while lo < hi:  # largest cap c with sum(min(l, c)) <= budget
-        c = (lo + hi + 1) // 2
-        if sum(min(n, c) for n in lengths) <= budget:
-            lo = c
-        else:
-            hi = c - 1
-    out = [min(n, lo) for n in lengths]
-    spare = budget - sum(out)
-    for j, n in enumerate(lengths):
-        if spare and n > lo:
-            out[j] += 1
-            spare -= 1
-    return out
+    def _assemble(self, parts: list[list[int]]) -> Encoded:
+        """One example's ids from the plan and its (already cut) field ids, in plan order."""
+        ids: list[int] = []
+        types: list[int] = []
+        cur = self.layout.text_types[0]
+        soft: list[int] = []
+        mask_start = -1
+        fi = 0
+        for kind, payload in self._plan:
+            if kind == "types":
+                cur = payload
+                continue
+            if kind == "segment":
+                ids.extend(payload[0])
+                types.extend(payload[1])
+                continue
+            if kind == "field":
+                part = parts[fi]
+                fi += 1
+            else:
+                part = payload
+                if kind == "mask":
+                    mask_start = len(ids)
+                elif kind == "soft":
+                    soft.extend(range(len(ids), len(ids) + len(payload)))
+            ids.extend(part)
+            types.extend([cur] * len(part))
+        return Encoded(ids, mask_start, soft, -1, types if self.layout.types else None)
+
+    def _cut_tail(self, enc: Encoded, ex: Example) -> Encoded:
+        """LM-BFF's last step: the input cut at ``max_length`` from the tail, special tokens and
+        all; an error if that would cut a mask or a soft token (LM-BFF asserts)."""
+        m = self.max_length
+        end = max([enc.mask_start + self.verbalizer_tokens.n_masks, *[p + 1 for p in enc.soft_positions]])
+        if end > m:
+            rule = self.pvp.pattern.truncation
+            raise DataError(
+                f"example '{ex.guid}': pattern '{self.pvp.pattern.id}' (truncation {rule.to_spec()}) gives "
+                f"{len(enc.input_ids)} tokens and cutting them at max_length {m} would cut the mask; fix: set "
+                "first_sent_limit/other_sent_limit in the pattern's truncation, or raise max_length"
+            )
+        types = enc.token_type_ids[:m] if enc.token_type_ids is not None else None
+        return Encoded(enc.input_ids[:m], enc.mask_start, enc.soft_positions, enc.label, types)
 
 
 def collate(items: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
@@ -535,12 +554,36 @@ def plain_text(ex: Example) -> tuple[str, str | None]:
     return vals[0], (vals[1] if len(vals) > 1 and vals[1] else None)
 
 
-def tokenize_plain(tokenizer, examples: Sequence[Example], max_length: int) -> list[list[int]]:
-    """Token ids of examples' text (``text_a`` [+ ``text_b`` as a pair]), truncated longest-first."""
+PAIR_FORMATS = ("tokenizer", "single_sep")
+
+
+def tokenize_plain(tokenizer, examples: Sequence[Example], max_length: int, pair_format: str = "tokenizer") -> list[list[int]]:
+    """Token ids of examples' text (``text_a`` [+ ``text_b`` as a pair]) for no-prompt models.
+
+    ``pair_format="tokenizer"`` (default): the tokenizer's own layout (``tokenizer(a, b)``:
+    ``<s> a </s></s> b </s>`` for RoBERTa), truncated longest-first. ``"single_sep"``: LM-BFF's
+    fine-tuning input (``tokenize_multipart_input`` without a prompt): ``[CLS] a [SEP] b [SEP]``
+    with ONE separator between the texts for every tokenizer (``<s> a </s> b </s>``), cut at
+    ``max_length`` from the tail as LM-BFF does. Text is always plain text (special-token strings
+    in it never become special ids)."""
+    if pair_format not in PAIR_FORMATS:
+        raise SpecError(f"pair_format '{pair_format}' is unknown; fix: use one of {', '.join(PAIR_FORMATS)}")
     out = []
+    if pair_format == "tokenizer":
+        for ex in examples:
+            a, b = plain_text(ex)
+            out.append(tokenizer(a, b, truncation=True, max_length=max_length)["input_ids"])
+        return out
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    if cls is None or sep is None:
+        raise ModelError("pair_format 'single_sep' needs a tokenizer with a classifier and a separator token (BERT, RoBERTa …); "
+                         "fix: use pair_format 'tokenizer'")
     for ex in examples:
-        a, b = plain_text(ex)
-        out.append(tokenizer(a, b, truncation=True, max_length=max_length)["input_ids"])
+        texts = [t for t in plain_text(ex) if t is not None]
+        ids = [cls]
+        for part in plain_ids(tokenizer, texts):
+            ids += part + [sep]
+        out.append(ids[:max_length])
     return out
 
 

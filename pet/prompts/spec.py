@@ -1,238 +1,55 @@
-"""Pattern-Verbalizer Pairs: the template language, the spec objects and their JSON files.
+"""Pattern-Verbalizer Pairs: the spec objects and their JSON files.
 
-A *pattern* turns an example into a cloze text with one ``{mask}``; a *verbalizer* maps each
-label to one or more words the masked LM could put there. Both are plain dataclasses that
-round-trip to the JSON files under ``patterns/`` and ``verbalizers/``.
-
-Template language (parsed by hand, never ``eval``):
-
-* ``{text_a}``, ``{text_b}`` or any other example field, optionally with filters:
-  ``{text_a|lower_first}``, ``{text_b|drop_last_char}``, ``{text_a|lower_first|rstrip_punctuation}``
-  (see ``FILTERS``: each source's rule has its own name, so a shipped PVP says which it uses);
-* ``{mask}`` exactly once (it becomes as many mask tokens as the longest label word needs);
-* ``{segment}``: the boundary between the two texts of a pair (PET's ``||``). Everything before
-  it is the first sequence, everything after it the second: the tokenizer's own pair layout is
-  used (``[CLS] a [SEP] b [SEP]`` with token types 0/1 for BERT, ``<s> a </s></s> b </s>`` for
-  RoBERTa), exactly what ``tokenizer(a, b)`` gives. At most once per template;
-* ``{sep}`` and ``{cls}``: one separator / classifier token id inserted in place (no change of
-  token type; LM-BFF's ``*sep*``/``*cls*``);
-* soft tokens ``{soft}`` (one), ``{soft:N}`` (N) and ``{soft:"It was"}`` (one per sub-token of
-  the words, initialised from their embeddings);
-* ``{{`` and ``}}`` for literal braces.
+A *pattern* turns an example into a cloze text with one ``{mask}`` (its template language lives
+in :mod:`pet.prompts.template`) and names the truncation rule its source used
+(:mod:`pet.prompts.truncation`); a *verbalizer* maps each label to one or more words the masked
+LM could put there. Both are plain dataclasses that round-trip to the JSON files under
+``patterns/`` and ``verbalizers/`` (schemas in ``pet/prompts/schemas/``).
 """
 
 from __future__ import annotations
 
 import json
-import re
-import string
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from ..errors import SpecError
 from ..utils.jsonio import json_path, read_json
-
-# ----------------------------------------------------------------------------- template parts
-
-
-@dataclass(frozen=True)
-class Literal:
-    text: str
-
-
-@dataclass(frozen=True)
-class FieldRef:
-    name: str
-    filters: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Mask:
-    pass
-
-
-@dataclass(frozen=True)
-class Special:
-    kind: str  # "sep" | "cls"
-
-
-@dataclass(frozen=True)
-class SegmentBreak:
-    """``{segment}``: end of the first and start of the second sequence of a pair."""
-
-
-@dataclass(frozen=True)
-class Soft:
-    n: int
-    init: str | None = None  # words whose embeddings initialise the soft tokens
-
-
-Segment = Union[Literal, FieldRef, Mask, Special, SegmentBreak, Soft]
-
-_PUNCT_END = re.compile(r"[\s.,;:!?…]+$")
-
-
-def _lower_first(s: str) -> str:
-    return s[:1].lower() + s[1:]
-
-
-def _upper_first(s: str) -> str:
-    return s[:1].upper() + s[1:]
-
-
-def _drop_punct(s: str) -> str:
-    return _PUNCT_END.sub("", s)
-
-
-def _drop_last_char(s: str) -> str:
-    return s[:-1]
-
-
-def _rstrip_punctuation(s: str) -> str:
-    return s.rstrip(string.punctuation)
-
-
-#: Field filters usable in templates (``{text_a|lower_first}``), applied left to right.
-#:
-#: * ``lower_first`` / ``upper_first``: change the case of the first character (LM-BFF's
-#:   ``*sentl_i*`` / ``*sentu_i*``, PET's ``lowercase_first``);
-#: * ``drop_last_char``: LM-BFF's ``*sent-_i*``: drops exactly the last character, whatever it
-#:   is (``text[:-1]``) — a letter, a digit or the space of tokenised text ending in " .";
-#: * ``rstrip_punctuation``: PET's ``remove_final_punc``: ``text.rstrip(string.punctuation)``
-#:   (all ASCII punctuation, including quotes and brackets; trailing spaces stay);
-#: * ``drop_punct``: general purpose (this project): drops trailing whitespace and sentence
-#:   punctuation ``. , ; : ! ? …``; not what either paper did;
-#: * ``lower``: lower-case everything.
-FILTERS = {
-    "lower_first": _lower_first,
-    "upper_first": _upper_first,
-    "drop_last_char": _drop_last_char,
-    "rstrip_punctuation": _rstrip_punctuation,
-    "drop_punct": _drop_punct,
-    "lower": str.lower,
-}
-
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_RESERVED = {"mask", "sep", "cls", "soft", "segment"}
-
-
-def parse_template(template: str, where: str = "template") -> tuple[Segment, ...]:
-    """Parse a template into segments; errors name ``where`` and the column of the problem."""
-    if not isinstance(template, str):
-        raise SpecError(f"{where}: template must be a string, got {type(template).__name__}")
-    segs: list[Segment] = []
-    buf: list[str] = []
-    i, n = 0, len(template)
-
-    def fail(msg: str, col: int, fix: str) -> SpecError:
-        return SpecError(f"{where}: {msg} at column {col + 1} of {template!r}; fix: {fix}")
-
-    while i < n:
-        c = template[i]
-        if c == "{" and template.startswith("{{", i):
-            buf.append("{")
-            i += 2
-        elif c == "}" and template.startswith("}}", i):
-            buf.append("}")
-            i += 2
-        elif c == "}":
-            raise fail("unmatched '}'", i, "write '}}' for a literal brace")
-        elif c == "{":
-            end = _find_close(template, i)
-            if end < 0:
-                raise fail("unclosed '{'", i, "close the placeholder with '}' or write '{{'")
-            if buf:
-                segs.append(Literal("".join(buf)))
-                buf = []
-            segs.append(_parse_placeholder(template[i + 1 : end], lambda m, f: fail(m, i, f)))
-            i = end + 1
-        else:
-            buf.append(c)
-            i += 1
-    if buf:
-        segs.append(Literal("".join(buf)))
-    n_mask = sum(isinstance(s, Mask) for s in segs)
-    if n_mask != 1:
-        raise SpecError(
-            f"{where}: template {template!r} has {n_mask} '{{mask}}' placeholders; "
-            "fix: use exactly one {mask} (multi-token label words get extra masks automatically)"
-        )
-    if sum(isinstance(s, SegmentBreak) for s in segs) > 1:
-        raise SpecError(
-            f"{where}: template {template!r} has more than one '{{segment}}'; "
-            "fix: a pair has two sequences, so use {segment} at most once"
-        )
-    if not any(isinstance(s, FieldRef) for s in segs):
-        raise SpecError(
-            f"{where}: template {template!r} uses no example field; fix: add {{text_a}} (or another field)"
-        )
-    return tuple(segs)
-
-
-def _find_close(t: str, start: int) -> int:
-    """Index of the '}' closing the placeholder at ``start`` (quotes may hold braces)."""
-    in_quote = False
-    for j in range(start + 1, len(t)):
-        if t[j] == '"':
-            in_quote = not in_quote
-        elif t[j] == "}" and not in_quote:
-            return j
-        elif t[j] == "{" and not in_quote:
-            return -1
-    return -1
-
-
-def _parse_placeholder(body: str, fail) -> Segment:
-    b = body.strip()
-    if b in ("mask", "sep", "cls", "segment"):
-        return Mask() if b == "mask" else SegmentBreak() if b == "segment" else Special(b)
-    if b == "soft" or b.startswith("soft:"):
-        if b == "soft":
-            return Soft(1)
-        arg = b[5:].strip()
-        if arg.isdigit() and int(arg) > 0:
-            return Soft(int(arg))
-        if len(arg) >= 3 and arg[0] == '"' and arg[-1] == '"' and arg[1:-1].strip():
-            return Soft(0, arg[1:-1])
-        raise fail(
-            f"bad soft token '{{{body}}}'",
-            'write {soft}, {soft:N} with N >= 1, or {soft:"init words"}',
-        )
-    name, *filters = [p.strip() for p in b.split("|")]
-    if not _IDENT.match(name or "-"):
-        raise fail(
-            f"unknown placeholder '{{{body}}}'",
-            "use {mask}, {segment}, {sep}, {cls}, {soft...} or an example field such as {text_a}",
-        )
-    for f in filters:
-        if f not in FILTERS:
-            raise fail(f"unknown filter '{f}' in '{{{body}}}'", f"use one of {', '.join(FILTERS)}")
-    if name in _RESERVED:
-        raise fail(f"'{name}' takes no filters", f"write {{{name}}}")
-    return FieldRef(name, tuple(filters))
-
-
-def apply_filters(value: str, filters: tuple[str, ...]) -> str:
-    for f in filters:
-        value = FILTERS[f](value)
-    return value
-
+# The template language's names are re-exported: callers may import them from either module.
+from .template import (  # noqa: F401
+    FILTERS,
+    FieldRef,
+    Literal,
+    Mask,
+    Segment,
+    SegmentBreak,
+    Soft,
+    Special,
+    apply_filters,
+    parse_template,
+    render_template,
+)
+from .truncation import Truncation
 
 # ----------------------------------------------------------------------------- spec objects
 
 
 @dataclass
 class Pattern:
-    """A cloze template with an id; ``source`` says which paper (or who) wrote it."""
+    """A cloze template with an id; ``source`` says which paper (or who) wrote it;
+    ``truncation`` how over-long inputs are cut (a :class:`Truncation`, or its pattern-file form:
+    ``"pet"``, ``{"rule": "lmbff", "first_sent_limit": 110}`` …; default ``longest_first``)."""
 
     id: str
     template: str
     source: str | None = None
     description: str | None = None
+    truncation: Truncation = field(default_factory=Truncation)
 
     def __post_init__(self) -> None:
+        self.truncation = Truncation.from_spec(self.truncation, f"pattern '{self.id}': truncation")
         self.segments  # parse eagerly so a bad template fails where it is built
 
     @cached_property
@@ -253,7 +70,15 @@ class Pattern:
             d["source"] = self.source
         if self.description:
             d["description"] = self.description
+        if self.truncation != Truncation():
+            d["truncation"] = self.truncation.to_spec()
         return d
+
+    def derive(self, id: str, parts, source: str) -> "Pattern":
+        """A new pattern from edited template parts (rendered by the one renderer), keeping
+        this pattern's truncation rule: soft-prompt and demonstration variants of a source's
+        pattern cut inputs as the source did."""
+        return Pattern(id, render_template(parts), source=source, truncation=self.truncation)
 
 
 @dataclass
