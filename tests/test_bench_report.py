@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pet.bench.report import aggregate, build_report, fmt_pct, headline_rows, load_rows
+from pet.bench.markdown import fmt_pct
+from pet.bench.report import build_report, load_rows
+from pet.bench.tables import aggregate, headline_rows
 from pet.bench.store import ResultsStore
 
 REPO = Path(__file__).resolve().parent.parent
