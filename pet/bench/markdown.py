@@ -9,9 +9,10 @@ per-example predictions). ``*`` marks a task evaluated on a subset of its test s
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .stats import OVER_SEEDS
 from .tables import MEAN_OVER_TASKS, k_label, k_sort, selection_summary
@@ -96,7 +97,7 @@ def render(root: Path, df, info: dict, notes: dict, tables: dict, models: list[s
 
 
 def metadata(root: Path, df, info: dict, models: list[str], prov: dict, resamples: int) -> list[str]:
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     n_cells = df.drop_duplicates(subset=["config_hash"]).shape[0]
     versions = df["versions"].iloc[-1] if "versions" in df else {}
     machine = df["machine"].iloc[-1] if "machine" in df else {}
@@ -157,10 +158,10 @@ def _trait_legend(head) -> str:
 
 def headline(head, tname) -> list[str]:
     lines = ["## Results (headline stage per method)", "",
-             "Each method's headline stage is the one the method marks final (what its saved classifier predicts with; rows "
+             ("Each method's headline stage is the one the method marks final (what its saved classifier predicts with; rows "
              "recorded before that mark: `final` > `distilled` > `ensemble` > `mean-of-pvps`). Cells: `mean ± std (median)` "
              f"over seeds, then the 95% bootstrap interval of the mean (`{SEEDS_ONLY_MARK}`: over seeds only). "
-             "`*` = evaluated on a subset of the official test set (see above).", ""]
+             "`*` = evaluated on a subset of the official test set (see above)."), ""]
     legend = _trait_legend(head)
     lines += [legend, ""] if legend else []
     methods = list(dict.fromkeys(head["method"]))
@@ -196,9 +197,9 @@ def selection(sel) -> list[str]:
     rows = [[r["task"], r["method"], k_label(r["k"]), r["selection"], r["splits"], fmt_pct(r["test_mean"], r["test_std"]), fmt_pct(r["dev_mean"]),
              "–" if _nan(r["dev_test_spearman"]) else f"{r['dev_test_spearman']:.2f}"] for _, r in summ.iterrows()]
     return ["## Model selection", "",
-            "Rows above are the chosen grid points only. Per task × method × K: the test score of the point chosen on "
+            ("Rows above are the chosen grid points only. Per task × method × K: the test score of the point chosen on "
             "dev (or by cross-validation) per split, its stability over splits, and how well dev predicts test "
-            "(Spearman over splits; FewNLU's criteria). Per split: `selection.csv`; plot: `plots/dev_vs_test.png`.", "",
+            "(Spearman over splits; FewNLU's criteria). Per split: `selection.csv`; plot: `plots/dev_vs_test.png`."), "",
             md_table(["task", "method", "K", "selection", "splits", "test", "dev", "dev-test ρ"], rows), ""]
 
 
@@ -243,14 +244,14 @@ def paired(pr, tname) -> list[str]:
     if pr is None or not len(pr):
         return lines + ["No two methods share a task, K, seeds and test set.", ""]
     res = int(pr["resamples"].max())
-    lines += [f"Every pair of methods run on the same task, K, seeds, splits and test examples: A − B in points, the 95% paired "
+    lines += [(f"Every pair of methods run on the same task, K, seeds, splits and test examples: A − B in points, the 95% paired "
               f"bootstrap interval (the same resampled seeds and test examples for both methods, {res:,} resamples; "
               f"`{SEEDS_ONLY_MARK}`: over seeds only), and the two-sided bootstrap p-value. **{WITHIN_NOISE}**: the interval covers 0. "
-              f"`{MEAN_OVER_TASKS}`: the mean difference over every task of that K, each task resampled on its own.", ""]
+              f"`{MEAN_OVER_TASKS}`: the mean difference over every task of that K, each task resampled on its own."), ""]
     few = pr[(pr["ci_over"] == OVER_SEEDS) & (pr["n_seeds"] < 5)]
     if len(few):
-        lines += [f"Caution: {len(few)} comparisons rest on fewer than 5 seeds without per-example predictions; a bootstrap over "
-                  "so few values cannot reach beyond their range, so those intervals are too narrow and their p-values too small.", ""]
+        lines += [(f"Caution: {len(few)} comparisons rest on fewer than 5 seeds without per-example predictions; a bootstrap over "
+                  "so few values cannot reach beyond their range, so those intervals are too narrow and their p-values too small."), ""]
     rows = [[tname(r["task"]) if r["task"] != MEAN_OVER_TASKS else f"*{MEAN_OVER_TASKS}*", r["k_label"], r["method_a"], r["method_b"],
              f"{100 * r['diff']:+.1f}", fmt_ci(r["ci95_low"], r["ci95_high"], r["ci_over"], signed=True) or "–",
              "–" if _nan(r["p_value"]) else f"{r['p_value']:.3f}", verdict(r)] for _, r in pr.iterrows()]
@@ -261,9 +262,9 @@ def gains(gn, tname) -> list[str]:
     lines = ["## Gain over the trained baselines (paired by seed)", ""]
     if gn is None or not len(gn):
         return lines + ["Needs a baseline method that trains (e.g. `cls-ft`) and another method on the same task, K and seeds.", ""]
-    lines += ["Every method that is not a baseline against every baseline that trains parameters (a training-free reference "
+    lines += [("Every method that is not a baseline against every baseline that trains parameters (a training-free reference "
               "such as zero-shot is a floor, not the baseline to beat): mean ± std of the per-seed differences, the paired "
-              "95% interval, and the seeds the method wins.", ""]
+              "95% interval, and the seeds the method wins."), ""]
     rows = [[tname(r["task"]), r["k_label"], r["method"], r["baseline"], fmt_pct(r["method_mean"]), fmt_pct(r["baseline_mean"]),
              f"{100 * r['gain_mean']:+.1f} ± {100 * r['gain_std']:.1f}", fmt_ci(r["ci95_low"], r["ci95_high"], r["ci_over"], signed=True) or "–",
              f"{r['wins']}/{r['n_pairs']}"] for _, r in gn.iterrows()]
@@ -280,9 +281,9 @@ def cost(co) -> list[str]:
 
 def references(rf, models: list[str]) -> list[str]:
     lines = ["## Published numbers (different base model)", "",
-             "**Not comparable one-to-one**: the published numbers come from a different (larger) base model (see `base model`), "
+             ("**Not comparable one-to-one**: the published numbers come from a different (larger) base model (see `base model`), "
              "other hyper-parameter searches and, for PET, |T| = total labelled examples rather than K per class. "
-             f"Ours: {', '.join(models)}.", ""]
+             f"Ours: {', '.join(models)}."), ""]
     if not len(rf):
         return lines + ["No published numbers for these tasks in the references file.", ""]
     rows = [[r["task"], r["method"], r["k"], f"{r['published']:.1f}" + ("" if _nan(r["published_std"]) else f" ± {r['published_std']:.1f}"),

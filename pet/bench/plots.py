@@ -186,7 +186,7 @@ def dev_test_scatter(sel, path: Path) -> Path:
     for method, g in sel.groupby("method", sort=False):
         x, y = 100 * g["dev_score"].astype(float), 100 * g["test_score"].astype(float)
         r = x.corr(y) if len(g) > 2 else float("nan")
-        ax.scatter(x, y, label=f"{method} (r={r:.2f})" if r == r else method, s=22)
+        ax.scatter(x, y, label=method if math.isnan(r) else f"{method} (r={r:.2f})", s=22)
     lo = min(ax.get_xlim()[0], ax.get_ylim()[0])
     hi = max(ax.get_xlim()[1], ax.get_ylim()[1])
     ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")

@@ -13,8 +13,9 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,15 @@ from ..methods import available_methods, get_method
 from ..metrics import REGRESSION_METRICS
 from ..utils.resources import shipped_dir
 from .rows import ResultRow
-from .stats import RESAMPLES, Metric, Run, bootstrap_mean, mean_comparison, paired_comparison, stream
+from .stats import (
+    RESAMPLES,
+    Metric,
+    Run,
+    bootstrap_mean,
+    mean_comparison,
+    paired_comparison,
+    stream,
+)
 from .store import headline
 
 KEY = ["task", "method", "k", "seed"]
