@@ -8,8 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pet.bench.report import aggregate, build_report, fmt_pct, headline_rows, load_rows
+from pet.bench.markdown import fmt_pct
+from pet.bench.report import build_report, load_rows
+from pet.bench.stats import OVER_SEEDS
 from pet.bench.store import ResultsStore
+from pet.bench.tables import aggregate, headline_rows
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = (13, 21, 42)
@@ -80,8 +83,10 @@ def test_report_tables(results):
     assert pv.loc["zero-shot", "worst_pvp"] == "p2:v" and pv.loc["zero-shot", "worst_mean"] == pytest.approx(0.5)
     assert pv.loc["zero-shot", "ensemble_mean"] == pytest.approx(2 / 3)
     assert pv.loc["pet", "best_pvp"] == "p1:v" and pv.loc["pet", "pvp_mean"] == pytest.approx((0.7 + 2 / 3) / 2)
-    g = t["gains"].iloc[0]
-    assert g["method"] == "pet" and g["baseline"] == "cls-ft" and g["n_pairs"] == 3 and g["wins"] == 3
+    gains = t["gains"]
+    assert set(gains["baseline"]) == {"cls-ft"} and "cls-ft" not in set(gains["method"])  # a baseline is not compared with itself
+    g = gains[gains["method"] == "pet"].iloc[0]
+    assert g["n_pairs"] == 3 and g["wins"] == 3 and g["ci_over"] == OVER_SEEDS
     diffs = np.array([0.2, 0.05, 0.1])
     assert g["gain_mean"] == pytest.approx(diffs.mean()) and g["gain_std"] == pytest.approx(diffs.std())
     hs = t["hard_soft"].iloc[0]
@@ -97,7 +102,9 @@ def test_report_tables(results):
 
     md = rep.markdown
     assert "66.7 ± 10.3 (65.0)" in md  # zero-shot headline: mean ± std (median)
-    assert "| sst2 | 16 | pet | cls-ft | 81.7 | 70.0 | +11.7 ± 6.2 | 3/3 |" in md
+    # per-seed gains 0.20, 0.05, 0.10: a bootstrap over 3 seeds spans their range; † = over seeds only (no predictions stored)
+    assert "| sst2 | 16 | pet | cls-ft | 81.7 | 70.0 | +11.7 ± 6.2 | [+5.0, +20.0]† | 3/3 |" in md
+    assert "66.7 ± 10.3 (65.0) [55.0, 80.0]†" in md and "fewer than 5 seeds" in md
     assert "1 older rows" in md
     assert "different base model" in md and "roberta-large" in md
     assert "## Test sets" in md and "| sst2 | test | 872 | full |" in md
@@ -107,9 +114,10 @@ def test_report_writes_csv_markdown_and_valid_pngs(results, tmp_path):
     out = tmp_path / "out"
     rep = build_report(results, references=REPO / "data" / "references.csv", output=out)
     names = {p.relative_to(out).as_posix() for p in rep.files}
-    for n in ("report.md", "headline.csv", "stages.csv", "pvps.csv", "gains.csv", "hard_soft.csv", "cost.csv", "rows.csv",
-              "references.csv", "plots/score_vs_k.png", "plots/bars_k16.png", "plots/pvps_k16.png"):
+    for n in ("report.md", "headline.csv", "stages.csv", "pvps.csv", "gains.csv", "paired.csv", "hard_soft.csv", "cost.csv", "rows.csv",
+              "references.csv", "plots/bars_k16.png", "plots/pvps_k16.png"):
         assert n in names, n
+    assert "plots/score_vs_k.png" not in names  # one K: bars, not points at a single tick
     for png in out.glob("plots/*.png"):
         data = png.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
@@ -140,3 +148,119 @@ def test_fmt_pct():
     assert fmt_pct(0.8433, 0.0123, 0.85) == "84.3 ± 1.2 (85.0)"
     assert fmt_pct(float("nan")) == "–"
     assert math.isnan(float("nan"))
+
+
+# ----------------------------------------------------------------------------- intervals, paired comparisons, provenance
+
+N_TEST = 200
+GOLD = (np.arange(N_TEST) % 2).astype(np.int16)
+
+
+def _pred_row(task, method, seed, pred, k=16, commit="a" * 40, dirty=False, test_sha="t" * 64):
+    from pet.bench.rows import encode_predictions
+
+    score = float((pred == GOLD).mean())
+    return {**_row(method, method, "final", None, seed, score), "task": task, "k": k, "final": True,
+            "predictions": encode_predictions(["0", "1"], pred, GOLD), "inputs": {"test": f"{task}-{test_sha}"},
+            "git_commit": commit, "git_dirty": dirty, "split": {"checksum": f"{task}-{k}-{seed}"}}
+
+
+def _pred_store(root: Path, ks=(16,), changes: dict | None = None) -> Path:
+    """Two tasks x (cls-ft, pet, prompt-ft) x 3 seeds with stored predictions: pet fixes most of
+    cls-ft's errors; prompt-ft makes as many errors as cls-ft, on other examples."""
+    rng = np.random.default_rng(0)
+    st = ResultsStore(root)
+    for task in ("sst2", "cr"):
+        for k in ks:
+            for seed in SEEDS:
+                right = rng.random(N_TEST) < 0.7
+                preds = {"cls-ft": right, "pet": right | (rng.random(N_TEST) < 0.8), "prompt-ft": np.roll(right, 1)}
+                for method, ok in preds.items():
+                    pred = np.where(ok, GOLD, 1 - GOLD).astype(np.int16)
+                    kw = (changes or {}).get((task, method, seed), {})
+                    st.append_cell(f"{task}-{k}-{method}-{seed}", [_pred_row(task, method, seed, pred, k=k, **kw)])
+    return root
+
+
+def test_headline_and_paired_csv_with_stored_predictions(tmp_path):
+    import pandas as pd
+
+    from pet.bench.stats import OVER_EXAMPLES
+
+    rep = build_report(_pred_store(tmp_path / "res"), output=tmp_path / "out", resamples=500)
+    head = pd.read_csv(tmp_path / "out" / "headline.csv")
+    assert {"ci95_low", "ci95_high", "ci_over", "resamples"} <= set(head.columns)
+    assert (head["ci95_low"] < head["mean"]).all() and (head["mean"] < head["ci95_high"]).all()
+    assert set(head["ci_over"]) == {OVER_EXAMPLES} and set(head["n_examples"]) == {N_TEST}
+    paired = pd.read_csv(tmp_path / "out" / "paired.csv")
+    assert list(paired.columns[:7]) == ["task", "method_a", "method_b", "diff", "ci95_low", "ci95_high", "p_value"]
+    by = {(r.task, r.method_a, r.method_b): r for r in paired.itertuples()}
+    # 3 pairs per task, the baseline second, plus the mean over the two tasks
+    assert set(by) == {(t, a, b) for t in ("sst2", "cr", "mean over tasks")
+                       for a, b in (("pet", "cls-ft"), ("prompt-ft", "cls-ft"), ("pet", "prompt-ft"))}
+    pet = by[("sst2", "pet", "cls-ft")]
+    assert pet.ci95_low > 0.1 and pet.p_value < 0.01 and pet.wins == 3
+    noise = by[("sst2", "prompt-ft", "cls-ft")]
+    assert noise.diff == pytest.approx(0.0) and noise.ci95_low < 0 < noise.ci95_high and noise.p_value > 0.5
+    mean = by[("mean over tasks", "pet", "cls-ft")]
+    assert mean.diff == pytest.approx((by[("sst2", "pet", "cls-ft")].diff + by[("cr", "pet", "cls-ft")].diff) / 2)
+    section = rep.section("Paired comparisons")
+    assert "| sst2 | 16 | prompt-ft | cls-ft | +0.0 |" in section and section.count("within noise") >= 3  # 2 tasks + their mean
+    assert "| sst2 | 16 | pet | cls-ft |" in section and "pet better" in section and "]†" not in section
+    assert "500 resamples" in rep.markdown and "over seeds × test examples" in rep.markdown
+    assert not rep.warnings and "Warning" not in rep.markdown
+    assert f"{'a' * 12} ({len(head) * 3} rows)" in rep.markdown  # the commit the rows come from
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"commit": "b" * 40}, "2 git commits"),
+    ({"dirty": True}, "uncommitted changes"),
+    ({"test_sha": "u" * 64}, "task sst2: the headline rows were evaluated on 2 different test sets"),
+])
+def test_mixed_provenance_warns_in_markdown_and_on_stderr(tmp_path, capsys, change, message):
+    from pet.bench.report import ProvenanceWarning
+    from pet.cli import main
+
+    res = _pred_store(tmp_path / "res", changes={("sst2", "pet", 42): change})
+    with pytest.warns(ProvenanceWarning, match=message):
+        rep = build_report(res, write=False, resamples=200)
+    assert any(message in w for w in rep.warnings) and "> **Warning:** " in rep.markdown and message in rep.markdown
+    assert main(["report", str(res), "--quiet", "--no-plots", "--resamples", "200", "--output", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("warning: ") and message in err
+    if "test sets" in message:  # the pair no longer has identical splits at the changed seed
+        paired = rep.tables["paired"]
+        assert not ((paired["task"] == "sst2") & (paired["method_a"] == "pet")).any()
+
+
+def test_cli_rejects_too_few_resamples(tmp_path, capsys):
+    from pet.cli import main
+
+    assert main(["report", str(_pred_store(tmp_path / "res")), "--resamples", "5", "--quiet"]) == 2
+    assert "--resamples 5" in capsys.readouterr().err
+
+
+def test_plots_name_the_metric_and_the_error_bars(tmp_path):
+    from pet.bench.plots import error_caption
+
+    rep = build_report(_pred_store(tmp_path / "res", ks=(4, 16)), output=tmp_path / "out", resamples=200)
+    names = {p.relative_to(tmp_path / "out").as_posix() for p in rep.files}
+    assert {"plots/score_vs_k.png", "plots/bars_k4.png", "plots/bars_k16.png"} <= names  # two K: a curve over K
+    head = rep.tables["headline"]
+    assert error_caption(head) == "error bars: 95% bootstrap interval of the mean over seeds × test examples, 200 resamples"
+    old = head.assign(ci_over=OVER_SEEDS)
+    assert "over seeds only" in error_caption(old)
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    from matplotlib import pyplot as plt
+
+    from pet.bench.plots import _metric_axis
+
+    fig, ax = plt.subplots()
+    ax.set_xticks([0, 1])
+    _metric_axis(ax, head.assign(metric=["mcc" if t == "cr" else "accuracy" for t in head["task"]]), ["sst2", "cr"])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["sst2\n(accuracy)", "cr\n(mcc)"]
+    _metric_axis(ax, head, ["sst2", "cr"])
+    assert ax.get_ylabel() == "accuracy (%)"
+    plt.close(fig)
