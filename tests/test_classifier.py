@@ -48,7 +48,7 @@ def test_fit_save_load_identical_predictions(tiny_dir, tmp_path, method, options
     assert list(clf.classes_) == ["0", "1"] and set(clf.predict(TEXTS)) <= {"0", "1"}
     out = clf.save(tmp_path / "clf")
     meta = json.loads((out / CONFIG_FILE).read_text())
-    assert meta["format_version"] == 2 and meta["method"] == method and meta["labels"] == ["0", "1"]
+    assert meta["format_version"] == 3 and meta["method"] == method and meta["labels"] == ["0", "1"]
     assert (out / "manifest.json").is_file() and (out / "training_log.jsonl").is_file()
     loaded = PetClassifier.load(out)
     p2 = loaded.predict_proba(TEXTS)
@@ -141,7 +141,7 @@ def test_format_version_and_folder_checked(tiny_dir, tmp_path):
     from pet.estimator.manifest import write_manifest
 
     write_manifest(out)
-    with pytest.raises(ModelError, match=r"format_version is 99, this pet reads format_version 2.*fix"):
+    with pytest.raises(ModelError, match=r"format_version is 99, this pet reads format_version 3.*fix"):
         PetClassifier.load(out)
     with pytest.raises(ModelError, match="not a saved classifier"):
         PetClassifier.load(tmp_path)
@@ -178,6 +178,54 @@ def test_labels_disagreeing_with_the_verbalizer_are_refused(tiny_dir, tmp_path):
     write_manifest(out)
     with pytest.raises(ModelError, match=r"\$.labels .* disagree with verbalizer 'good-bad'"):
         PetClassifier.load(out)
+
+
+class _PriorPredictor:
+    """A plugin's predictor: the same label distribution for every input, saved as safetensors."""
+
+    kind = "test-prior"
+
+    def __init__(self, labels, log_prior):
+        self.labels, self.log_prior = list(labels), np.asarray(log_prior, dtype=np.float64)
+
+    def predict_log_proba(self, examples, progress=False, cache=None):
+        return np.tile(self.log_prior, (len(examples), 1))
+
+    def save(self, folder):
+        import torch
+        from safetensors.torch import save_file
+
+        save_file({"log_prior": torch.tensor(self.log_prior)}, str(folder / "prior.safetensors"))
+        return {"kind": self.kind, "labels": self.labels, "weights": "prior.safetensors"}
+
+    @classmethod
+    def load(cls, spec, folder, device=None):
+        from safetensors.torch import load_file
+
+        return cls(spec["labels"], load_file(str(folder / spec["weights"]))["log_prior"].numpy())
+
+
+def test_a_registered_plugin_predictor_saves_and_loads(tmp_path):
+    from pet.methods import Fitted, Stage, get_method
+    from pet.methods.predictors import available_predictors, get_predictor_class, register_predictor
+
+    assert {"prompt-ensemble", "sequence-classifier", "demonstration-ensemble"} <= set(available_predictors())
+    with pytest.raises(ModelError, match=r"\$.predictor.kind 'test-prior' is unknown \(known: .*prompt-ensemble.*fix"):
+        get_predictor_class("test-prior")
+    register_predictor("test-prior", _PriorPredictor)
+    register_predictor("test-prior", _PriorPredictor)  # again: a no-op
+    with pytest.raises(ConfigError, match="kind 'test-prior' is taken by _PriorPredictor"):
+        register_predictor("test-prior", type("Other", (_PriorPredictor,), {}))
+    with pytest.raises(ConfigError, match="kind is 'test-prior'; fix: set kind = 'other'"):
+        register_predictor("other", _PriorPredictor)
+    pred = _PriorPredictor(["0", "1"], np.log([0.25, 0.75]))
+    options = get_method("zero-shot").make_options({})
+    fitted = Fitted("zero-shot", ["0", "1"], options, [Stage("prior", pred)], "prior", pvps=[], model="none")
+    out = PetClassifier.from_fitted(fitted).save(tmp_path / "p")
+    loaded = PetClassifier.load(out)
+    assert isinstance(loaded.fitted_.predictor, _PriorPredictor)
+    np.testing.assert_allclose(loaded.predict_proba(TEXTS[:3]), [[0.25, 0.75]] * 3)
+    assert list(loaded.predict(TEXTS[:2])) == ["1", "1"]
 
 
 def test_interrupted_save_leaves_nothing(tiny_dir, tmp_path, monkeypatch):

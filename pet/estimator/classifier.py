@@ -11,7 +11,7 @@ work); ``fit`` builds the method's typed options (unknown keys fail here), fits 
 ``fitted_`` (a :class:`pet.methods.base.Fitted` with every stage), ``classes_`` and
 ``labels_``. Prediction uses the final stage.
 
-Saved folder (format_version 2), written atomically (temp folder + swap) with a manifest::
+Saved folder (format_version 3), written atomically (temp folder + swap) with a manifest::
 
     pet_config.json      format_version, method, base model, labels (and their original values),
                          the method's options, the final stage, the predictor layout, versions
@@ -60,11 +60,11 @@ from ..utils.jsonio import read_json
 from .manifest import refuse_pickle, resolve_inside, verify_manifest, write_manifest
 from ..methods import FitSetup, Fitted, Stage, get_method
 from .modelcard import CARD_FILE, LIBRARY_NAME, hub_model_id, model_card
-from ..methods.predictors import PREDICTOR_KINDS, PromptEnsemble
+from ..methods.predictors import get_predictor_class
 from ..prompts.spec import PVP, load_patterns, load_verbalizers, make_pvps, save_patterns, save_verbalizers
 from ..utils.versions import package_versions
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CONFIG_FILE = "pet_config.json"
 
 
@@ -327,19 +327,11 @@ class PetClassifier(ClassifierMixin, BaseEstimator):
                 if sorted(p.verbalizer.label_ids) != sorted(labels):
                     raise ModelError(f"{where}: $.labels {labels} disagree with verbalizer '{p.verbalizer.id}' ({p.verbalizer.label_ids}); fix: re-save the classifier")
         spec = meta["predictor"]
-        kind = PREDICTOR_KINDS.get(spec.get("kind") if isinstance(spec, dict) else None)
-        if kind is None:
-            raise ModelError(f"{where}: $.predictor.kind {spec.get('kind') if isinstance(spec, dict) else spec!r} is unknown; fix: re-save the classifier")
-
-        def resolve(rel: Any, what: str) -> Path:
-            return resolve_inside(d, rel, f"{where}: {what}")
-
-        if kind is PromptEnsemble:
-            predictor = PromptEnsemble.load(spec, resolve, pvps, labels, device=device, where=where)
-        else:
-            predictor = kind.load(spec, resolve, device=device)
-            if list(predictor.labels) != labels:
-                raise ModelError(f"{where}: $.labels {labels} disagree with the saved classifier's {predictor.labels}; fix: re-save the classifier")
+        if not isinstance(spec, dict):
+            raise ModelError(f"{where}: $.predictor is not an object; fix: re-save the classifier")
+        predictor = get_predictor_class(spec.get("kind"), where).load(spec, d, device=device)
+        if [str(x) for x in predictor.labels] != labels:
+            raise ModelError(f"{where}: $.labels {labels} disagree with the saved predictor's {list(predictor.labels)}; fix: re-save the classifier")
         name, _, pvp = str(meta["final_stage"]).partition("[")
         stage = Stage(name, predictor, pvp=pvp.rstrip("]").split("]#")[0] or None)
         self = cls(meta["model"], meta["method"], options=options.to_dict(), labels=meta.get("label_values") or labels, device=device)

@@ -4,8 +4,8 @@
   written last (after ``pet_config.json``).
 * ``verify_manifest(folder)``: every file listed is there and unchanged, and nothing else is
   there; otherwise a one-line ``IntegrityError`` naming the changed / missing / extra file.
-* ``resolve_inside(folder, relpath, what)``: a path read from a saved config, resolved inside
-  the folder: no ``..``, no absolute path, no symbolic link that leads out.
+* ``resolve_inside(folder, relpath, what)`` (from :mod:`pet.utils.paths`, where predictors use it
+  too): a path read from a saved config, resolved inside the folder.
 * ``refuse_pickle(folder)``: pickle files (``pytorch_model.bin``, ``*.pt``, ``*.pkl``, …) are
   refused: loading a pickle runs code. Only safetensors weights are trusted.
 
@@ -19,10 +19,13 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 from typing import Iterable
 
 from ..errors import IntegrityError
+from ..utils.paths import resolve_inside
+
+__all__ = ["read_manifest", "refuse_pickle", "resolve_inside", "sha256_file", "verify_manifest", "write_manifest"]
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -120,31 +123,6 @@ def verify_manifest(folder: str | Path) -> None:
     if problems:
         more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
         raise IntegrityError(f"{d}: {problems[0]}{more}; {_REFIX}")
-
-
-def resolve_inside(folder: str | Path, relpath: object, what: str) -> Path:
-    """``folder / relpath`` resolved, provided it stays inside ``folder``.
-
-    ``relpath`` comes from a saved config (``what`` names it, e.g.
-    ``"pet_config.json: $.predictor.members[0].model"``): it must be a non-empty relative path
-    without ``..``, and no symbolic link on the way may lead out of the folder.
-    """
-    d = Path(folder)
-    fix = "fix: a saved folder may only refer to files inside itself; re-save it, and do not load folders edited by others"
-    if not isinstance(relpath, str) or not relpath.strip():
-        raise IntegrityError(f"{what}: {relpath!r} is not a path; {fix}")
-    if "\x00" in relpath:
-        raise IntegrityError(f"{what}: {relpath!r} contains a NUL byte; {fix}")
-    posix, win = PurePosixPath(relpath), PureWindowsPath(relpath)
-    if posix.is_absolute() or win.is_absolute() or win.drive or relpath.startswith(("/", "\\", "~")):
-        raise IntegrityError(f"{what}: '{relpath}' is an absolute path; {fix}")
-    if ".." in posix.parts or ".." in win.parts:
-        raise IntegrityError(f"{what}: '{relpath}' leads out of the folder (contains '..'); {fix}")
-    root = d.resolve()
-    target = (d / relpath).resolve()
-    if target != root and root not in target.parents:
-        raise IntegrityError(f"{what}: '{relpath}' resolves outside the folder (through a symbolic link); {fix}")
-    return target
 
 
 def _is_pickle(p: Path) -> bool:

@@ -6,21 +6,32 @@
 * :class:`SequencePredictor` — a ``[CLS]`` + MLP :class:`pet.models.sequence.SequenceClassifier`
   (cls-ft, and PET's distilled model).
 
-Both answer ``predict_log_proba(examples, progress=False, cache=None) -> [N, L]``. ``cache``
-(a dict shared across the stages of one evaluation) lets an ensemble reuse the log-probs its
-members already computed as their own stages.
+Every predictor class has the same shape (the registry relies on nothing else):
 
-In a saved folder (see :mod:`pet.estimator.classifier`), a prompt predictor writes each distinct masked
-LM under ``models/<j>/`` (Hugging Face format, LoRA merged into the weights, tokenizer files)
-and each soft prompt's parameters under ``soft_prompts/<i>.safetensors``; a sequence predictor
-writes ``model/``. Every path a saved spec names is relative to the folder.
+* ``kind: ClassVar[str]`` — its name in a saved folder's ``pet_config.json``;
+* ``labels`` and ``predict_log_proba(examples, progress=False, cache=None) -> [N, L]``; ``cache``
+  (a dict shared across the stages of one evaluation) lets an ensemble reuse the log-probs its
+  members already computed as their own stages;
+* ``save(folder) -> spec``: writes its files into ``folder`` and returns a JSON-able spec that
+  includes ``"kind"`` and everything ``load`` needs (labels, PVPs…);
+* ``classmethod load(spec, folder, device=None)``: the one load signature.
+
+:func:`register_predictor` adds a kind (a plugin's predictor included); :func:`get_predictor_class`
+finds it when a folder is loaded.
+
+In a saved folder (see :mod:`pet.estimator.folder`), a prompt predictor writes each distinct masked
+LM under ``models/<j>/`` (Hugging Face format, tokenizer files; LoRA-tuned members share one base
+there and keep their adapters in PEFT's layout under ``adapters/<i>/``) and each soft prompt's
+parameters under ``soft_prompts/<i>.safetensors``; a sequence predictor writes ``model/`` in
+transformers' own ``*ForSequenceClassification`` layout. Every path a saved spec names is
+relative to the folder and resolved inside it.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 from safetensors.torch import load_file, save_file
@@ -35,17 +46,63 @@ from ..models.sequence import SequenceClassifier
 from ..models.soft import attach_soft_prompt
 from ..prompts.spec import PVP
 from ..models.tuning import merged_copy
+from ..utils.paths import resolve_inside
 
 SOFT_DIR = "soft_prompts"
+#: the file of a saved folder that holds a predictor's spec, under ``$.predictor`` (error messages)
+SPEC_FILE = "pet_config.json"
 
-#: resolve(relative path, what) -> a path inside the saved folder (containment is the caller's)
-Resolver = Callable[[str, str], Path]
+_PREDICTORS: dict[str, type] = {}
+
+
+def register_predictor(kind: str, cls: type) -> type:
+    """Make predictor class ``cls`` loadable as ``kind`` (its ``kind`` attribute must agree).
+    Registering the same class again is a no-op; another class under a taken kind is refused."""
+    if not isinstance(kind, str) or not kind:
+        raise ConfigError(f"register_predictor: kind {kind!r} is not a name; fix: pass a non-empty string")
+    if getattr(cls, "kind", None) != kind:
+        raise ConfigError(f"register_predictor('{kind}', {cls.__name__}): {cls.__name__}.kind is {getattr(cls, 'kind', None)!r}; "
+                          f"fix: set kind = '{kind}' on the class")
+    missing = [a for a in ("save", "load", "predict_log_proba") if not callable(getattr(cls, a, None))]
+    if missing:
+        raise ConfigError(f"register_predictor('{kind}', {cls.__name__}): no {missing[0]}(); fix: give the class save, load and predict_log_proba")
+    if _PREDICTORS.get(kind, cls) is not cls:
+        raise ConfigError(f"register_predictor: kind '{kind}' is taken by {_PREDICTORS[kind].__name__}; fix: choose another kind")
+    _PREDICTORS[kind] = cls
+    return cls
+
+
+def get_predictor_class(kind: Any, where: str = SPEC_FILE) -> type:
+    """The class registered as ``kind``; a one-line ``ModelError`` naming the known kinds if none."""
+    if kind not in _PREDICTORS:
+        raise ModelError(f"{where}: $.predictor.kind {kind!r} is unknown (known: {', '.join(sorted(_PREDICTORS))}); "
+                         "fix: re-save the classifier, or import the plugin that registers that predictor first")
+    return _PREDICTORS[kind]
+
+
+def available_predictors() -> list[str]:
+    return sorted(_PREDICTORS)
+
+
+def _where(folder: Path) -> str:
+    return str(Path(folder) / SPEC_FILE)
+
+
+def _spec_labels_pvps(spec: dict, where: str) -> tuple[list[str], dict[str, PVP]]:
+    """The labels and PVPs a prompt predictor's spec carries (``save`` writes both)."""
+    if not isinstance(spec.get("labels"), list) or not isinstance(spec.get("pvps"), dict):
+        raise ModelError(f"{where}: $.predictor: a {spec.get('kind')} spec needs 'labels' (a list) and 'pvps' (an object); fix: re-save the classifier")
+    try:
+        pvps = {k: PVP.from_dict(v) for k, v in spec["pvps"].items()}
+    except Exception as e:  # a spec error names the field
+        raise ModelError(f"{where}: $.predictor.pvps: {e}; fix: re-save the classifier") from None
+    return [str(x) for x in spec["labels"]], pvps
 
 
 class PromptEnsemble:
     """Mean (or weighted mean) of the label log-probs of (PromptModel, PVP) members."""
 
-    kind = "prompt-ensemble"
+    kind: ClassVar[str] = "prompt-ensemble"
 
     def __init__(
         self,
@@ -121,6 +178,8 @@ class PromptEnsemble:
             spec_members.append({"pvp": pvp.id, **entry})
         return {
             "kind": self.kind,
+            "labels": list(self.labels),
+            "pvps": {pvp.id: pvp.to_dict() for _, pvp in self.members},
             "members": spec_members,
             "max_length": self.max_length,
             "batch_size": self.batch_size,
@@ -129,16 +188,22 @@ class PromptEnsemble:
         }
 
     @classmethod
-    def load(cls, spec: dict, resolve: Resolver, pvps: dict[str, PVP], labels: list[str], device=None, where: str = "") -> "PromptEnsemble":
+    def load(cls, spec: dict, folder: Path, device=None) -> "PromptEnsemble":
+        where = _where(folder)
+        labels, pvps = _spec_labels_pvps(spec, where)
+
+        def resolve(rel: Any, what: str) -> Path:
+            return resolve_inside(folder, rel, f"{where}: {what}")
+
         loaded: dict[str, PromptModel] = {}
         members = []
         max_length = int(spec.get("max_length") or DEFAULT_MAX_LENGTH)
         for i, mem in enumerate(spec["members"]):
             if mem.get("pvp") not in pvps:
-                raise ConfigError(f"{where}: $.predictor.members[{i}].pvp '{mem.get('pvp')}' is not in patterns.json/verbalizers.json; fix: re-save the classifier")
+                raise ModelError(f"{where}: $.predictor.members[{i}].pvp '{mem.get('pvp')}' is not in $.predictor.pvps; fix: re-save the classifier")
             pvp = pvps[mem["pvp"]]
             if not isinstance(mem.get("model"), str):
-                raise ConfigError(f"{where}: $.predictor.members[{i}].model: missing; fix: re-save the classifier")
+                raise ModelError(f"{where}: $.predictor.members[{i}].model: missing; fix: re-save the classifier")
             soft = mem.get("soft_prompt")
             key = mem["model"] + (f"#{soft['weights']}" if soft else "")  # a soft prompt lives on its own model
             if key not in loaded:
@@ -180,7 +245,7 @@ def _attach_saved_soft_prompt(model: PromptModel, pvp: PVP, weights: Path, soft:
 class SequencePredictor:
     """A ``[CLS]`` + MLP sequence classifier as a predictor."""
 
-    kind = "sequence-classifier"
+    kind: ClassVar[str] = "sequence-classifier"
 
     def __init__(self, clf: SequenceClassifier, batch_size: int = DEFAULT_EVAL_BATCH_SIZE):
         self.clf = clf
@@ -203,8 +268,9 @@ class SequencePredictor:
         return {"kind": self.kind, "path": "model", "batch_size": self.batch_size}
 
     @classmethod
-    def load(cls, spec: dict, resolve: Resolver, device=None) -> "SequencePredictor":
-        return cls(SequenceClassifier.load(resolve(spec.get("path", "model"), "$.predictor.path"), device=device), spec.get("batch_size", DEFAULT_EVAL_BATCH_SIZE))
+    def load(cls, spec: dict, folder: Path, device=None) -> "SequencePredictor":
+        path = resolve_inside(folder, spec.get("path", "model"), f"{_where(folder)}: $.predictor.path")
+        return cls(SequenceClassifier.load(path, device=device), spec.get("batch_size", DEFAULT_EVAL_BATCH_SIZE))
 
 
 class DemonstrationEnsemble:
@@ -213,7 +279,7 @@ class DemonstrationEnsemble:
     members like :class:`PromptEnsemble`. The labelled pool the demonstrations come from (the
     training examples) is saved with the predictor."""
 
-    kind = "demonstration-ensemble"
+    kind: ClassVar[str] = "demonstration-ensemble"
 
     def __init__(self, inner: PromptEnsemble, pool: Sequence[Example], config, embed=None):
         from ..prompts.demonstrations import DemoSampler, make_embedder
@@ -266,8 +332,6 @@ class DemonstrationEnsemble:
     def save(self, d: Path) -> dict[str, Any]:
         spec = self.inner.save(d)
         spec["kind"] = self.kind
-        spec["labels"] = list(self.labels)
-        spec["pvps"] = {pvp.id: pvp.to_dict() for _, pvp in self.inner.members}
         spec["demonstrations"] = {
             **self.config.to_dict(),
             "pool": [{"fields": dict(e.fields), "label": e.label, "guid": e.guid} for e in self.pool],
@@ -275,18 +339,17 @@ class DemonstrationEnsemble:
         return spec
 
     @classmethod
-    def load(cls, spec: dict, resolve: Resolver, device=None, where: str = "") -> "DemonstrationEnsemble":
+    def load(cls, spec: dict, folder: Path, device=None) -> "DemonstrationEnsemble":
         from ..prompts.demonstrations import DemoConfig
 
         demo = spec.get("demonstrations")
-        if not isinstance(demo, dict) or not isinstance(spec.get("pvps"), dict) or not isinstance(spec.get("labels"), list):
-            raise ModelError(f"{where}: $.predictor: a demonstration-ensemble needs 'demonstrations', 'pvps' and 'labels'; fix: re-save the classifier")
-        pvps = {k: PVP.from_dict(v) for k, v in spec["pvps"].items()}
-        labels = [str(x) for x in spec["labels"]]
-        inner = PromptEnsemble.load(spec, resolve, pvps, labels, device=device, where=where)
+        if not isinstance(demo, dict):
+            raise ModelError(f"{_where(folder)}: $.predictor: a demonstration-ensemble needs 'demonstrations'; fix: re-save the classifier")
+        inner = PromptEnsemble.load(spec, folder, device=device)
         config = DemoConfig(int(demo["sets"]), str(demo["similarity"]), float(demo["filter_rate"]), int(demo["seed"]))
         pool = [Example(dict(e["fields"]), e.get("label"), e.get("guid", "")) for e in demo.get("pool", [])]
         return cls(inner, pool, config)
 
 
-PREDICTOR_KINDS = {PromptEnsemble.kind: PromptEnsemble, SequencePredictor.kind: SequencePredictor, DemonstrationEnsemble.kind: DemonstrationEnsemble}
+for _cls in (PromptEnsemble, SequencePredictor, DemonstrationEnsemble):
+    register_predictor(_cls.kind, _cls)
