@@ -19,10 +19,12 @@ import json
 import logging
 import tempfile
 import time
+import warnings
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Iterator, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -31,8 +33,9 @@ from ..examples import Example
 from ..models.hf import quiet_hf
 from ..options import Options, option
 from ..training.loop import seed_everything
-from .base import Fitted, FitSetup, Stage, register_method
-from .predictors import register_predictor
+from ..utils.paths import resolve_inside
+from .base import FitSetup, Fitted, Stage, register_method
+from .predictors import SPEC_FILE, register_predictor
 
 INSTALL_HINT = 'fix: pip install "pet-fewshot[setfit]"'
 #: setfit's predict_proba batch size (``SetFitModel.predict_proba(batch_size=32)``)
@@ -86,7 +89,9 @@ def _quiet() -> Iterator[None]:
     for lg in loggers:
         lg.setLevel(logging.ERROR)
     try:
-        with quiet_hf():
+        with quiet_hf(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*pin_memory.*")  # the library's CPU data loader
+            warnings.filterwarnings("ignore", message=".*get_sentence_embedding_dimension.*", category=FutureWarning)  # setfit 1.2 on sentence-transformers 6
             yield
     finally:
         for lg, level in zip(loggers, levels):
@@ -132,7 +137,7 @@ class SetFitPredictor:
         full[:, self._columns()] = proba
         return np.log(np.clip(full, 1e-12, 1.0))
 
-    def to(self, device) -> "SetFitPredictor":
+    def to(self, device) -> SetFitPredictor:
         self.model.to(device)
         return self
 
@@ -161,11 +166,11 @@ class SetFitPredictor:
                 "batch_size": self.batch_size, "labels": list(self.labels)}
 
     @classmethod
-    def load(cls, spec: dict, folder: Path, device=None) -> "SetFitPredictor":
-        """The predictor saved in ``folder`` (read from ``folder/setfit`` only: the spec names no
-        path; sentence-transformers modules other than its own are refused)."""
-        d = Path(folder) / SETFIT_DIR
-        where = f"{folder}: $.predictor"
+    def load(cls, spec: dict, folder: Path, device=None) -> SetFitPredictor:
+        """The predictor saved in ``folder`` (its ``path`` resolved inside the folder;
+        sentence-transformers modules other than the library's own are refused)."""
+        where = f"{Path(folder) / SPEC_FILE}: $.predictor"
+        d = resolve_inside(folder, spec.get("path", SETFIT_DIR), f"{where}.path")
         head = spec.get("head") if isinstance(spec.get("head"), dict) else {}
         if head.get("type") not in HEADS or not isinstance(spec.get("labels"), list):
             raise ModelError(f"{where}: needs 'labels' and head.type ({' or '.join(HEADS)}); fix: re-save the classifier")
