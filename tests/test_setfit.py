@@ -155,6 +155,7 @@ def test_cli_train_setfit_on_own_data(body, tmp_path, capsys):
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     assert "setfit (accuracy" in captured.out and "← final" in captured.out
+    assert "loss" not in captured.out and "Map:" not in captured.err  # the library's logs and bars stay quiet
     meta = json.loads((out / CONFIG_FILE).read_text())
     assert meta["method"] == "setfit" and meta["options"]["num_iterations"] == 2
 

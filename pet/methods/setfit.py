@@ -89,13 +89,30 @@ def _quiet() -> Iterator[None]:
     for lg in loggers:
         lg.setLevel(logging.ERROR)
     try:
-        with quiet_hf(), warnings.catch_warnings():
+        with quiet_hf(), _no_datasets_bars(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*pin_memory.*")  # the library's CPU data loader
             warnings.filterwarnings("ignore", message=".*get_sentence_embedding_dimension.*", category=FutureWarning)  # setfit 1.2 on sentence-transformers 6
             yield
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
+
+
+@contextmanager
+def _no_datasets_bars() -> Iterator[None]:
+    """No "Map: 100%" bars while setfit prepares its datasets."""
+    try:
+        import datasets
+    except ImportError:
+        yield
+        return
+    was_on = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_on:
+            datasets.enable_progress_bars()
 
 
 def example_texts(examples: Sequence[Example], separator: str) -> list[str]:
@@ -225,7 +242,7 @@ def _load_head(model: Any, head: dict, path: Path, where: str) -> None:
 
 def _training_args(sf, options: SetFitOptions, seed: int, output_dir: str, progress: bool):
     return sf.TrainingArguments(
-        output_dir=output_dir, save_strategy="no", report_to="none", logging_strategy="no", show_progress_bar=progress,
+        output_dir=output_dir, save_strategy="no", report_to="none", logging_strategy="no", logging_first_step=False, show_progress_bar=progress,
         batch_size=(options.batch_size, options.head_batch_size), num_epochs=(options.epochs, options.head_epochs),
         max_steps=options.max_steps or -1, sampling_strategy=options.sampling_strategy, num_iterations=options.num_iterations,
         body_learning_rate=(options.body_learning_rate, options.end_to_end_learning_rate), head_learning_rate=options.head_learning_rate,
@@ -253,7 +270,8 @@ def fit_setfit(train: list[Example], unlabelled: list[Example], options: SetFitO
     if setup.regression:
         raise ConfigError("setfit: regression tasks are not supported (SetFit classifies); fix: pick a classification task or another method")
     sf = _require_setfit()
-    from datasets import Dataset  # a dependency of setfit
+    from datasets import Dataset  # dependencies of setfit
+    from transformers.trainer_callback import PrinterCallback
 
     seed = setup.seed if options.seed is None else options.seed
     seed_everything(seed)  # the differentiable head is initialised before setfit seeds its trainer
@@ -262,6 +280,7 @@ def fit_setfit(train: list[Example], unlabelled: list[Example], options: SetFitO
     data = Dataset.from_dict({"text": example_texts(train, separator), "label": [setup.labels.index(e.label) for e in train]})
     with tempfile.TemporaryDirectory(prefix="pet-setfit-") as tmp, _quiet():
         trainer = sf.Trainer(model=model, args=_training_args(sf, options, seed, tmp, setup.progress), train_dataset=data)
+        trainer.st_trainer.remove_callback(PrinterCallback)  # it prints the loss dicts to stdout, where pet prints its table
         t0 = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - t0
