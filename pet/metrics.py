@@ -99,26 +99,56 @@ def gold_scores(examples: Sequence[Any]) -> list[float]:
         raise ConfigError("examples carry no meta['score']; fix: load them through a regression task file") from None
 
 
+#: Metrics every evaluated row carries besides the task's own (reports compare tasks on them).
+COMMON_METRICS = ("accuracy", "macro_f1")
+
+
+def metric_names(task: Any, common: bool = True) -> list[str]:
+    """The task's metric list, declared here once: its ``metric``, its ``extra_metrics`` and
+    (``common``) :data:`COMMON_METRICS`, without repeats."""
+    names = [task.metric, *task.extra_metrics, *(COMMON_METRICS if common else ())]
+    return list(dict.fromkeys(names))
+
+
+def prediction_metrics(
+    task: Any,
+    gold: Sequence[Any],
+    pred: Sequence[Any],
+    gold_score: Sequence[float] | None = None,
+    pred_score: Sequence[float] | None = None,
+    *,
+    common: bool = True,
+) -> dict[str, float]:
+    """Every metric of :func:`metric_names` from gold and predicted label ids; regression metrics
+    (Pearson, Spearman) from ``gold_score`` / ``pred_score`` (see :func:`regression_scores`)."""
+    out = {}
+    for name in metric_names(task, common):
+        if name in REGRESSION_METRICS:
+            if gold_score is None or pred_score is None:
+                raise ConfigError(f"metric '{name}' needs gold and predicted scores; fix: evaluate through a regression task file")
+            out[name] = compute_metric(name, list(gold_score), list(pred_score))
+        else:
+            out[name] = compute_metric(name, gold, pred, labels=task.label_ids, pos_label=task.positive_label)
+    return out
+
+
 def evaluate_log_probs(task: Any, examples: Sequence[Any], log_probs: Any) -> dict[str, float]:
-    """Every metric of ``task`` from label log-probs ``[N, L]`` (label order ``task.label_ids``):
-    label metrics from the argmax, regression metrics from ``regression_scores``."""
+    """Every metric of ``task`` (not the common ones) from label log-probs ``[N, L]`` (label order
+    ``task.label_ids``): label metrics from the argmax, regression metrics from ``regression_scores``."""
     import numpy as np
 
     lp = np.asarray(log_probs)
-    out = {}
-    for name in (task.metric, *task.extra_metrics):
-        if name in REGRESSION_METRICS:
-            out[name] = compute_metric(name, gold_scores(examples), list(regression_scores(task, lp)))
-        else:
-            pred = [task.label_ids[i] for i in lp.argmax(1)]
-            out[name] = compute_metric(name, [e.label for e in examples], pred, labels=task.label_ids, pos_label=task.positive_label)
-    return out
+    pred = [task.label_ids[i] for i in lp.argmax(1)]
+    scores = (gold_scores(examples), list(regression_scores(task, lp))) if _needs_scores(task) else (None, None)
+    return prediction_metrics(task, [e.label for e in examples], pred, *scores, common=False)
+
+
+def _needs_scores(task: Any) -> bool:
+    return any(m in REGRESSION_METRICS for m in metric_names(task, common=False))
 
 
 def task_metrics(task: Any, y_true: Sequence[Any], y_pred: Sequence[Any]) -> dict[str, float]:
     """A task's main metric and its ``extra_metrics`` (``task`` is a ``pet.data.TaskSpec``).
     For a regression task pass gold and predicted scores (numbers), not label ids."""
-    out = {}
-    for name in (task.metric, *task.extra_metrics):
-        out[name] = compute_metric(name, y_true, y_pred, labels=task.label_ids, pos_label=task.positive_label)
-    return out
+    return {name: compute_metric(name, y_true, y_pred, labels=task.label_ids, pos_label=task.positive_label)
+            for name in metric_names(task, common=False)}

@@ -27,7 +27,7 @@ import math
 import types
 import typing
 from dataclasses import MISSING, dataclass
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 from .errors import ConfigError
 
@@ -42,18 +42,32 @@ def option(
     min_exclusive: bool = False,
     max_exclusive: bool = False,
     cli: bool = True,
+    check: Callable[[Any], tuple[str, str] | None] | None = None,
 ) -> Any:
     """A dataclass field with its help text and declared constraints (checked by ``validate``).
 
     ``min``/``max`` bound numbers (inclusive unless ``*_exclusive``); ``choices`` lists allowed
-    values; ``cli=False`` keeps the option out of the derived command-line flags.
+    values; ``check(value)`` returns ``(why, fix)`` for a value no other constraint can describe
+    (None when fine); ``cli=False`` keeps the option out of the derived command-line flags.
     """
     meta = {"help": help, "choices": tuple(choices) if choices is not None else None, "min": min, "max": max,
-            "min_exclusive": min_exclusive, "max_exclusive": max_exclusive, "cli": cli}
+            "min_exclusive": min_exclusive, "max_exclusive": max_exclusive, "cli": cli, "check": check}
     if isinstance(default, (list, dict, set)):
         value = default
         return dataclasses.field(default_factory=lambda: type(value)(value), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
+
+
+def same_option(source: type["Options"], name: str, **changes: Any) -> Any:
+    """A field declared like ``source``'s option ``name`` (default, help, constraints, check), with
+    ``changes`` (e.g. ``default=``, ``help=``): for options that are passed on to a config
+    dataclass, so both validate, document and parse the value the same way."""
+    f = next((f for f in dataclasses.fields(source) if f.name == name), None)
+    if f is None:
+        raise ConfigError(f"same_option: {source.__name__} has no option '{name}'; fix: use one of {', '.join(source.keys())}")
+    meta = dict(f.metadata)
+    default = f.default if f.default is not MISSING else f.default_factory()
+    return option(changes.pop("default", default), changes.pop("help", meta.pop("help")), **{**meta, **changes})
 
 
 def _base_type(tp: Any) -> tuple[type, bool]:
@@ -99,7 +113,8 @@ class Options:
         out = []
         for f in cls.fields():
             default = f.default if f.default is not MISSING else (f.default_factory() if f.default_factory is not MISSING else None)
-            out.append({"name": f.name, "type": str(hints[f.name]).replace("typing.", ""), "default": default, **f.metadata})
+            out.append({"name": f.name, "type": str(hints[f.name]).replace("typing.", ""), "default": default,
+                        **{k: v for k, v in f.metadata.items() if k != "check"}})
         return out
 
     # ------------------------------------------------------------------ building
@@ -184,6 +199,9 @@ class Options:
                 raise bad("out of range", f"use a value {'>' if m.get('min_exclusive') else '≥'} {lo}")
             if hi is not None and (v > hi or (m.get("max_exclusive") and v == hi)):
                 raise bad("out of range", f"use a value {'<' if m.get('max_exclusive') else '≤'} {hi}")
+            problem = m["check"](v) if m.get("check") else None
+            if problem:
+                raise bad(*problem)
 
     # ------------------------------------------------------------------ command line
 
@@ -242,6 +260,9 @@ def _typed(flag: str, base: type, meta: dict, optional: bool):
                 raise argparse.ArgumentTypeError(f"{flag} {text}: must be {'>' if meta.get('min_exclusive') else '≥'} {lo}")
             if hi is not None and (v > hi or (meta.get("max_exclusive") and v == hi)):
                 raise argparse.ArgumentTypeError(f"{flag} {text}: must be {'<' if meta.get('max_exclusive') else '≤'} {hi}")
+        problem = meta["check"](v) if meta.get("check") else None
+        if problem:
+            raise argparse.ArgumentTypeError(f"{flag} {text!r}: {problem[0]}; fix: {problem[1]}")
         return v
 
     convert.__name__ = base.__name__

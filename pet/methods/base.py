@@ -117,7 +117,14 @@ class Method:
     needs_pvps: bool = True
     description: str = ""
     #: given the options, does the method need unlabelled text (distillation, iPET, MLM loss)?
+    #: :meth:`fit` checks it, the one place that does.
     needs_unlabelled: Callable[[Options], bool] = lambda o: float(getattr(o, "mlm_weight", 0) or 0) > 0
+    #: traits reports group methods by: a reference method (cls-ft, zero-shot) …
+    baseline: bool = False
+    #: … one built to learn from unlabelled text (PET, iPET) …
+    uses_unlabelled: bool = False
+    #: … one with a distilled stage (PET, iPET)
+    distils: bool = False
 
     def make_options(self, options: dict | Options | None = None, where: str | None = None) -> Options:
         """Typed options from a mapping: unknown keys and bad values raise ``ConfigError``."""
@@ -169,16 +176,21 @@ def register_method(
     needs_pvps: bool = True,
     needs_unlabelled: Callable[[Options], bool] | None = None,
     description: str = "",
+    baseline: bool = False,
+    uses_unlabelled: bool = False,
+    distils: bool = False,
     replace: bool = False,
 ) -> Method:
-    """Register a method under ``name`` (see the module docstring); returns it. ``replace``
-    lets a plugin that is imported again re-register its method."""
+    """Register a method under ``name`` (see the module docstring); returns it. ``baseline``,
+    ``uses_unlabelled`` and ``distils`` are its traits (see :class:`Method`), read by reports.
+    ``replace`` lets a plugin that is imported again re-register its method."""
     if family not in FAMILIES:
         raise ConfigError(f"method '{name}': family '{family}' is unknown; fix: use one of {', '.join(FAMILIES)}")
     if name in _METHODS and not replace:
         raise ConfigError(f"method '{name}' is already registered; fix: pick another name")
     kw = {} if needs_unlabelled is None else {"needs_unlabelled": needs_unlabelled}
-    m = Method(name, family, options, fit, needs_pvps=needs_pvps, description=description or (fit.__doc__ or "").strip().split("\n")[0], **kw)
+    m = Method(name, family, options, fit, needs_pvps=needs_pvps, description=description or (fit.__doc__ or "").strip().split("\n")[0],
+               baseline=bool(baseline), uses_unlabelled=bool(uses_unlabelled), distils=bool(distils), **kw)
     _METHODS[name] = m
     return m
 

@@ -38,6 +38,6 @@ def fit_cls_ft(train: list[Example], unlabelled: list[Example], options: ClsFTOp
 
 
 register_method(
-    "cls-ft", "baseline", ClsFTOptions, fit_cls_ft, needs_pvps=False, needs_unlabelled=lambda o: False,
+    "cls-ft", "baseline", ClsFTOptions, fit_cls_ft, needs_pvps=False, needs_unlabelled=lambda o: False, baseline=True,
     description="[CLS] + MLP fine-tuning baseline (same budget as prompt-ft)",
 )

@@ -455,9 +455,6 @@ class PetTrainer:
         pool = list(unlabelled)
         if self.ipet and len({p.id for p in self.setup.pvps}) < 2:
             raise ConfigError("iPET needs at least two different PVPs (each model learns from the others' labels); fix: pass two or more PVPs")
-        if (o.distill or self.ipet or self.config.mlm_weight > 0) and not pool:
-            raise ConfigError(f"{self.method}: distillation, iPET and mlm_weight > 0 need unlabelled examples but the pool is empty; "
-                              "fix: give unlabelled text, or pass distill=false and mlm_weight=0")
         n = len(self.setup.pvps) * o.repetitions
         members = self._train_generation(0, [labelled] * n, labelled, pool, [None] * n)
         final = self._ensemble_stage(0, members)
@@ -490,5 +487,5 @@ def _needs_pool(o: PetOptions) -> bool:
     return bool(o.distill) or o.mlm_weight > 0 or isinstance(o, IpetOptions)
 
 
-register_method("pet", "hard", PetOptions, fit_pet, needs_unlabelled=_needs_pool)
-register_method("ipet", "hard", IpetOptions, fit_ipet, needs_unlabelled=_needs_pool)
+register_method("pet", "hard", PetOptions, fit_pet, needs_unlabelled=_needs_pool, uses_unlabelled=True, distils=True)
+register_method("ipet", "hard", IpetOptions, fit_ipet, needs_unlabelled=_needs_pool, uses_unlabelled=True, distils=True)

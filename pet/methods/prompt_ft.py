@@ -6,7 +6,6 @@ ensemble (mean of label log-probs) is the final stage.
 from __future__ import annotations
 
 import dataclasses
-import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -17,19 +16,15 @@ from ..options import option
 from .predictors import PromptEnsemble
 from ..prompts.spec import PVP
 from ..training.loop import TrainConfig, train_prompt_model
+from .zero_shot import DemoOptions
 from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, regression_targets, resolve_max_length
 
 
 @dataclass
-class PromptFTOptions(TrainConfig):
+class PromptFTOptions(DemoOptions, TrainConfig):
     where: ClassVar[str] = "prompt-ft options"
 
     pvp: list[str] | None = option(None, "train only these PVPs ('pattern:verbalizer' ids or pattern ids; null: all of the run's)")
-    demonstrations: bool = option(False, "LM-BFF demonstrations: append one labelled training example per label to each input (training and evaluation)")
-    demo_sets: int = option(16, "demonstration sets sampled per input at evaluation, their label log-probs averaged (LM-BFF: 16)", min=1)
-    demo_similarity: str = option("none", "sample demonstrations from the most similar training examples: none, mlm (the model's mean-pooled states) or st:MODEL (sentence-transformers)")
-    demo_filter_rate: float = option(0.5, "share of a label's training examples, most similar first, that demonstrations are sampled from", min=0, max=1, min_exclusive=True)
-    demo_max_length: int | None = option(None, "longest input in tokens with demonstrations (null: max(256, max_length))", min=8)
 
 
 def select_pvps(pvps: list[PVP], wanted: list[str] | None) -> list[PVP]:

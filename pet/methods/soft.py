@@ -24,36 +24,41 @@ from typing import ClassVar
 
 from ..examples import Example
 from ..models.prompt_model import PromptModel
-from ..options import option
+from ..options import option, same_option
 from .predictors import PromptEnsemble
-from ..models.soft import ENCODERS, INITS, VERBALIZERS, SoftConfig, attach_soft_prompt, soft_before_mask
+from ..models.soft import SoftConfig, attach_soft_prompt, soft_before_mask
 from ..prompts.spec import PVP, Pattern
 from ..training.loop import TrainConfig, train_prompt_model
 from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, resolve_max_length
 
 
+#: SoftConfig options a soft-prompt method passes through unchanged (declared there, once).
+SOFT_CONFIG_KEYS = ("tune", "encoder", "hidden_size", "lstm_layers", "init", "verbalizer")
+
+
 @dataclass
 class SoftOptions(TrainConfig):
-    """Options shared by the soft-prompt methods (each method sets its own defaults)."""
+    """Options shared by the soft-prompt methods (each method sets its own defaults): the
+    training config plus the :class:`pet.models.soft.SoftConfig` options, declared there."""
 
     where: ClassVar[str] = "soft-prompt options"
     #: SoftConfig.method of this family member
     soft_method: ClassVar[str] = "prompt-tuning"
 
-    tune: str = option("frozen", "whether the LM trains with the prompt: frozen or full", choices=("frozen", "full"))
+    tune: str = same_option(SoftConfig, "tune")
     template: str | None = option(None, "a soft template to train instead of the run's PVPs (e.g. '{text_a} {soft:4} {mask}.')")
-    prompt_length: int | None = option(None, "soft tokens inserted before the mask of the first PVP (null: the template's)", min=1)
-    encoder: str = option("lstm", "p-tuning prompt encoder: lstm (bi-LSTM + MLP) or mlp", choices=ENCODERS)
-    hidden_size: int | None = option(None, "prompt-encoder width (null: the LM's hidden size)", min=1)
-    lstm_layers: int = option(2, "LSTM depth of the p-tuning encoder", min=1)
-    init: str = option("words", "soft-token initialisation: words (the template's init words) or vocab-sample", choices=INITS)
-    verbalizer: str = option("hard", "hard (the PVP's words via the MLM head) or soft (trained label embeddings)", choices=VERBALIZERS)
+    prompt_length: int | None = same_option(SoftConfig, "prompt_length", help="soft tokens inserted before the mask of the first PVP (null: the template's)")
+    encoder: str = same_option(SoftConfig, "encoder")
+    hidden_size: int | None = same_option(SoftConfig, "hidden_size")
+    lstm_layers: int = same_option(SoftConfig, "lstm_layers")
+    init: str = same_option(SoftConfig, "init")
+    verbalizer: str = same_option(SoftConfig, "verbalizer")
 
     def soft_config(self) -> SoftConfig:
-        return SoftConfig(
-            method=self.soft_method, encoder=self.encoder, hidden_size=self.hidden_size, lstm_layers=self.lstm_layers,
-            init=self.init, seed=int(self.seed if self.seed is not None else 13), tune=self.tune,
-            prompt_length=None if self.template else self.prompt_length, verbalizer=self.verbalizer,
+        """The SoftConfig these options build (a given ``template`` sets its own prompt length)."""
+        return SoftConfig.from_dict(
+            {k: getattr(self, k) for k in SOFT_CONFIG_KEYS}, where=self.where, method=self.soft_method,
+            seed=int(self.seed if self.seed is not None else 13), prompt_length=None if self.template else self.prompt_length,
         )
 
 
@@ -74,7 +79,7 @@ class PTuningOptions(SoftOptions):
 class PTuningFTOptions(SoftOptions):
     where: ClassVar[str] = "p-tuning-ft options"
     soft_method: ClassVar[str] = "p-tuning"
-    tune: str = option("full", "whether the LM trains with the prompt: frozen or full", choices=("frozen", "full"))
+    tune: str = same_option(SoftConfig, "tune", default="full")
     soft_lr: float | None = option(3e-3, "learning rate of the prompt encoder (the LM uses lr)", min=0, min_exclusive=True)
 
 

@@ -14,32 +14,37 @@ from ..utils.defaults import DEFAULT_EVAL_BATCH_SIZE
 from ..errors import ConfigError
 from ..examples import Example
 from ..models.prompt_model import PRECISIONS, PromptModel
-from ..options import Options, option
+from ..options import Options, option, same_option
+from ..prompts.demonstrations import DemoConfig
 from .predictors import DemonstrationEnsemble, PromptEnsemble
 from .base import Fitted, FitSetup, Stage, register_method, resolve_max_length
 
 
 @dataclass
-class ZeroShotOptions(Options):
+class DemoOptions(Options):
+    """LM-BFF demonstration options of the methods that offer them (zero-shot, prompt-ft): the
+    ``demo_*`` ones are :class:`pet.prompts.demonstrations.DemoConfig`'s, declared there."""
+
+    demonstrations: bool = option(False, "LM-BFF demonstrations: append one labelled training example per label to each input (prompt-ft: in training too)")
+    demo_sets: int = same_option(DemoConfig, "sets")
+    demo_similarity: str = same_option(DemoConfig, "similarity")
+    demo_filter_rate: float = same_option(DemoConfig, "filter_rate")
+    demo_max_length: int | None = option(None, "longest input in tokens with demonstrations (null: max(256, max_length))", min=8)
+
+
+@dataclass
+class ZeroShotOptions(DemoOptions):
     where: ClassVar[str] = "zero-shot options"
 
     calibrate: bool = option(False, "contextual calibration: divide by the label distribution on content-free inputs")
     max_length: int | None = option(None, "longest input in tokens (null: the task's max_length)", min=8)
     eval_batch_size: int = option(DEFAULT_EVAL_BATCH_SIZE, "examples per forward pass when scoring", min=1)
     precision: str = option("fp32", "scoring precision: fp32, or autocast to bf16 (CPU or GPU) / fp16 (GPU)", choices=PRECISIONS)
-    demonstrations: bool = option(False, "LM-BFF demonstrations: append one labelled training example per label to each input")
-    demo_sets: int = option(16, "demonstration sets sampled per input at evaluation, their label log-probs averaged (LM-BFF: 16)", min=1)
-    demo_similarity: str = option("none", "sample demonstrations from the most similar training examples: none, mlm (the model's mean-pooled states) or st:MODEL (sentence-transformers)")
-    demo_filter_rate: float = option(0.5, "share of a label's training examples, most similar first, that demonstrations are sampled from", min=0, max=1, min_exclusive=True)
-    demo_max_length: int | None = option(None, "longest input in tokens with demonstrations (null: max(256, max_length))", min=8)
 
 
-def demo_config(options, seed: int):
+def demo_config(options: DemoOptions, seed: int) -> DemoConfig:
     """The :class:`pet.prompts.demonstrations.DemoConfig` of a method's ``demo_*`` options."""
-    from ..prompts.demonstrations import DemoConfig, check_similarity
-
-    check_similarity(options.demo_similarity, "option demo_similarity")
-    return DemoConfig(int(options.demo_sets), options.demo_similarity, float(options.demo_filter_rate), int(seed))
+    return DemoConfig(sets=options.demo_sets, similarity=options.demo_similarity, filter_rate=options.demo_filter_rate, seed=int(seed))
 
 
 def demo_max_length(options, setup: FitSetup) -> int:
@@ -92,6 +97,6 @@ def fit_zero_shot(train: list[Example], unlabelled: list[Example], options: Zero
 
 
 register_method(
-    "zero-shot", "hard", ZeroShotOptions, fit_zero_shot, needs_unlabelled=lambda o: False,
+    "zero-shot", "hard", ZeroShotOptions, fit_zero_shot, needs_unlabelled=lambda o: False, baseline=True,
     description="score every PVP and their ensemble with the pretrained masked LM, no training",
 )

@@ -37,8 +37,8 @@ LM they sit on to ``models/<j>/`` — frozen or tuned — so that a saved folder
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Sequence
 
 import torch
 from torch import nn
@@ -46,6 +46,7 @@ from torch import nn
 from ..prompts.encoding import PVPEncoder, collate
 from ..errors import ConfigError, ModelError
 from ..examples import Example
+from ..options import Options, option
 from ..prompts.spec import PVP, FieldRef, Literal, Mask, Pattern, Soft, Special
 
 METHODS = ("prompt-tuning", "p-tuning", "deep")
@@ -59,71 +60,33 @@ TUNES = ("frozen", "full")
 
 
 @dataclass
-class SoftConfig:
-    """How a soft prompt is built.
+class SoftConfig(Options):
+    """How a soft prompt is built: an options dataclass (:mod:`pet.options`), so its checks,
+    help and the soft-prompt methods' flags (:class:`pet.methods.soft.SoftOptions`, whose fields
+    are declared with ``same_option(SoftConfig, …)``) come from these declarations.
 
-    ``method``: prompt-tuning | p-tuning | deep. ``encoder`` (p-tuning only): lstm (bi-LSTM +
-    MLP head, as Liu et al.) | mlp. ``hidden_size``: prompt-encoder width (default: the LM's
-    hidden size). ``lstm_layers``: LSTM depth. ``init``: "words" (init words' embeddings where
-    the template gives them, vocabulary samples elsewhere) | "vocab-sample" (all sampled).
-    ``seed``: seeds the vocabulary sample. ``tune``: whether the LM is trained alongside the
-    prompt (frozen | full). ``prompt_length``: the
-    number of soft tokens (= the per-layer prompt length of deep prompts); None takes the
-    template's, a number must match it (and is what methods use when they build a template).
-    ``verbalizer``: "hard" (the PVP's words scored by the MLM head) | "soft" (WARP-style trained
-    label embeddings scoring the mask's head-transformed hidden state; see :class:`SoftVerbalizer`).
+    ``verbalizer="soft"`` is WARP-style: trained label embeddings score the mask's
+    head-transformed hidden state (see :class:`SoftVerbalizer`).
     """
 
-    method: str = "prompt-tuning"
-    encoder: str = "lstm"
-    hidden_size: int | None = None
-    lstm_layers: int = 2
-    init: str = "words"
-    seed: int = 13
-    tune: str = "frozen"
-    prompt_length: int | None = None
-    verbalizer: str = "hard"
+    where: ClassVar[str] = "soft config"
 
-    def __post_init__(self) -> None:
-        def bad(name: str, allowed: Sequence[str]) -> ConfigError:
-            return ConfigError(
-                f"soft config: {name} = {getattr(self, name)!r} is not valid; fix: use one of {', '.join(allowed)}"
-            )
-
-        if self.method not in METHODS:
-            raise bad("method", METHODS)
-        if self.encoder not in ENCODERS:
-            raise bad("encoder", ENCODERS)
-        if self.init not in INITS:
-            raise bad("init", INITS)
-        if self.tune not in TUNES:
-            raise bad("tune", TUNES)
-        if self.verbalizer not in VERBALIZERS:
-            raise bad("verbalizer", VERBALIZERS)
-        for name in ("hidden_size", "prompt_length"):
-            v = getattr(self, name)
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-                raise ConfigError(f"soft config: {name} = {v!r}; fix: use a positive integer or leave it unset")
-        if not isinstance(self.lstm_layers, int) or self.lstm_layers < 1:
-            raise ConfigError(f"soft config: lstm_layers = {self.lstm_layers!r}; fix: use a positive integer")
-        if not isinstance(self.seed, int):
-            raise ConfigError(f"soft config: seed = {self.seed!r}; fix: use an integer")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    method: str = option("prompt-tuning", "kind of soft prompt: prompt-tuning (input vectors), p-tuning (a prompt encoder) or deep (per-layer vectors)", choices=METHODS)
+    encoder: str = option("lstm", "p-tuning prompt encoder: lstm (bi-LSTM + MLP, as Liu et al.) or mlp", choices=ENCODERS)
+    hidden_size: int | None = option(None, "prompt-encoder width (null: the LM's hidden size)", min=1)
+    lstm_layers: int = option(2, "LSTM depth of the p-tuning encoder", min=1)
+    init: str = option("words", "soft-token initialisation: words (the template's init words, vocabulary samples elsewhere) or vocab-sample", choices=INITS)
+    seed: int = option(13, "seeds the vocabulary sample and the prompt encoder's initialisation")
+    tune: str = option("frozen", "whether the LM trains with the prompt: frozen or full", choices=TUNES)
+    prompt_length: int | None = option(None, "number of soft tokens (= deep prompts' per-layer length; null: the template's, a number must match it)", min=1)
+    verbalizer: str = option("hard", "hard (the PVP's words via the MLM head) or soft (trained label embeddings)", choices=VERBALIZERS)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | "SoftConfig" | None) -> "SoftConfig":
-        if isinstance(d, SoftConfig):
+    def from_dict(cls, d: dict[str, Any] | "SoftConfig" | None = None, where: str | None = None, **overrides: Any) -> "SoftConfig":
+        """A config from a mapping (a saved ``pet_config.json`` entry); a ``SoftConfig`` is returned as is."""
+        if isinstance(d, SoftConfig) and not overrides:
             return d
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(
-                f"soft config: unknown key(s) {unknown}; fix: use only {', '.join(sorted(known))}"
-            )
-        return cls(**d)
+        return super().from_dict(d, where, **overrides)
 
 
 # ----------------------------------------------------------------------------- templates

@@ -28,35 +28,45 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, ClassVar, Sequence
 
 import numpy as np
 
 from ..errors import ConfigError, DataError, ModelError
 from ..examples import Example
+from ..options import Options, option
 from .spec import PVP, FieldRef, Literal, Mask, Pattern, SegmentBreak, Soft, Special
 
 DEMO_FIELD = "demo{j}__{name}"
 
 
-@dataclass(frozen=True)
-class DemoConfig:
-    """How demonstrations are sampled: ``sets`` per query at evaluation, ``similarity``
-    (none | mlm | st:NAME), ``filter_rate`` (share of most similar examples kept), ``seed``."""
+def similarity_problem(value: str) -> tuple[str, str] | None:
+    """Why ``value`` is not a demonstration similarity, and the fix (None when it is one)."""
+    if value in ("none", "mlm") or (value.startswith("st:") and len(value) > 3):
+        return None
+    return "not a similarity", "use none, mlm, or st:MODEL (a sentence-transformers model)"
 
-    sets: int = 16
-    similarity: str = "none"
-    filter_rate: float = 0.5
-    seed: int = 13
 
-    def to_dict(self) -> dict:
-        return {"sets": self.sets, "similarity": self.similarity, "filter_rate": self.filter_rate, "seed": self.seed}
+@dataclass
+class DemoConfig(Options):
+    """How demonstrations are sampled: an options dataclass (:mod:`pet.options`) whose fields
+    the methods' ``demo_*`` options are declared from (:class:`pet.methods.zero_shot.DemoOptions`)."""
+
+    where: ClassVar[str] = "demonstrations"
+
+    sets: int = option(16, "demonstration sets sampled per input at evaluation, their label log-probs averaged (LM-BFF: 16)", min=1)
+    similarity: str = option("none", "sample demonstrations from the most similar training examples: none, mlm (the model's mean-pooled states) or st:MODEL (sentence-transformers)",
+                             check=similarity_problem)
+    filter_rate: float = option(0.5, "share of a label's training examples, most similar first, that demonstrations are sampled from (LM-BFF: 0.5)",
+                                min=0, max=1, min_exclusive=True)
+    seed: int = option(13, "seeds the sampling (with each query's text)")
 
 
 def check_similarity(value: str, where: str = "option demo_similarity") -> str:
-    if value in ("none", "mlm") or (value.startswith("st:") and len(value) > 3):
-        return value
-    raise ConfigError(f"{where}: '{value}' is not a similarity; fix: use none, mlm, or st:MODEL (a sentence-transformers model)")
+    problem = similarity_problem(value)
+    if problem:
+        raise ConfigError(f"{where}: '{value}' is {problem[0]}; fix: {problem[1]}")
+    return value
 
 
 def _escape(text: str) -> str:

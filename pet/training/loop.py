@@ -51,15 +51,16 @@ from ..models.tuning import TUNING_MODES, apply_tuning, trainable_parameter_coun
 class TrainConfig(Options):
     """Training hyper-parameters (one per run; stored with every saved model).
 
-    Defaults are PET's recipe (250 steps, batch 4, AdamW) with the learning rate tuned for the
-    offline 6-layer model (see docs/training.md for the measurement). Every trained method's
-    options dataclass extends this one.
+    Every default is a paper's value or a choice made without test data (PET's recipe: 250
+    steps, batch 4, AdamW at lr 1e-5 — also LM-BFF's —, weight decay 0.01, clipping 1.0, no
+    warm-up); docs/training.md lists each with its source. Every trained method's options
+    dataclass extends this one.
     """
 
     where: ClassVar[str] = "training config"
 
     steps: int = option(250, "optimizer steps", min=0)
-    lr: float = option(3e-5, "peak learning rate (AdamW, linear warm-up and decay)", min=0, min_exclusive=True)
+    lr: float = option(1e-5, "peak learning rate (AdamW, linear warm-up and decay; PET and LM-BFF: 1e-5)", min=0, min_exclusive=True)
     batch_size: int = option(4, "labelled examples per micro-batch (per process)", min=1)
     grad_accum: int = option(1, "micro-batches per optimizer step", min=1)
     max_length: int | None = option(None, "longest input in tokens (null: the task's max_length)", min=8)
