@@ -2,7 +2,7 @@
 
 An executor is any object with ``submit(fn, *args) -> concurrent.futures.Future`` and a
 ``capacity`` (cells in flight at once); optionally ``prepare(exp, cells, data)``, called once
-by the driver before the first submit. The driver (:func:`pet.bench.runner.run_experiment`)
+by the driver before the first submit. The driver (:mod:`pet.bench.driver`)
 alone locks cells and writes the results store; an executor only computes rows.
 
 * :class:`LocalExecutor` — each cell at once, in this process (the default).
@@ -22,9 +22,19 @@ from ..errors import ConfigError, PetError
 
 
 class LocalExecutor:
-    """Computes each submitted cell at once, in this process (the default executor)."""
+    """Computes each submitted cell at once, in this process (the default executor).
+
+    ``threads``: torch's intra-op threads for the cells, set here (``pet bench --threads``,
+    whose default is :func:`pet.utils.threads.default_threads`); None leaves torch as it is."""
 
     capacity = 1
+
+    def __init__(self, threads: int | None = None):
+        self.threads = threads
+        if threads is not None:
+            from ..utils.threads import apply_threads
+
+            apply_threads(threads)
 
     def submit(self, fn: Callable, *args: Any) -> Future:
         fut: Future = Future()
@@ -53,7 +63,7 @@ def _run_remote(fn: Callable, args: tuple, plugins: Any) -> Any:
     """What a Ray worker runs: the experiment's plugin imports (a fresh worker has none of the
     driver's registered methods), then the cell. Runs in the worker process."""
     if plugins is not None:
-        from .experiment import import_plugins
+        from .plugins import import_plugins
 
         import_plugins(plugins)
     return fn(*args)
@@ -164,10 +174,12 @@ class RayExecutor:
         self.shutdown()
 
 
-def make_executor(kind: str, *, address: str | None = None, num_cpus: float = 1, num_gpus: float = 0, max_retries: int = 2) -> Any:
-    """The CLI's ``--executor local|ray``."""
+def make_executor(kind: str, *, address: str | None = None, num_cpus: float = 1, num_gpus: float = 0, max_retries: int = 2,
+                  threads: int | None = None) -> Any:
+    """The CLI's ``--executor local|ray`` (``threads``: the local executor's; Ray gives each
+    cell its ``num_cpus``)."""
     if kind == "local":
-        return LocalExecutor()
+        return LocalExecutor(threads)
     if kind == "ray":
         return RayExecutor(address=address or os.environ.get("RAY_ADDRESS") or None, num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries)
     raise ConfigError(f"--executor {kind}: unknown; fix: local or ray")

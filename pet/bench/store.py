@@ -4,6 +4,10 @@ Layout of ``<results>/results.jsonl``: every line is one JSON object.
 
 - ``{"type": "row", "write_id": W, "config_hash": H, ...}`` — one row per evaluated stage
 - ``{"type": "cell_complete", "write_id": W, "config_hash": H, "n_rows": N, "rows_sha256": S}``
+  (plus ``"supersedes": W0`` when the cell was recomputed: its inputs changed, or ``--rerun-stale``)
+
+A row's content is a :class:`pet.bench.rows.ResultRow` (``to_dict``); :meth:`ResultsStore.result_rows`
+reads rows of every schema back as ``ResultRow``.
 
 All lines of one cell (its rows, then its ``cell_complete`` marker) are written by ONE
 ``write()`` on an ``O_APPEND`` descriptor while holding an exclusive ``fcntl`` lock on
@@ -12,7 +16,10 @@ its ``write_id`` follows with the right row count and the SHA-256 of the row lin
 killed at any moment (even inside the write) leaves at most an incomplete tail that is ignored;
 the next writer truncates a partial last line (a line without its newline) before appending.
 Before appending, the writer re-reads the store under the lock and refuses to write a cell
-whose ``config_hash`` is already complete: two runs on one store never duplicate a cell.
+whose ``config_hash`` is already complete, unless the write names the complete write it
+replaces (``supersedes``) and that write is still the current one: two runs on one store never
+duplicate a cell, nor both recompute a stale one. Readers keep, per config hash, the latest
+write of the chain (superseded rows are counted, not returned).
 
 While a cell is being computed, its runner holds ``<results>/.locks/<hash>.lock`` (fcntl,
 released by the OS if the process dies), so a concurrent run skips it instead of computing it
@@ -30,26 +37,37 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
+
+from .rows import ResultRow
 
 log = logging.getLogger(__name__)
 
 RESULTS_FILE = "results.jsonl"
 ERRORS_FILE = "errors.jsonl"
 LOCK_SUFFIX = ".lock"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # of the marker lines; rows carry their own (pet.bench.rows.SCHEMA_VERSION)
 
 
 @dataclass
 class StoreScan:
     """What a read of the store found."""
 
-    rows: list[dict] = field(default_factory=list)  # rows of complete cells, in file order
-    complete: dict[str, str] = field(default_factory=dict)  # config_hash -> write_id (first complete write)
+    rows: list[dict] = field(default_factory=list)  # rows of complete cells (the current write of each), in write order
+    complete: dict[str, str] = field(default_factory=dict)  # config_hash -> write_id of its current complete write
     incomplete_writes: int = 0  # rows whose cell marker never came (killed mid-write)
     corrupt_lines: int = 0  # lines that are not JSON (not counting a partial last line)
     partial_tail: bool = False  # the file ends inside a line
     duplicate_cells: int = 0  # complete writes of a config_hash already complete (ignored)
+    superseded_rows: int = 0  # rows replaced by a recomputation of their cell
+
+    def result_rows(self) -> list[ResultRow]:
+        """The rows as :class:`ResultRow` (rows of older schemas included)."""
+        return [ResultRow.from_dict(r) for r in self.rows]
+
+    def cell_rows(self, config_hash: str) -> list[dict]:
+        """The current rows of one cell (empty if it is not complete)."""
+        return [r for r in self.rows if r.get("config_hash") == config_hash]
 
 
 def _lines_sha(lines: list[bytes]) -> str:
@@ -121,6 +139,7 @@ class ResultsStore:
             out.partial_tail = True
             raw_lines.pop()  # the last line has no newline: a write was cut off
         pending: dict[str, list[tuple[bytes, dict]]] = {}
+        cells: dict[str, list[dict]] = {}  # config_hash -> rows of its current write, in write order
         for raw in raw_lines:
             if not raw.strip():
                 continue
@@ -140,16 +159,24 @@ class ResultsStore:
                 if len(rows) != obj.get("n_rows") or _lines_sha([r for r, _ in rows]) != obj.get("rows_sha256"):
                     out.incomplete_writes += len(rows)
                     continue
-                h = obj.get("config_hash")
-                if h in out.complete:
-                    out.duplicate_cells += 1
-                    continue
-                out.complete[h] = wid
-                out.rows.extend(o for _, o in rows)
+                self._accept(out, cells, obj, [o for _, o in rows])
             else:
                 out.corrupt_lines += 1
         out.incomplete_writes += sum(len(v) for v in pending.values())
+        out.rows = [r for rows in cells.values() for r in rows]
         return out
+
+    @staticmethod
+    def _accept(out: StoreScan, cells: dict[str, list[dict]], marker: dict, rows: list[dict]) -> None:
+        """A complete write: the first of its cell, a recomputation of the current one, or a duplicate."""
+        h, wid = marker.get("config_hash"), marker.get("write_id")
+        if h in out.complete:
+            if marker.get("supersedes") != out.complete[h]:
+                out.duplicate_cells += 1
+                return
+            out.superseded_rows += len(cells.pop(h))
+        out.complete[h] = wid
+        cells[h] = rows
 
     def completed_hashes(self) -> set[str]:
         return set(self.scan().complete)
@@ -157,15 +184,27 @@ class ResultsStore:
     def rows(self) -> list[dict]:
         return self.scan().rows
 
+    def result_rows(self) -> list[ResultRow]:
+        """Every current row as a :class:`ResultRow` (rows of older schemas included)."""
+        return self.scan().result_rows()
+
+    def current_write(self, config_hash: str) -> str | None:
+        """The write id of the cell's current complete write (None: not complete)."""
+        return self.scan().complete.get(config_hash)
+
     # ------------------------------------------------------------------ writing
 
-    def append_cell(self, config_hash: str, rows: list[dict], cell_info: dict | None = None) -> bool:
+    def append_cell(self, config_hash: str, rows: Sequence[ResultRow | dict], cell_info: dict | None = None,
+                    supersedes: str | None = None) -> bool:
         """Append all rows of one cell plus its ``cell_complete`` marker in one atomic write.
 
-        Returns False (and writes nothing) when the store already holds this config hash.
+        ``supersedes``: the write id of the complete write this one replaces (a recomputation).
+        Returns False (and writes nothing) when the cell's current complete write is not
+        ``supersedes`` (None: the cell must not be complete yet), e.g. another run got there first.
         """
         wid = uuid.uuid4().hex
-        lines = [_dumps({**r, "type": "row", "write_id": wid, "config_hash": config_hash}) for r in rows]
+        dicts = [r.to_dict() if isinstance(r, ResultRow) else dict(r) for r in rows]
+        lines = [_dumps({**r, "type": "row", "write_id": wid, "config_hash": config_hash}) for r in dicts]
         marker = {
             "type": "cell_complete",
             "write_id": wid,
@@ -174,11 +213,12 @@ class ResultsStore:
             "rows_sha256": _lines_sha(lines),
             "schema": SCHEMA_VERSION,
             **(cell_info or {}),
+            **({"supersedes": supersedes} if supersedes else {}),
         }
         payload = b"".join(lines) + _dumps(marker)
         with self._locked():
             self._repair_tail()
-            if config_hash in self.scan().complete:
+            if self.scan().complete.get(config_hash) != supersedes:
                 return False
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
@@ -218,6 +258,20 @@ class ResultsStore:
             f.truncate(cut)
             f.flush()
             os.fsync(f.fileno())
+
+    def update_json(self, name: str, update: Callable[[dict], Any]) -> None:
+        """Read-modify-write ``<results>/<name>`` (a JSON object) under the store's lock, so that
+        concurrent runs never lose each other's entries; ``update`` changes the dict in place."""
+        from ..utils.io import atomic_write_json
+
+        with self._locked():
+            path = self.root / name
+            try:
+                data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+            except json.JSONDecodeError:
+                data = {}
+            update(data)
+            atomic_write_json(path, data)
 
     def log_error(self, record: dict) -> None:
         """Append a failed cell to ``errors.jsonl`` (informational; never read for resume)."""

@@ -28,6 +28,13 @@ def register(sub) -> None:
     p.add_argument("--references", default=None, help="published-numbers CSV for the final report (default: the shipped data/references.csv)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--inner-progress", action="store_true", help="also show the methods' own progress bars")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch CPU threads for the cells of the local executor (default: the cores no other pet run is using)")
+    p.add_argument("--on-changed-input", choices=["recompute", "refuse"], default="recompute",
+                   help="a stored cell whose input files (data, PVP, task files) changed since: recompute it (default, says so) "
+                        "or refuse (stop with one line naming the file)")
+    p.add_argument("--rerun-stale", action="store_true",
+                   help="also recompute stored cells made from another git commit or from a working tree with uncommitted changes")
     p.add_argument("--allow-imports", action="store_true",
                    help="run the Python modules/files the experiment file lists under `imports` (runs their code: only for files you trust)")
     ex = p.add_argument_group("where cells run")
@@ -57,16 +64,24 @@ def run(args: argparse.Namespace) -> int:
     from ..bench.experiment import load_experiment
 
     exp = load_experiment(args.file, allow_imports=args.allow_imports)
+    from ..bench.driver import (
+        run_experiment,  # the heavy import after the file is checked
+    )
     from ..bench.executors import make_executor
-    from ..bench.runner import run_experiment  # the heavy import after the file is checked
+    from ..utils.threads import default_threads
 
     ray_flags = args.ray_address or args.ray_num_cpus != 1.0 or args.ray_num_gpus or args.ray_max_retries != 2
     if args.executor != "ray" and ray_flags:
         from ..errors import UsageError
 
         raise UsageError("--ray-* flags need --executor ray; fix: add --executor ray, or drop them")
+    if args.threads is not None and args.executor == "ray":
+        from ..errors import UsageError
+
+        raise UsageError("--threads is for the local executor (Ray gives each cell --ray-num-cpus threads); fix: drop --threads")
     executor = None if args.dry_run else make_executor(
-        args.executor, address=args.ray_address, num_cpus=args.ray_num_cpus, num_gpus=args.ray_num_gpus, max_retries=args.ray_max_retries)
+        args.executor, address=args.ray_address, num_cpus=args.ray_num_cpus, num_gpus=args.ray_num_gpus, max_retries=args.ray_max_retries,
+        threads=(args.threads if args.threads is not None else default_threads()) if args.executor == "local" else None)
     try:
         summary = run_experiment(
             exp,
@@ -80,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
             fail_fast=args.fail_fast,
             device=args.device,
             executor=executor,
+            on_changed_input=args.on_changed_input,
+            rerun_stale=args.rerun_stale,
         )
     finally:
         if hasattr(executor, "shutdown"):

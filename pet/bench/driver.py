@@ -1,0 +1,335 @@
+"""The driver of ``pet bench``: plans which cells to compute, hands them to an executor, and is
+the only writer of the results store.
+
+A cell is computed when the store has no complete rows for its config hash; when its stored
+rows were made from input files that have changed since (``on_changed_input="recompute"``,
+the default; ``"refuse"`` stops with a one-line error naming the file); and, with
+``rerun_stale``, when they were made from another git commit or a dirty working tree. A
+recomputation replaces the stored rows (the store keeps the chain, readers see the newest).
+Each cell is computed while holding its cell lock, then all its rows are appended at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..errors import ConfigError, PetError
+from .cells import run_cell
+from .environment import capture_environment, git_commit
+from .executors import LocalExecutor
+from .grid import Cell, expand_grid
+from .inputs import changed_inputs
+from .plugins import import_plugins
+from .rows import ResultRow
+from .schema import Experiment
+from .splits import DataCache
+from .store import ResultsStore, StoreScan, headline
+
+ON_CHANGED_INPUT = ("recompute", "refuse")
+
+
+@dataclass
+class CellOutcome:
+    cell: Cell
+    status: str  # done | computed | failed | skipped | busy
+    rows: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class RunSummary:
+    results: Path
+    cells: int = 0
+    already_done: int = 0
+    computed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    recomputed: int = 0  # of ``computed``: cells whose stored rows were stale
+    seconds: float = 0.0
+    outcomes: list[CellOutcome] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+
+@dataclass
+class Job:
+    """A cell to compute; ``supersedes``: the stored write it replaces, ``reason`` why."""
+
+    cell: Cell
+    supersedes: str | None = None
+    reason: str = ""
+
+
+def _fmt_score(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def summary_line(cell: Cell, rows: Sequence[ResultRow | dict], seconds: float) -> str:
+    """One line per finished cell: headline score, dev score, best stage, cost."""
+    rows = [r.to_dict() if isinstance(r, ResultRow) else r for r in rows]
+    h = headline(rows) or {}
+    tested = [r for r in rows if r.get("score") is not None]
+    best = max(tested, key=lambda r: r["score"]) if tested else {}
+    params = max((r.get("trained_parameters") or 0 for r in rows), default=0)
+    eps = [r["eval_examples_per_second"] for r in rows if r.get("eval_examples_per_second")]
+    mem = max((r.get("peak_memory_mb") or 0.0 for r in rows), default=0.0)
+    role = {"point": f" point {cell.grid_point}", "select": " chosen"}.get(cell.role, "")
+    score = f"{h.get('metric', '?')} {_fmt_score(h['score'])}" if h.get("score") is not None else "no test rows"
+    parts = [
+        f"{cell.describe()}{role}: {score} ({h.get('stage')})",
+        f"dev {_fmt_score(h['dev_score'])}" if h.get("dev_score") is not None else "",
+        f"best {_fmt_score(best['score'])} ({best.get('stage')}{' ' + best['pvp'] if best.get('pvp') else ''})" if len(tested) > 1 else "",
+        f"{len(rows)} rows",
+        f"train {h.get('train_seconds', 0.0):.1f}s ({h.get('stage')})" if h.get("train_seconds") else "",
+        f"eval {sum(eps) / len(eps):.0f} ex/s" if eps else "",
+        f"{mem:.0f} MB",
+        f"{params / 1e6:.2f}M trained" if params else "",
+        f"{seconds:.1f}s",
+    ]
+    return " | ".join(p for p in parts if p)
+
+
+def write_task_notes(store: ResultsStore, cells: Sequence[Cell]) -> None:
+    """``<results>/tasks.json``: for every task of the experiment, which test split is used and
+    whether it is full, a subset, or missing here (read by the report)."""
+    from ..data import load_task
+
+    def update(notes: dict) -> None:
+        for c in cells:
+            spec = load_task(c.task_ref or c.task)
+            notes[c.task] = {
+                "test_split": c.test_split, "has_test": c.skip is None,
+                "test_subset": bool(spec.test_subset) or c.test_split != "test" or c.test_limit is not None,
+                "test_limit": c.test_limit, "test_note": spec.test_note, "unlabelled_note": spec.unlabelled_note,
+                "metric": spec.metric, "labels": len(spec.labels),
+            }
+
+    store.update_json("tasks.json", update)
+
+
+class Driver:
+    """One ``pet bench`` run of an experiment (see the module docstring)."""
+
+    def __init__(self, exp: Experiment, *, model: str | None = None, data_dir: str | None = None, results: str | Path | None = None,
+                 only: Sequence[str] = (), progress: bool = True, inner_progress: bool = False, fail_fast: bool = False,
+                 device: str | None = None, echo: Callable[[str], None] | None = None, executor: Any = None,
+                 on_changed_input: str = "recompute", rerun_stale: bool = False):
+        from tqdm.auto import tqdm
+
+        if on_changed_input not in ON_CHANGED_INPUT:
+            raise ConfigError(f"--on-changed-input {on_changed_input}: unknown; fix: one of {', '.join(ON_CHANGED_INPUT)}")
+        import_plugins(exp)
+        self.exp, self.fail_fast, self.progress, self.inner_progress = exp, fail_fast, progress, inner_progress
+        self.on_changed_input, self.rerun_stale = on_changed_input, rerun_stale
+        self.model = exp.resolve_model(model)
+        self.device = device or exp.device
+        self.root = exp.results_dir(results)
+        self.cells = expand_grid(exp, self.model, only)
+        self.store = ResultsStore(self.root)
+        self.data = DataCache(exp.resolve_data_dir(data_dir), self.root)
+        self.executor = executor
+        self.say = echo or (lambda s: tqdm.write(s, file=sys.stderr))
+        self.summary = RunSummary(results=self.root, cells=len(self.cells))
+        self.env: dict = {}
+
+    # ------------------------------------------------------------------ planning
+
+    def plan(self) -> list[Job]:
+        """The cells to compute; records the skipped and done ones in the summary."""
+        scan = self.store.scan()
+        if scan.partial_tail or scan.incomplete_writes or scan.corrupt_lines:
+            self.say(f"note: {self.store.path}: ignoring an interrupted write ({scan.incomplete_writes} rows without their cell marker, "
+                     f"{scan.corrupt_lines} unreadable lines{', a partial last line' if scan.partial_tail else ''}); those cells are recomputed")
+        old_keys = {(r.get("task"), r.get("method"), r.get("k"), r.get("seed")): r.get("config_hash") for r in scan.rows}
+        commit = git_commit()[0] if self.rerun_stale else None
+        jobs = []
+        for c in self.cells:
+            if c.skip:
+                self.summary.skipped += 1
+                self.summary.outcomes.append(CellOutcome(c, "skipped", error=c.skip))
+            elif c.config_hash in scan.complete:
+                job = self._stale(c, scan, commit)
+                if job is None:
+                    self.summary.already_done += 1
+                    self.summary.outcomes.append(CellOutcome(c, "done"))
+                else:
+                    jobs.append(job)
+            else:
+                jobs.append(Job(c))
+                prev = old_keys.get(c.key)
+                if prev and prev != c.config_hash:
+                    self.say(f"note: {c.describe()}: the store holds rows for this cell under another config hash ({prev[:12]}); "
+                             f"the config changed, so it is recomputed (reports use the newest rows)")
+        for t in sorted({c.task for c in self.cells if c.skip}):
+            self.say(f"note: task {t}: {next(c.skip for c in self.cells if c.task == t and c.skip)}; its cells are skipped")
+        return jobs
+
+    def _stale(self, c: Cell, scan: StoreScan, commit: str | None) -> Job | None:
+        """A job recomputing a complete cell whose rows are stale, or None to keep them."""
+        rows = scan.cell_rows(c.config_hash)
+        stored = rows[0].get("inputs") if rows else None
+        if stored:  # rows written before inputs were recorded cannot be checked: kept
+            try:
+                changed = changed_inputs(stored, self.data.inputs(c))
+            except PetError as e:
+                changed = []
+                self.say(f"note: {c.describe()}: cannot check its input files ({str(e).splitlines()[0]}); stored rows kept")
+            if changed and self.on_changed_input == "refuse":
+                path, what = changed[0]
+                raise ConfigError(f"{path}: {what} since the stored rows of {c.describe()} were computed; "
+                                  "fix: restore the file, or rerun with --on-changed-input recompute")
+            if changed:
+                return Job(c, scan.complete[c.config_hash], "stale: " + "; ".join(f"{what} ({path})" for path, what in changed))
+        if self.rerun_stale and rows:
+            made = rows[0].get("git_commit")
+            if made != commit or rows[0].get("git_dirty"):
+                tag = f"{(made or 'unknown')[:12]}{' with uncommitted changes' if rows[0].get('git_dirty') else ''}"
+                return Job(c, scan.complete[c.config_hash], f"stale: made from commit {tag}")
+        return None
+
+    def dry_run(self, jobs: list[Job]) -> RunSummary:
+        for o in self.summary.outcomes:
+            if o.status == "done":
+                self.say(f"done     {o.cell.describe()}  {o.cell.config_hash[:12]}")
+        for j in jobs:
+            what = "stale   " if j.supersedes else "to run  "
+            self.say(f"{what} {j.cell.describe()}  {j.cell.config_hash[:12]}  "
+                     + (j.reason if j.reason else f"options={json.dumps(j.cell.options, sort_keys=True)}"))
+        self.say(f"{len(self.cells)} cells: {self.summary.already_done} done, {len(jobs)} to run, "
+                 f"{self.summary.skipped} skipped (no test split); results: {self.root}")
+        return self.summary
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, jobs: list[Job]) -> RunSummary:
+        from tqdm.auto import tqdm
+
+        from ..utils.io import atomic_write_json
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_task_notes(self.store, self.cells)
+        atomic_write_json(self.root / "experiments" / f"{self.exp.name}.json",
+                          {"file": str(self.exp.path) if self.exp.path else None, "model": self.model, **self.exp.raw})
+        self.executor = self.executor if self.executor is not None else LocalExecutor()
+        self.env = capture_environment(self.device)
+        for j in jobs:
+            if j.reason:
+                self.say(f"{j.cell.describe()}: {j.reason}; recomputing it")
+        t_start = time.perf_counter()
+        self.bar = tqdm(total=len(jobs), desc=f"bench {self.exp.name}", unit="cell", disable=not self.progress, file=sys.stderr)
+        if hasattr(self.executor, "prepare"):  # driver side, before any cell: e.g. write every split here
+            self.executor.prepare(self.exp, [j.cell for j in jobs], self.data)
+        try:  # grid points (and plain cells) first; then each split's choice, from its points' stored rows
+            self._dispatch_all([j for j in jobs if j.cell.role != "select"])
+            choices = [j for j in jobs if j.cell.role == "select"]
+            if choices:
+                stored = self.store.rows()
+                for j in choices:
+                    wanted = set(j.cell.points)
+                    j.cell.point_rows = [r for r in stored if r.get("config_hash") in wanted]
+                self._dispatch_all(choices)
+        finally:
+            self.bar.close()
+        s = self.summary
+        s.seconds = time.perf_counter() - t_start
+        self.say(f"{self.exp.name}: {s.computed} cells computed{f' ({s.recomputed} stale)' if s.recomputed else ''}, "
+                 f"{s.already_done} already in the store, {s.failed} failed, {s.skipped} skipped; {s.seconds:.0f}s; results: {self.root}")
+        return s
+
+    def _dispatch_all(self, jobs: list[Job]) -> None:
+        busy = self._dispatch(jobs, blocking=False)
+        self._dispatch(busy, blocking=True)  # cells another run was computing: wait for it, then re-check
+
+    def _dispatch(self, jobs: Sequence[Job], blocking: bool) -> list[Job]:
+        """Lock and submit every cell it can; returns the jobs whose cell another run holds."""
+        busy: list[Job] = []
+        in_flight: dict[Future, tuple[Job, ExitStack, float]] = {}
+        try:
+            for j in jobs:
+                stack = ExitStack()
+                if not stack.enter_context(self.store.cell_lock(j.cell.config_hash, blocking=blocking)):
+                    stack.close()
+                    busy.append(j)
+                    continue
+                if self.store.current_write(j.cell.config_hash) != j.supersedes:  # another run wrote it meanwhile
+                    stack.close()
+                    self._record(CellOutcome(j.cell, "done"))
+                    continue
+                self.bar.set_postfix_str(j.cell.describe(), refresh=True)
+                fut = self.executor.submit(run_cell, j.cell, self.exp, self.model, self.data, self.device, self.env, self.inner_progress)
+                in_flight[fut] = (j, stack, time.perf_counter())
+                while len(in_flight) >= self.executor.capacity:
+                    self._drain(in_flight)
+            while in_flight:
+                self._drain(in_flight)
+        finally:
+            for _, stack, _ in in_flight.values():
+                stack.close()
+        return busy
+
+    def _drain(self, in_flight: dict) -> None:
+        done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+        for fut in done:
+            j, stack, t0 = in_flight.pop(fut)
+            try:
+                self._finish(j, fut, time.perf_counter() - t0)
+            finally:
+                stack.close()
+
+    def _record(self, outcome: CellOutcome) -> None:
+        s = self.summary
+        if outcome.status == "done":
+            s.already_done += 1
+        elif outcome.status == "computed":
+            s.computed += 1
+        elif outcome.status == "failed":
+            s.failed += 1
+        s.outcomes.append(outcome)
+        self.bar.update(1)
+
+    def _finish(self, j: Job, fut: Future, secs: float) -> None:
+        """Record one computed (or failed) cell; the driver is the only writer of the store."""
+        c = j.cell
+        try:
+            rows = fut.result()
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:  # a failing method must not stop the grid (unless --fail-fast)
+            msg = f"{type(e).__name__}: {e}".splitlines()[0] if str(e) else type(e).__name__
+            self.store.log_error({"task": c.task, "method": c.method, "k": c.k, "seed": c.seed, "config_hash": c.config_hash,
+                                  "error": msg, "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+            self._record(CellOutcome(c, "failed", seconds=secs, error=msg))
+            self.say(f"FAILED {c.describe()}: {msg}")
+            if self.fail_fast:
+                raise
+            return
+        info = {"task": c.task, "method": c.method, "k": c.k, "seed": c.seed, "seconds": round(secs, 3)}
+        if self.store.append_cell(c.config_hash, rows, info, supersedes=j.supersedes):
+            self.summary.recomputed += bool(j.supersedes)
+            self._record(CellOutcome(c, "computed", [r.to_dict() if isinstance(r, ResultRow) else r for r in rows], secs))
+            self.say(summary_line(c, rows, secs))
+        else:
+            self._record(CellOutcome(c, "done"))
+
+
+def run_experiment(exp: Experiment, *, dry_run: bool = False, **kw: Any) -> RunSummary:
+    """Run (or, with ``dry_run``, list) every cell of ``exp`` that the results store lacks or
+    holds stale rows of. Keyword arguments: those of :class:`Driver` — ``model``, ``data_dir``,
+    ``results``, ``only``, ``progress``, ``inner_progress``, ``fail_fast``, ``device``, ``echo``,
+    ``executor`` (any object with ``submit(fn, *args) -> Future`` and a ``capacity``; default
+    :class:`~pet.bench.executors.LocalExecutor`), ``on_changed_input`` (``recompute`` |
+    ``refuse``) and ``rerun_stale``."""
+    driver = Driver(exp, **kw)
+    jobs = driver.plan()
+    return driver.dry_run(jobs) if dry_run else driver.run(jobs)

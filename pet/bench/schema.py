@@ -1,0 +1,311 @@
+"""Experiment files: the JSON Schema, the typed entries (:class:`Experiment`, :class:`TaskEntry`,
+:class:`MethodSpec`), YAML/JSON reading and schema validation with one-line errors.
+
+An experiment file (YAML or JSON) names the model, the tasks, the methods (with per-method
+option overrides, optional sweeps and an optional per-method ``model``), the K values, the
+seeds, the shared training budgets, the unlabelled-pool size and the results folder. Building an
+:class:`Experiment` from a parsed file and cross-checking it against the registries is
+:mod:`pet.bench.experiment`; turning it into cells is :mod:`pet.bench.grid`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..utils.jsonio import json_path
+
+#: Seeds of the LM-BFF fixed k-shot splits; the default when a file gives none.
+DEFAULT_SEEDS = (13, 21, 42, 87, 100)
+DEFAULT_K = (16,)
+
+_NAME = r"^[A-Za-z0-9_.+-]+$"
+
+_K = {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]}
+_KS = {"anyOf": [_K, {"type": "array", "minItems": 1, "items": _K}]}
+_SEEDS = {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "integer", "minimum": 0}}
+_OPTIONS = {"type": "object", "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"}}
+
+#: JSON Schema (draft 2020-12) of an experiment file.
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "pet bench experiment",
+    "type": "object",
+    "required": ["tasks", "methods"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "pattern": _NAME},
+        "description": {"type": "string"},
+        "model": {"type": ["string", "null"], "minLength": 1},
+        "data_dir": {"type": ["string", "null"]},
+        "results": {"type": ["string", "null"], "minLength": 1},
+        "device": {"type": ["string", "null"]},
+        "tasks": {"type": "array", "minItems": 1, "items": {"anyOf": [{"type": "string", "minLength": 1}, {"$ref": "#/$defs/task"}]}},
+        "methods": {"type": "array", "minItems": 1, "items": {"anyOf": [{"type": "string", "minLength": 1}, {"$ref": "#/$defs/method"}]}},
+        "k": _KS,
+        "seeds": _SEEDS,
+        "budgets": _OPTIONS,
+        "unlabelled": {"type": ["integer", "null"], "minimum": 0},
+        "test_limit": {"type": ["integer", "null"], "minimum": 1},
+        "k_mode": {"enum": ["per_class", "total"]},
+        "imports": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        "save_models": {"type": "boolean"},
+    },
+    "$defs": {
+        "task": {
+            "type": "object",
+            "required": ["name"],
+            "additionalProperties": False,
+            "properties": {
+                "name": {"type": "string", "minLength": 1},
+                "pvps": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+                "test_split": {"type": "string", "minLength": 1},
+                "test_limit": {"type": ["integer", "null"], "minimum": 1},
+                "k": _KS,
+                "seeds": _SEEDS,
+                "unlabelled": {"type": ["integer", "null"], "minimum": 0},
+                "patterns": {"type": "string", "minLength": 1},
+                "verbalizers": {"type": "string", "minLength": 1},
+            },
+        },
+        "method": {
+            "type": "object",
+            "required": ["name"],
+            "additionalProperties": False,
+            "properties": {
+                "name": {"type": "string", "minLength": 1},
+                "label": {"type": "string", "pattern": _NAME},
+                "options": _OPTIONS,
+                "budgets": {"type": "boolean"},
+                "sweep": {
+                    "type": "object",
+                    "minProperties": 1,
+                    "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+                    "additionalProperties": {"type": "array", "minItems": 1},
+                },
+                "search": {
+                    "type": "object",
+                    "minProperties": 1,
+                    "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+                    "additionalProperties": {"type": "array", "minItems": 1},
+                },
+                "selection": {"type": "string", "pattern": r"^(none|dev|cv:\d+|multisplit:\d+)$"},
+                "model": {"type": "string", "minLength": 1},
+                "eval_every": {"type": "integer", "minimum": 1},
+            },
+        },
+    },
+}
+
+_FIX = "fix: see docs/bench.md (experiment file format)"
+
+
+# ----------------------------------------------------------------------------- data classes
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    name: str
+    pvps: tuple[str, ...] | None = None  # None: the task's default PVPs
+    test_split: str = "test"
+    test_limit: int | None = None
+    k: tuple[int | None, ...] | None = None  # None: the experiment's K values
+    seeds: tuple[int, ...] | None = None
+    unlabelled: int | None | str = "inherit"
+    patterns: str | None = None  # a patterns file for this task (relative to the experiment file)
+    verbalizers: str | None = None  # e.g. the output of `pet search-verbalizer`
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str  # registered method name
+    label: str  # name shown in rows and reports (unique in the file)
+    options: dict = field(default_factory=dict, hash=False, compare=False)
+    budgets: bool | None = None  # None: the method trains (its options extend TrainConfig)
+    sweep: dict = field(default_factory=dict, hash=False, compare=False)
+    #: model selection: a grid over options chosen per split (see pet.evaluation.selection)
+    search: dict = field(default_factory=dict, hash=False, compare=False)
+    selection: str = "none"
+    #: this method's model (a local folder or hub id), instead of the experiment's; None: the experiment's
+    model: str | None = None
+
+
+@dataclass
+class Experiment:
+    path: Path | None
+    name: str
+    tasks: list[TaskEntry]
+    methods: list[MethodSpec]
+    k: tuple[int | None, ...] = DEFAULT_K
+    seeds: tuple[int, ...] = DEFAULT_SEEDS
+    budgets: dict = field(default_factory=dict)
+    unlabelled: int | None = 10000
+    test_limit: int | None = None
+    #: "per_class": k examples per label (LM-BFF); "total": k labelled examples in all (PET's |T|)
+    k_mode: str = "per_class"
+    model: str | None = None
+    data_dir: str | None = None
+    results: str | None = None
+    device: str | None = None
+    description: str = ""
+    imports: tuple[str, ...] = ()
+    #: the user's consent to run the file's ``imports`` (``--allow-imports``); never read from the file
+    allow_imports: bool = False
+    save_models: bool = False
+    raw: dict = field(default_factory=dict)
+
+    def results_dir(self, override: str | Path | None = None) -> Path:
+        """``--results`` if given; else the file's ``results`` (relative to the file's folder);
+        else ``results/<name>`` beside the file."""
+        if override:
+            return Path(override)
+        base = self.path.parent if self.path else Path.cwd()
+        if self.results:
+            p = Path(expand_env(self.results, "$.results", self.path))
+            return p if p.is_absolute() else base / p
+        return base / "results" / self.name
+
+    def resolve_model(self, override: str | None = None) -> str:
+        """``--model`` if given, else the file's ``model``, else ``$PET_MODEL``."""
+        m = override or (expand_env(self.model, "$.model", self.path) if self.model else None) or os.environ.get("PET_MODEL")
+        if not m:
+            raise ConfigError(
+                f"{self.path or 'experiment'}: $.model: no model given; fix: set \"model\" in the file, pass --model, or set PET_MODEL"
+            )
+        return m
+
+    def method_model(self, index: int, default: str) -> str:
+        """The model of ``methods[index]``: its own ``model`` (``${VAR}`` expanded) if set, else
+        ``default`` (the resolved experiment model). A method's own model beats ``--model``:
+        it names what that method needs (e.g. SetFit's sentence-transformers body)."""
+        own = self.methods[index].model
+        return expand_env(own, f"$.methods[{index}].model", self.path) if own else default
+
+    def resolve_data_dir(self, override: str | None = None) -> str | None:
+        """``--data-dir`` if given, else the file's ``data_dir``, else ``$PET_DATA_DIR`` (via pet.data)."""
+        if override:
+            return override
+        if self.data_dir:
+            return expand_env(self.data_dir, "$.data_dir", self.path)
+        return None
+
+
+@dataclass
+
+# ----------------------------------------------------------------------------- loading
+
+
+class _Loader:
+    """A YAML SafeLoader that also reads ``1e-5`` as a float (YAML 1.1 needs ``1.0e-5``)."""
+
+    _cls = None
+
+    @classmethod
+    def get(cls):
+        if cls._cls is None:
+            import yaml
+
+            class L(yaml.SafeLoader):
+                pass
+
+            L.add_implicit_resolver(
+                "tag:yaml.org,2002:float",
+                re.compile(
+                    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                    |\.[0-9_]+(?:[eE][-+][0-9]+)?
+                    |[-+]?\.(?:inf|Inf|INF)
+                    |\.(?:nan|NaN|NAN))$""",
+                    re.X,
+                ),
+                list("-+0123456789."),
+            )
+            cls._cls = L
+        return cls._cls
+
+
+def read_experiment_file(path: str | Path) -> dict:
+    """Parse a YAML (``.yaml``/``.yml``) or JSON experiment file into a dict (not validated)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: experiment file not found; fix: check the path (e.g. benchmarks/quick.yaml)")
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not UTF-8 (byte {e.start}); fix: save the file as UTF-8") from None
+    if p.suffix.lower() == ".json":
+        from ..utils.jsonio import parse_json
+
+        data = parse_json(text, str(p), ConfigError)  # one-line errors, also for hostile nesting / huge numbers
+    else:
+        import yaml
+
+        try:
+            data = yaml.load(text, Loader=_Loader.get())  # noqa: S506 - a SafeLoader subclass
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+            msg = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise ConfigError(f"{p}: malformed YAML{where}: {msg}; fix: correct the YAML") from None
+        except RecursionError:
+            raise ConfigError(f"{p}: YAML nested too deeply; fix: flatten the file") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: $: the file must hold a mapping (tasks, methods, k, seeds, …); fix: {_FIX[5:]}")
+    return data
+
+
+def _schema_message(err) -> str:
+    """A schema error as 'PATH: problem; fix: …' with a specific fix where one is obvious."""
+    path = json_path(err.absolute_path)
+    v = err.validator
+    if v == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        extra = sorted(set(err.instance) - set(allowed)) if isinstance(err.instance, dict) else []
+        return f"{path}: unknown key{'s' if len(extra) > 1 else ''} {', '.join(repr(x) for x in extra)}; fix: use one of {', '.join(allowed)}"
+    if v == "required":
+        return f"{path}: {err.message}; fix: add it ({_FIX[5:]})"
+    if v == "type":
+        return f"{path}: {err.message}; fix: give a value of type {err.validator_value}"
+    if v == "minimum":
+        return f"{path}: {err.message}; fix: use a value >= {err.validator_value}"
+    if v == "minItems":
+        return f"{path}: empty list; fix: list at least {err.validator_value} item(s)"
+    if v == "uniqueItems":
+        return f"{path}: has duplicates; fix: list each value once"
+    if v == "pattern":
+        return f"{path}: {err.message}; fix: use letters, digits and _ . + - only"
+    return f"{path}: {err.message}; {_FIX}"
+
+
+def validate_experiment_dict(data: Any, where: str = "experiment") -> list[str]:
+    """Every schema problem of an experiment file, one line each (file and JSON path first)."""
+    import jsonschema
+    from jsonschema.exceptions import best_match
+
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    problems = []
+    for err in sorted(validator.iter_errors(data), key=lambda e: [str(x) for x in e.absolute_path]):
+        leaf = best_match([err])
+        problems.append(f"{where}: {_schema_message(leaf)}")
+    return problems
+
+
+def expand_env(value: str, at: str, path: Path | None) -> str:
+    """``${VAR}`` / ``$VAR`` expansion; an unset variable is an error naming the JSON path."""
+
+    def sub(m: re.Match) -> str:
+        var = m.group(1) or m.group(2)
+        if var not in os.environ:
+            raise ConfigError(f"{path or 'experiment'}: {at}: environment variable {var} is not set; fix: set it or pass the value on the command line")
+        return os.environ[var]
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)", sub, value)
+
+
+def _as_tuple_k(v: Any) -> tuple[int | None, ...]:
+    return tuple(v) if isinstance(v, list) else (v,)
+
