@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import TOKENIZERS
+from conftest import REPO, SHARED, TOKENIZERS
 
 from pet.errors import ConfigError, ModelError
 from pet.estimator.classifier import CONFIG_FILE, PetClassifier
@@ -186,3 +186,24 @@ def test_bench_cell(body, tmp_path, monkeypatch):
     rows = ResultsStore(tmp_path / "results").rows()
     assert len(rows) == 1 and rows[0]["method"] == "setfit" and rows[0]["final"] and rows[0]["test"]["n"] == 3
     assert 0 <= rows[0]["score"] <= 1 and rows[0]["trained_parameters"] > 0
+
+
+def test_flagship_experiment_validates_with_setfit_on_its_own_body(monkeypatch):
+
+    from pet.bench.experiment import load_experiment
+    from pet.bench.grid import expand_grid
+
+    monkeypatch.chdir(REPO)  # the setfit entry's model path is relative to the working directory
+    exp = load_experiment(REPO / "benchmarks" / "flagship.yaml")
+    assert exp.k == (16,) and exp.seeds == (13, 21, 42, 87, 100)
+    mlm = str(SHARED / "models" / "minilm-mlm")
+    cells = expand_grid(exp, mlm)
+    tasks = {c.task for c in cells}
+    assert tasks == {"sst2", "sst5", "mr", "cr", "mpqa", "subj", "trec", "rte"}
+    methods = {c.method_name for c in cells}
+    assert methods == {"zero-shot", "prompt-ft", "pet", "cls-ft", "setfit", "prompt-tuning", "p-tuning", "deep-prompt"}
+    assert len(cells) == 8 * 5 * 8
+    setfit_models = {c.model for c in cells if c.method_name == "setfit"}
+    assert setfit_models == {"../shared/models/all-minilm-l6-v2"}
+    assert {c.model for c in cells if c.method_name != "setfit"} == {mlm}
+    assert get_method("setfit").baseline and not get_method("setfit").distils and not get_method("setfit").uses_unlabelled

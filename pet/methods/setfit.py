@@ -299,7 +299,7 @@ def _head_parameters(model: Any) -> int:
 
 
 register_method(
-    "setfit", "baseline", SetFitOptions, fit_setfit, needs_pvps=False, needs_unlabelled=lambda o: False,
+    "setfit", "baseline", SetFitOptions, fit_setfit, needs_pvps=False, needs_unlabelled=lambda o: False, baseline=True,
     description="SetFit: contrastive sentence-transformers fine-tuning + classification head (setfit library)",
 )
 register_predictor(SetFitPredictor.kind, SetFitPredictor)
