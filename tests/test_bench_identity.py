@@ -208,6 +208,19 @@ def test_per_method_model_is_part_of_the_cell_identity(world, tmp_path):
     assert model_identity(str(folder)) != ident
 
 
+def test_per_method_pvps_restrict_the_cells_pvps(world):
+    """``pvps: first`` gives a method only the task's first PVP (e.g. LM-BFF's manual prompt);
+    a list names PVPs; an unknown id is a one-line error; the hash covers the PVPs it trains."""
+    methods = [{"name": "fake", "label": "all"}, {"name": "fake", "label": "first", "pvps": "first"},
+               {"name": "fake", "label": "named", "pvps": ["p2:v1"]}]
+    every, first, named = expand_grid(load_experiment(_experiment(world, seeds=(1,), methods=methods)))
+    assert every.pvps == ["p1:v1", "p2:v1"] and first.pvps == ["p1:v1"] and named.pvps == ["p2:v1"]
+    assert [d["pattern"]["id"] for d in first.config["pvps"]] == ["p1"] and first.config_hash != every.config_hash
+    bad = [{"name": "fake", "pvps": ["nope:v1"]}]
+    with pytest.raises(ConfigError, match=r"\$\.pvps: 'nope:v1' is not one of task 'tiny''s PVPs"):
+        expand_grid(load_experiment(_experiment(world, seeds=(1,), methods=bad, name="bad.yaml")))
+
+
 def test_threads_flag(world, monkeypatch):
     import torch
 

@@ -87,6 +87,7 @@ def _method_spec(m: Any, i: int, where: str) -> MethodSpec:
         search={k: list(v) for k, v in m.get("search", {}).items()},
         selection=m.get("selection", "none"),
         model=m.get("model"),
+        pvps=m.get("pvps") if not isinstance(m.get("pvps"), list) else tuple(m["pvps"]),
     )
 
 

@@ -11,6 +11,7 @@ then read (the content of its data, PVP and task files) is recorded beside it, i
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -212,6 +213,7 @@ def _method_cells(exp: Experiment, m: MethodSpec, plan: _TaskPlan, k: int | None
     """The cells of one method (one sweep point) on one (task, K, seed): one cell, or with a
     selection one cell per searched grid point plus the cell that chooses among them."""
     budgets = uses_budgets(m)
+    plan = _method_pvps(plan, m, where)
     options = {**(exp.budgets if budgets else {}), **m.options, **point}
     if budgets and "seed" not in options:
         options["seed"] = seed  # training methods: the training seed follows the split seed
@@ -241,6 +243,19 @@ def _method_cells(exp: Experiment, m: MethodSpec, plan: _TaskPlan, k: int | None
     group.append(Cell(options=options, config=sconf, config_hash=config_hash(sconf), selection=m.selection,
                       role="select", points=[c.config_hash for c in group], **common))
     return group
+
+
+def _method_pvps(plan: _TaskPlan, m: MethodSpec, where: str) -> _TaskPlan:
+    """The task plan restricted to a method's own ``pvps`` (``"first"`` or PVP ids)."""
+    if m.pvps is None:
+        return plan
+    wanted = plan.pvp_ids[:1] if m.pvps == "first" else list(m.pvps)
+    missing = [p for p in wanted if p not in plan.pvp_ids]
+    if missing:
+        raise ConfigError(f"{where}: method '{m.label}': $.pvps: '{missing[0]}' is not one of task '{plan.spec.name}''s PVPs "
+                          f"{plan.pvp_ids}; fix: name one of those, or use pvps: first")
+    keep = [plan.pvp_ids.index(p) for p in wanted]
+    return dataclasses.replace(plan, pvp_ids=[plan.pvp_ids[i] for i in keep], pvp_dicts=[plan.pvp_dicts[i] for i in keep])
 
 
 def expand_grid(exp: Experiment, model: str | None = None, only: Sequence[str] = ()) -> list[Cell]:

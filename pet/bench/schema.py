@@ -96,6 +96,8 @@ SCHEMA: dict[str, Any] = {
                 },
                 "selection": {"type": "string", "pattern": SELECTION_PATTERN},
                 "model": {"type": "string", "minLength": 1},
+                "pvps": {"oneOf": [{"const": "first"},
+                                   {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}]},
                 "eval_every": {"type": "integer", "minimum": 1},
             },
         },
@@ -133,6 +135,9 @@ class MethodSpec:
     selection: str = "none"
     #: this method's model (a local folder or hub id), instead of the experiment's; None: the experiment's
     model: str | None = None
+    #: this method's PVPs among each task's: None (all of them), "first" (the task's first PVP, e.g.
+    #: LM-BFF's manual prompt), or a tuple of PVP ids ("pattern:verbalizer")
+    pvps: str | tuple[str, ...] | None = None
 
 
 @dataclass
