@@ -34,6 +34,8 @@ spaced); the full-file run is ``benchmarks/input_fidelity.py`` (results in
 
 from __future__ import annotations
 
+import dataclasses
+
 import csv
 import gzip
 import json
@@ -490,17 +492,25 @@ def test_lmbff_truncation_on_constructed_pairs(max_len, first, other, tok):
         assert cut_tail > 0  # the tail cut really dropped the final separator somewhere
 
 
-def test_lmbff_tail_cut_through_the_mask_is_an_error(tok):
-    from pet.errors import DataError
+def test_lmbff_tail_cut_through_the_mask_keeps_the_mask(tok, caplog):
+    """Where LM-BFF's tail cut would drop the mask (LM-BFF asserts and stops), the fields are
+    shortened longest-first instead: every template token and the mask stay, the input fills
+    max_length exactly, and one warning says so."""
     from pet.examples import Example
+    from pet.prompts.spec import Pattern
 
     pvp = _pvp("sst2", "it-was:great-terrible")  # no sentence limit (LM-BFF's SST-2): the mask follows the text
     assert pvp.pattern.truncation.rule == "lmbff"
-    ex = [Example({"text_a": _long_texts()[0]}, guid="long")]
+    ex = [Example({"text_a": _long_texts()[0]}, guid="long"), Example({"text_a": _long_texts()[1]}, guid="long2")]
     ref = lmbff_reference_encode([ex[0].fields["text_a"]], LMBFF_MANUAL["sst2"][0], tok, ["great", "terrible"], 64)
     assert ref["mask_pos"] is None  # LM-BFF would fail its assertion here
-    with pytest.raises(DataError, match=r"example 'long'.*would cut the mask; fix: set first_sent_limit"):
-        encode_records(pvp, tok, ex, max_length=64, labels=["0", "1"])
+    with caplog.at_level("WARNING", logger="pet.prompts.encoding"):
+        got = encode_records(pvp, tok, ex, max_length=64, labels=["0", "1"])
+    plain = dataclasses.replace(pvp, pattern=Pattern(pvp.pattern.id, pvp.pattern.template))  # the default rule: longest_first
+    want = encode_records(plain, tok, ex, max_length=64, labels=["0", "1"])
+    assert [g["input_ids"] for g in got] == [w["input_ids"] for w in want]
+    assert all(len(g["input_ids"]) == 64 and g["input_ids"][g["mask_positions"][0]] == tok.mask_token_id for g in got)
+    assert sum("tail cut would drop the mask" in r.message for r in caplog.records) == 1  # once per encoder, not per example
 
 
 @pytest.mark.parametrize("max_len", [256, 64, 33])

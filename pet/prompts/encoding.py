@@ -23,17 +23,28 @@ Token type ids are produced for tokenizers whose model takes them (``token_type_
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import torch
 
-from ..utils.defaults import DEFAULT_MAX_LENGTH
 from ..errors import DataError, ModelError, SpecError
 from ..examples import Example
+from ..utils.defaults import DEFAULT_MAX_LENGTH
 from .spec import PVP, Verbalizer
-from .template import FieldRef, Literal, Mask, SegmentBreak, Soft, Special, apply_filters
+from .template import (
+    FieldRef,
+    Literal,
+    Mask,
+    SegmentBreak,
+    Soft,
+    Special,
+    apply_filters,
+)
 from .truncation import lmbff_limits, longest_first, pet_truncate
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -260,6 +271,7 @@ class PVPEncoder:
                 f"{max_length}; fix: shorten the template or raise max_length"
             )
         self._budget = max_length - fixed
+        self._warned_tail = False
         self._fields = [p for k, p in self._plan if k == "field"]
         seq, self._field_sequence = 0, []
         for kind, _ in self._plan:  # which sequence of a pair each field occurrence is in
@@ -379,10 +391,11 @@ class PVPEncoder:
         fields = [p for k, p in self._plan if k == "field"]
         out = []
         for i, ex in enumerate(examples):
-            lengths = self._field_lengths([len(field_ids[f][i]) for f in fields])
-            enc = self._assemble([field_ids[f][i][:n] for f, n in zip(fields, lengths)])
+            ids_i = [field_ids[f][i] for f in fields]
+            lengths = self._field_lengths([len(x) for x in ids_i])
+            enc = self._assemble([x[:n] for x, n in zip(ids_i, lengths)])
             if len(enc.input_ids) > self.max_length:  # only the lmbff rule leaves a tail to cut
-                enc = self._cut_tail(enc, ex)
+                enc = self._cut_tail(enc, ex, ids_i)
             if ex.label is not None:
                 if ex.label not in self._label_index:
                     raise DataError(
@@ -431,18 +444,22 @@ class PVPEncoder:
             types.extend([cur] * len(part))
         return Encoded(ids, mask_start, soft, -1, types if self.layout.types else None)
 
-    def _cut_tail(self, enc: Encoded, ex: Example) -> Encoded:
+    def _cut_tail(self, enc: Encoded, ex: Example, field_ids: list[list[int]]) -> Encoded:
         """LM-BFF's last step: the input cut at ``max_length`` from the tail, special tokens and
-        all; an error if that would cut a mask or a soft token (LM-BFF asserts)."""
+        all. Where that would cut a mask or a soft token (LM-BFF asserts and stops there), the
+        fields are shortened longest-first instead, so every template token stays: such inputs have
+        no LM-BFF counterpart, and a long review must not stop a whole run."""
         m = self.max_length
         end = max([enc.mask_start + self.verbalizer_tokens.n_masks, *[p + 1 for p in enc.soft_positions]])
         if end > m:
-            rule = self.pvp.pattern.truncation
-            raise DataError(
-                f"example '{ex.guid}': pattern '{self.pvp.pattern.id}' (truncation {rule.to_spec()}) gives "
-                f"{len(enc.input_ids)} tokens and cutting them at max_length {m} would cut the mask; fix: set "
-                "first_sent_limit/other_sent_limit in the pattern's truncation, or raise max_length"
-            )
+            if not self._warned_tail:
+                self._warned_tail = True
+                log.warning("example '%s': pattern '%s' (truncation %s) is longer than max_length %d and the tail cut would "
+                            "drop the mask; its fields are shortened longest-first instead (LM-BFF would stop here; "
+                            "set first_sent_limit/other_sent_limit or raise max_length to avoid it)",
+                            ex.guid, self.pvp.pattern.id, self.pvp.pattern.truncation.to_spec(), m)
+            lengths = longest_first([len(f) for f in field_ids], self._budget)
+            return self._assemble([f[:n] for f, n in zip(field_ids, lengths)])
         types = enc.token_type_ids[:m] if enc.token_type_ids is not None else None
         return Encoded(enc.input_ids[:m], enc.mask_start, enc.soft_positions, enc.label, types)
 
