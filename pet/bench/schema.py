@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..evaluation.selection import SELECTION_PATTERN
-from ..utils.jsonio import json_path
+from ..utils.jsonio import json_path, parse_json, read_text
 
 #: Seeds of the LM-BFF fixed k-shot splits; the default when a file gives none.
 DEFAULT_SEEDS = (13, 21, 42, 87, 100)
@@ -238,15 +238,8 @@ class _Loader:
 def read_experiment_file(path: str | Path) -> dict:
     """Parse a YAML (``.yaml``/``.yml``) or JSON experiment file into a dict (not validated)."""
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: experiment file not found; fix: check the path (e.g. benchmarks/quick.yaml)")
-    try:
-        text = p.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{p}: not UTF-8 (byte {e.start}); fix: save the file as UTF-8") from None
+    text = read_text(p, ConfigError, "experiment file not found; fix: check the path (e.g. benchmarks/quick.yaml)")
     if p.suffix.lower() == ".json":
-        from ..utils.jsonio import parse_json
-
         data = parse_json(text, str(p), ConfigError)  # one-line errors, also for hostile nesting / huge numbers
     else:
         import yaml

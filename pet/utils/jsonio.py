@@ -47,18 +47,23 @@ def parse_json(text: str, where: str, error: type[PetError] = SpecError, line: i
         ) from None
 
 
-def read_json(path: str | Path, error: type[PetError] = SpecError) -> Any:
-    """Read a JSON file; every failure is a one-line ``error`` naming the file and the fix."""
+def read_text(path: str | Path, error: type[PetError] = SpecError, missing: str = "file not found; fix: check the path") -> str:
+    """A UTF-8 text file's content; every failure is a one-line ``error`` naming the file and the
+    fix (``missing``: what to say when there is no such file)."""
     p = Path(path)
     if not p.is_file():
-        raise error(f"{p}: file not found; fix: check the path")
+        raise error(f"{p}: {missing}")
     try:
-        text = p.read_bytes().decode("utf-8")
+        return p.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:
         raise error(f"{p}: not UTF-8 (byte {e.start}); fix: save the file as UTF-8") from None
     except OSError as e:
         raise error(f"{p}: cannot read ({e.strerror}); fix: check the file's permissions") from None
-    return parse_json(text, str(p), error)
+
+
+def read_json(path: str | Path, error: type[PetError] = SpecError) -> Any:
+    """Read a JSON file; every failure is a one-line ``error`` naming the file and the fix."""
+    return parse_json(read_text(path, error), str(path), error)
 
 
 def json_path(parts: Iterable[Any]) -> str:
