@@ -83,7 +83,10 @@ def test_single_sep_is_saved_loaded_and_named_in_the_card(tmp_path):
     assert "pair_format: single_sep" in card and "not trained on" in card
     # what the card warns about: the pipeline's pair input is not the trained one; single texts agree
     pipe = pipeline("text-classification", model=str(out / "model"), top_k=None, device="cpu")
-    as_array = lambda rows: np.array([[next(d["score"] for d in r if d["label"] == n) for n in ("no", "yes")] for r in rows])
+
+    def as_array(rows):
+        return np.array([[next(d["score"] for d in r if d["label"] == n) for n in ("no", "yes")] for r in rows])
+
     got = as_array(pipe([{"text": a, "text_pair": b} for a, b in zip(PAIRS.text_a, PAIRS.text_b)]))
     assert not np.allclose(got, ours, atol=1e-4)
     singles = list(PAIRS.text_a)
