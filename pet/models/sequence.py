@@ -187,8 +187,7 @@ class SequenceClassifier(nn.Module):
     def _from_hf(cls, d: Path, meta: dict) -> "SequenceClassifier":
         m, tok = load_pretrained(AutoModelForSequenceClassification, str(d), "saved classifier")
         base = getattr(m, m.base_model_prefix)
-        m_cls = cls(base, tok, meta["labels"], meta["max_length"], name=meta.get("base_model", ""), dropout=meta.get("dropout"),
-                    pair_format=meta.get("pair_format", "tokenizer"))
+        m_cls = cls(base, tok, meta["labels"], meta["max_length"], name=meta.get("base_model", ""), dropout=meta.get("dropout"))
         state = m.state_dict()
         for ours, theirs in HF_HEADS[m.config.model_type].items():
             prefix = theirs.format(base=m.base_model_prefix) + "."
@@ -210,8 +209,10 @@ class SequenceClassifier(nn.Module):
             if not (d / HEAD_FILE).is_file():
                 raise ModelError(f"{d}: {HEAD_FILE} missing; fix: re-save the classifier")
             enc, tok = load_pretrained(AutoModel, str(d), "saved encoder")
-            m = cls(enc, tok, meta["labels"], meta["max_length"], name=meta.get("base_model", ""), dropout=meta.get("dropout"),
-                    pair_format=meta.get("pair_format", "tokenizer"))
+            m = cls(enc, tok, meta["labels"], meta["max_length"], name=meta.get("base_model", ""), dropout=meta.get("dropout"))
             m.head.load_state_dict(load_file(str(d / HEAD_FILE)))
+        m.pair_format = meta.get("pair_format", "tokenizer")  # absent: saved before the option, the tokenizer's own
+        if m.pair_format not in PAIR_FORMATS:
+            raise ModelError(f"{d / META_FILE}: pair_format '{m.pair_format}' is unknown; fix: use one of {', '.join(PAIR_FORMATS)}")
         m.eval()
         return m.to(resolve_device(device))
