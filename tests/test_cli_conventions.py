@@ -183,3 +183,13 @@ def test_bench_prints_the_reports_provenance_warnings_one_line_each(monkeypatch,
     assert main(["bench", "benchmarks/quick.yaml", "--threads", "0"]) == 2  # range-checked like the other commands
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "--threads" in err and "fix:" in err and len(err.splitlines()) == 1
+    before = torch.get_num_threads()
+    try:  # without --threads: the free cores, but never above the caller's setting (OMP_NUM_THREADS)
+        monkeypatch.setattr(threads, "default_threads", lambda: 8)
+        torch.set_num_threads(1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert main(["bench", "benchmarks/quick.yaml"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -40,7 +40,8 @@ def register(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--inner-progress", action="store_true", help="also show the methods' own progress bars")
     p.add_argument("--threads", type=positive_int, default=None, metavar="N",
-                   help="torch CPU threads for the cells of the local executor (default: the cores no other pet run is using)")
+                   help="torch CPU threads for the cells of the local executor (default: the cores no other pet run is using, "
+                        "at most $OMP_NUM_THREADS)")
     p.add_argument("--on-changed-input", choices=["recompute", "refuse"], default="recompute",
                    help="a stored cell whose input files (data, PVP, task files) changed since: recompute it (default, says so) "
                         "or refuse (stop with one line naming the file)")
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         run_experiment,  # the heavy import after the file is checked
     )
     from ..bench.executors import make_executor
-    from ..utils.threads import default_threads
+    from ..utils.threads import apply_threads
 
     ray_flags = args.ray_address or args.ray_num_cpus != 1.0 or args.ray_num_gpus or args.ray_max_retries != 2
     if args.executor != "ray" and ray_flags:
@@ -90,9 +91,11 @@ def run(args: argparse.Namespace) -> int:
         from ..errors import UsageError
 
         raise UsageError("--threads is for the local executor (Ray gives each cell --ray-num-cpus threads); fix: drop --threads")
+    # the one threads rule of every command: --threads, else the free cores, capped by OMP_NUM_THREADS
+    threads = apply_threads(args.threads) if args.executor == "local" and not args.dry_run else None
     executor = None if args.dry_run else make_executor(
         args.executor, address=args.ray_address, num_cpus=args.ray_num_cpus, num_gpus=args.ray_num_gpus, max_retries=args.ray_max_retries,
-        threads=(args.threads if args.threads is not None else default_threads()) if args.executor == "local" else None)
+        threads=threads)
     try:
         summary = run_experiment(
             exp,
