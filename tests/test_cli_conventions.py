@@ -18,13 +18,10 @@ from pet.methods import available_methods
 from pet.utils import threads
 from pet.utils.progress import progress_mode, track
 
-#: commands whose parsers other helpers own (bench, report, show): they join these checks when
-#: their branches add an example epilog (and bench its own --threads)
-ELSEWHERE = {"bench", "report", "show"}
 #: commands that run a model: they take --threads
-MODEL_COMMANDS = {"zero-shot", "train", "predict", "search-verbalizer", "compare-prompts"}
+MODEL_COMMANDS = {"zero-shot", "train", "predict", "search-verbalizer", "compare-prompts", "bench"}
 #: commands with a long loop: they take --no-progress
-LONG_COMMANDS = {"zero-shot", "train", "predict", "compare-prompts"}
+LONG_COMMANDS = {"zero-shot", "train", "predict", "compare-prompts", "bench"}
 
 
 def _subparsers():
@@ -33,19 +30,15 @@ def _subparsers():
     return action.choices
 
 
-def _mine():
-    return {name: p for name, p in _subparsers().items() if name not in ELSEWHERE}
-
-
 def test_the_command_sets_name_real_commands():
     names = set(_subparsers())
-    assert MODEL_COMMANDS | LONG_COMMANDS | {"validate"} <= names and ELSEWHERE <= names
+    assert MODEL_COMMANDS | LONG_COMMANDS | {"validate", "show", "report"} <= names
 
 
-@pytest.mark.parametrize("name", sorted(set(_mine()) | {"train --method pet"}))
+@pytest.mark.parametrize("name", sorted(set(_subparsers()) | {"train --method pet"}))
 def test_help_ends_with_examples_that_parse(name):
     cmd, _, rest = name.partition(" ")
-    parser = train_parser(rest.split()[-1]) if cmd == "train" and rest else (train_parser(None) if cmd == "train" else _mine()[cmd])
+    parser = train_parser(rest.split()[-1]) if cmd == "train" and rest else (train_parser(None) if cmd == "train" else _subparsers()[cmd])
     text = parser.format_help().rstrip()
     head, sep, block = text.rpartition("\nexamples:\n")
     assert sep, f"`pet {name} --help` has no examples section"
@@ -159,3 +152,44 @@ def test_progress_rule_bar_on_a_terminal_lines_elsewhere_nothing_when_off():
 
 def test_stdout_is_the_stream_progress_never_uses():
     assert progress_mode(False) == progress_mode(False, sys.stderr)
+
+
+def test_bench_prints_the_reports_provenance_warnings_one_line_each(monkeypatch, tmp_path, capsys):
+    """`pet bench` ends with the report: each provenance warning is one `warning:` line on
+    stderr (not a Python warnings block), and the report path goes to stdout."""
+    import types
+    import warnings
+
+    from pet.bench import driver, executors
+    from pet.bench import report as bench_report
+
+    found = ["the headline rows come from 2 git commits (aaa, bbb): …; fix: re-run the cells at one commit",
+             "3 headline rows were made from a working tree with uncommitted changes (git_dirty): …; fix: commit"]
+
+    def fake_report(results, references=None, **kw):
+        for w in found:
+            warnings.warn(w, bench_report.ProvenanceWarning, stacklevel=2)
+        return bench_report.Report(markdown="# report", output=tmp_path / "report", warnings=list(found))
+
+    monkeypatch.setattr(driver, "run_experiment", lambda exp, **kw: types.SimpleNamespace(computed=1, already_done=0, results=tmp_path, ok=True))
+    monkeypatch.setattr(executors, "make_executor", lambda *a, **kw: None)
+    monkeypatch.setattr(bench_report, "build_report", fake_report)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert main(["bench", "benchmarks/quick.yaml", "--threads", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [f"warning: {w}" for w in found]
+    assert out.strip() == f"report: {tmp_path / 'report' / 'report.md'}"
+    assert main(["bench", "benchmarks/quick.yaml", "--threads", "0"]) == 2  # range-checked like the other commands
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "--threads" in err and "fix:" in err and len(err.splitlines()) == 1
+    before = torch.get_num_threads()
+    try:  # without --threads: the free cores, but never above the caller's setting (OMP_NUM_THREADS)
+        monkeypatch.setattr(threads, "default_threads", lambda: 8)
+        torch.set_num_threads(1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert main(["bench", "benchmarks/quick.yaml"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

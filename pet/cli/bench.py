@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import argparse
 
+from . import help_text
+
+EXAMPLES = (
+    "pet bench benchmarks/quick.yaml --model models/minilm-mlm --data-dir pet-data",
+    "pet bench benchmarks/lmbff.yaml --data-dir pet-data --only task=sst2,rte --only method=cls-ft --dry-run",
+    "pet bench benchmarks/lmbff.yaml --data-dir pet-data --executor ray --ray-num-gpus 0.25",
+)
+
 
 def register(sub) -> None:
+    from .args import positive_int
+
     p = sub.add_parser(
         "bench",
         help="run a benchmark experiment file (resumable results store)",
-        description=(
+        **help_text(
             "Expand the experiment file's grid (tasks x methods x K x seeds) and compute every cell that is not "
             "yet in the results store under the same config hash. Every method of a (task, K, seed) reads the same "
-            "checksummed split from <results>/splits/. Safe to kill and re-run; safe to run twice at once."
-        ),
+            "checksummed split from <results>/splits/. Safe to kill and re-run; safe to run twice at once. At the "
+            "end, writes <results>/report and prints its provenance warnings (mixed commits, dirty trees, "
+            "different test sets) on stderr, one `warning:` line each. See docs/bench.md.", *EXAMPLES),
     )
     p.add_argument("file", help="experiment file (YAML or JSON), e.g. benchmarks/quick.yaml")
     p.add_argument("--results", help="results folder (default: the file's `results`, relative to the file)")
@@ -28,8 +39,9 @@ def register(sub) -> None:
     p.add_argument("--references", default=None, help="published-numbers CSV for the final report (default: the shipped data/references.csv)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--inner-progress", action="store_true", help="also show the methods' own progress bars")
-    p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="torch CPU threads for the cells of the local executor (default: the cores no other pet run is using)")
+    p.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                   help="torch CPU threads for the cells of the local executor (default: the cores no other pet run is using, "
+                        "at most $OMP_NUM_THREADS)")
     p.add_argument("--on-changed-input", choices=["recompute", "refuse"], default="recompute",
                    help="a stored cell whose input files (data, PVP, task files) changed since: recompute it (default, says so) "
                         "or refuse (stop with one line naming the file)")
@@ -68,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         run_experiment,  # the heavy import after the file is checked
     )
     from ..bench.executors import make_executor
-    from ..utils.threads import default_threads
+    from ..utils.threads import apply_threads
 
     ray_flags = args.ray_address or args.ray_num_cpus != 1.0 or args.ray_num_gpus or args.ray_max_retries != 2
     if args.executor != "ray" and ray_flags:
@@ -79,9 +91,11 @@ def run(args: argparse.Namespace) -> int:
         from ..errors import UsageError
 
         raise UsageError("--threads is for the local executor (Ray gives each cell --ray-num-cpus threads); fix: drop --threads")
+    # the one threads rule of every command: --threads, else the free cores, capped by OMP_NUM_THREADS
+    threads = apply_threads(args.threads) if args.executor == "local" and not args.dry_run else None
     executor = None if args.dry_run else make_executor(
         args.executor, address=args.ray_address, num_cpus=args.ray_num_cpus, num_gpus=args.ray_num_gpus, max_retries=args.ray_max_retries,
-        threads=(args.threads if args.threads is not None else default_threads()) if args.executor == "local" else None)
+        threads=threads)
     try:
         summary = run_experiment(
             exp,
@@ -102,8 +116,20 @@ def run(args: argparse.Namespace) -> int:
         if hasattr(executor, "shutdown"):
             executor.shutdown()
     if not args.dry_run and not args.no_report and (summary.computed or summary.already_done):
-        from ..bench.report import build_report, shipped_references
-
-        rep = build_report(summary.results, references=args.references or shipped_references())
-        print(f"report: {rep.output / 'report.md'}")
+        write_report(summary.results, args.references)
     return 0 if summary.ok else 1
+
+
+def write_report(results, references: str | None) -> None:
+    """Write ``<results>/report``; its provenance warnings go to stderr as one line each."""
+    import sys
+    import warnings
+
+    from ..bench.report import ProvenanceWarning, build_report, shipped_references
+
+    with warnings.catch_warnings():  # printed below as one line each, not as Python warnings
+        warnings.simplefilter("ignore", ProvenanceWarning)
+        rep = build_report(results, references=references or shipped_references())
+    for w in rep.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(f"report: {rep.output / 'report.md'}")

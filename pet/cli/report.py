@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import argparse
 
+from . import help_text
+
+EXAMPLES = (
+    "pet report benchmarks/results/quick",
+    "pet report benchmarks/results/lmbff --experiment benchmarks/lmbff.yaml --references data/references.csv --quiet",
+    "pet report benchmarks/results/quick --output quick-report --no-plots --resamples 500",
+)
+
 
 def register(sub) -> None:
     p = sub.add_parser(
         "report",
         help="summarise a results folder (Markdown + CSV + PNG plots)",
-        description=(
+        **help_text(
             "Aggregate the rows of a `pet bench` results folder: mean ± std (median) over seeds per task x method x K "
             "(x stage) with 95% bootstrap intervals over seeds x test examples, paired comparisons of methods on identical "
             "splits, best single PVP vs the ensemble, hard vs soft prompts, gains over the trained baselines, cost, and "
             "published numbers side by side. Prints the Markdown and writes it with CSVs and plots; warns on stderr when "
-            "the headline rows mix git commits, dirty working trees or test sets."
-        ),
+            "the headline rows mix git commits, dirty working trees or test sets. See docs/bench.md.", *EXAMPLES),
     )
     p.add_argument("results", help="results folder written by `pet bench`")
     p.add_argument("--references", default=None, help="CSV of published numbers (e.g. data/references.csv)")

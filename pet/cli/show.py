@@ -6,7 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from . import add_model_args
+from . import add_model_args, help_text
+
+EXAMPLES = (
+    "pet show --task sst2 --tokenizer roberta-large",
+    "pet show --patterns my_patterns.json --verbalizers my_verbalizers.json --tokenizer bert-base-uncased",
+    "pet show --task rte --encode --split train --seed 13 --limit 2 --model roberta-large --data-dir pet-data",
+)
 
 
 def register(sub) -> None:
@@ -15,9 +21,11 @@ def register(sub) -> None:
     p = sub.add_parser(
         "show",
         help="list tasks, show PVPs and label-word tokenisation, or --encode examples",
-        description="Without --task/--data/--patterns: list the registered tasks. With them: each pattern, an "
-        "encoded example cloze, and how every label word tokenises. With --encode: one record per example of "
-        "exactly what the model sees (input ids with special tokens, token types, mask positions, label-word ids).",
+        **help_text(
+            "Without --task/--data/--patterns: list the registered tasks. With them: each pattern, an "
+            "encoded example cloze, and how every label word tokenises. With --encode: one record per example of "
+            "exactly what the model sees (input ids with special tokens, token types, mask positions, label-word ids).",
+            *EXAMPLES),
     )
     src = p.add_argument_group("data (a registered task, or your own file)")
     src.add_argument("--task", help="registered task")

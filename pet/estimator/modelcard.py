@@ -119,11 +119,23 @@ def _front_matter(meta: dict, metrics: Sequence[dict] | None, card: dict, name: 
     return data.to_yaml()
 
 
+#: what a card says when a sequence classifier was trained on LM-BFF's one-separator pair input
+SINGLE_SEP_NOTE = (
+    "**Text pairs: use `pet` to predict, not transformers' `pipeline`.** This classifier was trained on "
+    "LM-BFF's fine-tuning input `[CLS] a [SEP] b [SEP]` with one separator (`<s> a </s> b </s>`; option "
+    "`pair_format: single_sep`). `pipeline(...)` and `tokenizer(a, b)` build the tokenizer's own pair input "
+    "instead (`<s> a </s></s> b </s>` for RoBERTa), which this model was not trained on; `pet` encodes as in "
+    "training. Single texts are encoded alike either way."
+)
+
+
 def _pvp_section(meta: dict, pvps: Sequence[PVP]) -> list[str]:
     out = ["## Patterns and verbalizers (PVPs)", ""]
     if not pvps:
         out += ["This classifier uses no pattern-verbalizer pairs: it is a sequence classifier "
                 "(a `[CLS]` head on the encoder).", ""]
+        if (meta.get("options") or {}).get("pair_format") == "single_sep":
+            out += [SINGLE_SEP_NOTE, ""]
         return out
     labels = [str(x) for x in meta.get("labels") or []]
     values = [str(v) for v in meta.get("label_values") or labels]

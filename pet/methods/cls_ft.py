@@ -9,10 +9,11 @@ from typing import ClassVar
 
 from ..examples import Example
 from ..options import option
-from .predictors import SequencePredictor
+from ..prompts.encoding import PAIR_FORMATS
+from ..training.loop import TrainConfig, train_config
 from ..training.sequence import train_sequence_classifier
-from ..training.loop import TrainConfig
 from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, regression_targets, resolve_max_length
+from .predictors import SequencePredictor
 
 
 @dataclass
@@ -21,6 +22,14 @@ class ClsFTOptions(TrainConfig):
 
     tune: str = option("full", "the baseline trains all weights", choices=("full",))
     mlm_weight: float = option(0.0, "the auxiliary MLM loss applies to prompt models only", min=0, max=0)
+    pair_format: str = option(
+        "tokenizer",
+        "how a pair task's text_a and text_b become one input: 'tokenizer' = the tokenizer's own pair input "
+        "(<s> a </s></s> b </s> for RoBERTa, as transformers' pipeline builds it); 'single_sep' = LM-BFF's "
+        "fine-tuning input [CLS] a [SEP] b [SEP], one separator (princeton-nlp/LM-BFF src/dataset.py, "
+        "tokenize_multipart_input without a template). Single texts are the same in both",
+        choices=PAIR_FORMATS,
+    )
 
 
 def fit_cls_ft(train: list[Example], unlabelled: list[Example], options: ClsFTOptions, setup: FitSetup) -> Fitted:
@@ -29,8 +38,8 @@ def fit_cls_ft(train: list[Example], unlabelled: list[Example], options: ClsFTOp
     targets = regression_targets(train, setup)  # STS-B: the same KL to [1 - y', y'] as prompt-ft
     if targets is not None:
         config = dataclasses.replace(config, temperature=1.0)
-    clf = train_sequence_classifier(setup.model, train, setup.labels, config, soft_targets=targets, device=setup.device,
-                                    progress=setup.progress, dev=setup.dev, dev_metric=setup.metric)
+    clf = train_sequence_classifier(setup.model, train, setup.labels, train_config(config), soft_targets=targets, device=setup.device,
+                                    progress=setup.progress, dev=setup.dev, dev_metric=setup.metric, pair_format=options.pair_format)
     log = clf.train_log
     stage = Stage("final", SequencePredictor(clf, config.eval_batch_size), train_seconds=log.train_seconds,
                   trained_parameters=log.trained_parameters, extra={"steps": log.steps, "final_loss": log.final_loss, **checkpoint_info(log)})

@@ -13,6 +13,12 @@ architecture with ``id2label`` / ``label2id``, so ``AutoModelForSequenceClassifi
 ``pipeline("text-classification")`` give this classifier's probabilities. Other families
 (DistilBERT's head uses ReLU, ELECTRA's GELU) keep the encoder folder plus
 ``classifier_head.safetensors``: no transformers head reproduces theirs.
+
+The input is ``text_a`` (+ ``text_b``) in ``pair_format`` (:func:`pet.prompts.encoding.tokenize_plain`):
+the tokenizer's own pair layout (default), or LM-BFF's ``single_sep`` (``<s> a </s> b </s>``), which
+``classifier.json`` records so that a loaded classifier encodes as it was trained. transformers'
+``pipeline`` builds the tokenizer's own pair layout: for text pairs under ``single_sep`` it feeds
+the model an input it was not trained on (single texts are encoded alike in both formats).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from ..errors import ModelError
 from ..examples import Example
 from .hf import load_pretrained
 from .prompt_model import resolve_device
-from ..prompts.encoding import pad_ids, tokenize_plain
+from ..prompts.encoding import PAIR_FORMATS, pad_ids, tokenize_plain
 
 HEAD_FILE = "classifier_head.safetensors"
 META_FILE = "classifier.json"
@@ -73,8 +79,13 @@ def _load_encoder(name_or_path: str):
 class SequenceClassifier(nn.Module):
     """Encoder + classification head over ``labels``; predicts from ``text_a`` (+ ``text_b``)."""
 
-    def __init__(self, encoder: nn.Module, tokenizer, labels: Sequence[str], max_length: int = DEFAULT_MAX_LENGTH, name: str = "", dropout: float | None = None):
+    def __init__(self, encoder: nn.Module, tokenizer, labels: Sequence[str], max_length: int = DEFAULT_MAX_LENGTH, name: str = "",
+                 dropout: float | None = None, pair_format: str = "tokenizer"):
         super().__init__()
+        if pair_format not in PAIR_FORMATS:
+            raise ModelError(f"pair_format '{pair_format}' is unknown; fix: use one of {', '.join(PAIR_FORMATS)}")
+        #: how ``text_a`` and ``text_b`` become one input (see :func:`pet.prompts.encoding.tokenize_plain`)
+        self.pair_format = pair_format
         self.encoder = encoder
         self.tokenizer = tokenizer
         self.labels = [str(x) for x in labels]
@@ -90,12 +101,13 @@ class SequenceClassifier(nn.Module):
         self.head = ClassificationHead(hidden, len(self.labels), self.dropout_p)
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str, labels: Sequence[str], max_length: int = DEFAULT_MAX_LENGTH, device=None, seed: int | None = None) -> "SequenceClassifier":
+    def from_pretrained(cls, name_or_path: str, labels: Sequence[str], max_length: int = DEFAULT_MAX_LENGTH, device=None, seed: int | None = None,
+                        pair_format: str = "tokenizer") -> "SequenceClassifier":
         """Pretrained encoder + a freshly initialised head (seeded with ``seed`` if given)."""
         enc, tok = _load_encoder(name_or_path)
         if seed is not None:
             torch.manual_seed(seed)
-        m = cls(enc, tok, labels, max_length, name=name_or_path)
+        m = cls(enc, tok, labels, max_length, name=name_or_path, pair_format=pair_format)
         m.eval()
         return m.to(resolve_device(device))
 
@@ -104,7 +116,7 @@ class SequenceClassifier(nn.Module):
         return next(self.parameters()).device
 
     def encode(self, examples: Sequence[Example]) -> list[list[int]]:
-        return tokenize_plain(self.tokenizer, examples, self.max_length)
+        return tokenize_plain(self.tokenizer, examples, self.max_length, pair_format=self.pair_format)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Label logits ``[B, L]``."""
@@ -138,7 +150,7 @@ class SequenceClassifier(nn.Module):
     def save(self, path: str | Path) -> None:
         """Write into folder ``path`` (created): in transformers' layout when the family's head
         matches (see the module doc), else the encoder plus ``classifier_head.safetensors``;
-        tokenizer files and ``classifier.json`` (labels, max_length, dropout) either way."""
+        tokenizer files and ``classifier.json`` (labels, max_length, dropout, pair_format) either way."""
         d = Path(path)
         d.mkdir(parents=True, exist_ok=True)
         layout = "transformers" if self.encoder.config.model_type in HF_HEADS else "encoder+head"
@@ -148,7 +160,8 @@ class SequenceClassifier(nn.Module):
             self.encoder.save_pretrained(d)
             save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}, str(d / HEAD_FILE))
         self.tokenizer.save_pretrained(d)
-        meta = {"labels": self.labels, "max_length": self.max_length, "dropout": self.dropout_p, "base_model": self.name, "layout": layout}
+        meta = {"labels": self.labels, "max_length": self.max_length, "dropout": self.dropout_p, "base_model": self.name, "layout": layout,
+                "pair_format": self.pair_format}
         (d / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
     def _hf_model(self) -> nn.Module:
@@ -198,5 +211,8 @@ class SequenceClassifier(nn.Module):
             enc, tok = load_pretrained(AutoModel, str(d), "saved encoder")
             m = cls(enc, tok, meta["labels"], meta["max_length"], name=meta.get("base_model", ""), dropout=meta.get("dropout"))
             m.head.load_state_dict(load_file(str(d / HEAD_FILE)))
+        m.pair_format = meta.get("pair_format", "tokenizer")  # absent: saved before the option, the tokenizer's own
+        if m.pair_format not in PAIR_FORMATS:
+            raise ModelError(f"{d / META_FILE}: pair_format '{m.pair_format}' is unknown; fix: use one of {', '.join(PAIR_FORMATS)}")
         m.eval()
         return m.to(resolve_device(device))

@@ -98,14 +98,17 @@ def train_sequence_classifier(
     progress: bool = True,
     dev: Sequence[Example] = (),
     dev_metric: Callable[[list, list], float] | None = None,
+    pair_format: str = "tokenizer",
 ) -> SequenceClassifier:
     """Load ``model_name`` as an encoder, add a fresh head over ``labels``, train all weights.
 
     With ``soft_targets`` (``[len(train), len(labels)]`` probabilities) the loss is PET's
-    distillation KL at ``config.temperature``; ``train`` may then be unlabelled. The returned
-    classifier has ``.train_log`` (a ``TrainLog``)."""
+    distillation KL at ``config.temperature``; ``train`` may then be unlabelled. ``pair_format``
+    joins ``text_a`` and ``text_b`` (:func:`pet.prompts.encoding.tokenize_plain`); the classifier
+    keeps it for prediction and saving. The returned classifier has ``.train_log`` (a ``TrainLog``)."""
     config = TrainConfig.from_dict(config).resolved()
     seed_everything(config.seed)
-    clf = SequenceClassifier.from_pretrained(model_name, labels, config.max_length or DEFAULT_MAX_LENGTH, device=device, seed=config.seed)
+    clf = SequenceClassifier.from_pretrained(model_name, labels, config.max_length or DEFAULT_MAX_LENGTH, device=device, seed=config.seed,
+                                          pair_format=pair_format)
     clf.train_log = train_classifier(clf, train, config, soft_targets, progress, dev=dev, dev_metric=dev_metric)
     return clf
