@@ -111,10 +111,12 @@ def supcon_loss(views: torch.Tensor, labels: torch.Tensor, temperature: float) -
     Equals the authors' ``SupConLoss`` (``contrast_mode="all"``, ``base_temperature = τ``).
     """
     V, N = views.shape[:2]
-    z = F.normalize(views.reshape(V * N, -1).float(), dim=-1)
-    y = labels.to(z.device).repeat(V)
-    self_pair = torch.eye(V * N, dtype=torch.bool, device=z.device)
-    logits = (z @ z.T / temperature).masked_fill(self_pair, float("-inf"))
-    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
-    positive = (y[:, None] == y[None, :]) & ~self_pair
-    return (-log_prob.masked_fill(~positive, 0.0).sum(1) / positive.sum(1)).mean()
+    z = views.reshape(V * N, -1)
+    with torch.autocast(z.device.type, enabled=False):  # at least fp32, also under mixed precision
+        z = F.normalize(z.to(torch.promote_types(z.dtype, torch.float32)), dim=-1)
+        y = labels.to(z.device).repeat(V)
+        self_pair = torch.eye(V * N, dtype=torch.bool, device=z.device)
+        logits = (z @ z.T / temperature).masked_fill(self_pair, float("-inf"))
+        log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+        positive = (y[:, None] == y[None, :]) & ~self_pair
+        return (-log_prob.masked_fill(~positive, 0.0).sum(1) / positive.sum(1)).mean()

@@ -496,7 +496,9 @@ def _prompt_loss(data: _PromptData, config: TrainConfig, second_view) -> Callabl
 
     def loss_fn(m, b):
         dev = m.device
-        if "view" in b:
+        view = b.get("view")
+        if view is not None:
+            b = {k: v for k, v in b.items() if k != "view"}
             scores, hidden = m.label_scores_and_states(b, vt)
         else:
             scores = m.label_scores(b, vt)
@@ -512,8 +514,8 @@ def _prompt_loss(data: _PromptData, config: TrainConfig, second_view) -> Callabl
             ).loss
             out["mlm"] = mlm
             main = main + config.mlm_weight * mlm
-        if "view" in b:
-            views = torch.stack([mask_representation(hidden), mask_representation(m.mask_hidden(b["view"], 1))])
+        if view is not None:
+            views = torch.stack([mask_representation(hidden), mask_representation(m.mask_hidden(view, 1))])
             out["supcon"] = supcon_loss(views, b["labels"].to(dev), second_view.temperature)
             main = main + second_view.weight * out["supcon"]
         out["loss"] = main
