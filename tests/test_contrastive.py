@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_mlm
 
-from conftest import _tokenizer, tiny_mlm
 from pet.errors import ConfigError
 from pet.estimator.classifier import PetClassifier
 from pet.examples import Example
@@ -204,7 +204,7 @@ def test_demonstrations_give_the_second_view_another_demonstration_set(tiny_bert
         seen["view"] = kw["second_view"]
         return train_prompt_model(*args, **kw)
 
-    import pet.methods.prompt_ft as prompt_ft
+    from pet.methods import prompt_ft
 
     setup = FitSetup(model=tiny_bert_dir, labels=LABELS, pvps=[IT_WAS, JUST], seed=3, max_length=32)
     options = PromptFTOptions.from_dict({**CFG, "steps": 1, "pvp": ["first"], "contrastive_weight": 1.0, "demonstrations": True})

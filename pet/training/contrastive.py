@@ -11,9 +11,9 @@ al. 2020, eq. 2, ``L^sup_out``). The total loss is ``ce + contrastive_weight · 
 What is implemented (and where it departs from the authors' code, ``yiren-jian/LM-SupCon``):
 
 * view 1 is the training input itself (the CE view); view 2 takes a template drawn uniformly,
-  per example and step, from the *view templates* (paper §3 / Fig. 1: "sampled templates
-  and/or demonstrations"; the code draws ``random.choice`` from LM-BFF's top-20 auto-generated
-  templates, ``src/dataset.py``). Here the view templates are the patterns of the run's other
+  per example and step, from the *view templates* (paper, Fig. 1: positives are sentences
+  "with sampled templates and/or demonstrations"; the code draws ``random.choice`` from LM-BFF's
+  top-20 auto-generated templates, ``src/dataset.py``). Here the view templates are the patterns of the run's other
   PVPs (``contrastive_views`` names them), each with the trained PVP's verbalizer;
 * with demonstrations, view 2 also carries a second demonstration set, drawn once per run
   (the code redraws per step);
