@@ -1,6 +1,11 @@
 """LM-BFF-style prompt-based fine-tuning: one fresh model per PVP, trained on the labelled
 examples with cross-entropy over the verbalizer label scores; with several PVPs, their
 ensemble (mean of label log-probs) is the final stage.
+
+With ``contrastive_weight > 0`` each model also learns from a supervised contrastive term
+between each example and its rendering under another of the run's templates (Jian et al.
+2022; :mod:`pet.training.contrastive`). ``pvp: [first]`` trains the run's first PVP only
+while the others still serve as second-view templates.
 """
 
 from __future__ import annotations
@@ -15,22 +20,25 @@ from ..models.prompt_model import PromptModel
 from ..options import option
 from .predictors import PromptEnsemble
 from ..prompts.spec import PVP
+from ..training.contrastive import ContrastiveOptions, SecondView, view_pvps
 from ..training.loop import TrainConfig, train_prompt_model
 from .zero_shot import DemoOptions
 from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, regression_targets, resolve_max_length
 
 
 @dataclass
-class PromptFTOptions(DemoOptions, TrainConfig):
+class PromptFTOptions(DemoOptions, ContrastiveOptions, TrainConfig):
     where: ClassVar[str] = "prompt-ft options"
 
-    pvp: list[str] | None = option(None, "train only these PVPs ('pattern:verbalizer' ids or pattern ids; null: all of the run's)")
+    pvp: list[str] | None = option(None, "train only these PVPs ('pattern:verbalizer' ids, pattern ids, or 'first': the run's first; null: all of the run's)")
 
 
 def select_pvps(pvps: list[PVP], wanted: list[str] | None) -> list[PVP]:
-    """The PVPs named by ``wanted`` (PVP ids or pattern ids), in its order; all when None."""
+    """The PVPs named by ``wanted`` (PVP ids, pattern ids or ``"first"``), in its order; all when None."""
     if wanted is None:
         return list(pvps)
+    if "first" in wanted and pvps:
+        wanted = [pvps[0].id if w == "first" else w for w in wanted]
     by_id = {p.id: p for p in pvps}
     by_pattern: dict[str, PVP] = {}
     for p in pvps:
@@ -41,6 +49,14 @@ def select_pvps(pvps: list[PVP], wanted: list[str] | None) -> list[PVP]:
             raise ConfigError(f"option pvp='{w}': not one of this run's PVPs ({', '.join(by_id)}); fix: use one of them")
         out.append(by_id.get(w) or by_pattern[w])
     return out
+
+
+def second_view(pvp: PVP, options: ContrastiveOptions, setup: FitSetup) -> SecondView | None:
+    """The contrastive term's second view for training ``pvp`` (None when the term is off):
+    the templates of the run's other PVPs, or those ``contrastive_views`` names."""
+    if options.contrastive_weight == 0:
+        return None
+    return SecondView(view_pvps(pvp, setup.pvps, options.contrastive_views), options.contrastive_weight, options.contrastive_temperature)
 
 
 def fit_prompt_ft(train: list[Example], unlabelled: list[Example], options: PromptFTOptions, setup: FitSetup) -> Fitted:
@@ -57,7 +73,7 @@ def fit_prompt_ft(train: list[Example], unlabelled: list[Example], options: Prom
     for pvp in pvps:
         model = PromptModel.from_pretrained(setup.model, device=setup.device)
         log = train_prompt_model(model, pvp, train, config, setup.labels, unlabelled=aux, soft_targets=targets, progress=setup.progress,
-                                 dev=setup.dev, dev_metric=setup.metric)
+                                 dev=setup.dev, dev_metric=setup.metric, second_view=second_view(pvp, options, setup))
         logs[pvp.id] = log
         members.append((model, pvp))
         stages.append(
@@ -97,8 +113,13 @@ def _fit_with_demonstrations(train: list[Example], unlabelled: list[Example], op
         demo_pvp = demonstration_pvp(pvp, setup.labels, sep=model.tokenizer.sep_token_id is not None)
         aug_train = with_demonstrations(train, sampler.sample(train, -1))
         aug_dev = with_demonstrations(setup.dev, sampler.sample(setup.dev, -1)) if setup.dev else []
+        view = second_view(pvp, options, setup)
+        if view is not None:  # the paper's second view: another template AND another demonstration set
+            sep = model.tokenizer.sep_token_id is not None
+            view.pvps = [demonstration_pvp(v, setup.labels, sep=sep) for v in view.pvps]
+            view.examples = with_demonstrations(train, sampler.sample(train, -2))
         log = train_prompt_model(model, demo_pvp, aug_train, config, setup.labels, unlabelled=aux, progress=setup.progress,
-                                 dev=aug_dev, dev_metric=setup.metric)
+                                 dev=aug_dev, dev_metric=setup.metric, second_view=view)
         logs[pvp.id] = log
         members.append((model, pvp))
         fixed = {"steps": log.steps, "final_loss": log.final_loss, "tune": config.tune, "demonstrations": cfg.to_dict(), **checkpoint_info(log)}

@@ -137,12 +137,35 @@ class PromptModel(nn.Module):
             kw["inputs_embeds"] = self.prompt_encoder(emb, batch)
         return kw
 
-    def mask_logits(self, batch: dict[str, torch.Tensor], n_masks: int) -> torch.Tensor:
-        """Vocabulary logits at the ``n_masks`` mask positions: ``[B, n_masks, V]``."""
+    def _mask_rows(self, batch: dict[str, torch.Tensor], n_masks: int):
+        """The batch on the model's device and the (rows, positions) of its ``n_masks`` masks."""
         batch = {k: v.to(self.device) for k, v in batch.items()}
         B = batch["input_ids"].shape[0]
         pos = batch["mask_start"][:, None] + torch.arange(n_masks, device=self.device)[None, :]
         rows = torch.arange(B, device=self.device)[:, None]
+        return batch, rows, pos
+
+    def mask_states(self, batch: dict[str, torch.Tensor], n_masks: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's last hidden states at the ``n_masks`` mask positions ``[B, n_masks, H]``
+        (the rows the MLM head reads) and the head's vocabulary logits there ``[B, n_masks, V]``."""
+        batch, rows, pos = self._mask_rows(batch, n_masks)
+        kw = self._embed(batch)
+        if self.head is None:  # unknown layout: the full model, its last hidden layer
+            out = self.mlm(**kw, output_hidden_states=True)
+            return out.hidden_states[-1][rows, pos], out.logits[rows, pos]
+        hidden = self.encoder(**kw).last_hidden_state[rows, pos]
+        return hidden, self.head(hidden)
+
+    def mask_hidden(self, batch: dict[str, torch.Tensor], n_masks: int) -> torch.Tensor:
+        """The encoder's last hidden states at the mask positions ``[B, n_masks, H]`` (no head)."""
+        if self.head is None:
+            return self.mask_states(batch, n_masks)[0]
+        batch, rows, pos = self._mask_rows(batch, n_masks)
+        return self.encoder(**self._embed(batch)).last_hidden_state[rows, pos]
+
+    def mask_logits(self, batch: dict[str, torch.Tensor], n_masks: int) -> torch.Tensor:
+        """Vocabulary logits at the ``n_masks`` mask positions: ``[B, n_masks, V]``."""
+        batch, rows, pos = self._mask_rows(batch, n_masks)
         kw = self._embed(batch)
         if self.head is None:  # unknown layout: exact but slow path
             return self.mlm(**kw).logits[rows, pos]
@@ -153,6 +176,12 @@ class PromptModel(nn.Module):
         """Per-label scores ``[B, L]`` (log of the mean word probability; see module doc)."""
         lp = torch.log_softmax(self.mask_logits(batch, vt.n_masks).float(), dim=-1)
         return label_scores_from_log_probs(lp, vt)
+
+    def label_scores_and_states(self, batch: dict[str, torch.Tensor], vt: VerbalizerTokens) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`label_scores` and the mask-position hidden states ``[B, n_masks, H]`` they come
+        from, in one encoder pass (the contrastive term's first view)."""
+        hidden, logits = self.mask_states(batch, vt.n_masks)
+        return label_scores_from_log_probs(torch.log_softmax(logits.float(), dim=-1), vt), hidden
 
     def forward(self, batch: dict[str, torch.Tensor], vt: VerbalizerTokens) -> torch.Tensor:
         """Label log-probabilities ``[B, L]`` (normalised over the labels)."""
