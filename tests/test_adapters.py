@@ -1,7 +1,7 @@
-"""Saved prompt ensembles: LoRA-tuned PVPs as one base model + PEFT adapters; equal bases once.
+"""Saved prompt ensembles: LoRA-tuned PVPs as one base model + PEFT adapters.
 
 A LoRA-tuned member is saved unmerged: its frozen base under ``models/<j>/`` (once for every
-member whose base weights are equal) and its adapter under ``adapters/<i>/``, written by peft's
+LoRA-tuned member whose base weights are equal) and its adapter under ``adapters/<i>/``, written by peft's
 ``PeftModel.save_pretrained`` and attached again with ``PeftModel.from_pretrained``.
 """
 
@@ -20,7 +20,6 @@ from pet.prompts.spec import PVP, Pattern, Verbalizer
 
 GOOD_BAD = Verbalizer("good-bad", {"0": ["bad"], "1": ["good"]})
 PVPS = [PVP(Pattern("it-was", "{text_a} It was {mask}."), GOOD_BAD), PVP(Pattern("just", "Just {mask}! {text_a}"), GOOD_BAD)]
-SOFT = [PVP(Pattern("soft-a", "{text_a} {soft:2} {mask}."), GOOD_BAD), PVP(Pattern("soft-b", "{soft:2} {mask}! {text_a}"), GOOD_BAD)]
 TEXTS = ["good", "bad", "good good", "bad bad", "very good", "very bad", "good fun", "bad day"]
 Y = ["1", "0", "1", "0", "1", "0", "1", "0"]
 CFG = {"steps": 3, "lr": 1e-2, "max_length": 32}
@@ -43,7 +42,7 @@ def lora_ensemble(tiny_bert_dir, tmp_path_factory):
 
 
 def test_lora_ensemble_saves_one_base_and_an_adapter_per_pvp(lora_ensemble):
-    clf, p1, out = lora_ensemble
+    _, _, out = lora_ensemble
     members = json.loads((out / CONFIG_FILE).read_text())["predictor"]["members"]
     assert [(m["pvp"], m["model"], m["adapter"]) for m in members] == [
         ("it-was:good-bad", "models/0", "adapters/0"), ("just:good-bad", "models/0", "adapters/1")]
@@ -61,7 +60,7 @@ def test_lora_ensemble_saves_one_base_and_an_adapter_per_pvp(lora_ensemble):
 
 
 def test_lora_ensemble_loads_with_the_same_probabilities(lora_ensemble, tmp_path):
-    clf, p1, out = lora_ensemble
+    _, p1, out = lora_ensemble
     loaded = PetClassifier.load(out)
     np.testing.assert_allclose(loaded.predict_proba(TEXTS), p1, atol=1e-5, rtol=0)
     (a, _), (b, _) = loaded.fitted_.predictor.members
@@ -100,17 +99,6 @@ def test_full_and_bitfit_ensembles_keep_one_model_per_pvp(tiny_bert_dir, tmp_pat
     members = json.loads((out / CONFIG_FILE).read_text())["predictor"]["members"]
     assert [m["model"] for m in members] == ["models/0", "models/1"] and not any("adapter" in m for m in members)
     assert not (out / "adapters").exists()
-    assert np.array_equal(PetClassifier.load(out).predict_proba(TEXTS), p1)
-
-
-def test_soft_prompts_on_one_frozen_lm_store_it_once(tiny_bert_dir, tmp_path):
-    clf = PetClassifier(tiny_bert_dir, "prompt-tuning", pvps=SOFT, options=CFG).fit(TEXTS, Y)
-    p1 = clf.predict_proba(TEXTS)
-    out = clf.save(tmp_path / "soft")
-    members = json.loads((out / CONFIG_FILE).read_text())["predictor"]["members"]
-    assert [m["model"] for m in members] == ["models/0", "models/0"]
-    assert [m["soft_prompt"]["weights"] for m in members] == ["soft_prompts/0.safetensors", "soft_prompts/1.safetensors"]
-    assert not (out / "models" / "1").exists()
     assert np.array_equal(PetClassifier.load(out).predict_proba(TEXTS), p1)
 
 

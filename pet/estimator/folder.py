@@ -6,8 +6,10 @@
                          the method's options, the final stage, the predictor's spec, versions
     patterns.json        the PVPs' patterns and verbalizers, in the shipped file format
     verbalizers.json
-    models/<j>/          prompt predictors: each distinct masked LM in Hugging Face format
-                         (config.json, model.safetensors, tokenizer files), LoRA merged
+    models/<j>/          prompt predictors: each distinct base masked LM, once, in Hugging Face
+                         format (config.json, model.safetensors, tokenizer files)
+    adapters/<i>/        LoRA-tuned members: the PEFT adapter (adapter_config.json,
+                         adapter_model.safetensors) over its base in models/<j>/
     soft_prompts/<i>.safetensors   soft-prompt parameters (the LM they sit on is in models/)
     model/               sequence classifier (cls-ft, PET's distilled model) in transformers'
                          own layout: AutoModelForSequenceClassification / pipeline() load it
@@ -19,7 +21,8 @@
 Which predictor wrote ``$.predictor`` is its ``kind``, looked up in the predictor registry
 (:func:`pet.methods.predictors.get_predictor_class`). Loading reads nothing outside the folder
 (every path in ``pet_config.json`` is confined to it), refuses pickle weights and refuses a folder
-whose checked files changed since it was saved.
+whose checked files changed since it was saved. Format 2 (the previous release) is read too,
+upgraded on load (:func:`_upgrade_format_2`); re-saving writes format 3.
 """
 
 from __future__ import annotations

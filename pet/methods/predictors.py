@@ -19,9 +19,9 @@ Every predictor class has the same shape (the registry relies on nothing else):
 :func:`register_predictor` adds a kind (a plugin's predictor included); :func:`get_predictor_class`
 finds it when a folder is loaded.
 
-In a saved folder (see :mod:`pet.estimator.folder`), a prompt predictor writes each distinct base
-masked LM once under ``models/<j>/`` (Hugging Face format, tokenizer files); a LoRA-tuned member
-adds its PEFT adapter under ``adapters/<i>/`` (``adapter_config.json``,
+In a saved folder (see :mod:`pet.estimator.folder`), a prompt predictor writes each distinct
+masked LM under ``models/<j>/`` (Hugging Face format, tokenizer files; LoRA-tuned members share
+one unmerged base there); a LoRA-tuned member adds its PEFT adapter under ``adapters/<i>/`` (``adapter_config.json``,
 ``adapter_model.safetensors``), a soft-prompt member its parameters under
 ``soft_prompts/<i>.safetensors``. A sequence predictor writes ``model/`` in transformers' own
 ``*ForSequenceClassification`` layout. Every path a saved spec names is relative to the folder
@@ -199,16 +199,16 @@ class PromptEnsemble:
 class _ModelWriter:
     """Writes each distinct model of a prompt ensemble into a saved folder once.
 
-    A model's base weights (LoRA layers removed, not merged) go to ``models/<j>/``, shared by
-    every member whose base is equal (same tensors, same vocabulary): LoRA-tuned PVPs and soft
-    prompts on a frozen LM store the LM once. A LoRA-tuned model adds its PEFT adapter under
-    ``adapters/<i>/``; a soft prompt its parameters under ``soft_prompts/<i>.safetensors``."""
+    Each distinct model goes to ``models/<j>/``, except that LoRA-tuned members store their base
+    weights (LoRA layers removed, not merged) once for every member whose base is equal (same
+    tensors, same vocabulary), each adding its PEFT adapter under ``adapters/<i>/``. A soft
+    prompt's parameters go under ``soft_prompts/<i>.safetensors``."""
 
     def __init__(self, d: Path):
         self.d = d
         self.entries: dict[int, dict] = {}  # id(PromptModel) -> its spec entry
-        self.bases: list[tuple[str, dict, dict]] = []  # (folder, state dict, vocabulary) per saved base
-        self.n_adapters = self.n_soft = 0
+        self.bases: list[tuple[str, dict, dict]] = []  # (folder, state dict, vocabulary) per LoRA base
+        self.n_models = self.n_adapters = self.n_soft = 0
 
     def entry(self, model: PromptModel) -> dict[str, Any]:
         if id(model) not in self.entries:
@@ -225,18 +225,22 @@ class _ModelWriter:
         return self.entries[id(model)]
 
     def _base(self, model: PromptModel) -> str:
-        """The folder of ``model``'s base weights: one written before if equal, else a new one."""
-        base = lora_base(model.mlm) if has_lora(model.mlm) else model.mlm
-        state, vocab = base.state_dict(), model.tokenizer.get_vocab()
-        for rel, other, other_vocab in self.bases:
+        """The folder of ``model``'s base weights: for a LoRA-tuned model, one written before for
+        an equal base if any; else a new one."""
+        lora = has_lora(model.mlm)
+        base = lora_base(model.mlm) if lora else model.mlm
+        state, vocab = (base.state_dict(), model.tokenizer.get_vocab()) if lora else ({}, {})
+        for rel, other, other_vocab in self.bases if lora else []:
             if other_vocab == vocab and other.keys() == state.keys() and all(torch.equal(other[k], state[k]) for k in state):
                 return rel
-        rel = f"{MODELS_DIR}/{len(self.bases)}"
+        rel = f"{MODELS_DIR}/{self.n_models}"
+        self.n_models += 1
         (self.d / rel).mkdir(parents=True)
         with quiet_hf():
             base.save_pretrained(self.d / rel)
             model.tokenizer.save_pretrained(self.d / rel)
-        self.bases.append((rel, state, vocab))
+        if lora:
+            self.bases.append((rel, state, vocab))
         return rel
 
 
