@@ -52,16 +52,14 @@ def test_fit_save_load_identical_predictions(tiny_dir, tmp_path, method, options
     assert (out / "manifest.json").is_file() and (out / "training_log.jsonl").is_file()
     loaded = PetClassifier.load(out)
     p2 = loaded.predict_proba(TEXTS)
-    if options.get("tune") == "lora":  # merged weights: equal up to float rounding
-        np.testing.assert_allclose(p1, p2, atol=1e-6)
-    else:
-        assert np.array_equal(p1, p2)
+    assert np.array_equal(p1, p2)  # LoRA too: saved unmerged, as base + adapter
     if method != "zero-shot":
         assert sum(1 for _ in (out / "training_log.jsonl").open()) == 3
     if method == "cls-ft":
         assert (out / "model" / "model.safetensors").is_file()
     else:
         assert (out / "models" / "0" / "model.safetensors").is_file() and (out / "patterns.json").is_file()
+    assert (out / "adapters" / "0" / "adapter_model.safetensors").is_file() == (options.get("tune") == "lora")
     if method in ("prompt-tuning", "deep-prompt", "p-tuning"):
         assert (out / "soft_prompts" / "0.safetensors").is_file()
 
@@ -141,10 +139,67 @@ def test_format_version_and_folder_checked(tiny_dir, tmp_path):
     from pet.estimator.manifest import write_manifest
 
     write_manifest(out)
-    with pytest.raises(ModelError, match=r"format_version is 99, this pet reads format_version 3.*fix"):
+    with pytest.raises(ModelError, match=r"format_version is 99, this pet reads format_version 2 and 3; fix: re-train and re-save"):
         PetClassifier.load(out)
+    for old in (1, None, True):  # format 1 (and a missing or non-integer version) stays refused
+        meta["format_version"] = old
+        (out / CONFIG_FILE).write_text(json.dumps(meta))
+        write_manifest(out)
+        with pytest.raises(ModelError, match=rf"format_version is {old!r}, this pet reads format_version 2 and 3; fix: re-train and re-save"):
+            PetClassifier.load(out)
     with pytest.raises(ModelError, match="not a saved classifier"):
         PetClassifier.load(tmp_path)
+
+
+def _as_format_2(out):
+    """Rewrite a saved folder in the previous release's layout (format 2, as `pet` 5eccfef^ wrote
+    it): a prompt predictor's spec without labels and PVPs, no label names, a sequence classifier
+    as encoder + classifier_head.safetensors with no layout, and the card inside the manifest."""
+    import hashlib
+
+    from safetensors.torch import save_file
+
+    meta = json.loads((out / CONFIG_FILE).read_text())
+    meta["format_version"] = 2
+    meta.pop("label_names")
+    for key in ("labels", "pvps"):
+        meta["predictor"].pop(key, None)
+    (out / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
+    if meta["predictor"]["kind"] == "sequence-classifier":
+        clf = SequenceClassifier.load(out / "model")
+        shutil.rmtree(out / "model")
+        clf.encoder.save_pretrained(out / "model")
+        clf.tokenizer.save_pretrained(out / "model")
+        save_file({k: v.contiguous() for k, v in clf.head.state_dict().items()}, str(out / "model" / "classifier_head.safetensors"))
+        (out / "model" / "classifier.json").write_text(json.dumps({"labels": clf.labels, "max_length": clf.max_length, "dropout": clf.dropout_p, "base_model": clf.name}))
+    files = {p.relative_to(out).as_posix(): p for p in sorted(out.rglob("*")) if p.is_file() and p.name != "manifest.json"}
+    assert "README.md" in files  # format 2's manifest covered the card
+    (out / "manifest.json").write_text(json.dumps({"format": 1, "algorithm": "sha256", "files": {
+        rel: {"sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "size": p.stat().st_size} for rel, p in files.items()}}))
+    return out
+
+
+@pytest.mark.parametrize("method,family", [("prompt-ft", "bert"), ("cls-ft", "roberta"), ("cls-ft", "bert")])
+def test_format_2_folders_still_load(tmp_path, method, family):
+    """A user's folders from the previous release keep loading, with the same predictions."""
+    base = tmp_path / family
+    m, tok = tiny_mlm(family)
+    m.save_pretrained(base)
+    tok.save_pretrained(base)
+    clf = PetClassifier(str(base), method, pvps=PVPS, options=CFG).fit(TEXTS, Y)
+    p1 = clf.predict_proba(TEXTS)
+    out = _as_format_2(clf.save(tmp_path / "old"))
+    if method == "cls-ft":
+        assert "layout" not in json.loads((out / "model" / "classifier.json").read_text())
+        assert (out / "model" / "classifier_head.safetensors").is_file()
+    loaded = PetClassifier.load(out)
+    assert loaded.method == method and list(loaded.classes_) == ["0", "1"] and loaded.label_names_ == ["0", "1"]
+    assert np.array_equal(loaded.predict_proba(TEXTS), p1)
+    (out / "README.md").write_text("edited on the Hub\n")  # listed by the old manifest, yet never loaded
+    assert np.array_equal(PetClassifier.load(out).predict_proba(TEXTS), p1)
+    again = PetClassifier.load(out).save(tmp_path / "new")  # re-saved: format 3
+    assert json.loads((again / CONFIG_FILE).read_text())["format_version"] == 3
+    assert np.array_equal(PetClassifier.load(again).predict_proba(TEXTS), p1)
 
 
 def test_edited_pvp_file_is_refused(tiny_dir, tmp_path):

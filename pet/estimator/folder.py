@@ -6,8 +6,10 @@
                          the method's options, the final stage, the predictor's spec, versions
     patterns.json        the PVPs' patterns and verbalizers, in the shipped file format
     verbalizers.json
-    models/<j>/          prompt predictors: each distinct masked LM in Hugging Face format
-                         (config.json, model.safetensors, tokenizer files), LoRA merged
+    models/<j>/          prompt predictors: each distinct base masked LM, once, in Hugging Face
+                         format (config.json, model.safetensors, tokenizer files)
+    adapters/<i>/        LoRA-tuned members: the PEFT adapter (adapter_config.json,
+                         adapter_model.safetensors) over its base in models/<j>/
     soft_prompts/<i>.safetensors   soft-prompt parameters (the LM they sit on is in models/)
     model/               sequence classifier (cls-ft, PET's distilled model) in transformers'
                          own layout: AutoModelForSequenceClassification / pipeline() load it
@@ -19,7 +21,8 @@
 Which predictor wrote ``$.predictor`` is its ``kind``, looked up in the predictor registry
 (:func:`pet.methods.predictors.get_predictor_class`). Loading reads nothing outside the folder
 (every path in ``pet_config.json`` is confined to it), refuses pickle weights and refuses a folder
-whose checked files changed since it was saved.
+whose checked files changed since it was saved. Format 2 (the previous release) is read too,
+upgraded on load (:func:`_upgrade_format_2`); re-saving writes format 3.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ from .manifest import refuse_pickle, verify_manifest, write_manifest
 from .modelcard import CARD_FILE, model_card
 
 FORMAT_VERSION = 3
+#: the format versions :func:`load_folder` reads: this one, and format 2 (the previous release),
+#: which it upgrades on load (:func:`_upgrade_format_2`)
+READABLE_VERSIONS = (2, 3)
 CONFIG_FILE = "pet_config.json"
 
 
@@ -121,10 +127,10 @@ def _read_config(d: Path) -> dict:
     cfg_path = d / CONFIG_FILE
     meta = read_json(cfg_path, error=ModelError)
     version = meta.get("format_version") if isinstance(meta, dict) else None
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
         raise ModelError(
-            f"{cfg_path}: $.format_version is {version!r}, this pet reads format_version {FORMAT_VERSION}; "
-            "fix: re-train and save with this version, or load it with the pet version that wrote it"
+            f"{cfg_path}: $.format_version is {version!r}, this pet reads format_version {' and '.join(map(str, READABLE_VERSIONS))}; "
+            "fix: re-train and re-save with this version, or load it with the pet version that wrote it"
         )
     for key in ("method", "model", "labels", "options", "predictor", "final_stage"):
         if key not in meta:
@@ -144,8 +150,22 @@ def _read_pvps(d: Path, meta: dict, labels: list[str], where: str) -> list[PVP]:
     return pvps
 
 
+def _upgrade_format_2(meta: dict, pvps: list[PVP]) -> dict:
+    """A format-2 config in format 3's shape. Format 2 (the release before the predictor
+    registry) kept a prompt predictor's labels and PVPs outside its spec: in ``$.labels`` and in
+    ``patterns.json`` / ``verbalizers.json`` (read into ``pvps``). It had no ``$.label_names``
+    (the label values name the labels), and its sequence classifier has no ``layout`` in
+    ``model/classifier.json``, which :meth:`SequenceClassifier.load` reads as encoder + head."""
+    spec = dict(meta["predictor"])
+    if isinstance(spec.get("members"), list):  # prompt-ensemble (demonstration-ensemble had both already)
+        spec.setdefault("labels", list(meta["labels"]))
+        spec.setdefault("pvps", {p.id: p.to_dict() for p in pvps})
+    return {**meta, "predictor": spec}
+
+
 def load_folder(path: str | Path, device: str | None = None) -> SavedFolder:
-    """Read a folder written by :func:`save_folder` (checked: manifest, containment, no pickle)."""
+    """Read a folder written by :func:`save_folder` (checked: manifest, containment, no pickle),
+    or by the previous release (format 2, upgraded on load)."""
     d = Path(path)
     if not d.is_dir() or not (d / CONFIG_FILE).is_file():
         raise ModelError(f"{d}: not a saved classifier ({CONFIG_FILE} missing); fix: point at a folder written by `pet train --output` or PetClassifier.save")
@@ -160,6 +180,8 @@ def load_folder(path: str | Path, device: str | None = None) -> SavedFolder:
     if names is not None and (not isinstance(names, list) or len(names) != len(labels)):
         raise ModelError(f"{where}: $.label_names must be a list of {len(labels)} names; fix: re-save the classifier")
     pvps = _read_pvps(d, meta, labels, where)
+    if meta["format_version"] == 2:
+        meta = _upgrade_format_2(meta, pvps)
     spec = meta["predictor"]
     predictor = get_predictor_class(spec.get("kind"), where).load(spec, d, device=device)
     if [str(x) for x in predictor.labels] != labels:

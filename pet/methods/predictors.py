@@ -19,11 +19,13 @@ Every predictor class has the same shape (the registry relies on nothing else):
 :func:`register_predictor` adds a kind (a plugin's predictor included); :func:`get_predictor_class`
 finds it when a folder is loaded.
 
-In a saved folder (see :mod:`pet.estimator.folder`), a prompt predictor writes each distinct masked
-LM under ``models/<j>/`` (Hugging Face format, LoRA merged into the weights, tokenizer files) and each soft prompt's
-parameters under ``soft_prompts/<i>.safetensors``; a sequence predictor writes ``model/`` in
-transformers' own ``*ForSequenceClassification`` layout. Every path a saved spec names is
-relative to the folder and resolved inside it.
+In a saved folder (see :mod:`pet.estimator.folder`), a prompt predictor writes each distinct
+masked LM under ``models/<j>/`` (Hugging Face format, tokenizer files; LoRA-tuned members share
+one unmerged base there); a LoRA-tuned member adds its PEFT adapter under ``adapters/<i>/`` (``adapter_config.json``,
+``adapter_model.safetensors``), a soft-prompt member its parameters under
+``soft_prompts/<i>.safetensors``. A sequence predictor writes ``model/`` in transformers' own
+``*ForSequenceClassification`` layout. Every path a saved spec names is relative to the folder
+and resolved inside it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
+import torch
 from safetensors.torch import load_file, save_file
 
 from ..utils.defaults import DEFAULT_EVAL_BATCH_SIZE, DEFAULT_MAX_LENGTH
@@ -44,9 +47,11 @@ from ..models.scoring import calibrate, ensemble
 from ..models.sequence import SequenceClassifier
 from ..models.soft import attach_soft_prompt
 from ..prompts.spec import PVP
-from ..models.tuning import merged_copy
+from ..models.tuning import attach_lora_adapter, has_lora, lora_base, save_lora_adapter, shared_copy
 from ..utils.paths import resolve_inside
 
+MODELS_DIR = "models"
+ADAPTER_DIR = "adapters"
 SOFT_DIR = "soft_prompts"
 #: the file of a saved folder that holds a predictor's spec, under ``$.predictor`` (error messages)
 SPEC_FILE = "pet_config.json"
@@ -151,24 +156,11 @@ class PromptEnsemble:
     # ------------------------------------------------------------------ saving
 
     def save(self, d: Path) -> dict[str, Any]:
-        """Write the members' models and soft prompts under ``d``; returns the JSON spec."""
-        saved: dict[int, dict] = {}  # id(model) -> its entry
-        n_models = n_soft = 0
+        """Write the members' models, adapters and soft prompts under ``d``; returns the JSON spec."""
+        writer = _ModelWriter(d)
         spec_members = []
         for model, pvp in self.members:
-            if id(model) not in saved:
-                rel = f"models/{n_models}"
-                n_models += 1
-                (d / rel).mkdir(parents=True)
-                with quiet_hf():
-                    merged_copy(model.mlm).save_pretrained(d / rel)
-                    model.tokenizer.save_pretrained(d / rel)
-                entry: dict[str, Any] = {"model": rel}
-                if model.prompt_encoder is not None:
-                    entry["soft_prompt"] = _save_soft_prompt(model.prompt_encoder, d, f"{SOFT_DIR}/{n_soft}.safetensors")
-                    n_soft += 1
-                saved[id(model)] = entry
-            entry = saved[id(model)]
+            entry = writer.entry(model)
             if "soft_prompt" in entry and entry["soft_prompt"]["pvp"] != pvp.id:
                 raise ConfigError(
                     f"member '{pvp.id}': its model's soft prompt was attached for PVP '{entry['soft_prompt']['pvp']}'; "
@@ -190,29 +182,105 @@ class PromptEnsemble:
     def load(cls, spec: dict, folder: Path, device=None) -> "PromptEnsemble":
         where = _where(folder)
         labels, pvps = _spec_labels_pvps(spec, where)
-
-        def resolve(rel: Any, what: str) -> Path:
-            return resolve_inside(folder, rel, f"{where}: {what}")
-
-        loaded: dict[str, PromptModel] = {}
-        members = []
+        if not isinstance(spec.get("members"), list) or not spec["members"]:
+            raise ModelError(f"{where}: $.predictor.members: missing or empty; fix: re-save the classifier")
         max_length = int(spec.get("max_length") or DEFAULT_MAX_LENGTH)
+        reader = _ModelReader(Path(folder), where, device)
+        members = []
         for i, mem in enumerate(spec["members"]):
-            if mem.get("pvp") not in pvps:
-                raise ModelError(f"{where}: $.predictor.members[{i}].pvp '{mem.get('pvp')}' is not in $.predictor.pvps; fix: re-save the classifier")
+            if not isinstance(mem, dict) or mem.get("pvp") not in pvps:
+                pvp_id = mem.get("pvp") if isinstance(mem, dict) else None
+                raise ModelError(f"{where}: $.predictor.members[{i}].pvp '{pvp_id}' is not in $.predictor.pvps; fix: re-save the classifier")
             pvp = pvps[mem["pvp"]]
-            if not isinstance(mem.get("model"), str):
-                raise ModelError(f"{where}: $.predictor.members[{i}].model: missing; fix: re-save the classifier")
-            soft = mem.get("soft_prompt")
-            key = mem["model"] + (f"#{soft['weights']}" if soft else "")  # a soft prompt lives on its own model
-            if key not in loaded:
-                m = PromptModel.from_pretrained(str(resolve(mem["model"], f"$.predictor.members[{i}].model")), device=device)
-                m.name = mem["model"]
-                if soft is not None:
-                    _attach_saved_soft_prompt(m, pvp, resolve(soft["weights"], f"$.predictor.members[{i}].soft_prompt.weights"), soft, max_length, labels)
-                loaded[key] = m
-            members.append((loaded[key], pvp))
+            members.append((reader.model(i, mem, pvp, max_length, labels), pvp))
         return cls(members, labels, max_length, spec.get("batch_size", DEFAULT_EVAL_BATCH_SIZE), spec.get("weights"), spec.get("priors"))
+
+
+class _ModelWriter:
+    """Writes each distinct model of a prompt ensemble into a saved folder once.
+
+    Each distinct model goes to ``models/<j>/``, except that LoRA-tuned members store their base
+    weights (LoRA layers removed, not merged) once for every member whose base is equal (same
+    tensors, same vocabulary), each adding its PEFT adapter under ``adapters/<i>/``. A soft
+    prompt's parameters go under ``soft_prompts/<i>.safetensors``."""
+
+    def __init__(self, d: Path):
+        self.d = d
+        self.entries: dict[int, dict] = {}  # id(PromptModel) -> its spec entry
+        self.bases: list[tuple[str, dict, dict]] = []  # (folder, state dict, vocabulary) per LoRA base
+        self.n_models = self.n_adapters = self.n_soft = 0
+
+    def entry(self, model: PromptModel) -> dict[str, Any]:
+        if id(model) not in self.entries:
+            entry: dict[str, Any] = {"model": self._base(model)}
+            if has_lora(model.encoder):
+                entry["adapter"] = f"{ADAPTER_DIR}/{self.n_adapters}"
+                self.n_adapters += 1
+                with quiet_hf():
+                    save_lora_adapter(model.encoder, self.d / entry["adapter"], base_model=entry["model"])
+            if model.prompt_encoder is not None:
+                entry["soft_prompt"] = _save_soft_prompt(model.prompt_encoder, self.d, f"{SOFT_DIR}/{self.n_soft}.safetensors")
+                self.n_soft += 1
+            self.entries[id(model)] = entry
+        return self.entries[id(model)]
+
+    def _base(self, model: PromptModel) -> str:
+        """The folder of ``model``'s base weights: for a LoRA-tuned model, one written before for
+        an equal base if any; else a new one."""
+        lora = has_lora(model.mlm)
+        base = lora_base(model.mlm) if lora else model.mlm
+        state, vocab = (base.state_dict(), model.tokenizer.get_vocab()) if lora else ({}, {})
+        for rel, other, other_vocab in self.bases if lora else []:
+            if other_vocab == vocab and other.keys() == state.keys() and all(torch.equal(other[k], state[k]) for k in state):
+                return rel
+        rel = f"{MODELS_DIR}/{self.n_models}"
+        self.n_models += 1
+        (self.d / rel).mkdir(parents=True)
+        with quiet_hf():
+            base.save_pretrained(self.d / rel)
+            model.tokenizer.save_pretrained(self.d / rel)
+        if lora:
+            self.bases.append((rel, state, vocab))
+        return rel
+
+
+class _ModelReader:
+    """Loads the models a prompt ensemble's spec names: each base folder once; a member with an
+    adapter or a soft prompt gets its own module tree over the base's weights (a shared copy)."""
+
+    def __init__(self, folder: Path, where: str, device):
+        self.folder, self.where, self.device = folder, where, device
+        self.bases: dict[str, PromptModel] = {}
+        self.models: dict[tuple, PromptModel] = {}
+
+    def _path(self, rel: Any, what: str) -> Path:
+        return resolve_inside(self.folder, rel, f"{self.where}: {what}")
+
+    def model(self, i: int, mem: dict, pvp: PVP, max_length: int, labels: list[str]) -> PromptModel:
+        at = f"$.predictor.members[{i}]"
+        if not isinstance(mem.get("model"), str):
+            raise ModelError(f"{self.where}: {at}.model: missing; fix: re-save the classifier")
+        adapter, soft = mem.get("adapter"), mem.get("soft_prompt")
+        if soft is not None and not (isinstance(soft, dict) and isinstance(soft.get("weights"), str)):
+            raise ModelError(f"{self.where}: {at}.soft_prompt.weights: missing; fix: re-save the classifier")
+        key = (mem["model"], adapter, soft["weights"] if soft else None)
+        if key in self.models:
+            return self.models[key]
+        if mem["model"] not in self.bases:
+            base = PromptModel.from_pretrained(str(self._path(mem["model"], f"{at}.model")), device=self.device)
+            base.name = mem["model"]
+            self.bases[mem["model"]] = base
+        base = self.bases[mem["model"]]
+        m = base
+        if adapter is not None or soft is not None:  # its own modules, the base's weights
+            m = PromptModel(shared_copy(base.mlm), base.tokenizer, name=mem["model"], device=base.device)
+        if adapter is not None:
+            attach_lora_adapter(m.encoder, self._path(adapter, f"{at}.adapter"))
+            m.eval()
+        if soft is not None:
+            _attach_saved_soft_prompt(m, pvp, self._path(soft["weights"], f"{at}.soft_prompt.weights"), soft, max_length, labels)
+        self.models[key] = m
+        return m
 
 
 def _save_soft_prompt(pe, d: Path, rel: str) -> dict:

@@ -69,11 +69,11 @@ class ClassificationHead(nn.Module):
         return self.out_proj(self.dropout(x))
 
 
-def _load_encoder(name_or_path: str):
+def _load_encoder(name_or_path: str, what: str = "encoder"):
     try:  # the pooler is unused: leave it out where the family allows
-        return load_pretrained(AutoModel, name_or_path, "encoder", add_pooling_layer=False)
+        return load_pretrained(AutoModel, name_or_path, what, add_pooling_layer=False)
     except TypeError:
-        return load_pretrained(AutoModel, name_or_path, "encoder")
+        return load_pretrained(AutoModel, name_or_path, what)
 
 
 class SequenceClassifier(nn.Module):
@@ -208,7 +208,7 @@ class SequenceClassifier(nn.Module):
         else:
             if not (d / HEAD_FILE).is_file():
                 raise ModelError(f"{d}: {HEAD_FILE} missing; fix: re-save the classifier")
-            enc, tok = load_pretrained(AutoModel, str(d), "saved encoder")
+            enc, tok = _load_encoder(str(d), "saved encoder")  # no pooler: none was saved
             m = cls(enc, tok, meta["labels"], meta["max_length"], name=meta.get("base_model", ""), dropout=meta.get("dropout"))
             m.head.load_state_dict(load_file(str(d / HEAD_FILE)))
         m.pair_format = meta.get("pair_format", "tokenizer")  # absent: saved before the option, the tokenizer's own

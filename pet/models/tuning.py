@@ -14,17 +14,26 @@
 
 In every mode all parameters of ``model.prompt_encoder`` (soft prompts), when one is attached,
 train as well.
+
+A LoRA-tuned model is saved unmerged: its frozen base (:func:`lora_base`) once, and the adapter
+in PEFT's own layout (:func:`save_lora_adapter`); loading injects the adapter back into a
+:func:`shared_copy` of the base (:func:`attach_lora_adapter`), so N LoRA-tuned PVPs on one base
+cost one base on disk and in memory plus N small adapters.
 """
 
 from __future__ import annotations
 
 import copy
+import warnings
+from pathlib import Path
 
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelError
 
 TUNING_MODES = ("full", "bitfit", "lora", "head", "frozen")
+#: the adapter name ``apply_tuning`` injects under (peft's default)
+ADAPTER_NAME = "default"
 
 #: (query, value) linear-layer names per model family, tried in order.
 _LORA_TARGETS = (
@@ -93,7 +102,7 @@ def apply_tuning(model, mode: str = "full", r: int = 8, alpha: int = 16, dropout
 
         target = model.encoder
         cfg = LoraConfig(r=int(r), lora_alpha=int(alpha), lora_dropout=float(dropout), target_modules=lora_target_modules(target), bias="none")
-        inject_adapter_in_model(cfg, target)
+        inject_adapter_in_model(cfg, target, adapter_name=ADAPTER_NAME)
     for p in mlm.parameters():
         p.requires_grad_(mode == "full")
     if mode == "bitfit":
@@ -115,23 +124,62 @@ def apply_tuning(model, mode: str = "full", r: int = 8, alpha: int = 16, dropout
     return trainable_parameter_count(model)
 
 
-def merge_lora(module: nn.Module) -> nn.Module:
-    """Fold LoRA adapters into their base weights and remove the adapter layers, in place.
+def shared_copy(module: nn.Module) -> nn.Module:
+    """A copy of ``module``'s structure whose parameters and buffers *are* ``module``'s: new
+    module objects (so adapters can be injected into one copy only), no new weight memory."""
+    memo = {id(t): t for t in [*module.parameters(), *module.buffers()]}
+    return copy.deepcopy(module, memo)
 
-    The result is a plain ``transformers`` model (what gets saved: no ``peft`` needed to load)."""
+
+def lora_base(module: nn.Module) -> nn.Module:
+    """``module`` without its LoRA layers, *not* merged: the frozen base weights LoRA trained
+    on (shared with ``module``, see :func:`shared_copy`). ``module`` itself is untouched."""
     from peft.tuners.lora import LoraLayer
 
-    for name, m in list(module.named_modules()):
+    base = shared_copy(module)
+    for name, m in list(base.named_modules()):
         if isinstance(m, LoraLayer):
-            m.merge()
             parent_name, _, child = name.rpartition(".")
-            parent = module.get_submodule(parent_name) if parent_name else module
-            setattr(parent, child, m.get_base_layer())
+            setattr(base.get_submodule(parent_name) if parent_name else base, child, m.get_base_layer())
+    for m in base.modules():
+        m.__dict__.pop("peft_config", None)  # peft's record of the injected adapter
+    return base
+
+
+def save_lora_adapter(module: nn.Module, path: str | Path, base_model: str) -> Path:
+    """Write the LoRA adapter injected into ``module`` (by :func:`apply_tuning`) to folder
+    ``path`` with peft's own ``PeftModel.save_pretrained``: ``adapter_config.json`` and
+    ``adapter_model.safetensors``, keys relative to ``module``. ``base_model`` goes into the
+    config's ``base_model_name_or_path`` (pet writes the base's path inside the saved folder)."""
+    from peft import PeftModel
+
+    if getattr(module, "peft_config", None) is None or ADAPTER_NAME not in module.peft_config:
+        raise ConfigError(f"save_lora_adapter: {type(module).__name__} has no LoRA adapter; fix: tune it with tune=lora first")
+    cfg = copy.deepcopy(module.peft_config[ADAPTER_NAME])
+    cfg.base_model_name_or_path = base_model
+    host = lora_base(module)  # a throw-away copy: PeftModel injects fresh adapters into it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        peft_model = PeftModel(host, cfg, adapter_name=ADAPTER_NAME)
+    lora = {k: v for k, v in module.state_dict().items() if "lora_" in k}
+    missing, unexpected = host.load_state_dict(lora, strict=False)
+    missing = [k for k in missing if "lora_" in k]
+    if missing or unexpected:
+        raise ModelError(f"save_lora_adapter: the adapter does not fit its copy (missing {missing[:3]}, unexpected {unexpected[:3]}); fix: report this model family")
+    out = Path(path)
+    peft_model.save_pretrained(str(out), save_embedding_layers=False)
+    (out / "README.md").unlink(missing_ok=True)  # peft's placeholder card; the folder has its own
+    return out
+
+
+def attach_lora_adapter(module: nn.Module, path: str | Path) -> nn.Module:
+    """Inject the adapter saved by :func:`save_lora_adapter` at folder ``path`` into ``module``
+    in place (``PeftModel.from_pretrained`` on that local folder; nothing else is read)."""
+    from peft import PeftModel
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        PeftModel.from_pretrained(module, str(path), adapter_name=ADAPTER_NAME, is_trainable=False)
+    if not has_lora(module):
+        raise ModelError(f"{path}: the adapter injected no LoRA layer into {type(module).__name__}; fix: re-save the classifier")
     return module
-
-
-def merged_copy(mlm: nn.Module) -> nn.Module:
-    """A deep copy of ``mlm`` with LoRA merged in (``mlm`` itself is untouched)."""
-    if not has_lora(mlm):
-        return mlm
-    return merge_lora(copy.deepcopy(mlm))
