@@ -63,7 +63,7 @@ def test_training_and_prediction_see_lmbffs_single_separator_input(tmp_path, mon
     default = SequenceClassifier(clf.fitted_.predictor.clf.encoder, tok, ["no", "yes"]).encode([Example(dict(PAIRS.iloc[0]))])[0]
     if family == "roberta":  # RoBERTa's own pair input has two separators between the texts
         assert default != want[0] and default.count(tok.sep_token_id) == 3 and want[0].count(tok.sep_token_id) == 2
-    else:  # BERT's own pair input has the same ids (its token types differ; this head reads none)
+    else:  # BERT's own pair input has the same ids (single_sep keeps its segment ids too: 0, then 1 after the first [SEP])
         assert default == want[0]
 
 

@@ -76,7 +76,7 @@ def split_mlm(mlm: nn.Module) -> tuple[nn.Module, Callable[[torch.Tensor], torch
     return mlm, None
 
 
-def _takes_token_types(mlm: nn.Module) -> bool:
+def takes_token_types(mlm: nn.Module) -> bool:
     """Whether the model embeds token types (BERT, ALBERT: ``type_vocab_size`` 2; RoBERTa has 1)."""
     import inspect
 
@@ -110,7 +110,7 @@ class PromptModel(nn.Module):
         self.prompt_encoder: nn.Module | None = None
         #: Token type ids from the encoder (``{segment}`` templates on BERT/ALBERT) are passed to
         #: the model when its config has room for them; otherwise the model's default (all 0).
-        self.takes_token_types = _takes_token_types(mlm)
+        self.takes_token_types = takes_token_types(mlm)
         self.train(mlm.training)  # keep the wrapped model's mode (from_pretrained gives eval)
         self.to(resolve_device(device))
 

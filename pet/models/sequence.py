@@ -34,12 +34,12 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoModelForSequenceClassification
 
-from ..utils.defaults import DEFAULT_EVAL_BATCH_SIZE, DEFAULT_MAX_LENGTH
 from ..errors import ModelError
 from ..examples import Example
-from .hf import load_pretrained
-from .prompt_model import resolve_device
 from ..prompts.encoding import PAIR_FORMATS, pad_ids, tokenize_plain
+from ..utils.defaults import DEFAULT_EVAL_BATCH_SIZE, DEFAULT_MAX_LENGTH
+from .hf import load_pretrained
+from .prompt_model import resolve_device, takes_token_types
 
 HEAD_FILE = "classifier_head.safetensors"
 META_FILE = "classifier.json"
@@ -99,6 +99,9 @@ class SequenceClassifier(nn.Module):
             dropout = getattr(cfg, "classifier_dropout", None) or getattr(cfg, "hidden_dropout_prob", None) or getattr(cfg, "dropout", 0.1)
         self.dropout_p = float(dropout)
         self.head = ClassificationHead(hidden, len(self.labels), self.dropout_p)
+        #: BERT-style encoders get segment ids (0 up to the first separator, 1 after it), as
+        #: ``tokenizer(a, b)`` and LM-BFF's ``tokenize_multipart_input`` give them
+        self.uses_token_types = takes_token_types(encoder) and "token_type_ids" in getattr(tokenizer, "model_input_names", ())
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, labels: Sequence[str], max_length: int = DEFAULT_MAX_LENGTH, device=None, seed: int | None = None,
@@ -120,8 +123,17 @@ class SequenceClassifier(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Label logits ``[B, L]``."""
-        h = self.encoder(input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device)).last_hidden_state
+        input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
+        kw = {"token_type_ids": self.token_types(input_ids, attention_mask)} if self.uses_token_types else {}
+        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **kw).last_hidden_state
         return self.head(h[:, 0])
+
+    def token_types(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Segment ids of padded inputs: 0 through the first separator, 1 after it (the second
+        text and its closing separator), 0 on padding — what BERT's tokenizer gives a pair."""
+        sep = (input_ids == self.tokenizer.sep_token_id).long()
+        after_first = (sep.cumsum(1) - sep) >= 1
+        return (after_first & (attention_mask > 0)).long()
 
     @torch.inference_mode()
     def predict_log_proba(self, examples: Sequence[Example], batch_size: int = DEFAULT_EVAL_BATCH_SIZE, progress: bool = False) -> np.ndarray:
