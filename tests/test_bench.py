@@ -232,7 +232,7 @@ def test_yaml_scientific_floats_and_json_files(world):
     "patch, match",
     [
         ({"methods": [{"name": "fake", "colour": "red"}]}, r"exp\.yaml: \$\.methods\[0\]: unknown key 'colour'; fix: use one of"),
-        ({"k": [0]}, r"\$\.k"),
+        ({"k": [-1]}, r"\$\.k"),  # (0 is allowed: no labelled examples, for methods that need none)
         ({"seeds": []}, r"\$\.seeds: empty list"),
         ({"tasks": ["no-such-task"]}, r"\$\.tasks\[0\]: unknown task 'no-such-task'; fix"),
         ({"methods": ["fake", "no-such-method"]}, r"\$\.methods\[1\]\.name: unknown method 'no-such-method'; fix"),

@@ -28,6 +28,7 @@ from pet.methods.pet import (
     example_key,
     fit_ipet,
     fit_pet,
+    growth_target,
     ipet_grow,
     label_accuracy,
     pre_training_weights,
@@ -269,6 +270,36 @@ def test_ipet_grow_upsamples_a_small_pool_and_records_shortfall():
     assert [e.guid for e in g.examples if e.label == "1"] == [f"p{i}" for i in range(9, 1, -1)]
 
 
+def test_growth_target_keeps_the_label_ratio_or_splits_evenly_at_zero_shot():
+    labelled, _, _, _ = _ipet_setup()  # 4 x "0", 2 x "1"
+    assert growth_target(labelled, LABELS, 1) == (24, [16, 8])  # |T|·(5 − 1), ratio 2:1
+    assert growth_target(labelled, LABELS, 2) == (144, [96, 48])
+    # |T| = 0 (PET §3.4, last paragraph): 10·5^(g−1), evenly; the remainder to the first labels (eq_div)
+    assert growth_target([], ["a", "b", "c"], 1) == (10, [4, 3, 3])
+    assert growth_target([], ["a", "b", "c"], 2) == (50, [17, 17, 16])
+    assert growth_target([], LABELS, 3, scale=2, zero_shot_size=6) == (24, [12, 12])
+
+
+def test_zero_shot_ipet_grow_first_generation_draws_from_the_most_likely():
+    """No labelled data: generation 1 draws each label's examples from the ``most_likely`` pool
+    examples with the highest p(label), even where another label wins (PET's n_most_likely);
+    later generations use the ordinary argmax rule."""
+    _, pool, _, _ = _ipet_setup(n_pool=40)
+    p1 = np.linspace(0.05, 0.45, 40)  # every voter says "0" everywhere; p("1") grows with the index
+    lps = [np.log(np.stack([1 - p1, p1], 1))] * 3
+    top3 = {f"p{i}" for i in (37, 38, 39)}
+    for select in ("sample", "top"):
+        g = ipet_grow([], pool, lps, 0, LABELS, 1, select=select, most_likely=3, seed=1)
+        assert g.target == 10 and g.per_label == {"0": 5, "1": 5} and not g.forced and g.most_likely == 3
+        ones = [e.guid for e in g.examples if e.label == "1"]
+        assert set(ones) == top3 and Counter(ones).most_common(1)[0][1] == 2  # 5 from 3: each once, 2 drawn again
+        assert {e.guid for e in g.examples if e.label == "0"} <= {pool[i].guid for i in range(3)}  # p("0") is highest first
+        assert all(math.isclose(e.meta["ipet_confidence"], p1[int(e.guid[1:])]) for e in g.examples if e.label == "1")
+    g2 = ipet_grow([], pool, lps, 0, LABELS, 2, most_likely=3, seed=1)
+    assert g2.target == 50 and g2.per_label == {"0": 25, "1": 25} and g2.most_likely is None
+    assert g2.forced == {"1": 25}  # argmax again: no example is assigned "1", so the collapsed-label rule fills it
+
+
 def test_ipet_grow_needs_two_models():
     labelled, pool, log_probs, _ = _ipet_setup()
     with pytest.raises(ConfigError, match="two"):
@@ -292,7 +323,10 @@ def test_pet_methods_are_registered_with_typed_options():
     assert isinstance(i.lr, float) and i.lr == 1.0
     # every TrainConfig key is a PET option; iPET has PET's options plus its own
     assert set(TrainConfig.keys()) < set(PetOptions.keys()) < set(IpetOptions.keys())
-    assert {"generations", "ipet_target", "ipet_fraction", "ipet_scale", "ipet_select", "distill_each_generation"} == set(IpetOptions.keys()) - set(PetOptions.keys())
+    assert {"generations", "ipet_target", "ipet_fraction", "ipet_scale", "ipet_select", "distill_each_generation",
+            "ipet_zero_shot_size", "ipet_most_likely"} == set(IpetOptions.keys()) - set(PetOptions.keys())
+    assert (i.ipet_zero_shot_size, i.ipet_most_likely) == (10, 100)  # PET's zero-shot iPET (§3.4, last paragraph)
+    assert not ipet.needs_labelled and pet.needs_labelled  # zero-shot iPET starts from the untrained PVPs
 
 
 @pytest.mark.parametrize(
@@ -506,6 +540,35 @@ def test_pet_trainer_ipet_without_distillation(tiny_bert_dir, toy_task):
         assert s.extra["voters"] == [m for m in gen0.extra["members"] if not m.startswith(s.pvp)]
     rows = evaluate(fitted, test, toy_task)
     assert [r["final"] for r in rows] == [False] * 5 + [True]
+
+
+def test_zero_shot_ipet_starts_from_the_untrained_pvps(tiny_bert_dir, toy_task):
+    """|T| = 0 (PET §3.4, last paragraph): generation 0 is the untrained PVPs (one model per PVP,
+    shared by its repetitions), generation 1 trains on 10 examples split evenly over the labels
+    (each label's drawn from its 100 most likely pool examples), generation 2 on 50."""
+    _, pool, test = _task(n_pool=24)
+    opts = {"generations": None, "ipet_target": 50, "repetitions": 2, "steps": 2, "lr": 1e-3, "batch_size": 4, "max_length": 32,
+            "distill_steps": 2}
+    fitted = get_method("ipet").fit([], pool, opts, _setup(tiny_bert_dir, seed=3))
+    names = [s.name for s in fitted.stages]
+    assert names == ["pvp"] * 4 + ["ensemble"] + ["ipet-gen1"] * 4 + ["ipet-gen1-ensemble"] + ["ipet-gen2"] * 4 + ["ipet-gen2-ensemble", "distilled"]
+    gen0 = fitted.stages[:4]
+    assert all(s.trained_parameters == 0 and s.extra["train_size"] == 0 and s.extra["pre_train_accuracy"] is None for s in gen0)
+    assert gen0[0].predictor.members[0][0] is gen0[2].predictor.members[0][0]  # repetitions share the untrained model
+    fresh = PromptModel.from_pretrained(tiny_bert_dir, device="cpu")
+    np.testing.assert_allclose(_member_log_probs(gen0[0], test), fresh.predict_log_proba(test, _pvps()[0], max_length=32, labels=LABELS),
+                               atol=1e-6)  # untrained: exactly the pretrained model's zero-shot scores
+    assert fitted.stage("ensemble").extra["weights"] == [0.25] * 4  # no labelled data: equal weights
+    for s in fitted.stages:
+        if s.name == "ipet-gen1":
+            assert s.extra["train_size"] == 10 and s.extra["added_per_label"] == {"0": 5, "1": 5}
+            assert s.extra["added_from_most_likely"] == 100 and s.trained_parameters > 0
+        if s.name == "ipet-gen2":
+            assert s.extra["train_size"] == 50 and s.extra["added_per_label"] == {"0": 25, "1": 25}
+    rows = evaluate(fitted, test, toy_task)
+    assert rows[-1]["final"] and rows[-1]["stage"] == "distilled"
+    with pytest.raises(ConfigError, match="zero-shot iPET.*generations"):
+        get_method("ipet").fit([], pool, {**opts, "generations": 0}, _setup(tiny_bert_dir))
 
 
 def test_ipet_end_to_end_rows_and_training_set_sizes(tiny_bert_dir, toy_task, tmp_path):

@@ -95,9 +95,20 @@ def test_ipet_generations_follow_pets_rule(n, k):
     assert n * 5**k >= 1000 and (k == 0 or n * 5 ** (k - 1) < 1000)
 
 
+@pytest.mark.parametrize("start, scale, k", [(10, 5, 4), (1000, 5, 1), (2000, 5, 1), (10, 10, 3), (999, 2, 2)])
+def test_zero_shot_ipet_generations(start, scale, k):
+    """|T| = 0 (PET §3.4, last paragraph): generation g trains on start·d^(g−1) examples (10, 50,
+    250, 1250 for PET's 10 and d = 5: the four generations of the paper's Figure 4); k is the
+    first generation that reaches 1000, and at least 1 (generation 0 is the untrained PVPs)."""
+    assert ipet_generations(0, scale, 1000, zero_shot_size=start) == k
+    assert start * scale ** (k - 1) >= 1000 and (k == 1 or start * scale ** (k - 2) < 1000)
+
+
 def test_ipet_generation_rule_errors():
     with pytest.raises(ConfigError, match="fix"):
-        ipet_generations(0)
+        ipet_generations(-1)
+    with pytest.raises(ConfigError, match="ipet_scale=1"):
+        ipet_generations(0, scale=1)
     with pytest.raises(ConfigError, match="ipet_scale=1"):
         ipet_generations(10, scale=1)
     assert ipet_generations(10, scale=1, target=10) == 0
@@ -132,6 +143,28 @@ def test_balanced_T_is_the_first_of_each_label_and_the_same_for_every_seed(world
 
     cells = expand_grid(exp)
     assert cells and all(c.k_total and c.config["k_mode"] == "total_balanced" for c in cells)
+
+
+def test_k_zero_runs_only_the_methods_that_need_no_labelled_data(world, tiny_bert_dir, monkeypatch):  # noqa: F811
+    """PET Table 1 lines 1 and 3 (|T| = 0): K = 0 cells exist for zero-shot and iPET only; their
+    split is empty (no folder, no train file read) and a zero-shot cell runs on it."""
+    from pet.bench.experiment import expand_grid
+    from pet.bench.splits import DataCache
+
+    monkeypatch.setenv("PET_DATA_DIR", str(world / "data"))
+    methods = ["zero-shot", "fake", {"name": "ipet", "options": {"generations": 1}}]
+    exp = load_experiment(_experiment(world, k=(0, 4), seeds=(1,), methods=methods, extra={"k_mode": "total_balanced"}, name="k0.yaml"))
+    cells = expand_grid(exp, model=tiny_bert_dir)
+    assert [(c.k, c.method) for c in cells] == [(0, "zero-shot"), (0, "ipet"), (4, "zero-shot"), (4, "fake"), (4, "ipet")]
+    cache = DataCache(str(world / "data"), world / "results")
+    split = cache.split(cells[0])
+    assert (split.train, split.dev, split.source, split.folder) == ([], [], "none", "")
+    assert not (world / "results" / "splits").exists()
+    assert not any(k.startswith("train") for k in cache.inputs(cells[0]))  # K = 0 reads no labelled file
+    summary = _run(world / "k0.yaml", model=tiny_bert_dir, only=["k=0", "method=zero-shot"])
+    rows = _rows(world / "results")
+    assert summary is not None and rows and {r["k"] for r in rows} == {0} and {r["method"] for r in rows} == {"zero-shot"}
+    assert all(r["split"]["n_train"] == 0 and r["split"]["source"] == "none" for r in rows)
 
 
 # ----------------------------------------------------------------------------- FewNLU's cross-validation

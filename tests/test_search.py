@@ -14,7 +14,7 @@ from pet.cli import main
 from pet.errors import ConfigError
 from pet.examples import Example
 from pet.models.prompt_model import PromptModel
-from pet.evaluation.search import beam_assignments, candidate_log_probs, petal_scores, search_for_task, search_verbalizer
+from pet.evaluation.search import beam_assignments, candidate_log_probs, cv_rerank_scores, petal_scores, search_for_task, search_verbalizer
 from pet.prompts.spec import PVP, Pattern, Verbalizer, load_verbalizers, validate_file
 
 PATTERN = Pattern("it-was", "{text_a} It was {mask}.")
@@ -55,6 +55,22 @@ def test_petal_prefers_the_discriminative_word():
     lp = np.log(np.array([[0.5, 0.3], [0.5, 0.3], [0.01, 0.3], [0.01, 0.3]]))
     s = petal_scores(lp, y, 0, np.array([0, 1]))
     assert s[0] > s[1]
+
+
+def test_cv_rerank_scores_held_out_accuracy_and_zero_for_unfound_words():
+    """Without dev data an assignment scores its held-out accuracy per fold, or 0 on a fold whose
+    other folds' top candidates lack one of its words; folds are capped by the smallest label."""
+    y = np.array([0, 0, 0, 0, 1, 1, 1])
+    lp = np.full((7, 4), -6.0)
+    lp[y == 0, 0] = -0.5  # word 0: label 0's; word 1: label 1's; words 2 and 3 never win a label
+    lp[y == 1, 1] = -0.5
+    lp[:, 2] = -3.0
+    train = [Example({"text_a": f"t{i}"}, str(c), f"t{i}") for i, c in enumerate(y)]
+    scores, n = cv_rerank_scores(lp, y, train, [(0, 1), (1, 0), (0, 2)], n_labels=2, k=1, folds=10, seed=13)
+    assert n == 3  # 10 folds asked, label 1 has 3 examples
+    assert scores == {(0, 1): 1.0, (1, 0): 0.0, (0, 2): 0.0}
+    scores, _ = cv_rerank_scores(lp, y, train, [(0, 2)], n_labels=2, k=2, folds=2, seed=13)  # word 2 is now found
+    assert 0.0 < scores[(0, 2)] <= 1.0
 
 
 def test_multi_token_candidates_use_several_masks(model, sentiment_examples):

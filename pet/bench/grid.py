@@ -261,6 +261,7 @@ def _method_pvps(plan: _TaskPlan, m: MethodSpec, where: str) -> _TaskPlan:
 def expand_grid(exp: Experiment, model: str | None = None, only: Sequence[str] = ()) -> list[Cell]:
     """All cells of the experiment in run order (task, K, seed, method), filtered by ``only``
     (``"task=sst2,mr"``, ``"method=pet"``, ``"k=16"``, ``"seed=13"``; several filters AND).
+    At K = 0 (no labelled examples) only methods registered with ``needs_labelled=False`` get cells.
 
     ``model`` overrides the experiment's model; a method's own ``model`` overrides both for its
     cells (and, being part of the model identity, its config hash)."""
@@ -275,6 +276,8 @@ def expand_grid(exp: Experiment, model: str | None = None, only: Sequence[str] =
         for k in t.k or exp.k:
             for seed in t.seeds or exp.seeds:
                 for m, mod in zip(exp.methods, models):
+                    if k == 0 and get_method(m.name).needs_labelled:
+                        continue  # K = 0: only the methods that need no labelled data (zero-shot, iPET)
                     for point in sweep_points(m.sweep):
                         group = _method_cells(exp, m, plan, k, seed, point, mod, identities[mod], where)
                         cells.extend(c for c in group if _keep(c, m.name, filters))

@@ -90,7 +90,10 @@ def train_side_files(spec: Any, root: Path) -> list[tuple[str, Path]]:
 
 def split_source_files(spec: Any, root: Path, source: str, seed: int) -> dict[str, InputFile]:
     """The files a few-shot split was drawn from: ``source`` ``fixed`` -> the seed's train and
-    dev files; otherwise (``sampled``, ``sampled-total``) the train-side pool."""
+    dev files; ``none`` (K = 0) -> nothing; otherwise (``sampled``, ``sampled-total``) the
+    train-side pool."""
+    if source == "none":
+        return {}
     if source == "fixed":
         return {**_files("train", _split_files(spec, root, "train", seed)), **_files("dev", _split_files(spec, root, "dev", seed))}
     return _files("train", train_side_files(spec, root))

@@ -26,7 +26,8 @@ DEFAULT_K = (16,)
 
 _NAME = r"^[A-Za-z0-9_.+-]+$"
 
-_K = {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]}
+#: K = 0: no labelled examples (only methods that need none get cells: zero-shot, iPET)
+_K = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]}
 _KS = {"anyOf": [_K, {"type": "array", "minItems": 1, "items": _K}]}
 _SEEDS = {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "integer", "minimum": 0}}
 _OPTIONS = {"type": "object", "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"}}

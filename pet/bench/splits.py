@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 #: Beside a split's files: the checksums of the files it was drawn from.
 SOURCES_FILE = "sources.json"
+#: The "split" of K = 0: no labelled examples, nothing read or written.
+NO_SPLIT = "none"
 
 
 def examples_checksum(examples: Sequence[Example]) -> str:
@@ -55,7 +57,7 @@ class SplitInfo:
     train: list[Example]
     dev: list[Example]
     checksum: str  # SHA-256 of the split folder's SHA256SUMS file (covers train.jsonl and dev.jsonl)
-    source: str  # fixed | sampled | sampled-total
+    source: str  # fixed | sampled | sampled-total | first-per-label-total | none (K = 0)
     folder: str  # relative to the results folder
     redrawn: bool = False  # its source files had changed: drawn again in this run
 
@@ -69,6 +71,8 @@ def split_folder(results: Path, task: str, k: int | None, seed: int, total: bool
 def split_source(spec: Any, root: Path, folder: Path, k: int | None, seed: int, total: bool) -> str:
     """How the split of ``folder`` was (or will be) drawn: its manifest's ``source``, else what
     :func:`pet.data.few_shot` would do now."""
+    if k == 0:
+        return NO_SPLIT
     man = folder / MANIFEST_FILE
     if man.is_file():
         return json.loads(man.read_text(encoding="utf-8")).get("source", "sampled")
@@ -99,7 +103,10 @@ def _sources_changed(d: Path, now: dict[str, str]) -> bool:
 def prepare_split(task: str, data_dir: str | None, k: int | None, seed: int, results: Path, name: str | None = None,
                   total: bool = False, balanced: bool = False) -> SplitInfo:
     """The cell's few-shot split, created once under the results folder (under a file lock) and
-    read back, checksum-verified, by every method; drawn again when its source files changed."""
+    read back, checksum-verified, by every method; drawn again when its source files changed.
+    K = 0: no labelled examples (an empty split; no folder)."""
+    if k == 0:
+        return SplitInfo([], [], hashlib.sha256(b"").hexdigest(), NO_SPLIT, "")
     spec, root = load_task(task), resolve_data_dir(data_dir)
     d = split_folder(results, name or task, k, seed, total, balanced)
     redrawn = False

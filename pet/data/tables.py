@@ -108,21 +108,8 @@ def _clean(text: str, clean: Sequence[str]) -> str:
     return text
 
 
-def read_file(
-    path: Path,
-    fs: FileSpec,
-    labels: Sequence[str] | None,
-    guid_prefix: str,
-    clean: Sequence[str] = (),
-    drop_labels: bool = False,
-    empty_text: str = "error",
-    regression: dict | None = None,
-) -> list[Example]:
-    """One file -> Examples, checking columns, empty text and label ids with one-line errors."""
-    df = _read_frame(path, fs)
-    present = list(df.columns)
-    is_json = fs.fmt() == "jsonl"
-    unit = "line" if is_json else "row"
+def _needed_columns(path: Path, fs: FileSpec, present: Sequence[str]) -> set[str]:
+    """The text (and label) columns the file spec names; a missing one is an error naming the columns present."""
     needed = {c for cols in fs.fields.values() for c in cols}
     if fs.label is not None and not fs.label_last_nonempty:
         needed.add(fs.label)
@@ -133,69 +120,105 @@ def read_file(
                 f"{path}: no column '{c}' ({what}); columns present: {present}; "
                 f"fix: name an existing column in the task/--text-field/--label-field settings"
             )
-    cols = {c: df[c].tolist() for c in needed}
+    return needed
+
+
+def _row_texts(cols: dict[str, list], i: int, fs: FileSpec, clean: Sequence[str], empty_text: str, where: str, unit: str) -> tuple[dict[str, str], bool]:
+    """(template field -> text, whether a field is empty) of row ``i``; ``where`` is "<path>: <unit> <n>"."""
+    values: dict[str, str] = {}
+    empty = False
+    for name, srcs in fs.fields.items():
+        if not srcs:  # the file has no such text (e.g. AG News k-shot: title and body in one column)
+            values[name] = ""
+            continue
+        parts = [cell_text(cols[c][i]) for c in srcs]
+        cleaned = [_clean(x, clean) for x in parts if x is not None]
+        # one column: exactly as read; several: joined by one space, skipping empty ones
+        text = cleaned[0] if len(cleaned) == 1 else " ".join(p for p in cleaned if p.strip())
+        if not text.strip():
+            if empty_text == "error":
+                raise DataError(
+                    f"{where}: field '{name}' (column {'+'.join(srcs)}) is empty; "
+                    f"fix: remove or fill in that {unit} (or set \"empty_text\" to keep/skip in the task file)"
+                )
+            empty = True
+        values[name] = text
+    return values, empty
+
+
+def _raw_label(cols: dict[str, list], all_cols: list[list], i: int, fs: FileSpec) -> str | None:
+    """Row ``i``'s label cell, stripped (``label_last_nonempty``: the row's last non-empty cell)."""
+    if fs.label_last_nonempty:
+        cells = [cell_text(col[i]) for col in all_cols]
+        nonempty = [c.strip() for c in cells if c is not None and c.strip()]
+        return nonempty[-1] if nonempty else None
+    raw = cell_text(cols[fs.label][i])
+    return raw.strip() if raw is not None else None
+
+
+def _label_id(raw: str | None, fs: FileSpec, labels: Sequence[str] | None, regression: dict | None, meta: dict, where: str, unit: str) -> str:
+    """The task's label id of a raw label cell: a regression score is thresholded (the score goes
+    to ``meta["score"]``), then ``label_map`` applied; checked against ``labels``."""
+    if not raw:
+        raise DataError(f"{where}: empty label in column '{fs.label}'; fix: fill in the label or drop the {unit}")
+    if regression is not None:
+        try:
+            score = float(raw)
+        except ValueError:
+            score = math.nan
+        if not (regression["low"] <= score <= regression["high"]):
+            raise DataError(
+                f"{where}: score '{raw}' in column '{fs.label}' is not a number in "
+                f"[{regression['low']}, {regression['high']}]; fix: correct the {unit}"
+            )
+        meta["score"] = score
+        raw = regression["high_label"] if score >= regression["threshold"] else regression["low_label"]
+    if fs.label_map:
+        if raw not in fs.label_map:
+            raise DataError(
+                f"{where}: label '{raw}' is not in the file's label_map {list(fs.label_map)}; "
+                f"fix: correct the {unit} or extend label_map in the task file"
+            )
+        label = fs.label_map[raw]
+    else:
+        label = raw
+    if labels is not None and label not in labels:
+        raise DataError(
+            f"{where}: label '{raw}' is not one of the task's labels {list(labels)}; "
+            f"fix: correct the {unit}, or add the label (or a label_map) to the task file"
+        )
+    return label
+
+
+def read_file(
+    path: Path,
+    fs: FileSpec,
+    labels: Sequence[str] | None,
+    guid_prefix: str,
+    clean: Sequence[str] = (),
+    drop_labels: bool = False,
+    empty_text: str = "error",
+    regression: dict | None = None,
+) -> list[Example]:
+    """One file -> Examples, checking columns, empty text and label ids with one-line errors
+    naming the file, the row (line for JSONL) and the column. ``drop_labels`` keeps the label
+    in ``meta["gold_label"]`` only (unlabelled pools)."""
+    df = _read_frame(path, fs)
+    present = list(df.columns)
+    unit = "line" if fs.fmt() == "jsonl" else "row"
+    cols = {c: df[c].tolist() for c in _needed_columns(path, fs, present)}
     all_cols = [df[c].tolist() for c in present] if fs.label_last_nonempty else []
     out: list[Example] = []
     for i in range(len(df)):
         row = i + 1
-        values: dict[str, str] = {}
-        empty = False
-        for name, srcs in fs.fields.items():
-            if not srcs:  # the file has no such text (e.g. AG News k-shot: title and body in one column)
-                values[name] = ""
-                continue
-            parts = [cell_text(cols[c][i]) for c in srcs]
-            cleaned = [_clean(x, clean) for x in parts if x is not None]
-            # one column: exactly as read; several: joined by one space, skipping empty ones
-            text = cleaned[0] if len(cleaned) == 1 else " ".join(p for p in cleaned if p.strip())
-            if not text.strip():
-                if empty_text == "error":
-                    raise DataError(
-                        f"{path}: {unit} {row}: field '{name}' (column {'+'.join(srcs)}) is empty; "
-                        f"fix: remove or fill in that {unit} (or set \"empty_text\" to keep/skip in the task file)"
-                    )
-                empty = True
-            values[name] = text
+        where = f"{path}: {unit} {row}"
+        values, empty = _row_texts(cols, i, fs, clean, empty_text, where, unit)
         if empty and empty_text == "skip":
             continue
         label: str | None = None
         meta: dict[str, Any] = {"file": str(path), unit: row}
         if fs.label is not None:
-            if fs.label_last_nonempty:
-                cells = [cell_text(col[i]) for col in all_cols]
-                nonempty = [c.strip() for c in cells if c is not None and c.strip()]
-                raw = nonempty[-1] if nonempty else None
-            else:
-                raw = cell_text(cols[fs.label][i])
-                raw = raw.strip() if raw is not None else None
-            if not raw:
-                raise DataError(f"{path}: {unit} {row}: empty label in column '{fs.label}'; fix: fill in the label or drop the {unit}")
-            if regression is not None:
-                try:
-                    score = float(raw)
-                except ValueError:
-                    score = math.nan
-                if not (regression["low"] <= score <= regression["high"]):
-                    raise DataError(
-                        f"{path}: {unit} {row}: score '{raw}' in column '{fs.label}' is not a number in "
-                        f"[{regression['low']}, {regression['high']}]; fix: correct the {unit}"
-                    )
-                meta["score"] = score
-                raw = regression["high_label"] if score >= regression["threshold"] else regression["low_label"]
-            if fs.label_map:
-                if raw not in fs.label_map:
-                    raise DataError(
-                        f"{path}: {unit} {row}: label '{raw}' is not in the file's label_map {list(fs.label_map)}; "
-                        f"fix: correct the {unit} or extend label_map in the task file"
-                    )
-                label = fs.label_map[raw]
-            else:
-                label = raw
-            if labels is not None and label not in labels:
-                raise DataError(
-                    f"{path}: {unit} {row}: label '{raw}' is not one of the task's labels {list(labels)}; "
-                    f"fix: correct the {unit}, or add the label (or a label_map) to the task file"
-                )
+            label = _label_id(_raw_label(cols, all_cols, i, fs), fs, labels, regression, meta, where, unit)
             if drop_labels:
                 meta["gold_label"] = label
                 label = None

@@ -203,6 +203,115 @@ def petal_scores(lp: np.ndarray, y: np.ndarray, c: int, cand: np.ndarray, normal
 # ----------------------------------------------------------------------------- search
 
 
+@dataclass
+class _Choice:
+    """What one criterion chose: per label the chosen candidate indices, each candidate's score
+    per label, the name of that score, the ranked assignments and how they were re-ranked."""
+
+    chosen: dict[int, list[int]]
+    score: dict[int, np.ndarray]
+    score_name: str
+    ranking: list[dict]
+    rerank: str | None = None
+
+
+def _check_search_args(method: str, **counts: int) -> None:
+    if method not in METHODS:
+        raise ConfigError(f"search method '{method}' is unknown; fix: use one of {', '.join(METHODS)}")
+    for name, v in counts.items():
+        if int(v) < 1:
+            raise ConfigError(f"{name} {v}: must be at least 1; fix: pass a positive number")
+
+
+def cv_rerank_scores(lp: np.ndarray, y: np.ndarray, train: Sequence[Example], assignments: Sequence[tuple[int, ...]],
+                     n_labels: int, k: int, folds: int, seed: int) -> tuple[dict[tuple[int, ...], float], int]:
+    """Cross-validated re-ranking without dev data: on each of ``n`` folds
+    (:func:`pet.evaluation.selection.folds`) the top-``k`` candidates are found on the other
+    folds; an assignment scores its zero-shot accuracy on the held-out fold when every one of its
+    words was found there, else 0. Returns (assignment → mean over folds, ``n``), where ``n`` is
+    ``folds`` capped by the smallest label's count (at least 2)."""
+    from .selection import Selection, folds as make_folds
+
+    n = max(2, min(folds, int(np.bincount(y, minlength=n_labels).min())))
+    fold_scores: dict[tuple[int, ...], list[float]] = {a: [] for a in assignments}
+    index = {id(e): i for i, e in enumerate(train)}
+    for fit, held in make_folds(list(train), Selection("cv", n), seed):
+        fi = np.array([index[id(e)] for e in fit])
+        hi = np.array([index[id(e)] for e in held])
+        found = [set(map(int, s)) for s in top_candidates(lp[fi], y[fi], n_labels, k)]
+        for a in assignments:
+            ok = all(w in found[c] for c, w in enumerate(a))
+            fold_scores[a].append(_accuracy(lp[hi], y[hi], a) if ok else 0.0)
+    return {a: float(np.mean(s)) for a, s in fold_scores.items()}, n
+
+
+def _lmbff_choice(lp, y, lp_dev, y_dev, train, cands, labels, words, *, k, beam, rerank, folds, seed, words_per_label) -> _Choice:
+    """LM-BFF: beam over assignments by train accuracy, re-ranked on dev (or by cross-validation),
+    then more words per label from each label's next unused candidates."""
+    L = len(labels)
+    top = beam_assignments(lp, y, cands, beam)[:rerank]
+    if len(y_dev):
+        scored = [(a, _accuracy(lp_dev, y_dev, a), tr) for a, tr in top]
+        how = f"zero-shot accuracy on the {len(y_dev)} dev examples"
+    else:
+        cv, n = cv_rerank_scores(lp, y, train, [a for a, _ in top], L, k, folds, seed)
+        scored = [(a, cv[a], tr) for a, tr in top]
+        how = f"{n}-fold cross-validation over the training examples (held-out zero-shot accuracy; 0 on a fold whose candidates lack a word)"
+    scored.sort(key=lambda t: (-t[1], -t[2]))
+    ranking = [{"words": {labels[c]: words[w] for c, w in enumerate(a)}, "rerank_accuracy": round(s, 4), "train_accuracy": round(tr, 4)}
+               for a, s, tr in scored]
+    best = scored[0][0]
+    chosen: dict[int, list[int]] = {c: [best[c]] for c in range(L)}
+    used = set(best)
+    for c in range(L):  # more words per label: the label's next candidates, unused elsewhere
+        for w in cands[c]:
+            if len(chosen[c]) >= words_per_label:
+                break
+            if int(w) not in used:
+                chosen[c].append(int(w))
+                used.add(int(w))
+    score = {c: lp[y == c].mean(0) for c in range(L)}
+    return _Choice(chosen, score, "mean log-prob at the mask over the label's training examples", ranking, how)
+
+
+def _petal_choice(lp, y, lp_dev, y_dev, cands, labels, words, *, words_per_label) -> _Choice:
+    """PETAL: per label the candidates with the best likelihood ratio; a word shared by several
+    labels goes to the label where it scores highest."""
+    L = len(labels)
+    per = {c: petal_scores(lp, y, c, cands[c]) for c in range(L)}
+    owner: dict[int, tuple[int, float]] = {}
+    for c in range(L):
+        for w, s in zip(cands[c], per[c]):
+            if int(w) not in owner or s > owner[int(w)][1]:
+                owner[int(w)] = (c, float(s))
+    chosen: dict[int, list[int]] = {}
+    for c in range(L):
+        order = [int(cands[c][j]) for j in np.argsort(-per[c], kind="stable") if owner[int(cands[c][j])][0] == c]
+        chosen[c] = order[:words_per_label]
+        if not chosen[c]:
+            raise DataError(f"search-verbalizer: no candidate word is left for label '{labels[c]}'; fix: raise --candidates")
+    score = {c: np.full(len(words), np.nan) for c in range(L)}
+    for c in range(L):
+        score[c][cands[c]] = per[c]
+    assignment = [chosen[c][0] for c in range(L)]
+    ranking = [{"words": {labels[c]: words[w] for c, w in enumerate(assignment)},
+                "train_accuracy": round(_accuracy(lp, y, assignment), 4),
+                **({"dev_accuracy": round(_accuracy(lp_dev, y_dev, assignment), 4)} if len(y_dev) else {})}]
+    return _Choice(chosen, score, "PETAL log-likelihood ratio (normalised)", ranking)
+
+
+def _describe(method: str, pattern: Pattern, procedure: dict, scores: dict, ranking: list[dict], score_name: str) -> str:
+    """The verbalizer's ``source``: the procedure, every chosen word's score and the best assignment."""
+    best = (f"; best assignment {json.dumps(ranking[0]['words'], ensure_ascii=False)} "
+            + ", ".join(f"{k2} {v}" for k2, v in ranking[0].items() if k2 != "words")) if ranking else ""
+    return (f"pet search-verbalizer {method} on pattern '{pattern.id}' ({procedure['train_examples']} train, "
+            f"{procedure['dev_examples']} dev examples, model {procedure['model']}, {procedure['candidates_per_label']} candidates per label"
+            + (f", re-ranked by {procedure['rerank']}" if "rerank" in procedure else "")
+            + f"); scores ({score_name}): "
+            + "; ".join(f"{lab}: " + ", ".join(f"{w} {s:.3f}" for w, s in ws.items()) for lab, ws in scores.items())
+            + best)
+
+
 def search_verbalizer(
     model,
     pattern: Pattern,
@@ -227,13 +336,8 @@ def search_verbalizer(
     """Search label words for ``pattern`` from ``train`` (and ``dev``) only; see the module doc.
     ``model`` is a :class:`pet.models.prompt_model.PromptModel` or a model folder / hub name."""
     from ..models.prompt_model import PromptModel
-    from .selection import Selection, folds as make_folds
 
-    if method not in METHODS:
-        raise ConfigError(f"search method '{method}' is unknown; fix: use one of {', '.join(METHODS)}")
-    for name, v in (("words_per_label", words_per_label), ("candidates", candidates), ("beam", beam), ("rerank", rerank)):
-        if int(v) < 1:
-            raise ConfigError(f"{name} {v}: must be at least 1; fix: pass a positive number")
+    _check_search_args(method, words_per_label=words_per_label, candidates=candidates, beam=beam, rerank=rerank)
     labels = [str(x) for x in labels]
     train, dev = list(train), list(dev)
     if not train:
@@ -247,80 +351,24 @@ def search_verbalizer(
     words, lp_all = candidate_log_probs(model, pattern, train + dev, extra_words, max_length, batch_size, max_vocab)
     lp, lp_dev = lp_all[: len(train)], lp_all[len(train):]
     y_dev = _label_index(dev, labels) if dev else np.zeros(0, dtype=int)
-    L = len(labels)
     k = min(candidates, len(words))
-    cands = top_candidates(lp, y, L, k)
-    mean_lp = {c: lp[y == c].mean(0) for c in range(L)}
+    cands = top_candidates(lp, y, len(labels), k)
     procedure: dict = {"method": method, "pattern": pattern.id, "template": pattern.template, "model": Path(str(getattr(model, "name", ""))).name,
                        "train_examples": len(train), "dev_examples": len(dev), "candidates_per_label": k,
                        "candidate_words": len(words), "extra_words": [w.strip() for w in extra_words if w.strip()],
                        "words_per_label": words_per_label, "seed": seed}
-    ranking: list[dict] = []
     if method == "lmbff":
-        pool = beam_assignments(lp, y, cands, beam)
-        top = pool[:rerank]
-        if dev:
-            scored = [(a, _accuracy(lp_dev, y_dev, a), tr) for a, tr in top]
-            procedure["rerank"] = f"zero-shot accuracy on the {len(dev)} dev examples"
-        else:
-            n = max(2, min(folds, int(np.bincount(y, minlength=L).min())))
-            fold_scores = {a: [] for a, _ in top}
-            index = {id(e): i for i, e in enumerate(train)}
-            for fit, held in make_folds(train, Selection("cv", n), seed):
-                fi = np.array([index[id(e)] for e in fit])
-                hi = np.array([index[id(e)] for e in held])
-                found = [set(map(int, s)) for s in top_candidates(lp[fi], y[fi], L, k)]
-                for a, _ in top:
-                    ok = all(w in found[c] for c, w in enumerate(a))
-                    fold_scores[a].append(_accuracy(lp[hi], y[hi], a) if ok else 0.0)
-            scored = [(a, float(np.mean(fold_scores[a])), tr) for a, tr in top]
-            procedure["rerank"] = f"{n}-fold cross-validation over the training examples (held-out zero-shot accuracy; 0 on a fold whose candidates lack a word)"
-        scored.sort(key=lambda t: (-t[1], -t[2]))
-        ranking = [{"words": {labels[c]: words[w] for c, w in enumerate(a)}, "rerank_accuracy": round(s, 4), "train_accuracy": round(tr, 4)} for a, s, tr in scored]
-        best = scored[0][0]
-        chosen: dict[int, list[int]] = {c: [best[c]] for c in range(L)}
-        used = set(best)
-        for c in range(L):  # more words per label: the label's next candidates, unused elsewhere
-            for w in cands[c]:
-                if len(chosen[c]) >= words_per_label:
-                    break
-                if int(w) not in used:
-                    chosen[c].append(int(w))
-                    used.add(int(w))
-        score = {c: mean_lp[c] for c in range(L)}
-        score_name = "mean log-prob at the mask over the label's training examples"
+        choice = _lmbff_choice(lp, y, lp_dev, y_dev, train, cands, labels, words, k=k, beam=beam, rerank=rerank, folds=folds,
+                               seed=seed, words_per_label=words_per_label)
+        procedure["rerank"] = choice.rerank
     else:
-        per = {c: petal_scores(lp, y, c, cands[c]) for c in range(L)}
-        owner: dict[int, tuple[int, float]] = {}
-        for c in range(L):
-            for w, s in zip(cands[c], per[c]):
-                if int(w) not in owner or s > owner[int(w)][1]:
-                    owner[int(w)] = (c, float(s))
-        chosen = {}
-        for c in range(L):
-            order = [int(cands[c][j]) for j in np.argsort(-per[c], kind="stable") if owner[int(cands[c][j])][0] == c]
-            chosen[c] = order[:words_per_label]
-            if not chosen[c]:
-                raise DataError(f"search-verbalizer: no candidate word is left for label '{labels[c]}'; fix: raise --candidates")
-        score = {c: np.full(len(words), np.nan) for c in range(L)}
-        for c in range(L):
-            score[c][cands[c]] = per[c]
-        score_name = "PETAL log-likelihood ratio (normalised)"
-        assignment = [chosen[c][0] for c in range(L)]
-        ranking = [{"words": {labels[c]: words[w] for c, w in enumerate(assignment)},
-                    "train_accuracy": round(_accuracy(lp, y, assignment), 4),
-                    **({"dev_accuracy": round(_accuracy(lp_dev, y_dev, assignment), 4)} if dev else {})}]
-    procedure["score"] = score_name
-    scores = {labels[c]: {words[w]: round(float(score[c][w]), 4) for w in chosen[c]} for c in range(L)}
-    vid = verbalizer_id or f"search-{method}"
-    desc = (f"pet search-verbalizer {method} on pattern '{pattern.id}' ({len(train)} train, {len(dev)} dev examples, "
-            f"model {procedure['model']}, {k} candidates per label"
-            + (f", re-ranked by {procedure['rerank']}" if "rerank" in procedure else "")
-            + f"); scores ({score_name}): " + "; ".join(f"{lab}: " + ", ".join(f"{w} {s:.3f}" for w, s in ws.items()) for lab, ws in scores.items())
-            + (f"; best assignment {json.dumps(ranking[0]['words'], ensure_ascii=False)} "
-               + ", ".join(f"{k2} {v}" for k2, v in ranking[0].items() if k2 != "words") if ranking else ""))
-    verbalizer = Verbalizer(vid, {labels[c]: [words[w] for w in chosen[c]] for c in range(L)}, source=desc)
-    return SearchResult(verbalizer, scores, procedure, ranking)
+        choice = _petal_choice(lp, y, lp_dev, y_dev, cands, labels, words, words_per_label=words_per_label)
+    procedure["score"] = choice.score_name
+    scores = {labels[c]: {words[w]: round(float(choice.score[c][w]), 4) for w in choice.chosen[c]} for c in range(len(labels))}
+    desc = _describe(method, pattern, procedure, scores, choice.ranking, choice.score_name)
+    verbalizer = Verbalizer(verbalizer_id or f"search-{method}", {labels[c]: [words[w] for w in choice.chosen[c]] for c in range(len(labels))},
+                            source=desc)
+    return SearchResult(verbalizer, scores, procedure, choice.ranking)
 
 
 def search_for_task(

@@ -125,6 +125,9 @@ class Method:
     uses_unlabelled: bool = False
     #: … one with a distilled stage (PET, iPET)
     distils: bool = False
+    #: does it need labelled training examples? (False: zero-shot, and iPET, which can start
+    #: from the untrained PVPs); the bench runs K = 0 only for methods that do not
+    needs_labelled: bool = True
 
     def make_options(self, options: dict | Options | None = None, where: str | None = None) -> Options:
         """Typed options from a mapping: unknown keys and bad values raise ``ConfigError``."""
@@ -142,7 +145,7 @@ class Method:
         """Check the inputs against what the method needs, then fit."""
         opts = self.make_options(options)
         train, unlabelled = list(train), list(unlabelled)
-        if not train and self.name != "zero-shot":
+        if not train and self.needs_labelled:
             raise ConfigError(f"{self.name}: no labelled training examples; fix: pass a non-empty training set")
         if self.needs_pvps and not setup.pvps:
             raise ConfigError(f"{self.name}: no PVPs; fix: pass --pvps (or a task with default PVPs) or --patterns/--verbalizers")
@@ -179,10 +182,12 @@ def register_method(
     baseline: bool = False,
     uses_unlabelled: bool = False,
     distils: bool = False,
+    needs_labelled: bool = True,
     replace: bool = False,
 ) -> Method:
     """Register a method under ``name`` (see the module docstring); returns it. ``baseline``,
-    ``uses_unlabelled`` and ``distils`` are its traits (see :class:`Method`), read by reports.
+    ``uses_unlabelled`` and ``distils`` are its traits (see :class:`Method`), read by reports;
+    ``needs_labelled=False`` lets it fit without labelled examples (and the bench run it at K = 0).
     ``replace`` lets a plugin that is imported again re-register its method."""
     if family not in FAMILIES:
         raise ConfigError(f"method '{name}': family '{family}' is unknown; fix: use one of {', '.join(FAMILIES)}")
@@ -190,7 +195,8 @@ def register_method(
         raise ConfigError(f"method '{name}' is already registered; fix: pick another name")
     kw = {} if needs_unlabelled is None else {"needs_unlabelled": needs_unlabelled}
     m = Method(name, family, options, fit, needs_pvps=needs_pvps, description=description or (fit.__doc__ or "").strip().split("\n")[0],
-               baseline=bool(baseline), uses_unlabelled=bool(uses_unlabelled), distils=bool(distils), **kw)
+               baseline=bool(baseline), uses_unlabelled=bool(uses_unlabelled), distils=bool(distils),
+               needs_labelled=bool(needs_labelled), **kw)
     _METHODS[name] = m
     return m
 

@@ -51,6 +51,18 @@ iPET
   :func:`ipet_generations`). PET's code counts generation 0 too: its ``--ipet_generations`` is
   k + 1 (``train_ipet`` in ``pet/modeling.py`` l.178 loops over ``range(generations)`` from g0).
 
+  Zero-shot iPET (no labelled examples; PET §3.4, last paragraph; timoschick/pet
+  ``pet/modeling.py`` ``train_ipet`` l.189-195 and ``generate_ipet_train_set``'s
+  ``n_most_likely``): generation 0 is the untrained PVPs (nothing is trained, not even the MLM
+  loss, as in PET's code; the repetitions of a PVP share its one untrained model). Generation
+  ``g`` then trains on ``ipet_zero_shot_size · d^(g−1)`` examples (10, 50, 250, 1250), split
+  evenly over the labels (remainder to the first labels, PET's ``eq_div``). In generation 1 each
+  label's examples are drawn (as above, by the voters' probability of that label) from the
+  ``ipet_most_likely`` (100) pool examples the voters find most likely to be that label, even
+  where another label wins; later generations follow the rule above. With no labelled set to
+  weigh the PVPs by, the ensemble weights are equal (PET's README: ``--reduction mean``). The
+  default number of generations is the fewest that reach ``ipet_target``: 4 for PET's values.
+
   Stages: ``"ipet-gen{g}"`` per model (``pvp`` set) and ``"ipet-gen{g}-ensemble"``. The last
   generation's ensemble gives the soft targets for the final ``"distilled"`` stage
   (``distill_each_generation`` also distils every earlier generation: ``"distilled-gen{g}"``;
@@ -82,7 +94,7 @@ from ..options import option
 from .predictors import PromptEnsemble, SequencePredictor
 from ..models.scoring import ensemble as ensemble_log_probs
 from ..training.sequence import train_sequence_classifier
-from ..training.loop import TrainConfig, train_config, train_prompt_model
+from ..training.loop import TrainConfig, TrainLog, train_config, train_prompt_model
 from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, resolve_max_length
 
 log = logging.getLogger(__name__)
@@ -168,9 +180,10 @@ class Growth:
 
     examples: list[Example]  # the new examples, labelled by the voters' ensemble
     voters: list[int]  # indices (into the previous generation's models) of the voters
-    target: int  # examples that should be added: |T| * scale**g - |T|
+    target: int  # examples that should be added: |T| * scale**g - |T| (|T| = 0: zero_shot_size * scale**(g-1))
     per_label: dict[str, int]  # examples added per label
     forced: dict[str, int] = field(default_factory=dict)  # labels no pool example was assigned to: filled by p(label)
+    most_likely: int | None = None  # zero-shot first generation: drawn per label from this many most likely pool examples
 
     @property
     def label_accuracy(self) -> float | None:
@@ -179,19 +192,77 @@ class Growth:
         return float(np.mean([a == b for a, b in gold])) if gold else None
 
 
-def ipet_generations(n_labelled: int, scale: int = 5, target: int = 1000) -> int:
+def ipet_generations(n_labelled: int, scale: int = 5, target: int = 1000, zero_shot_size: int = 10) -> int:
     """PET's number of grown iPET generations: the smallest ``k`` with ``|T|·d^k ≥ target``,
-    i.e. ``⌈log_d(target / |T|)⌉`` (counted exactly in integers; 0 when ``|T| ≥ target``)."""
-    if n_labelled < 1:
-        raise ConfigError("iPET's generation rule needs at least one labelled example; fix: pass labelled examples or set generations")
-    if n_labelled >= target:
-        return 0
+    i.e. ``⌈log_d(target / |T|)⌉`` (counted exactly in integers; 0 when ``|T| ≥ target``).
+
+    With no labelled data (zero-shot iPET) generation ``g`` trains on ``zero_shot_size·d^(g−1)``
+    examples, so ``k`` is the smallest with ``zero_shot_size·d^(k−1) ≥ target`` (4 for PET's
+    10, 5 and 1000: 10, 50, 250, 1250 examples; the paper's Figure 4 shows generations 1-4)."""
+    if n_labelled < 0:
+        raise ConfigError(f"iPET's generation rule: {n_labelled} labelled examples; fix: pass zero or more labelled examples")
+    k, size = (0, n_labelled) if n_labelled else (1, zero_shot_size)
+    if size >= target:
+        return k
     if scale < 2:
         raise ConfigError(f"ipet_scale={scale} never grows the training set to {target}; fix: set generations, or ipet_scale ≥ 2")
-    k, size = 0, n_labelled
     while size < target:
         k, size = k + 1, size * scale
     return k
+
+
+def growth_target(labelled: Sequence[Example], labels: Sequence[str], generation: int, scale: int = 5,
+                  zero_shot_size: int = 10) -> tuple[int, list[int]]:
+    """(examples to add for ``generation``, how many per label).
+
+    With labelled data: ``|T|·(d^g − 1)``, split in the label proportions of ``T`` (PET §3.4).
+    Without (zero-shot iPET, PET §3.4 last paragraph): ``zero_shot_size·d^(g−1)`` (10, 50, 250, …),
+    split evenly over the labels, the remainder to the first labels (PET's ``eq_div``)."""
+    n_l = len(labelled)
+    if n_l == 0:
+        target, counts = zero_shot_size * scale ** (generation - 1), [1] * len(labels)
+    else:
+        target, counts = int(n_l * scale**generation) - n_l, [sum(1 for e in labelled if e.label == lab) for lab in labels]
+    return target, allocate(target, counts)
+
+
+def _check_grow_args(generation: int, fraction: float, scale: int, select: str, n_models: int, member: int) -> list[int]:
+    """The models that may vote for ``member`` (every other one); bad arguments raise ``ConfigError``."""
+    if generation < 1:
+        raise ConfigError(f"ipet_grow: generation={generation}; fix: generations start at 1")
+    if not 0 < fraction <= 1:
+        raise ConfigError(f"ipet_fraction={fraction}: must be in (0, 1]; fix: use e.g. 0.25 (PET)")
+    if scale < 1:
+        raise ConfigError(f"ipet_scale={scale}: must be at least 1; fix: use e.g. 5 (PET)")
+    if select not in SELECT_MODES:
+        raise ConfigError(f"ipet_select '{select}': unknown; fix: use one of {', '.join(SELECT_MODES)}")
+    others = [j for j in range(n_models) if j != member]
+    if not others:
+        raise ConfigError(
+            "iPET needs at least two models (each model's new examples are labelled by the others); "
+            "fix: pass two or more PVPs, or repetitions ≥ 2"
+        )
+    return others
+
+
+def _draw(cand: np.ndarray, weight: np.ndarray, m: int, select: str, rng: np.random.Generator) -> list:
+    """``m`` of the candidate pool indices ``cand``: every one ``⌊m / n⌋`` times, the rest drawn
+    without replacement with probability ∝ ``weight[cand]`` (``select="top"``: the highest
+    weights, ties by index)."""
+    reps, rest = divmod(m, len(cand))
+    chosen = list(np.tile(cand, reps))
+    if rest:
+        if select == "top":
+            chosen += list(cand[np.lexsort((cand, -weight[cand]))][:rest])
+        else:
+            chosen += list(rng.choice(cand, size=rest, replace=False, p=weight[cand] / weight[cand].sum()))
+    return chosen
+
+
+def _most_likely(usable: np.ndarray, p: np.ndarray, n: int | None = None) -> np.ndarray:
+    """The usable pool indices by ``p`` (highest first, ties by index), the first ``n`` of them."""
+    idx = np.flatnonzero(usable)
+    return idx[np.lexsort((idx, -p[idx]))][:n]
 
 
 def ipet_grow(
@@ -206,82 +277,59 @@ def ipet_grow(
     fraction: float = 0.25,
     select: str = "sample",
     seed: int = 0,
+    zero_shot_size: int = 10,
+    most_likely: int = 100,
 ) -> Growth:
     """The examples iPET adds to model ``member``'s training set for ``generation`` (≥ 1).
 
     ``log_probs[j]``: previous-generation model ``j``'s label log-probs on ``pool`` ``[N, L]``
     (every model but ``member`` may vote); ``weights``: the ensemble weights of the models
-    (None = equal). Deterministic given ``seed``. See the module docstring for the exact rule.
+    (None = equal). Deterministic given ``seed``. See the module docstring for the exact rule;
+    with no ``labelled`` examples the first generation draws each label's examples from the
+    ``most_likely`` pool examples the voters find most likely to be it (zero-shot iPET).
     """
     labels = list(labels)
-    if generation < 1:
-        raise ConfigError(f"ipet_grow: generation={generation}; fix: generations start at 1")
-    if not 0 < fraction <= 1:
-        raise ConfigError(f"ipet_fraction={fraction}: must be in (0, 1]; fix: use e.g. 0.25 (PET)")
-    if scale < 1:
-        raise ConfigError(f"ipet_scale={scale}: must be at least 1; fix: use e.g. 5 (PET)")
-    if select not in SELECT_MODES:
-        raise ConfigError(f"ipet_select '{select}': unknown; fix: use one of {', '.join(SELECT_MODES)}")
-    others = [j for j in range(len(log_probs)) if j != member]
-    if not others:
-        raise ConfigError(
-            "iPET needs at least two models (each model's new examples are labelled by the others); "
-            "fix: pass two or more PVPs, or repetitions ≥ 2"
-        )
+    others = _check_grow_args(generation, fraction, scale, select, len(log_probs), member)
     w_all = _check_weights(weights, len(log_probs))
     rng = np.random.default_rng([int(seed), int(generation), int(member)])
-    k = max(1, int(round(len(others) * fraction)))
-    voters = sorted(int(j) for j in rng.choice(others, size=k, replace=False))
-
-    n_l = len(labelled)
-    target = int(n_l * scale**generation) - n_l
-    counts = [sum(1 for e in labelled if e.label == lab) for lab in labels]
-    need = allocate(target, counts)
-
+    voters = sorted(int(j) for j in rng.choice(others, size=max(1, int(round(len(others) * fraction))), replace=False))
+    target, need = growth_target(labelled, labels, generation, scale, zero_shot_size)
     vw = w_all[voters]
     probs = np.exp(ensemble_log_probs([log_probs[j] for j in voters], vw if vw.sum() > 0 else None))
     pred = probs.argmax(1)
-    conf = probs.max(1)
     taken = {example_key(e) for e in labelled}
     usable = np.array([example_key(e) not in taken for e in pool], dtype=bool)
+    top_n = most_likely if not labelled and generation == 1 else None
 
     added: list[Example] = []
     per_label: dict[str, int] = {}
     forced: dict[str, int] = {}
     for li, lab in enumerate(labels):
         m = need[li]
-        cand = np.flatnonzero(usable & (pred == li))
         if m == 0:
             per_label[lab] = 0
             continue
-        if len(cand) == 0:
+        if top_n is not None:  # zero-shot iPET, first generation: PET's n_most_likely
+            cand = np.sort(_most_likely(usable, probs[:, li], top_n))
+        else:
+            cand = np.flatnonzero(usable & (pred == li))
+        if len(cand):
+            chosen = _draw(cand, probs[:, li], m, select, rng)
+        else:
             # the voters assign this label to no usable pool example: take the examples they
             # find most likely to be it (ties by pool order), so the label distribution holds
-            usable_idx = np.flatnonzero(usable)
-            order = usable_idx[np.lexsort((usable_idx, -probs[usable_idx, li]))]
+            order = _most_likely(usable, probs[:, li])
             chosen = list(np.resize(order, m)) if len(order) else []
             forced[lab] = len(chosen)
-            per_label[lab] = len(chosen)
-            for i in chosen:
-                ex = pool[int(i)]
-                meta = {**ex.meta, "ipet_generation": generation, "ipet_confidence": float(probs[i, li]), "ipet_voters": voters}
-                added.append(Example(fields=dict(ex.fields), label=lab, guid=ex.guid, meta=meta))
-            continue
-        reps, rest = divmod(m, len(cand))
-        chosen = list(np.tile(cand, reps))
-        if rest:
-            if select == "top":
-                order = cand[np.lexsort((cand, -conf[cand]))]  # most confident first, ties by index
-                chosen += list(order[:rest])
-            else:
-                p = conf[cand] / conf[cand].sum()
-                chosen += list(rng.choice(cand, size=rest, replace=False, p=p))
         per_label[lab] = len(chosen)
-        for i in chosen:
-            ex = pool[int(i)]
-            meta = {**ex.meta, "ipet_generation": generation, "ipet_confidence": float(conf[i]), "ipet_voters": voters}
-            added.append(Example(fields=dict(ex.fields), label=lab, guid=ex.guid, meta=meta))
-    return Growth(examples=added, voters=voters, target=target, per_label=per_label, forced=forced)
+        added += [_relabelled(pool[int(i)], lab, generation, float(probs[i, li]), voters) for i in chosen]
+    return Growth(examples=added, voters=voters, target=target, per_label=per_label, forced=forced, most_likely=top_n)
+
+
+def _relabelled(ex: Example, label: str, generation: int, confidence: float, voters: list[int]) -> Example:
+    """A pool example with the label iPET's voters gave it (and how, in ``meta``)."""
+    meta = {**ex.meta, "ipet_generation": generation, "ipet_confidence": confidence, "ipet_voters": voters}
+    return Example(fields=dict(ex.fields), label=label, guid=ex.guid, meta=meta)
 
 
 def example_key(e: Example) -> tuple:
@@ -337,12 +385,14 @@ class IpetOptions(PetOptions):
 
     where: ClassVar[str] = "ipet options"
 
-    generations: int | None = option(None, "iPET generations after the first (null: PET's rule, the fewest that reach ipet_target examples: 3, 2, 2, 0 for |T| = 10, 50, 100, 1000)", min=0)
+    generations: int | None = option(None, "iPET generations after the first (null: PET's rule, the fewest that reach ipet_target examples: 3, 2, 2, 0 for |T| = 10, 50, 100, 1000; 4 for |T| = 0)", min=0)
     ipet_target: int = option(1000, "with generations null: grow until every model trains on at least this many examples (PET: 1000)", min=1)
     distill_each_generation: bool = option(False, "also distil every earlier generation (stages distilled-gen<g>)")
     ipet_fraction: float = option(0.25, "share of the other PVPs' models that label each model's new examples (PET's lambda)", min=0, max=1, min_exclusive=True)
     ipet_scale: int = option(5, "each generation multiplies the training set size by this (PET's d)", min=1)
     ipet_select: str = option("sample", "how new examples are picked per label: sample (by confidence, PET) or top", choices=SELECT_MODES)
+    ipet_zero_shot_size: int = option(10, "with no labelled examples (zero-shot iPET): the first grown generation's training set size, split evenly over the labels (PET: 10)", min=1)
+    ipet_most_likely: int = option(100, "with no labelled examples: the first grown generation draws each label's examples from this many pool examples most likely to be it, even where another label wins (PET: 100)", min=1)
 
 
 # ============================================================================ the trainer
@@ -392,7 +442,8 @@ class PetTrainer:
     def _fresh_model(self, pvp: PVP, labelled: list[Example]) -> PromptModel:
         m = PromptModel.from_pretrained(self.setup.model, device=self.setup.device)
         if pvp.id not in self.pre_lp:  # PET weights by accuracy on the labelled set before training
-            self.pre_lp[pvp.id] = m.predict_log_proba(labelled, pvp, batch_size=self.config.eval_batch_size, max_length=self.config.max_length, labels=self.labels)
+            self.pre_lp[pvp.id] = (m.predict_log_proba(labelled, pvp, batch_size=self.config.eval_batch_size, max_length=self.config.max_length,
+                                                       labels=self.labels) if labelled else np.zeros((0, len(self.labels))))
             self.gold = [e.label for e in labelled]
         return m
 
@@ -406,35 +457,56 @@ class PetTrainer:
         return PromptEnsemble([(m.model, m.pvp) for m in members], self.labels, self.config.max_length, self.config.eval_batch_size,
                               self._member_weights(members) if weighted else None)
 
+    def _train_member(self, g: int, rep: int, pvp: PVP, train: list[Example], labelled: list[Example], pool: list[Example],
+                      untrained: dict[str, _Member]) -> _Member:
+        """One model of generation ``g``: a fresh model trained on ``train``; with ``train`` empty
+        (zero-shot iPET's generation 0) the untrained model, shared by the PVP's repetitions."""
+        seed = int(self.config.seed) + rep + 100 * g
+        cfg = dataclasses.replace(self.config, seed=seed)
+        if not train and pvp.id in untrained:
+            u = untrained[pvp.id]
+            return _Member(u.model, pvp, rep, seed, u.pool_lp, TrainLog(examples=0, config=cfg.to_dict()))
+        model = self._fresh_model(pvp, labelled)
+        if train:
+            log_ = train_prompt_model(model, pvp, train, cfg, self.labels, unlabelled=pool if cfg.mlm_weight > 0 else (),
+                                      progress=self.setup.progress, dev=self.setup.dev, dev_metric=self.setup.metric)
+        else:  # PET trains nothing without training examples (not even the MLM loss)
+            log_ = TrainLog(examples=0, config=cfg.to_dict())
+        kw = dict(batch_size=cfg.eval_batch_size, max_length=cfg.max_length, labels=self.labels, progress=self.setup.progress)
+        m = _Member(model, pvp, rep, seed, model.predict_log_proba(pool, pvp, **kw) if pool else None, log_)
+        if not train:
+            untrained[pvp.id] = m
+        return m
+
+    def _member_extra(self, g: int, m: _Member, train_size: int, gr: Growth | None) -> dict:
+        """A member stage's ``extra``: its seed, training set and, from generation 1, what iPET added."""
+        acc = label_accuracy(self.pre_lp[m.pvp.id], self.gold, self.labels)
+        extra = {"repetition": m.repetition, "seed": m.seed, "generation": g, "train_size": train_size,
+                 "pre_train_accuracy": None if math.isnan(acc) else acc, "final_loss": m.log.final_loss, **checkpoint_info(m.log)}
+        if gr is not None:
+            prev = [p.tag for p in getattr(self, "_prev", [])]
+            extra.update(added=len(gr.examples), added_target=gr.target, added_per_label=gr.per_label, voters=[prev[j] for j in gr.voters])
+            if gr.forced:
+                extra["added_forced"] = gr.forced
+            if gr.most_likely is not None:
+                extra["added_from_most_likely"] = gr.most_likely
+            if gr.label_accuracy is not None:
+                extra["added_label_accuracy"] = round(gr.label_accuracy, 4)
+        extra["elapsed_seconds"] = round(time.perf_counter() - self.t0, 3)
+        return extra
+
     def _train_generation(self, g: int, train_sets: list[list[Example]], labelled: list[Example], pool: list[Example], growth: list) -> list[_Member]:
-        out, i = [], 0
-        prev = [m.tag for m in getattr(self, "_prev", [])]
+        out: list[_Member] = []
+        untrained: dict[str, _Member] = {}
         for rep in range(self.options.repetitions):
             for pvp in self.setup.pvps:
-                seed = int(self.config.seed) + rep + 100 * g
-                model = self._fresh_model(pvp, labelled)
-                cfg = dataclasses.replace(self.config, seed=seed)
-                aux = pool if cfg.mlm_weight > 0 else ()
-                log_ = train_prompt_model(model, pvp, train_sets[i], cfg, self.labels, unlabelled=aux, progress=self.setup.progress,
-                                          dev=self.setup.dev, dev_metric=self.setup.metric)
-                kw = dict(batch_size=cfg.eval_batch_size, max_length=cfg.max_length, labels=self.labels, progress=self.setup.progress)
-                m = _Member(model, pvp, rep, seed, model.predict_log_proba(pool, pvp, **kw) if pool else None, log_)
-                self.logs[f"gen{g}:{m.tag}"] = log_
-                extra = {"repetition": rep, "seed": seed, "generation": g, "train_size": len(train_sets[i]),
-                         "pre_train_accuracy": label_accuracy(self.pre_lp[pvp.id], self.gold, self.labels), "final_loss": log_.final_loss,
-                         **checkpoint_info(log_)}
-                gr = growth[i]
-                if gr is not None:
-                    extra.update(added=len(gr.examples), added_target=gr.target, added_per_label=gr.per_label, voters=[prev[j] for j in gr.voters])
-                    if gr.forced:
-                        extra["added_forced"] = gr.forced
-                    if gr.label_accuracy is not None:
-                        extra["added_label_accuracy"] = round(gr.label_accuracy, 4)
-                extra["elapsed_seconds"] = round(time.perf_counter() - self.t0, 3)
+                i = len(out)
+                m = self._train_member(g, rep, pvp, train_sets[i], labelled, pool, untrained)
+                self.logs[f"gen{g}:{m.tag}"] = m.log
                 self.stages.append(Stage("pvp" if g == 0 else f"ipet-gen{g}", self._predictor([m]), pvp=pvp.id,
-                                         train_seconds=log_.train_seconds, trained_parameters=log_.trained_parameters, extra=extra))
+                                         train_seconds=m.log.train_seconds, trained_parameters=m.log.trained_parameters,
+                                         extra=self._member_extra(g, m, len(train_sets[i]), growth[i])))
                 out.append(m)
-                i += 1
         return out
 
     def _ensemble_stage(self, g: int, members: list[_Member]) -> str:
@@ -479,7 +551,10 @@ class PetTrainer:
             raise ConfigError("iPET needs at least two models (each model learns from the others' labels); fix: pass two or more PVPs, or repetitions ≥ 2")
         generations = 0
         if self.ipet:
-            generations = o.generations if o.generations is not None else ipet_generations(len(labelled), o.ipet_scale, o.ipet_target)
+            generations = o.generations if o.generations is not None else ipet_generations(len(labelled), o.ipet_scale, o.ipet_target,
+                                                                                           o.ipet_zero_shot_size)
+            if not labelled and generations < 1:
+                raise ConfigError("zero-shot iPET (no labelled examples) needs at least one grown generation; fix: set generations ≥ 1 (or null)")
         members = self._train_generation(0, [labelled] * n, labelled, pool, [None] * n)
         final = self._ensemble_stage(0, members)
         for g in range(1, generations + 1):
@@ -487,8 +562,9 @@ class PetTrainer:
                 self._distill(f"distilled-gen{g - 1}", g - 1, members, pool)
             self._prev = members
             w = self._member_weights(members)
-            growth = [ipet_grow(labelled, pool, [m.pool_lp for m in members], i, self.labels, g,
-                                weights=w, scale=o.ipet_scale, fraction=o.ipet_fraction, select=o.ipet_select, seed=int(self.config.seed))
+            growth = [ipet_grow(labelled, pool, [m.pool_lp for m in members], i, self.labels, g, weights=w, scale=o.ipet_scale,
+                                fraction=o.ipet_fraction, select=o.ipet_select, seed=int(self.config.seed),
+                                zero_shot_size=o.ipet_zero_shot_size, most_likely=o.ipet_most_likely)
                       for i in range(len(members))]
             members = self._train_generation(g, [labelled + gr.examples for gr in growth], labelled, pool, growth)
             final = self._ensemble_stage(g, members)
@@ -512,4 +588,5 @@ def _needs_pool(o: PetOptions) -> bool:
 
 
 register_method("pet", "hard", PetOptions, fit_pet, needs_unlabelled=_needs_pool, uses_unlabelled=True, distils=True)
-register_method("ipet", "hard", IpetOptions, fit_ipet, needs_unlabelled=_needs_pool, uses_unlabelled=True, distils=True)
+register_method("ipet", "hard", IpetOptions, fit_ipet, needs_unlabelled=_needs_pool, uses_unlabelled=True, distils=True,
+                needs_labelled=False)

@@ -97,6 +97,6 @@ def fit_zero_shot(train: list[Example], unlabelled: list[Example], options: Zero
 
 
 register_method(
-    "zero-shot", "hard", ZeroShotOptions, fit_zero_shot, needs_unlabelled=lambda o: False, baseline=True,
+    "zero-shot", "hard", ZeroShotOptions, fit_zero_shot, needs_unlabelled=lambda o: False, baseline=True, needs_labelled=False,
     description="score every PVP and their ensemble with the pretrained masked LM, no training",
 )

@@ -244,6 +244,69 @@ def _adamw(groups: list[dict], config: TrainConfig) -> torch.optim.Optimizer:
         return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
 
 
+def _prepare(module: nn.Module, loss_fn: Callable[[nn.Module, Any], dict], config: TrainConfig, soft_module: nn.Module | None,
+             device: torch.device):
+    """(accelerator, prepared loss module, prepared optimizer, LR schedule, trained parameters)."""
+    from transformers import get_linear_schedule_with_warmup
+
+    accelerator = make_accelerator(device, config.precision)
+    groups = _param_groups(module, config, soft_module)
+    optimizer = _adamw(groups, config)
+    # the schedule counts optimizer steps, so it is stepped by hand (not prepared: accelerate
+    # would step it once per process)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(round(config.warmup_ratio * config.steps)), config.steps)
+    accelerator.gradient_accumulation_steps = config.grad_accum  # micro-batches per optimizer step
+    wrapped, optimizer = accelerator.prepare(_LossModule(module, loss_fn), optimizer)
+    return accelerator, wrapped, optimizer, scheduler, [p for g in groups for p in g["params"]]
+
+
+def _optimizer_step(accelerator, wrapped, optimizer, stream: Iterator[Any], params: list, config: TrainConfig) -> dict[str, float]:
+    """One optimizer step over ``grad_accum`` micro-batches; returns the mean of each loss part."""
+    parts: dict[str, float] = {}
+    for _ in range(config.grad_accum):
+        # accelerate's accumulation: backward() divides the loss by grad_accum, the prepared
+        # optimizer steps (and zeroes) only on the last micro-batch, and gradients are not
+        # all-reduced before it (no_sync under DDP)
+        with accelerator.accumulate(wrapped):
+            out = wrapped(next(stream))
+            accelerator.backward(out["loss"])
+            if accelerator.sync_gradients and config.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(params, config.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        for k, v in out.items():
+            parts[k] = parts.get(k, 0.0) + float(v.detach()) / config.grad_accum
+    return parts
+
+
+class _BestCheckpoint:
+    """LM-BFF's best checkpoint: the trainable parameters at the best dev score (earliest on
+    ties), kept in memory and copied back at the end."""
+
+    def __init__(self, module: nn.Module, evaluate: Callable[[], float] | None, every: int | None, last: int):
+        self.module, self.evaluate, self.every, self.last = module, evaluate, every, last
+        self.best: dict[str, torch.Tensor] | None = None
+
+    def after(self, step: int, log: TrainLog) -> None:
+        """Score the module after ``step`` when due; remember it if it is the best so far."""
+        if self.evaluate is None or self.every is None or not (step % self.every == 0 or step == self.last):
+            return
+        self.module.eval()
+        score = float(self.evaluate())
+        self.module.train()
+        log.entries[-1]["dev_score"] = score
+        if log.best_dev_score is None or score > log.best_dev_score:
+            log.best_dev_score, log.best_step = score, step
+            self.best = {n: p.detach().clone() for n, p in self.module.named_parameters() if p.requires_grad}
+
+    def restore(self, log: TrainLog) -> None:
+        if self.best is not None and log.best_step != self.last:
+            with torch.no_grad():
+                for n, p in self.module.named_parameters():
+                    if n in self.best:
+                        p.copy_(self.best[n])
+
+
 def train_loop(
     module: nn.Module,
     loss_fn: Callable[[nn.Module, Any], dict],
@@ -271,7 +334,6 @@ def train_loop(
     trajectory is the same with or without it.
     """
     from tqdm.auto import tqdm
-    from transformers import get_linear_schedule_with_warmup
 
     config = config.resolved()
     seed_everything(config.seed)
@@ -280,64 +342,30 @@ def train_loop(
     if config.steps == 0 or trained == 0:
         return log
     device = next(module.parameters()).device
-    accelerator = make_accelerator(device, config.precision)
-    wrapper = _LossModule(module, loss_fn)
-    groups = _param_groups(module, config, soft_module)
-    optimizer = _adamw(groups, config)
-    # the schedule counts optimizer steps, so it is stepped by hand (not prepared: accelerate
-    # would step it once per process)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(round(config.warmup_ratio * config.steps)), config.steps)
-    accelerator.gradient_accumulation_steps = config.grad_accum  # micro-batches per optimizer step
-    wrapped, optimizer = accelerator.prepare(wrapper, optimizer)
-    params = [p for g in groups for p in g["params"]]
+    accelerator, wrapped, optimizer, scheduler, params = _prepare(module, loss_fn, config, soft_module, device)
     stream = batches(accelerator.process_index, accelerator.num_processes)
     was_training = module.training
     module.train()
     bar = tqdm(total=config.steps, desc=desc, disable=not progress or not accelerator.is_local_main_process, leave=False, unit="step")
     t0 = time.perf_counter()
-    checkpoints = config.eval_every is not None and evaluate is not None
-    best: dict[str, torch.Tensor] | None = None
+    checkpoint = _BestCheckpoint(module, evaluate, config.eval_every, config.steps)
     try:
         with _Deterministic():
             for step in range(1, config.steps + 1):
-                parts: dict[str, float] = {}
                 lr = scheduler.get_last_lr()[0]
-                for _ in range(config.grad_accum):
-                    # accelerate's accumulation: backward() divides the loss by grad_accum, the
-                    # prepared optimizer steps (and zeroes) only on the last micro-batch, and
-                    # gradients are not all-reduced before it (no_sync under DDP)
-                    with accelerator.accumulate(wrapped):
-                        out = wrapped(next(stream))
-                        accelerator.backward(out["loss"])
-                        if accelerator.sync_gradients and config.max_grad_norm > 0:
-                            accelerator.clip_grad_norm_(params, config.max_grad_norm)
-                        optimizer.step()
-                        optimizer.zero_grad(set_to_none=True)
-                    for k, v in out.items():
-                        parts[k] = parts.get(k, 0.0) + float(v.detach()) / config.grad_accum
+                parts = _optimizer_step(accelerator, wrapped, optimizer, stream, params, config)
                 scheduler.step()  # once per optimizer step (the schedule counts optimizer steps)
                 if not math.isfinite(parts["loss"]):
                     raise ConfigError(f"training diverged at step {step} (loss {parts['loss']}); fix: lower lr (now {config.lr})")
                 log.entries.append({"step": step, **{k: round(v, 6) for k, v in parts.items()}, "lr": lr, "seconds": round(time.perf_counter() - t0, 4)})
-                if checkpoints and (step % config.eval_every == 0 or step == config.steps):
-                    module.eval()
-                    score = float(evaluate())
-                    module.train()
-                    log.entries[-1]["dev_score"] = score
-                    if log.best_dev_score is None or score > log.best_dev_score:
-                        log.best_dev_score, log.best_step = score, step
-                        best = {n: p.detach().clone() for n, p in module.named_parameters() if p.requires_grad}
+                checkpoint.after(step, log)
                 bar.update(1)
                 if step % 10 == 0 or step == config.steps:
                     bar.set_postfix(loss=f"{parts['loss']:.4f}")
     finally:
         bar.close()
         module.train(was_training)
-    if best is not None and log.best_step != config.steps:
-        with torch.no_grad():
-            for n, p in module.named_parameters():
-                if n in best:
-                    p.copy_(best[n])
+    checkpoint.restore(log)
     log.train_seconds = time.perf_counter() - t0
     log.steps = config.steps
     if device.type == "cuda":
