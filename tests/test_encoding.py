@@ -173,7 +173,7 @@ def test_tokenize_plain_single_sep_is_lmbffs_finetuning_input(name):
     from conftest import _tokenizer
 
     from pet.errors import SpecError
-    from pet.prompts.encoding import tokenize_plain
+    from pet.prompts.plain import tokenize_plain
 
     tok = _tokenizer(name)
     enc = lambda t: tok(t, add_special_tokens=False)["input_ids"]

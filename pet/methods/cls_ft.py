@@ -9,10 +9,18 @@ from typing import ClassVar
 
 from ..examples import Example
 from ..options import option
-from ..prompts.encoding import PAIR_FORMATS
+from ..prompts.plain import PAIR_FORMATS
 from ..training.loop import TrainConfig, train_config
 from ..training.sequence import train_sequence_classifier
-from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, regression_targets, resolve_max_length
+from .base import (
+    FitSetup,
+    Fitted,
+    Stage,
+    checkpoint_info,
+    register_method,
+    regression_targets,
+    resolve_max_length,
+)
 from .predictors import SequencePredictor
 
 

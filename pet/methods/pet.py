@@ -17,7 +17,7 @@ PET
      target.
   4. Distillation (stage ``"distilled"``): :func:`pet.training.sequence.train_sequence_classifier`
      on the unlabelled pool only (as in the paper). Its loss
-     (:func:`pet.training.loop.distillation_loss`) softens the targets it is given with T itself
+     (:func:`pet.training.losses.distillation_loss`) softens the targets it is given with T itself
      (``q = softmax(log p / T)``), so it is handed the ensemble distribution at T = 1,
      ``p = softmax(z̄)``: the student's effective target is ``softmax(z̄ / T)``, T applied once.
 

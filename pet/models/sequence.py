@@ -14,7 +14,7 @@ architecture with ``id2label`` / ``label2id``, so ``AutoModelForSequenceClassifi
 (DistilBERT's head uses ReLU, ELECTRA's GELU) keep the encoder folder plus
 ``classifier_head.safetensors``: no transformers head reproduces theirs.
 
-The input is ``text_a`` (+ ``text_b``) in ``pair_format`` (:func:`pet.prompts.encoding.tokenize_plain`):
+The input is ``text_a`` (+ ``text_b``) in ``pair_format`` (:func:`pet.prompts.plain.tokenize_plain`):
 the tokenizer's own pair layout (default), or LM-BFF's ``single_sep`` (``<s> a </s> b </s>``), which
 ``classifier.json`` records so that a loaded classifier encodes as it was trained. transformers'
 ``pipeline`` builds the tokenizer's own pair layout: for text pairs under ``single_sep`` it feeds
@@ -36,7 +36,7 @@ from transformers import AutoModel, AutoModelForSequenceClassification
 
 from ..errors import ModelError
 from ..examples import Example
-from ..prompts.encoding import PAIR_FORMATS, pad_ids, tokenize_plain
+from ..prompts.plain import PAIR_FORMATS, pad_ids, tokenize_plain
 from ..utils.defaults import DEFAULT_EVAL_BATCH_SIZE, DEFAULT_MAX_LENGTH
 from .hf import load_pretrained
 from .prompt_model import resolve_device, takes_token_types
@@ -84,7 +84,7 @@ class SequenceClassifier(nn.Module):
         super().__init__()
         if pair_format not in PAIR_FORMATS:
             raise ModelError(f"pair_format '{pair_format}' is unknown; fix: use one of {', '.join(PAIR_FORMATS)}")
-        #: how ``text_a`` and ``text_b`` become one input (see :func:`pet.prompts.encoding.tokenize_plain`)
+        #: how ``text_a`` and ``text_b`` become one input (see :func:`pet.prompts.plain.tokenize_plain`)
         self.pair_format = pair_format
         self.encoder = encoder
         self.tokenizer = tokenizer

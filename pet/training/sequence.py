@@ -12,8 +12,9 @@ import torch.nn.functional as F
 from ..errors import ConfigError, DataError
 from ..examples import Example
 from ..models.sequence import SequenceClassifier
-from ..prompts.encoding import pad_ids
+from ..prompts.plain import pad_ids
 from ..utils.defaults import DEFAULT_MAX_LENGTH
+from .losses import distillation_loss
 from .loop import (
     IndexStream,
     TrainConfig,
@@ -21,7 +22,6 @@ from .loop import (
     check_dev,
     check_targets,
     dev_score,
-    distillation_loss,
     seed_everything,
     train_loop,
 )
@@ -104,7 +104,7 @@ def train_sequence_classifier(
 
     With ``soft_targets`` (``[len(train), len(labels)]`` probabilities) the loss is PET's
     distillation KL at ``config.temperature``; ``train`` may then be unlabelled. ``pair_format``
-    joins ``text_a`` and ``text_b`` (:func:`pet.prompts.encoding.tokenize_plain`); the classifier
+    joins ``text_a`` and ``text_b`` (:func:`pet.prompts.plain.tokenize_plain`); the classifier
     keeps it for prediction and saving. The returned classifier has ``.train_log`` (a ``TrainLog``)."""
     config = TrainConfig.from_dict(config).resolved()
     seed_everything(config.seed)
