@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import shlex
+import signal
 import subprocess
 import sys
 
@@ -123,6 +124,13 @@ def test_pet_processes_finds_a_running_pet_command():
                 break
             subprocess.run(["sleep", "0.1"])
         assert proc.pid in threads.pet_processes()
+        proc.send_signal(signal.SIGSTOP)  # a stopped run uses no core: not counted
+        for _ in range(50):
+            if proc.pid not in threads.pet_processes():
+                break
+            subprocess.run(["sleep", "0.1"])
+        assert proc.pid not in threads.pet_processes()
+        proc.send_signal(signal.SIGCONT)
     finally:
         proc.kill()
         proc.wait()

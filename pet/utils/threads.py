@@ -27,7 +27,8 @@ def other_pet_processes() -> int:
 
 def pet_processes() -> list[int]:
     """Process ids of running processes, other than this one and its parent, whose command line
-    is a ``pet`` command (``pet …`` or ``python -m pet …``). Linux ``/proc`` only; none elsewhere."""
+    is a ``pet`` command (``pet …`` or ``python -m pet …``); stopped and zombie processes use no
+    core and are not counted. Linux ``/proc`` only; none elsewhere."""
     me = os.getpid()
     skip = {me, os.getppid()}
     found = []
@@ -37,7 +38,10 @@ def pet_processes() -> list[int]:
             if pid in skip:
                 continue
             argv = (d / "cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError):
+            state = (d / "stat").read_text().rsplit(")", 1)[1].split()[0]  # after "(comm)", which may hold spaces
+        except (OSError, ValueError, IndexError):
+            continue
+        if state in ("T", "t", "Z", "X"):  # stopped, traced, zombie, dead
             continue
         argv = [a.decode("utf-8", "replace") for a in argv if a]
         if _is_pet_command(argv):
