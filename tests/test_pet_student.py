@@ -31,7 +31,7 @@ LABELS = ["0", "1"]
 GOOD = ["good", "great", "fine", "lovely"]
 BAD = ["bad", "awful", "dull", "boring"]
 #: a tiny budget: 3 steps per prompt model, one pair per text and round for the student
-BASE = dict(steps=3, batch_size=4, lr=1e-3, max_length=32, eval_batch_size=16, student_num_iterations=1)
+BASE = {"steps": 3, "batch_size": 4, "lr": 1e-3, "max_length": 32, "eval_batch_size": 16, "student_num_iterations": 1}
 
 
 def _task():
@@ -82,7 +82,7 @@ def test_options_are_pets_plus_every_setfit_option_as_student_option():
     assert (m.family, m.uses_unlabelled, m.distils, m.baseline, m.needs_pvps) == ("hard", True, True, False, True)
     keys = set(PetSetFitOptions.keys())
     assert set(PetOptions.keys()) <= keys
-    assert {f"student_{k}" for k in SetFitOptions.keys()} <= keys
+    assert {f"student_{f.name}" for f in SetFitOptions.fields()} <= keys
     opts = m.make_options({"student_model": "st", "student_num_iterations": 4, "student_head": "differentiable", "steps": 9})
     assert opts.steps == 9 and opts.repetitions == 1 and m.needs_unlabelled(opts)
     # the student's options are SetFit's, with setfit's defaults where not given

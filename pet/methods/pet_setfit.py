@@ -39,8 +39,9 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 import numpy as np
 
@@ -106,7 +107,7 @@ class PetSetFitOptions(PetOptions):
 
     def student_options(self) -> SetFitOptions:
         """The SetFit student's options: every ``student_<key>`` as SetFit's ``<key>``."""
-        return SetFitOptions.from_dict({k: getattr(self, STUDENT_PREFIX + k) for k in SetFitOptions.keys()}, where=self.where)
+        return SetFitOptions.from_dict({f.name: getattr(self, STUDENT_PREFIX + f.name) for f in SetFitOptions.fields()}, where=self.where)
 
 
 def ensemble_labelled(labelled: Sequence[Example], pool: Sequence[Example], proba: np.ndarray, labels: Sequence[str],
