@@ -1,4 +1,5 @@
-"""Saved prompt ensembles: LoRA-tuned PVPs as one base model + PEFT adapters.
+"""Saved prompt ensembles: LoRA-tuned PVPs as one base model + PEFT adapters, soft prompts on
+one frozen LM as that LM once + a soft prompt per PVP.
 
 A LoRA-tuned member is saved unmerged: its frozen base under ``models/<j>/`` (once for every
 LoRA-tuned member whose base weights are equal) and its adapter under ``adapters/<i>/``, written by peft's
@@ -16,6 +17,7 @@ import torch
 
 from pet.errors import ConfigError
 from pet.estimator.classifier import CONFIG_FILE, PetClassifier
+from pet.methods.predictors import _ModelWriter
 from pet.prompts.spec import PVP, Pattern, Verbalizer
 
 GOOD_BAD = Verbalizer("good-bad", {"0": ["bad"], "1": ["good"]})
@@ -100,6 +102,36 @@ def test_full_and_bitfit_ensembles_keep_one_model_per_pvp(tiny_bert_dir, tmp_pat
     assert [m["model"] for m in members] == ["models/0", "models/1"] and not any("adapter" in m for m in members)
     assert not (out / "adapters").exists()
     assert np.array_equal(PetClassifier.load(out).predict_proba(TEXTS), p1)
+
+
+SOFT_PVPS = [PVP(Pattern("soft-2", "{text_a} It was {soft:2} {mask}."), GOOD_BAD), PVP(Pattern("prefix-1", "{soft:1} {text_a} It was {mask}."), GOOD_BAD)]
+
+
+@pytest.mark.parametrize("method", ["prompt-tuning", "deep-prompt"])
+def test_soft_prompts_on_one_frozen_lm_store_it_once(tiny_bert_dir, tmp_path, monkeypatch, method):
+    clf = PetClassifier(tiny_bert_dir, method, pvps=SOFT_PVPS, options={**CFG, "soft_lr": 0.1}).fit(TEXTS, Y)
+    p1 = clf.predict_proba(TEXTS)
+    out = clf.save(tmp_path / "shared")
+    members = json.loads((out / CONFIG_FILE).read_text())["predictor"]["members"]
+    assert [(m["model"], m["soft_prompt"]["weights"]) for m in members] == [
+        ("models/0", "soft_prompts/0.safetensors"), ("models/0", "soft_prompts/1.safetensors")]
+    assert not (out / "models" / "1").exists()
+    base = _bytes(out / "models" / "0")
+    assert _bytes(out) < 1.3 * base  # one LM, not one per member
+    loaded = PetClassifier.load(out)
+    np.testing.assert_allclose(loaded.predict_proba(TEXTS), p1, atol=1e-6, rtol=0)
+    (a, _), (b, _) = loaded.fitted_.predictor.members
+    assert a.prompt_encoder is not b.prompt_encoder and a.mlm is not b.mlm  # each PVP its own soft prompt ...
+    assert a.mlm.get_input_embeddings().weight is b.mlm.get_input_embeddings().weight  # ... on the one LM, loaded once
+    again = loaded.save(tmp_path / "again")  # a loaded ensemble saves the same layout
+    assert _files(again) == _files(out) and _bytes(again / "models") == _bytes(out / "models")
+
+    # a folder written with one LM copy per member (before the sharing) still loads, to the same probabilities
+    monkeypatch.setattr(_ModelWriter, "written", lambda self, *a: None)
+    old = clf.save(tmp_path / "one-copy-each")
+    assert [m["model"] for m in json.loads((old / CONFIG_FILE).read_text())["predictor"]["members"]] == ["models/0", "models/1"]
+    assert _bytes(old) > 1.9 * base
+    np.testing.assert_allclose(PetClassifier.load(old).predict_proba(TEXTS), p1, atol=1e-6, rtol=0)
 
 
 def test_save_lora_adapter_needs_an_adapter(bert, tmp_path):

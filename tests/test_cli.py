@@ -135,3 +135,54 @@ def test_debug_shows_traceback(own, model_dir):
 
     with pytest.raises(PetError):
         main(["--debug", "zero-shot", "--task", "no-such-task", "--model", model_dir])
+
+
+def _toy_task(tmp):
+    """A registered-style task from files: a train-side pool (toy/train.csv) and a test split."""
+    root = tmp / "data"
+    (root / "toy").mkdir(parents=True)
+    words = [("loved it", "5"), ("awful film", "1"), ("quite good", "5"), ("boring", "1"), ("a delight", "5"), ("dull plot", "1")]
+    (root / "toy" / "train.csv").write_text("text,label\n" + "".join(f"{t} {i},{y}\n" for i in range(4) for t, y in words))
+    (root / "toy" / "test.csv").write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in words))
+    task = tmp / "toy.json"
+    task.write_text(json.dumps({
+        "name": "toy", "folder": "toy", "fields": {"text_a": "text"}, "label": "label", "labels": {"1": "bad", "5": "good"},
+        "splits": {"train": {"file": "train.csv"}, "test": {"file": "test.csv"}}, "metric": "accuracy",
+        "default_pvps": [["a", "v"], ["b", "v"]], "max_length": 32, "patterns": "p.json", "verbalizers": "v.json",
+    }))
+    return task, root
+
+
+#: a tiny zero-shot iPET: one grown generation of 4 examples, then distillation
+IPET0 = ["--method", "ipet", "--shots", "0", "--generations", "1", "--ipet-zero-shot-size", "4", "--steps", "1", "--distill-steps", "1",
+         "--batch-size", "2", "--max-length", "32", "--no-progress"]
+
+
+def test_train_zero_shot_ipet_on_a_task_and_on_own_data(own, model_dir, capsys):
+    """PET's |T| = 0 through `pet train --shots 0`: no labelled examples, no split folder; only
+    methods whose needs_labelled trait is False accept it."""
+    tmp, csv, pats, verbs = own
+    task, root = _toy_task(tmp)
+    out = tmp / "ipet0"
+    code, stdout, err = run(["train", "--task", str(task), "--data-dir", str(root), "--model", model_dir, *IPET0, "--output", str(out)], capsys)
+    assert code == 0, err
+    assert "toy: 0 train, 0 dev, 6 test, 24 unlabelled, 2 PVP(s)" in err and "← final" in stdout
+    stages = json.loads((out / "metrics.json").read_text())["stages"]
+    assert [s["stage"] for s in stages] == ["pvp", "pvp", "ensemble", "ipet-gen1", "ipet-gen1", "ipet-gen1-ensemble", "distilled"]
+    assert {(s["k"], s["n_train"], s["n_unlabelled"]) for s in stages} == {(0, 0, 24)} and stages[-1]["final"]
+    assert not list(root.rglob("*.jsonl")) and not (tmp / "splits").exists()  # no split folder written
+
+    unl = tmp / "unlabelled.csv"
+    unl.write_text("review\n" + "".join(f"text {i} was {'good' if i % 2 else 'bad'}\n" for i in range(12)))
+    own_args = ["train", "--data", str(csv), "--text-field", "review", "--label-field", "stars", "--patterns", str(pats),
+                "--verbalizers", str(verbs), "--model", model_dir]
+    code, stdout, err = run([*own_args, "--unlabelled", str(unl), *IPET0], capsys)
+    assert code == 0, err
+    assert "0 train, 0 dev, 4 test, 12 unlabelled" in err and "distilled" in stdout  # the whole file is the test set
+
+    # a method that trains on labelled examples: one line naming the flag and the fix
+    for argv in ([*own_args, "--method", "prompt-ft", "--shots", "0"],
+                 ["train", "--task", str(task), "--data-dir", str(root), "--model", model_dir, "--method", "pet", "--shots", "0"]):
+        line = _bad(capsys, argv)
+        assert "--shots 0" in line and "fix: pass --shots 1 or more" in line
+    assert "--shots" in _bad(capsys, [*own_args, "--method", "ipet", "--shots", "-1"])

@@ -655,3 +655,17 @@ def test_pet_classifier_fits_pet_with_original_label_values(tiny_bert_dir):
     lp = clf.fitted_.stage("distilled").predictor.predict_log_proba(test)
     np.testing.assert_allclose(clf.predict_log_proba(X), lp, atol=1e-6)
     assert list(clf.predict(X)) == [int(LABELS[i]) for i in lp.argmax(1)]
+
+
+def test_a_k0_split_only_for_methods_that_need_no_labelled_examples(toy_task):
+    """K = 0 (PET's |T| = 0) is an empty labelled set for iPET and zero-shot; any other method gets
+    one line naming --shots and the fix."""
+    from pet.data.fewshot import few_shot
+    from pet.errors import DataError
+
+    for name in ("ipet", "zero-shot"):
+        assert few_shot(toy_task, k=0, needs_labelled=get_method(name).needs_labelled) == ([], [])
+    for name in ("pet", "prompt-ft", "cls-ft"):
+        with pytest.raises(DataError, match=r"^--shots 0 \(k=0\): .*; fix: pass --shots 1 or more") as e:
+            few_shot(toy_task, k=0, needs_labelled=get_method(name).needs_labelled)
+        assert "\n" not in str(e.value)

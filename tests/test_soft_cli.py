@@ -121,7 +121,8 @@ def test_two_soft_pvps_saved_as_one_ensemble(base_copy, own_data, tmp_path, caps
     members = meta["predictor"]["members"]
     assert [m["pvp"] for m in members] == ["soft-2:good-bad", "prefix-1:good-bad"]
     assert [m["soft_prompt"]["weights"] for m in members] == ["soft_prompts/0.safetensors", "soft_prompts/1.safetensors"]
-    assert [m["model"] for m in members] == ["models/0", "models/1"]  # each soft prompt sits on its own LM copy
+    assert [m["model"] for m in members] == ["models/0", "models/0"]  # both soft prompts sit on the one frozen LM, stored once
+    assert not (out / "models" / "1").exists()
     stages = json.loads((out / "metrics.json").read_text())["stages"]
     assert [s["key"] for s in stages] == ["pvp[soft-2:good-bad]", "pvp[prefix-1:good-bad]", "ensemble"]
     (ens,) = [s for s in stages if s["final"]]

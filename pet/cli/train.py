@@ -3,6 +3,7 @@
     pet train --task sst2 --method prompt-ft --shots 16 --seed 13 --model roberta-large --data-dir data/ --output runs/sst2-pft
     pet train --data reviews.csv --text-field review --label-field stars \\
               --patterns my_patterns.json --verbalizers my_verbalizers.json --method prompt-ft --shots 8
+    pet train --task agnews --method ipet --shots 0 --model roberta-large   # zero-shot iPET (PET's |T| = 0)
     pet train --method pet --help        # PET's options, with their help and defaults
 
 The method's flags come from its options dataclass (``pet.methods``): this module only parses,
@@ -77,7 +78,9 @@ def train_parser(method: str | None) -> argparse.ArgumentParser:
     src.add_argument("--unlabelled-size", type=int_range(0, name="--unlabelled-size"),
                      help=f"unlabelled pool size (default {DEFAULT_POOL} when the method uses one, else 0)")
     p.add_argument("--method", required=True, help="a registered method (`list` prints them)")
-    p.add_argument("--shots", "-k", type=int_range(1, name="--shots"), default=16, help="labelled examples per class (default 16)")
+    unneeded = ", ".join(n for n in available_methods() if not get_method(n).needs_labelled)
+    p.add_argument("--shots", "-k", type=int_range(0, name="--shots"), default=16,
+                   help=f"labelled examples per class (default 16; 0: none, for methods that start without them: {unneeded})")
     p.add_argument("--seed", type=int, default=13, help="split and training seed (default 13)")
     add_model_args(p)
     p.add_argument("--pvps", nargs="+", help="PVP ids pattern:verbalizer (default: the task's default PVPs)")
@@ -121,11 +124,11 @@ def cmd_train(args) -> int:
     pool = a.unlabelled_size if a.unlabelled_size is not None else (DEFAULT_POOL if m.needs_unlabelled(options) else 0)
     if a.task:
         run = task_run_data(a.task, a.data_dir, k=a.shots, seed=a.seed, unlabelled_size=pool,
-                            patterns=a.patterns, verbalizers=a.verbalizers, pvps=a.pvps)
+                            patterns=a.patterns, verbalizers=a.verbalizers, pvps=a.pvps, needs_labelled=m.needs_labelled)
     else:
         fields = {"text_a": a.text_field, **({"text_b": a.text_b_field} if a.text_b_field else {})}
         run = own_run_data(Source(a.data, a.split, "train"), fields, a.label_field, k=a.shots, seed=a.seed, patterns=a.patterns, verbalizers=a.verbalizers,
-                           pvps=a.pvps, test=a.test, unlabelled=a.unlabelled, unlabelled_size=pool or None)
+                           pvps=a.pvps, test=a.test, unlabelled=a.unlabelled, unlabelled_size=pool or None, needs_labelled=m.needs_labelled)
     model = require_model(a)
     mode = start_run(a)
     print(f"{a.method} on {run.describe()}, model {model}", file=sys.stderr)

@@ -156,6 +156,17 @@ def load_split_dir(out_dir: str | Path) -> tuple[list[Example], list[Example]]:
     return read_examples(d / "train.jsonl"), read_examples(d / "dev.jsonl")
 
 
+def check_shots(k: int | None, needs_labelled: bool = True) -> None:
+    """K (``--shots``) must be 1 or more, or 0 for a method that fits without labelled examples
+    (``needs_labelled=False``: zero-shot, zero-shot iPET); a one-line ``DataError`` otherwise."""
+    if k is None or k > 0 or (k == 0 and not needs_labelled):
+        return
+    if k < 0:
+        raise DataError(f"--shots {k} (k): must be 0 or more; fix: pass a positive --shots")
+    raise DataError("--shots 0 (k=0): no labelled examples, but this method trains on them; fix: pass --shots 1 or more "
+                    "(--shots 0 is for methods that start without labelled examples, e.g. --method ipet or zero-shot)")
+
+
 def _fixed_available(task: TaskSpec, root: Path, k: int | None, seed: int) -> bool:
     if "train" not in task.splits:
         return False
@@ -177,6 +188,7 @@ def few_shot(
     dev_k: int | None = None,
     total: int | None = None,
     balanced: bool = False,
+    needs_labelled: bool = True,
 ) -> tuple[list[Example], list[Example]]:
     """The (train, dev) few-shot split for K examples per class and a seed.
 
@@ -194,8 +206,16 @@ def few_shot(
     With ``out_dir`` the split is written there (``train.jsonl``, ``dev.jsonl``,
     ``manifest.json``, ``SHA256SUMS``); if the folder already holds the same split it is
     verified and read back instead, so every method sees identical examples.
+
+    ``k=0`` is PET's |T| = 0: no labelled examples (``([], [])``, no folder written). Only a
+    method that fits without them may ask for it: pass its ``needs_labelled`` trait
+    (``get_method(name).needs_labelled``); with ``needs_labelled=True`` K = 0 is a ``DataError``.
     """
     t = load_task(task)
+    if total is None:
+        check_shots(k, needs_labelled)
+        if k == 0:
+            return [], []
     root = resolve_data_dir(data_dir)
     dk = k if dev_k is None else dev_k
     params = {"task": t.name, "k": k, "dev_k": dk, "seed": seed} if total is None else {"task": t.name, "total": total, "seed": seed}
@@ -225,8 +245,6 @@ def few_shot(
             source = "first-per-label-total" if balanced else "sampled-total"
             _write_split_dir(Path(out_dir), train, [], {**params, "source": source, "n_train": len(train), "n_dev": 0})
         return train, []
-    if k is not None and k < 1:
-        raise DataError(f"k={k}: must be at least 1; fix: pass a positive --k")
     if _fixed_available(t, root, k, seed):
         source = "fixed"
         train = _load_split(t, "train", root, seed)

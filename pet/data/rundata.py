@@ -19,7 +19,7 @@ from typing import Sequence
 from ..errors import ConfigError, DataError
 from ..examples import Example
 from ..prompts.spec import PVP
-from .fewshot import few_shot, load_examples, unlabelled_pool
+from .fewshot import check_shots, few_shot, load_examples, unlabelled_pool
 from .owndata import own_data_task, read_own
 from .registry import TaskSpec, load_task, task_pvps
 from .stream import Source
@@ -72,11 +72,13 @@ def task_run_data(
     verbalizers: str | Path | None = None,
     pvps: Sequence[str] | None = None,
     test_split: str = "test",
+    needs_labelled: bool = True,
 ) -> RunData:
     """A registered task's few-shot split for (K, seed) (LM-BFF's fixed folders where they exist),
-    up to ``unlabelled_size`` train-side texts outside it, its test split and PVPs."""
+    up to ``unlabelled_size`` train-side texts outside it, its test split and PVPs. ``k=0``
+    (no labelled examples) is for a method whose ``needs_labelled`` trait is False (pass it)."""
     t = load_task(task)
-    train, dev = few_shot(t, data_dir, k=k, seed=seed)
+    train, dev = few_shot(t, data_dir, k=k, seed=seed, needs_labelled=needs_labelled)
     test = load_examples(t, test_split, data_dir, seed=seed)
     unl = unlabelled_pool(t, data_dir, exclude=train + dev, size=unlabelled_size, seed=seed) if unlabelled_size > 0 else []
     chosen = task_pvps(t, patterns, verbalizers, pvps, include_soft=True)
@@ -96,10 +98,13 @@ def own_run_data(
     test: str | Path | Source | None = None,
     unlabelled: str | Path | Source | None = None,
     unlabelled_size: int | None = None,
+    needs_labelled: bool = True,
 ) -> RunData:
     """K per class drawn (seeded) from a user's labelled file or ``hf:`` dataset (its ``train``
     split unless a :class:`Source` names another); the rest (or ``test``: a file, or an ``hf:``
-    dataset's ``test`` split) is the test set; ``unlabelled`` is optional text (same columns)."""
+    dataset's ``test`` split) is the test set; ``unlabelled`` is optional text (same columns).
+    ``k=0`` (no labelled examples) is for a method whose ``needs_labelled`` trait is False."""
+    check_shots(k, needs_labelled)
     if (patterns is None) != (verbalizers is None):
         raise ConfigError("own data needs both --patterns FILE and --verbalizers FILE (or neither, for cls-ft); fix: pass both")
     chosen: list[PVP] = []

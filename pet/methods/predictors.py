@@ -20,8 +20,10 @@ Every predictor class has the same shape (the registry relies on nothing else):
 finds it when a folder is loaded.
 
 In a saved folder (see :mod:`pet.estimator.folder`), a prompt predictor writes each distinct
-masked LM under ``models/<j>/`` (Hugging Face format, tokenizer files; LoRA-tuned members share
-one unmerged base there); a LoRA-tuned member adds its PEFT adapter under ``adapters/<i>/`` (``adapter_config.json``,
+masked LM once under ``models/<j>/`` (Hugging Face format, tokenizer files): members whose LM
+weights are equal share that folder (LoRA-tuned members their unmerged base, soft prompts on a
+frozen LM that LM; folders saved with one copy per member load as they are). A LoRA-tuned
+member adds its PEFT adapter under ``adapters/<i>/`` (``adapter_config.json``,
 ``adapter_model.safetensors``), a soft-prompt member its parameters under
 ``soft_prompts/<i>.safetensors``. A sequence predictor writes ``model/`` in transformers' own
 ``*ForSequenceClassification`` layout. Every path a saved spec names is relative to the folder
@@ -199,16 +201,17 @@ class PromptEnsemble:
 class _ModelWriter:
     """Writes each distinct model of a prompt ensemble into a saved folder once.
 
-    Each distinct model goes to ``models/<j>/``, except that LoRA-tuned members store their base
-    weights (LoRA layers removed, not merged) once for every member whose base is equal (same
-    tensors, same vocabulary), each adding its PEFT adapter under ``adapters/<i>/``. A soft
-    prompt's parameters go under ``soft_prompts/<i>.safetensors``."""
+    A member's LM goes to ``models/<j>/`` unless an equal one (same tensors, same vocabulary, same
+    config) is there already: soft prompts trained on one frozen LM, or LoRA-tuned members (whose
+    base weights, LoRA layers removed, not merged, are what is compared and written), share it.
+    A LoRA member adds its PEFT adapter under ``adapters/<i>/``, a soft prompt its parameters
+    under ``soft_prompts/<i>.safetensors``."""
 
     def __init__(self, d: Path):
         self.d = d
         self.entries: dict[int, dict] = {}  # id(PromptModel) -> its spec entry
-        self.bases: list[tuple[str, dict, dict]] = []  # (folder, state dict, vocabulary) per LoRA base
-        self.n_models = self.n_adapters = self.n_soft = 0
+        self.bases: list[tuple[str, dict, dict, dict]] = []  # (folder, state dict, vocabulary, config) per written LM
+        self.n_adapters = self.n_soft = 0
 
     def entry(self, model: PromptModel) -> dict[str, Any]:
         if id(model) not in self.entries:
@@ -225,23 +228,31 @@ class _ModelWriter:
         return self.entries[id(model)]
 
     def _base(self, model: PromptModel) -> str:
-        """The folder of ``model``'s base weights: for a LoRA-tuned model, one written before for
-        an equal base if any; else a new one."""
-        lora = has_lora(model.mlm)
-        base = lora_base(model.mlm) if lora else model.mlm
-        state, vocab = (base.state_dict(), model.tokenizer.get_vocab()) if lora else ({}, {})
-        for rel, other, other_vocab in self.bases if lora else []:
-            if other_vocab == vocab and other.keys() == state.keys() and all(torch.equal(other[k], state[k]) for k in state):
-                return rel
-        rel = f"{MODELS_DIR}/{self.n_models}"
-        self.n_models += 1
-        (self.d / rel).mkdir(parents=True)
-        with quiet_hf():
-            base.save_pretrained(self.d / rel)
-            model.tokenizer.save_pretrained(self.d / rel)
-        if lora:
-            self.bases.append((rel, state, vocab))
+        """The folder of ``model``'s LM (for a LoRA-tuned model, its base): one written before
+        for an equal LM if any (:meth:`written`), else a new one."""
+        base = lora_base(model.mlm) if has_lora(model.mlm) else model.mlm
+        state, vocab, config = base.state_dict(), model.tokenizer.get_vocab(), base.config.to_dict()
+        rel = self.written(state, vocab, config)
+        if rel is None:
+            rel = f"{MODELS_DIR}/{len(self.bases)}"
+            (self.d / rel).mkdir(parents=True)
+            with quiet_hf():
+                base.save_pretrained(self.d / rel)
+                model.tokenizer.save_pretrained(self.d / rel)
+            self.bases.append((rel, state, vocab, config))
         return rel
+
+    def written(self, state: dict, vocab: dict, config: dict) -> str | None:
+        """The folder of an LM written before with equal weights, vocabulary and config, or None."""
+        for rel, other, other_vocab, other_config in self.bases:
+            if other_vocab == vocab and other_config == config and other.keys() == state.keys() and all(
+                    _same_tensor(other[k], state[k]) for k in state):
+                return rel
+        return None
+
+
+def _same_tensor(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and a.device == b.device and torch.equal(a, b)
 
 
 class _ModelReader:
