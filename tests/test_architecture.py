@@ -97,7 +97,7 @@ def test_cli_modules_only_parse_call_and_print():
             assert bad not in text, f"{f.name} contains {bad!r}"
 
 
-@pytest.mark.parametrize("name", ["zero-shot", "prompt-ft", "cls-ft", "pet", "ipet", "prompt-tuning", "p-tuning", "p-tuning-ft", "deep-prompt"])
+@pytest.mark.parametrize("name", ["zero-shot", "prompt-ft", "adapet", "cls-ft", "pet", "ipet", "prompt-tuning", "p-tuning", "p-tuning-ft", "deep-prompt"])
 def test_every_method_is_registered_with_typed_documented_options(name):
     assert name in available_methods()
     m = get_method(name)

@@ -5,7 +5,9 @@ ensemble (mean of label log-probs) is the final stage.
 With ``contrastive_weight > 0`` each model also learns from a supervised contrastive term
 between each example and its rendering under another of the run's templates (Jian et al.
 2022; :mod:`pet.training.contrastive`). ``pvp: [first]`` trains the run's first PVP only
-while the others still serve as second-view templates.
+while the others still serve as second-view templates. ``label_loss: decoupled`` and
+``lcm_weight > 0`` switch on ADAPET's objectives (Tam et al. 2021; :mod:`pet.training.adapet`;
+the ``adapet`` method, :mod:`pet.methods.adapet`, has them on by default).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ..models.prompt_model import PromptModel
 from ..options import option
 from .predictors import PromptEnsemble
 from ..prompts.spec import PVP
+from ..training.adapet import ADAPETObjective, ADAPETOptions
 from ..training.contrastive import ContrastiveOptions, SecondView, view_pvps
 from ..training.loop import TrainConfig, train_prompt_model
 from .zero_shot import DemoOptions
@@ -27,10 +30,16 @@ from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, reg
 
 
 @dataclass
-class PromptFTOptions(DemoOptions, ContrastiveOptions, TrainConfig):
+class PromptFTOptions(DemoOptions, ContrastiveOptions, ADAPETOptions, TrainConfig):
     where: ClassVar[str] = "prompt-ft options"
 
     pvp: list[str] | None = option(None, "train only these PVPs ('pattern:verbalizer' ids, pattern ids, or 'first': the run's first; null: all of the run's)")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.demonstrations and self.lcm_weight > 0:
+            raise ConfigError(f"{self.where}: lcm_weight={self.lcm_weight} with demonstrations is not supported (ADAPET's label-conditioned "
+                              "MLM would also mask the demonstrations' text); fix: set lcm_weight 0 or demonstrations false")
 
 
 def select_pvps(pvps: list[PVP], wanted: list[str] | None) -> list[PVP]:
@@ -73,7 +82,8 @@ def fit_prompt_ft(train: list[Example], unlabelled: list[Example], options: Prom
     for pvp in pvps:
         model = PromptModel.from_pretrained(setup.model, device=setup.device)
         log = train_prompt_model(model, pvp, train, config, setup.labels, unlabelled=aux, soft_targets=targets, progress=setup.progress,
-                                 dev=setup.dev, dev_metric=setup.metric, second_view=second_view(pvp, options, setup))
+                                 dev=setup.dev, dev_metric=setup.metric, second_view=second_view(pvp, options, setup),
+                                 adapet=ADAPETObjective.from_options(options))
         logs[pvp.id] = log
         members.append((model, pvp))
         stages.append(
@@ -119,7 +129,8 @@ def _fit_with_demonstrations(train: list[Example], unlabelled: list[Example], op
             view.pvps = [demonstration_pvp(v, setup.labels, sep=sep) for v in view.pvps]
             view.examples = with_demonstrations(train, sampler.sample(train, -2))
         log = train_prompt_model(model, demo_pvp, aug_train, config, setup.labels, unlabelled=aux, progress=setup.progress,
-                                 dev=aug_dev, dev_metric=setup.metric, second_view=view)
+                                 dev=aug_dev, dev_metric=setup.metric, second_view=view,
+                                 adapet=ADAPETObjective.from_options(options))
         logs[pvp.id] = log
         members.append((model, pvp))
         fixed = {"steps": log.steps, "final_loss": log.final_loss, "tune": config.tune, "demonstrations": cfg.to_dict(), **checkpoint_info(log)}

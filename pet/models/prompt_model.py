@@ -172,6 +172,16 @@ class PromptModel(nn.Module):
         hidden = self.encoder(**kw).last_hidden_state
         return self.head(hidden[rows, pos])
 
+    def token_logits(self, batch: dict[str, torch.Tensor], rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """Vocabulary logits ``[N, V]`` at the ``N`` positions ``(rows[i], cols[i])`` of the batch
+        (any positions, not only the masks: ADAPET's label-conditioned MLM reads masked text)."""
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        rows, cols = rows.to(self.device), cols.to(self.device)
+        kw = self._embed(batch)
+        if self.head is None:  # unknown layout: exact but slow path
+            return self.mlm(**kw).logits[rows, cols]
+        return self.head(self.encoder(**kw).last_hidden_state[rows, cols])
+
     def label_scores(self, batch: dict[str, torch.Tensor], vt: VerbalizerTokens) -> torch.Tensor:
         """Per-label scores ``[B, L]`` (log of the mean word probability; see module doc)."""
         lp = torch.log_softmax(self.mask_logits(batch, vt.n_masks).float(), dim=-1)

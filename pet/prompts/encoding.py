@@ -24,7 +24,7 @@ Token type ids are produced for tokenizers whose model takes them (``token_type_
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 import torch
@@ -233,7 +233,9 @@ class Encoded:
     """One example as ids, with where its masks start and where its soft tokens sit.
 
     ``token_type_ids`` is a list (same length as ``input_ids``) for tokenizers whose model
-    takes token types, else ``None``.
+    takes token types, else ``None``. ``text_positions`` are the positions of the tokens that
+    come from the example's text fields (after truncation), never template words, masks, soft
+    or special tokens: what ADAPET's label-conditioned MLM may mask.
     """
 
     input_ids: list[int]
@@ -241,6 +243,7 @@ class Encoded:
     soft_positions: list[int]
     label: int  # index into the verbalizer's labels, -1 when unlabelled
     token_type_ids: list[int] | None = None
+    text_positions: list[int] = field(default_factory=list)
 
 
 class PVPEncoder:
@@ -421,6 +424,7 @@ class PVPEncoder:
         types: list[int] = []
         cur = self.layout.text_types[0]
         soft: list[int] = []
+        text: list[int] = []
         mask_start = -1
         fi = 0
         for kind, payload in self._plan:
@@ -434,6 +438,7 @@ class PVPEncoder:
             if kind == "field":
                 part = parts[fi]
                 fi += 1
+                text.extend(range(len(ids), len(ids) + len(part)))
             else:
                 part = payload
                 if kind == "mask":
@@ -442,7 +447,7 @@ class PVPEncoder:
                     soft.extend(range(len(ids), len(ids) + len(payload)))
             ids.extend(part)
             types.extend([cur] * len(part))
-        return Encoded(ids, mask_start, soft, -1, types if self.layout.types else None)
+        return Encoded(ids, mask_start, soft, -1, types if self.layout.types else None, text)
 
     def _cut_tail(self, enc: Encoded, ex: Example, field_ids: list[list[int]]) -> Encoded:
         """LM-BFF's last step: the input cut at ``max_length`` from the tail, special tokens and
@@ -461,7 +466,7 @@ class PVPEncoder:
             lengths = longest_first([len(f) for f in field_ids], self._budget)
             return self._assemble([f[:n] for f, n in zip(field_ids, lengths)])
         types = enc.token_type_ids[:m] if enc.token_type_ids is not None else None
-        return Encoded(enc.input_ids[:m], enc.mask_start, enc.soft_positions, enc.label, types)
+        return Encoded(enc.input_ids[:m], enc.mask_start, enc.soft_positions, enc.label, types, [p for p in enc.text_positions if p < m])
 
 
 def collate(items: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tensor]:

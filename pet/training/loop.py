@@ -23,6 +23,8 @@ Losses (see ``docs/training.md``):
 * ``supcon`` (a ``second_view`` of weight > 0): supervised contrastive loss between the
   mask-position hidden states of each example and of its rendering under another template
   (Jian et al. 2022; :mod:`pet.training.contrastive`). Total loss adds ``weight * supcon``.
+* ``dlo`` / ``lcm`` (an ``adapet`` objective): ADAPET's decoupled label objective in place of
+  ``ce``, and ``lcm_weight *`` its label-conditioned MLM loss (:mod:`pet.training.adapet`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from torch import nn
 
 from ..errors import ConfigError, DataError
 from ..examples import Example
+from .adapet import check_objective, decoupled_label_loss, label_conditioned_mlm_loss, lcm_batch
 from .losses import distillation_loss, mask_tokens, special_mask
 from ..models.tuning import TUNING_MODES, apply_tuning, trainable_parameter_count
 from ..options import Options, option
@@ -106,7 +109,7 @@ def train_config(options: TrainConfig) -> TrainConfig:
 class TrainLog:
     """What a training run did: one entry per optimizer step plus totals."""
 
-    entries: list[dict] = field(default_factory=list)  # {step, loss, lr, seconds, [ce, mlm, kl]}
+    entries: list[dict] = field(default_factory=list)  # {step, loss, lr, seconds, [ce, mlm, kl, supcon, dlo, lcm]}
     train_seconds: float = 0.0
     steps: int = 0
     trained_parameters: int = 0
@@ -412,10 +415,11 @@ class _PromptData:
     targets: torch.Tensor | None  # distillation probabilities, or None for cross-entropy
     plain: list  # unlabelled texts tokenised plainly, for the auxiliary MLM loss
     views: list = field(default_factory=list)  # per second-view PVP: one ``Encoded`` per example
+    adapet: Any = None  # an ``ADAPETObjective``, or None
 
 
 def _prompt_data(model, pvp, train: list[Example], config: TrainConfig, labels: list[str], unlabelled: list[Example],
-                 soft_targets, second_view) -> _PromptData:
+                 soft_targets, second_view, adapet=None) -> _PromptData:
     """Check the inputs of :func:`train_prompt_model` and encode them (one-line errors)."""
     if not train:
         raise DataError("no training examples; fix: pass at least one labelled example")
@@ -432,7 +436,9 @@ def _prompt_data(model, pvp, train: list[Example], config: TrainConfig, labels: 
     if config.mlm_weight > 0 and not unlabelled:
         raise ConfigError(f"mlm_weight={config.mlm_weight} needs unlabelled text but none was given; fix: pass unlabelled examples or set mlm_weight 0")
     plain = tokenize_plain(model.tokenizer, unlabelled, config.max_length) if config.mlm_weight > 0 else []
-    return _PromptData(encoded, enc.verbalizer_tokens, targets, plain, _encode_views(model, train, config, labels, soft_targets, second_view))
+    check_objective(adapet, model, soft_targets)
+    views = _encode_views(model, train, config, labels, soft_targets, second_view)
+    return _PromptData(encoded, enc.verbalizer_tokens, targets, plain, views, adapet)
 
 
 def _encode_views(model, train: list[Example], config: TrainConfig, labels: list[str], soft_targets, second_view) -> list:
@@ -461,6 +467,7 @@ def _prompt_batches(data: _PromptData, config: TrainConfig, tokenizer) -> Callab
         u_stream = IndexStream(len(data.plain), config.unlabelled_batch_size, config.seed + 1, rank, world) if config.mlm_weight > 0 else None
         gen = torch.Generator().manual_seed(config.seed + 2 + rank)
         view_gen = torch.Generator().manual_seed(config.seed + 3 + rank) if data.views else None
+        lcm_gen = torch.Generator().manual_seed(config.seed + 4 + rank) if data.adapet is not None and data.adapet.lcm_weight > 0 else None
         for idx in idx_stream:
             b = collate([data.encoded[i] for i in idx], pad)
             if data.targets is not None:
@@ -472,6 +479,8 @@ def _prompt_batches(data: _PromptData, config: TrainConfig, tokenizer) -> Callab
             if view_gen is not None:  # one view template per example, drawn uniformly
                 pick = torch.randint(len(data.views), (len(idx),), generator=view_gen).tolist()
                 b["view"] = collate([data.views[j][i] for j, i in zip(pick, idx)], pad)
+            if lcm_gen is not None:  # ADAPET: a sampled label's word at the mask, some text masked
+                b["lcm"] = lcm_batch([data.encoded[i] for i in idx], data.vt, data.adapet.lcm_mask_ratio, tokenizer.mask_token_id, pad, lcm_gen)
             yield b
 
     return batches
@@ -481,19 +490,23 @@ def _prompt_loss(data: _PromptData, config: TrainConfig, second_view) -> Callabl
     """``loss_fn(model, batch)`` for :func:`train_loop` (the losses of :func:`train_prompt_model`)."""
     from .contrastive import mask_representation, supcon_loss
 
-    vt, T = data.vt, config.temperature
+    vt, T, adapet = data.vt, config.temperature, data.adapet
 
     def loss_fn(m, b):
         dev = m.device
-        view = b.get("view")
+        view, lcm = b.get("view"), b.get("lcm")
+        if view is not None or lcm is not None:
+            b = {k: v for k, v in b.items() if k not in ("view", "lcm")}
         if view is not None:
-            b = {k: v for k, v in b.items() if k != "view"}
             scores, hidden = m.label_scores_and_states(b, vt)
         else:
             scores = m.label_scores(b, vt)
         if "targets" in b:
             main = distillation_loss(scores, b["targets"].to(dev), T)
             out = {"kl": main}
+        elif adapet is not None and adapet.decoupled:
+            main = decoupled_label_loss(scores, b["labels"].to(dev))
+            out = {"dlo": main}
         else:
             main = F.cross_entropy(scores, b["labels"].to(dev))
             out = {"ce": main}
@@ -507,6 +520,9 @@ def _prompt_loss(data: _PromptData, config: TrainConfig, second_view) -> Callabl
             views = torch.stack([mask_representation(hidden), mask_representation(m.mask_hidden(view, 1))])
             out["supcon"] = supcon_loss(views, b["labels"].to(dev), second_view.temperature)
             main = main + second_view.weight * out["supcon"]
+        if lcm is not None:
+            out["lcm"] = label_conditioned_mlm_loss(m, lcm)
+            main = main + adapet.lcm_weight * out["lcm"]
         out["loss"] = main
         return out
 
@@ -526,6 +542,7 @@ def train_prompt_model(
     dev: Sequence[Example] = (),
     dev_metric: Callable[[list, list], float] | None = None,
     second_view=None,
+    adapet=None,
 ) -> TrainLog:
     """Fine-tune ``model`` (a ``PromptModel``) on one PVP, in place.
 
@@ -537,13 +554,15 @@ def train_prompt_model(
     ``config.temperature``; plus ``config.mlm_weight`` × the MLM loss on ``unlabelled`` text;
     plus, with ``second_view`` (a :class:`pet.training.contrastive.SecondView` of weight > 0),
     its weight × the SupCon loss between the mask-position states of each example and of its
-    second view (:mod:`pet.training.contrastive`). Trained: what ``config.tune`` selects in
+    second view (:mod:`pet.training.contrastive`); with ``adapet`` (a
+    :class:`pet.training.adapet.ADAPETObjective`), ADAPET's decoupled label loss instead of the
+    cross-entropy and/or its label-conditioned MLM term. Trained: what ``config.tune`` selects in
     ``model.mlm`` plus every parameter of ``model.prompt_encoder`` if one is attached. The
     model is left in eval mode.
     """
     config = (config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)).resolved()
     labels = list(labels)
-    data = _prompt_data(model, pvp, list(train), config, labels, list(unlabelled), soft_targets, second_view)
+    data = _prompt_data(model, pvp, list(train), config, labels, list(unlabelled), soft_targets, second_view, adapet)
     trained = apply_tuning(model, config.tune, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout)
 
     def evaluate() -> float:
