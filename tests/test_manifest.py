@@ -4,7 +4,6 @@ checksums, containment of paths from a saved config, and refusal of pickle weigh
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import shutil
 from pathlib import Path

@@ -17,7 +17,7 @@ import pytest
 import ray  # noqa: F401 — a missing extra is a collection error, not a skip
 import torch
 
-from pet.bench.executors import CellLostError, LocalExecutor, RayExecutor
+from pet.bench.executors import LocalExecutor, RayExecutor
 from pet.bench.experiment import expand_grid, load_experiment
 from pet.bench.runner import _DataCache, machine_info, run_experiment
 from pet.bench.store import ResultsStore

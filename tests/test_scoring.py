@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from pet.prompts.encoding import PVPEncoder, collate, iter_batches
+from pet.prompts.encoding import PVPEncoder
 from pet.errors import SpecError
 from pet.examples import Example
 from pet.models.prompt_model import PromptModel, split_mlm

@@ -332,7 +332,6 @@ def test_regression_metrics_follow_lmbff():
     import numpy as np
 
     from pet.errors import ConfigError
-    from pet.examples import Example
     from pet.metrics import compute_metric, evaluate_log_probs, regression_scores
 
     load_task = R.load_task
