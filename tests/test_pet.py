@@ -377,6 +377,19 @@ def test_distill_options_override_training_options_for_the_student_only():
     assert (o.steps, o.lr) == (10, 1e-3)
     d = PetOptions.from_dict({"steps": 10, "distill_batch_size": 8}).distill_config()
     assert (d.steps, d.batch_size) == (10, 8)  # null: the PVP models' value
+    d = PetOptions.from_dict({"mlm_weight": 1e-4, "unlabelled_batch_size": 3}).distill_config()
+    assert d.mlm_weight == 0.0  # the auxiliary MLM loss is the pattern models' only (PET's recipe)
+
+
+def test_pet_with_the_auxiliary_mlm_loss_distils(tiny_bert_dir):
+    """PET's recipe: the pattern models train with the MLM term, the [CLS] student without it
+    (the student's trainer refuses mlm_weight > 0, so this failed after training every model)."""
+    labelled, pool, _ = _task()
+    opts = {**BASE, "mlm_weight": 1e-4, "unlabelled_batch_size": 3, "distill_steps": 2}
+    fitted = get_method("pet").fit(labelled, pool, opts, _setup(tiny_bert_dir))
+    assert fitted.final == "distilled"
+    assert all("mlm" in e for e in fitted.logs["gen0:it-was:good-bad#0"].entries)
+    assert fitted.logs["distilled"].steps == 2 and fitted.logs["distilled"].config["mlm_weight"] == 0.0
 
 
 def test_cli_flags_come_from_the_options(capsys):

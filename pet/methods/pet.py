@@ -375,8 +375,10 @@ class PetOptions(TrainConfig):
     def distill_config(self) -> TrainConfig:
         base = train_config(self)
         over = {"steps": self.distill_steps, "lr": self.distill_lr, "batch_size": self.distill_batch_size}
-        # the student learns from the ensemble on unlabelled text: no dev checkpointing for it
-        return base.replace(eval_every=None, **{k: v for k, v in over.items() if v is not None})
+        # the student learns from the ensemble on unlabelled text: no dev checkpointing for it, and
+        # no auxiliary MLM loss (a [CLS] classifier has no LM head; PET's --lm_training is for the
+        # pattern models only)
+        return base.replace(eval_every=None, mlm_weight=0.0, **{k: v for k, v in over.items() if v is not None})
 
 
 @dataclass
