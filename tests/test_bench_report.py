@@ -89,6 +89,10 @@ def test_report_tables(results):
     assert g["n_pairs"] == 3 and g["wins"] == 3 and g["ci_over"] == OVER_SEEDS
     diffs = np.array([0.2, 0.05, 0.1])
     assert g["gain_mean"] == pytest.approx(diffs.mean()) and g["gain_std"] == pytest.approx(diffs.std())
+    sp = t["stage_pairs"]  # prompt-ft's headline is the mean of its PVPs, not a stage; cls-ft and prompt-tuning have one stage
+    assert set(sp["method"]) == {"zero-shot", "pet"} and len(sp) == 2 + 3
+    pe = sp[(sp["method"] == "pet") & (sp["stage_b"] == "ensemble")].iloc[0]
+    assert pe["stage_a"] == "distilled" and pe["diff"] == pytest.approx(np.mean([0.08, 0.01, 0.14])) and pe["ci_over"] == OVER_SEEDS
     hs = t["hard_soft"].iloc[0]
     assert hs["hard_method"] == "pet" and hs["soft_method"] == "prompt-tuning" and hs["baseline_method"] == "cls-ft"
     assert hs["hard_minus_soft"] == pytest.approx(np.mean([0.8, 0.75, 0.9]) - 0.6)
@@ -114,8 +118,8 @@ def test_report_writes_csv_markdown_and_valid_pngs(results, tmp_path):
     out = tmp_path / "out"
     rep = build_report(results, references=REPO / "data" / "references.csv", output=out)
     names = {p.relative_to(out).as_posix() for p in rep.files}
-    for n in ("report.md", "headline.csv", "stages.csv", "pvps.csv", "gains.csv", "paired.csv", "hard_soft.csv", "cost.csv", "rows.csv",
-              "references.csv", "plots/bars_k16.png", "plots/pvps_k16.png"):
+    for n in ("report.md", "headline.csv", "stages.csv", "pvps.csv", "gains.csv", "paired.csv", "stage_pairs.csv", "hard_soft.csv",
+              "cost.csv", "rows.csv", "references.csv", "plots/bars_k16.png", "plots/pvps_k16.png"):
         assert n in names, n
     assert "plots/score_vs_k.png" not in names  # one K: bars, not points at a single tick
     for png in out.glob("plots/*.png"):

@@ -87,6 +87,7 @@ def render(root: Path, df, info: dict, notes: dict, tables: dict, models: list[s
     lines += pvps(tables["pvps"], tname)
     lines += hard_soft(tables["hard_soft"], tname)
     lines += paired(tables["paired"], tname)
+    lines += stage_pairs(tables.get("stage_pairs"), tname)
     lines += gains(tables["gains"], tname)
     lines += cost(tables["cost"])
     if "references" in tables:
@@ -232,11 +233,21 @@ def hard_soft(hs, tname) -> list[str]:
     return lines + [md_table(["task", "K", "best hard prompt", "best soft prompt", "best baseline", "hard − soft"], rows), ""]
 
 
-def verdict(r) -> str:
-    """"within noise" when the paired interval covers 0 (or there is none), else who is ahead."""
+def verdict(r, a: str = "method_a", b: str = "method_b") -> str:
+    """"within noise" when the paired interval covers 0 (or there is none), else who is ahead
+    (named by the row's columns ``a`` and ``b``)."""
     if _nan(r["ci95_low"]) or r["ci95_low"] <= 0 <= r["ci95_high"]:
         return WITHIN_NOISE
-    return f"{r['method_a']} better" if r["diff"] > 0 else f"{r['method_b']} better"
+    return f"{r[a]} better" if r["diff"] > 0 else f"{r[b]} better"
+
+
+def few_seeds_caution(pr) -> list[str]:
+    """A caution when comparisons rest on fewer than 5 seeds without per-example predictions."""
+    few = pr[(pr["ci_over"] == OVER_SEEDS) & (pr["n_seeds"] < 5)]
+    if not len(few):
+        return []
+    return [(f"Caution: {len(few)} comparisons rest on fewer than 5 seeds without per-example predictions; a bootstrap over "
+             "so few values cannot reach beyond their range, so those intervals are too narrow and their p-values too small."), ""]
 
 
 def paired(pr, tname) -> list[str]:
@@ -248,14 +259,28 @@ def paired(pr, tname) -> list[str]:
               f"bootstrap interval (the same resampled seeds and test examples for both methods, {res:,} resamples; "
               f"`{SEEDS_ONLY_MARK}`: over seeds only), and the two-sided bootstrap p-value. **{WITHIN_NOISE}**: the interval covers 0. "
               f"`{MEAN_OVER_TASKS}`: the mean difference over every task of that K, each task resampled on its own."), ""]
-    few = pr[(pr["ci_over"] == OVER_SEEDS) & (pr["n_seeds"] < 5)]
-    if len(few):
-        lines += [(f"Caution: {len(few)} comparisons rest on fewer than 5 seeds without per-example predictions; a bootstrap over "
-                  "so few values cannot reach beyond their range, so those intervals are too narrow and their p-values too small."), ""]
+    lines += few_seeds_caution(pr)
     rows = [[tname(r["task"]) if r["task"] != MEAN_OVER_TASKS else f"*{MEAN_OVER_TASKS}*", r["k_label"], r["method_a"], r["method_b"],
              f"{100 * r['diff']:+.1f}", fmt_ci(r["ci95_low"], r["ci95_high"], r["ci_over"], signed=True) or "–",
              "–" if _nan(r["p_value"]) else f"{r['p_value']:.3f}", verdict(r)] for _, r in pr.iterrows()]
     return lines + [md_table(["task", "K", "A", "B", "A − B", "95% CI", "p", "verdict"], rows), ""]
+
+
+def stage_pairs(sp, tname) -> list[str]:
+    """The final stage of each method against its other stages (only when there is a pair)."""
+    if sp is None or not len(sp):
+        return []
+    lines = ["## Stages of one method (paired)", "",
+             ("Per task × K × method: the stage that stands for the method (A) against each of its other stages (B) on the "
+              f"seeds both have, with the method comparisons' paired bootstrap: A − B in points, its 95% interval and p-value "
+              f"(**{WITHIN_NOISE}**: the interval covers 0; `{SEEDS_ONLY_MARK}`: over seeds only). Stages are named by their key; "
+              "all rows in `stage_pairs.csv`."), ""]
+    lines += few_seeds_caution(sp)
+    rows = [[tname(r["task"]), r["k_label"], r["method"], r["stage_a"], r["stage_b"], f"{100 * r['diff']:+.1f}",
+             fmt_ci(r["ci95_low"], r["ci95_high"], r["ci_over"], signed=True) or "–",
+             "–" if _nan(r["p_value"]) else f"{r['p_value']:.3f}", r["n_seeds"], verdict(r, "stage_a", "stage_b")]
+            for _, r in sp.iterrows()]
+    return lines + [md_table(["task", "K", "method", "A (final)", "B", "A − B", "95% CI", "p", "seeds", "verdict"], rows), ""]
 
 
 def gains(gn, tname) -> list[str]:

@@ -12,8 +12,9 @@ and plots.
 
 Sections: run metadata; test sets (full / subset / missing per task); headline results per task
 x method x K with 95% intervals; model selection; every stage; single PVPs vs their ensemble;
-hard vs soft prompts; paired comparisons; gains over the trained baselines; cost; published
-numbers side by side (clearly labelled as another base model).
+hard vs soft prompts; paired comparisons; the stages of one method paired
+(:mod:`pet.bench.stage_pairs`); gains over the trained baselines; cost; published numbers side
+by side (clearly labelled as another base model).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ..utils.io import atomic_directory, check_output_not_input
 from . import markdown, tables
 from .plots import write_plots
 from .rows import ResultRow
+from .stage_pairs import stage_pairs_table
 from .stats import RESAMPLES
 from .store import ResultsStore
 from .tables import KEY, k_label, load_references, shipped_references  # noqa: F401  (shipped_references: used by pet bench)
@@ -167,6 +169,7 @@ def build_tables(df, info: dict, resamples: int = RESAMPLES) -> dict:
         "pvps": tables.pvp_table(df),
         "hard_soft": tables.hard_soft_table(head_agg),
         "paired": paired,
+        "stage_pairs": stage_pairs_table(df, resamples=resamples),
         "gains": tables.gain_table(paired, head_agg),
         "cost": tables.cost_table(df, head),
         "selection": tables.selection_table(df, info.get("grid_rows")),

@@ -20,7 +20,7 @@ def register(sub) -> None:
         **help_text(
             "Aggregate the rows of a `pet bench` results folder: mean ± std (median) over seeds per task x method x K "
             "(x stage) with 95% bootstrap intervals over seeds x test examples, paired comparisons of methods on identical "
-            "splits, best single PVP vs the ensemble, hard vs soft prompts, gains over the trained baselines, cost, and "
+            "splits and of each method's final stage against its other stages, best single PVP vs the ensemble, hard vs soft prompts, gains over the trained baselines, cost, and "
             "published numbers side by side. Prints the Markdown and writes it with CSVs and plots; warns on stderr when "
             "the headline rows mix git commits, dirty working trees or test sets. See docs/bench.md.", *EXAMPLES),
     )
