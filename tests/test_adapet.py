@@ -377,11 +377,14 @@ def test_flagship_adapet_pairs_with_the_contrastive_add_on(monkeypatch):
     for attr in ("k", "seeds", "unlabelled", "test_limit", "budgets"):
         assert getattr(exp, attr) == getattr(ref, attr), attr
     cells = expand_grid(exp, str(SHARED / "models" / "minilm-mlm"))
-    assert len(cells) == 40 and {c.method_name for c in cells} == {"adapet"} and {c.method for c in cells} == {"prompt-ft-adapet"}
+    assert len(cells) == 80 and {c.method_name for c in cells} == {"adapet"}
+    assert {c.method for c in cells} == {"prompt-ft-adapet", "prompt-ft-adapet-code"}
     assert {c.task for c in cells} == {c.task for c in expand_grid(ref, "m")}
-    (entry,) = exp.methods
-    assert entry.options == {"pvp": ["first"], "label_loss": "decoupled", "lcm_weight": 1.0, "lcm_mask_ratio": 0.105}
-    get_method("adapet").make_options(entry.options)  # valid options
+    paper, code = exp.methods  # the paper's equal weights, and the authors' code's 16:1 weighting
+    assert paper.options == {"pvp": ["first"], "label_loss": "decoupled", "lcm_weight": 1.0, "lcm_mask_ratio": 0.105}
+    assert code.options == {**paper.options, "lcm_weight": 1 / 16}
+    for entry in (paper, code):
+        get_method("adapet").make_options(entry.options)  # valid options
 
 
 # ----------------------------------------------------------------------------- errors
