@@ -32,14 +32,7 @@ from pet.training.adapet import (
 from pet.training.loop import TrainConfig, train_prompt_model
 
 REPO = Path(__file__).resolve().parent.parent
-GOOD_BAD = Verbalizer("good-bad", {"0": ["bad"], "1": ["good"]})
-IT_WAS = PVP(Pattern("it-was", "{text_a} It was {mask}."), GOOD_BAD)
-JUST = PVP(Pattern("just", "Just {mask}! {text_a}"), GOOD_BAD)
-LABELS = ["0", "1"]
-TEXTS = ["good", "bad", "good good", "bad bad", "very good", "very bad", "good fun", "bad day"]
-Y = ["1", "0", "1", "0", "1", "0", "1", "0"]
-TRAIN = [Example({"text_a": t}, y, f"t{i}") for i, (t, y) in enumerate(zip(TEXTS, Y))]
-CFG = {"steps": 3, "lr": 1e-2, "batch_size": 4, "max_length": 32, "weight_decay": 0.0}
+from test_contrastive import CFG, GOOD_BAD, IT_WAS, JUST, LABELS, TEXTS, TRAIN, Y  # noqa: E402  (the same toy task)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
