@@ -346,6 +346,12 @@ def test_config_change_invalidates_without_reusing(fake_env):
     df, info = load_rows(fake_env / "results")
     assert info["superseded_rows"] == 12 and len(df) == 12
     assert set(df["options"].map(lambda o: o["steps"])) == {4}
+    # every row also records the options as the method ran them, defaults filled in
+    full = df["resolved_options"].tolist()
+    from pet.methods.base import get_method
+
+    assert all(set(r) == {f.name for f in get_method("fake").options.fields()} for r in full)
+    assert {(r["steps"], r["bias"], r["sleep"]) for r in full} == {(4, 0, 0.0), (4, 1, 0.0)}
     # a report restricted to the ORIGINAL file's grid shows only the old rows
     only = {c.config_hash for c in expand_grid(load_experiment(_experiment(fake_env, name="orig.yaml")))}
     df_old, info_old = load_rows(fake_env / "results", only_hashes=only)

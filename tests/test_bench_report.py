@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -160,13 +161,16 @@ N_TEST = 200
 GOLD = (np.arange(N_TEST) % 2).astype(np.int16)
 
 
-def _pred_row(task, method, seed, pred, k=16, commit="a" * 40, dirty=False, test_sha="t" * 64):
+RESOLVED = {"steps": 250, "lr": 1e-5, "label_loss": "ce"}
+
+
+def _pred_row(task, method, seed, pred, k=16, commit="a" * 40, dirty=False, test_sha="t" * 64, resolved=RESOLVED):
     from pet.bench.rows import encode_predictions
 
     score = float((pred == GOLD).mean())
     return {**_row(method, method, "final", None, seed, score), "task": task, "k": k, "final": True,
             "predictions": encode_predictions(["0", "1"], pred, GOLD), "inputs": {"test": f"{task}-{test_sha}"},
-            "git_commit": commit, "git_dirty": dirty, "split": {"checksum": f"{task}-{k}-{seed}"}}
+            "git_commit": commit, "git_dirty": dirty, "split": {"checksum": f"{task}-{k}-{seed}"}, "resolved_options": resolved}
 
 
 def _pred_store(root: Path, ks=(16,), changes: dict | None = None) -> Path:
@@ -220,13 +224,16 @@ def test_headline_and_paired_csv_with_stored_predictions(tmp_path):
     ({"commit": "b" * 40}, "2 git commits"),
     ({"dirty": True}, "uncommitted changes"),
     ({"test_sha": "u" * 64}, "task sst2: the headline rows were evaluated on 2 different test sets"),
+    ({"resolved": {**RESOLVED, "steps": 1000, "label_loss": "decoupled"}},
+     "task sst2, method pet: the headline rows ran with 2 different option sets once defaults are filled in — "
+     'label_loss ("ce" vs "decoupled"), steps (1000 vs 250)'),
 ])
 def test_mixed_provenance_warns_in_markdown_and_on_stderr(tmp_path, capsys, change, message):
     from pet.bench.report import ProvenanceWarning
     from pet.cli import main
 
     res = _pred_store(tmp_path / "res", changes={("sst2", "pet", 42): change})
-    with pytest.warns(ProvenanceWarning, match=message):
+    with pytest.warns(ProvenanceWarning, match=re.escape(message)):
         rep = build_report(res, write=False, resamples=200)
     assert any(message in w for w in rep.warnings) and "> **Warning:** " in rep.markdown and message in rep.markdown
     assert main(["report", str(res), "--quiet", "--no-plots", "--resamples", "200", "--output", str(tmp_path / "o")]) == 0
@@ -235,6 +242,13 @@ def test_mixed_provenance_warns_in_markdown_and_on_stderr(tmp_path, capsys, chan
     if "test sets" in message:  # the pair no longer has identical splits at the changed seed
         paired = rep.tables["paired"]
         assert not ((paired["task"] == "sst2") & (paired["method_a"] == "pet")).any()
+
+
+def test_rows_without_resolved_options_are_not_compared(tmp_path):
+    """Rows written before rows recorded their resolved options cannot show a changed default."""
+    res = _pred_store(tmp_path / "res", changes={("sst2", "pet", 42): {"resolved": None}})
+    rep = build_report(res, write=False, resamples=200)
+    assert not rep.warnings
 
 
 def test_cli_rejects_too_few_resamples(tmp_path, capsys):

@@ -151,6 +151,7 @@ def _row(cell: Cell, exp: Any, r: dict, out: _Outcome, split: SplitInfo, pool: t
         trained_parameters=r["trained_parameters"], cell_seconds=round(out.seconds, 3),
         fit_seconds=round(out.fitted.fit_seconds, 3) if out.fitted is not None else None,
         model=model, model_id=cell.config["model"], options=r.get("chosen_options") or cell.options, pvps=cell.pvps,
+        resolved_options=_jsonable(get_method(cell.method_name).make_options(r.get("chosen_options") or cell.options).to_dict()),
         split={"source": split.source, "checksum": split.checksum, "folder": split.folder, "n_train": len(split.train), "n_dev": len(split.dev)},
         test=None if test is None else {"split": test.split, "n": len(test.examples), "n_full": test.n_full, "limit": test.limit,
                                         "subset": test.subset, "note": test.note, "checksum": test.checksum},

@@ -31,6 +31,7 @@ from ..errors import ConfigError
 from ..utils.io import atomic_directory, check_output_not_input
 from . import markdown, tables
 from .plots import write_plots
+from .grid import canonical_json
 from .rows import ResultRow
 from .stage_pairs import stage_pairs_table
 from .stats import RESAMPLES
@@ -113,6 +114,7 @@ def provenance(df, head) -> dict:
     if dirty:
         out["warnings"].append(f"{dirty} headline rows were made from a working tree with uncommitted changes (git_dirty): "
                                "their code is not recorded exactly; fix: commit, then re-run those cells")
+    out["warnings"].extend(_mixed_options_warnings(head))
     for task, g in head.groupby("task", sort=False):
         ids = [tables.row_test_checksums(r) for r in g.to_dict("records")]
         for kind in ("file", "examples"):
@@ -122,6 +124,30 @@ def provenance(df, head) -> dict:
                                        f"(test {kind} checksums differ): their scores are not comparable; fix: re-run the older cells")
                 break
     return out
+
+
+def _mixed_options_warnings(head) -> list[str]:
+    """A warning per (task, method) whose headline rows ran with different resolved options (the
+    method's defaults filled in): a default changed between cells, which the config hash — over the
+    options the experiment file wrote — does not see. Rows from before ``resolved_options`` was
+    recorded are not compared."""
+    if "resolved_options" not in head:
+        return []
+    warnings = []
+    name = head["method_name"].where(head["method_name"].notna(), head["method"])
+    for (task, method), g in head.assign(_name=name).groupby(["task", "_name"], sort=False):
+        runs = [r for r in g["resolved_options"] if isinstance(r, dict)]
+        distinct = {canonical_json(r): r for r in runs}
+        if len(distinct) < 2:
+            continue
+        variants = list(distinct.values())
+        keys = sorted(k for k in {k for v in variants for k in v} if len({canonical_json(v.get(k)) for v in variants}) > 1)
+        shown = ", ".join(f"{k} ({' vs '.join(sorted({canonical_json(v.get(k)) for v in variants}))})" for k in keys[:3])
+        more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+        warnings.append(f"task {task}, method {method}: the headline rows ran with {len(distinct)} different option sets once "
+                        f"defaults are filled in — {shown}{more}: a method default changed between cells; "
+                        "fix: re-run the older cells (pet bench --rerun-stale)")
+    return warnings
 
 
 def _task_notes(root: Path, df) -> dict:

@@ -104,7 +104,11 @@ class ResultRow:
     experiment: str | None = None
     model: str | None = None
     model_id: Any = None
-    options: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)  # as the experiment file wrote them
+    #: every option as the method ran it, its defaults filled in (None: a row written before
+    #: rows recorded them); the config hash covers ``options`` only, so reports compare these
+    #: to catch a default that changed between cells
+    resolved_options: dict | None = None
     pvps: Any = None
     selection: str | None = None
     grid_point: dict | None = None
