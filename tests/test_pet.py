@@ -379,6 +379,7 @@ def test_distill_options_override_training_options_for_the_student_only():
     assert (d.steps, d.batch_size) == (10, 8)  # null: the PVP models' value
     d = PetOptions.from_dict({"mlm_weight": 1e-4, "unlabelled_batch_size": 3}).distill_config()
     assert d.mlm_weight == 0.0  # the auxiliary MLM loss is the pattern models' only (PET's recipe)
+    assert PetOptions.from_dict({"tune": "lora"}).distill_config().tune == "full"  # so is the tuning mode: the student trains all weights
 
 
 def test_pet_with_the_auxiliary_mlm_loss_distils(tiny_bert_dir):

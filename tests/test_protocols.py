@@ -84,6 +84,23 @@ def test_accumulated_micro_batches_equal_one_big_batch(monkeypatch, one_thread):
     assert max(float((one[n] - big[n]).abs().max()) for n in big) > 1e-4
 
 
+def test_accumulation_survives_a_dataloader_another_library_left_half_read(monkeypatch, one_thread):
+    """accelerate's shared state: a prepared DataLoader abandoned mid-iteration (setfit's Trainer
+    stops at max_steps) leaves end_of_dataloader set; the loop must still step once per
+    grad_accum micro-batches (it stepped on every one)."""
+    from accelerate import Accelerator
+
+    acc = Accelerator(cpu=True)
+    it = iter(acc.prepare(torch.utils.data.DataLoader(list(range(8)), batch_size=4)))
+    next(it), next(it)
+    assert acc.gradient_state.end_of_dataloader  # the state the bug needs
+    big, _ = _one_step(4, 1, monkeypatch)
+    acc_params, n = _one_step(1, 4, monkeypatch)
+    assert n == 1
+    for name in big:
+        torch.testing.assert_close(acc_params[name], big[name], atol=1e-5, rtol=0)
+
+
 # ----------------------------------------------------------------------------- iPET
 
 

@@ -21,6 +21,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -90,6 +91,13 @@ class _Outcome:
     mem: PeakMemory
 
 
+def resume_folder(results: str | Path, cell: Cell) -> Path:
+    """Where a cell's method keeps what it trained so far (``FitSetup.resume_dir``): a cell
+    killed before its rows were written resumes from there; the driver removes the folder once
+    the rows are in the store."""
+    return Path(results) / "partial" / cell.config_hash[:16]
+
+
 def run_cell(cell: Cell, exp: Any, model: str | None, data: DataCache, device: str | None, env: dict,
              progress: bool = False) -> list[ResultRow]:
     """Compute one cell; one row per stage (see the module docstring for the roles).
@@ -103,7 +111,8 @@ def run_cell(cell: Cell, exp: Any, model: str | None, data: DataCache, device: s
     method = get_method(cell.method_name)
     selection = parse_selection(cell.selection)
     setup = FitSetup(model=cell.model or model, labels=list(task.label_ids), pvps=pvps, seed=cell.seed, max_length=task.max_length,
-                     device=device, progress=progress, metric=task_metric(task), regression=task.regression)
+                     device=device, progress=progress, metric=task_metric(task), regression=task.regression,
+                     resume_dir=resume_folder(data.results, cell))
     if cell.role == "select" and not selection.refits:
         # dev, and FewNLU's cv:N:mean-of-folds (its points already hold their fold models' mean test score)
         return _chosen_rows(cell)

@@ -12,6 +12,7 @@ Each cell is computed while holding its cell lock, then all its rows are appende
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import ConfigError, PetError
-from .cells import run_cell
+from .cells import resume_folder, run_cell
 from .environment import capture_environment, git_commit
 from .executors import LocalExecutor
 from .grid import Cell, expand_grid
@@ -315,7 +316,9 @@ class Driver:
                 raise
             return
         info = {"task": c.task, "method": c.method, "k": c.k, "seed": c.seed, "seconds": round(secs, 3)}
-        if self.store.append_cell(c.config_hash, rows, info, supersedes=j.supersedes):
+        written = self.store.append_cell(c.config_hash, rows, info, supersedes=j.supersedes)
+        shutil.rmtree(resume_folder(self.store.root, c), ignore_errors=True)  # the cell's rows are in: nothing left to resume
+        if written:
             self.summary.recomputed += bool(j.supersedes)
             self._record(CellOutcome(c, "computed", [r.to_dict() if isinstance(r, ResultRow) else r for r in rows], secs))
             self.say(summary_line(c, rows, secs))

@@ -19,6 +19,7 @@ import dataclasses
 import difflib
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
@@ -57,6 +58,10 @@ class FitSetup:
     metric: Callable[[list, list], float] | None = None
     #: a regression task's two-label-word setting (STS-B: {low, high, low_label, high_label}), else None
     regression: dict | None = None
+    #: a folder where the method may keep what it trained so far, and reuse it when the same fit
+    #: runs again after an interruption (PET/iPET: every trained PVP model; :mod:`pet.methods.resume`);
+    #: None keeps nothing. ``pet bench`` gives each cell its own and removes it with the cell done
+    resume_dir: str | Path | None = None
 
 
 @dataclass

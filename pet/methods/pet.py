@@ -76,6 +76,8 @@ training set before training" does not change.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import math
 import time
@@ -90,12 +92,14 @@ from ..errors import ConfigError
 from ..examples import Example
 from ..metrics import compute_metric
 from ..models.prompt_model import PromptModel
+from ..models.tuning import apply_tuning
 from ..options import option
 from .predictors import PromptEnsemble, SequencePredictor
 from ..models.scoring import ensemble as ensemble_log_probs
 from ..training.sequence import train_sequence_classifier
 from ..training.loop import TrainConfig, TrainLog, train_config, train_prompt_model
 from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, resolve_max_length
+from .resume import MemberStore, examples_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -375,10 +379,11 @@ class PetOptions(TrainConfig):
     def distill_config(self) -> TrainConfig:
         base = train_config(self)
         over = {"steps": self.distill_steps, "lr": self.distill_lr, "batch_size": self.distill_batch_size}
-        # the student learns from the ensemble on unlabelled text: no dev checkpointing for it, and
-        # no auxiliary MLM loss (a [CLS] classifier has no LM head; PET's --lm_training is for the
-        # pattern models only)
-        return base.replace(eval_every=None, mlm_weight=0.0, **{k: v for k, v in over.items() if v is not None})
+        # the student learns from the ensemble on unlabelled text: no dev checkpointing for it, no
+        # auxiliary MLM loss (a [CLS] classifier has no LM head; PET's --lm_training is for the
+        # pattern models only), and all its weights trained (PET's student; `tune` — LoRA, BitFit…
+        # — chooses how the pattern models train)
+        return base.replace(eval_every=None, mlm_weight=0.0, tune="full", **{k: v for k, v in over.items() if v is not None})
 
 
 @dataclass
@@ -410,6 +415,7 @@ class _Member:
     seed: int
     pool_lp: np.ndarray | None
     log: object
+    resumed: bool = False  # loaded from FitSetup.resume_dir instead of trained
 
     @property
     def tag(self) -> str:
@@ -438,6 +444,7 @@ class PetTrainer:
         self.t0 = time.perf_counter()
         self.pre_lp: dict[str, np.ndarray] = {}  # PVP id -> its untrained model's log-probs on the labelled set
         self.gold: list[str | None] = []
+        self.saved = MemberStore(setup.resume_dir) if setup.resume_dir is not None else None
 
     # ---------------------------------------------------------------- pieces
 
@@ -469,22 +476,47 @@ class PetTrainer:
             u = untrained[pvp.id]
             return _Member(u.model, pvp, rep, seed, u.pool_lp, TrainLog(examples=0, config=cfg.to_dict()))
         model = self._fresh_model(pvp, labelled)
-        if train:
-            log_ = train_prompt_model(model, pvp, train, cfg, self.labels, unlabelled=pool if cfg.mlm_weight > 0 else (),
-                                      progress=self.setup.progress, dev=self.setup.dev, dev_metric=self.setup.metric)
-        else:  # PET trains nothing without training examples (not even the MLM loss)
+        if not train:  # PET trains nothing without training examples (not even the MLM loss)
             log_ = TrainLog(examples=0, config=cfg.to_dict())
-        kw = dict(batch_size=cfg.eval_batch_size, max_length=cfg.max_length, labels=self.labels, progress=self.setup.progress)
-        m = _Member(model, pvp, rep, seed, model.predict_log_proba(pool, pvp, **kw) if pool else None, log_)
-        if not train:
+            m = _Member(model, pvp, rep, seed, self._pool_log_proba(model, pvp, pool, cfg), log_)
             untrained[pvp.id] = m
+            return m
+        key, fingerprint = f"gen{g}-{self.setup.pvps.index(pvp)}-{rep}", self._fingerprint(pvp, cfg, train, pool)
+        if self.saved is not None and self.saved.has(key, fingerprint):
+            apply_tuning(model, cfg.tune, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout)  # the trained layout (LoRA)
+            back = self.saved.load(key, fingerprint, model.mlm)
+            if back is not None:
+                model.precision = cfg.precision  # as train_prompt_model leaves a trained model
+                model.eval()
+                return _Member(model, pvp, rep, seed, back.pool_lp, TrainLog(**back.log), resumed=True)
+            model = PromptModel.from_pretrained(self.setup.model, device=self.setup.device)  # a half-loaded model is not reused
+        log_ = train_prompt_model(model, pvp, train, cfg, self.labels, unlabelled=pool if cfg.mlm_weight > 0 else (),
+                                  progress=self.setup.progress, dev=self.setup.dev, dev_metric=self.setup.metric)
+        m = _Member(model, pvp, rep, seed, self._pool_log_proba(model, pvp, pool, cfg), log_)
+        if self.saved is not None:
+            self.saved.save(key, fingerprint, model.mlm, log_.to_dict(), m.pool_lp)
         return m
+
+    def _pool_log_proba(self, model: PromptModel, pvp: PVP, pool: list[Example], cfg: TrainConfig) -> np.ndarray | None:
+        if not pool:
+            return None
+        return model.predict_log_proba(pool, pvp, batch_size=cfg.eval_batch_size, max_length=cfg.max_length, labels=self.labels,
+                                       progress=self.setup.progress)
+
+    def _fingerprint(self, pvp: PVP, cfg: TrainConfig, train: list[Example], pool: list[Example]) -> str:
+        """What a saved member must have been trained from to be reused: base model, PVP, training
+        options (with the member's seed), training set and unlabelled pool."""
+        what = {"model": self.setup.model, "pvp": pvp.to_dict(), "config": cfg.to_dict(), "labels": self.labels,
+                "train": examples_fingerprint(train), "pool": examples_fingerprint(pool), "dev": examples_fingerprint(self.setup.dev)}
+        return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
     def _member_extra(self, g: int, m: _Member, train_size: int, gr: Growth | None) -> dict:
         """A member stage's ``extra``: its seed, training set and, from generation 1, what iPET added."""
         acc = label_accuracy(self.pre_lp[m.pvp.id], self.gold, self.labels)
         extra = {"repetition": m.repetition, "seed": m.seed, "generation": g, "train_size": train_size,
                  "pre_train_accuracy": None if math.isnan(acc) else acc, "final_loss": m.log.final_loss, **checkpoint_info(m.log)}
+        if m.resumed:
+            extra["resumed"] = True
         if gr is not None:
             prev = [p.tag for p in getattr(self, "_prev", [])]
             extra.update(added=len(gr.examples), added_target=gr.target, added_per_label=gr.per_label, voters=[prev[j] for j in gr.voters])

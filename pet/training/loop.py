@@ -259,7 +259,11 @@ def _prepare(module: nn.Module, loss_fn: Callable[[nn.Module, Any], dict], confi
     # the schedule counts optimizer steps, so it is stepped by hand (not prepared: accelerate
     # would step it once per process)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(round(config.warmup_ratio * config.steps)), config.steps)
-    accelerator.gradient_accumulation_steps = config.grad_accum  # micro-batches per optimizer step
+    # micro-batches per optimizer step, counted by accelerate, not reset at the "end of a
+    # dataloader": this loop feeds its own endless stream, and a prepared DataLoader another
+    # library left half-iterated in this process (setfit's Trainer stopping at max_steps) leaves
+    # accelerate's shared end_of_dataloader flag set, which made every micro-batch step
+    accelerator.gradient_state.plugin_kwargs.update({"num_steps": config.grad_accum, "sync_with_dataloader": False})
     wrapped, optimizer = accelerator.prepare(_LossModule(module, loss_fn), optimizer)
     return accelerator, wrapped, optimizer, scheduler, [p for g in groups for p in g["params"]]
 
@@ -563,6 +567,7 @@ def train_prompt_model(
     config = (config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)).resolved()
     labels = list(labels)
     data = _prompt_data(model, pvp, list(train), config, labels, list(unlabelled), soft_targets, second_view, adapet)
+    seed_everything(config.seed)  # LoRA's adapters are initialised here: from the seed, not from whatever ran before
     trained = apply_tuning(model, config.tune, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout)
 
     def evaluate() -> float:

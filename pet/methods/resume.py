@@ -1,0 +1,117 @@
+"""Resumable fits: trained models a method keeps on disk so an interrupted fit does not redo them.
+
+A PET cell trains 3 repetitions × 3–6 PVP models before it distils (hours on a CPU); killed
+after the tenth model, it would start again from the first. With ``FitSetup.resume_dir`` set,
+PET and iPET (:mod:`pet.methods.pet`) save each trained member there, and a later fit with the
+same folder loads it instead of training it again. ``pet bench`` gives every cell its own folder
+(``<results>/partial/<config hash>``, see :func:`pet.bench.cells.resume_folder`) and removes it
+once the cell's rows are in the store.
+
+A member is one folder ``<key>/`` written atomically (under a temporary name, renamed when
+complete): ``model.safetensors`` (the masked LM's weights, tied weights handled by safetensors'
+``save_model``), ``arrays.npz`` (the member's log-probabilities on the unlabelled pool) and ``member.json`` (the training log and a fingerprint
+of what it was trained on, with :func:`pet.utils.versions.code_fingerprint` of the code that
+trained it). A member whose fingerprints differ, or whose files do not load, is trained again — a resumed fit equals an uninterrupted one because each member's training seeds
+itself (:func:`pet.training.loop.seed_everything`) and does not depend on the others having run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..examples import Example
+from ..utils.versions import code_fingerprint
+
+log = logging.getLogger(__name__)
+
+MEMBER_FILE = "member.json"
+WEIGHTS_FILE = "model.safetensors"
+ARRAYS_FILE = "arrays.npz"
+
+
+def examples_fingerprint(examples: Sequence[Example]) -> str:
+    """SHA-256 over the examples' ids, fields and labels, in order (what a member trained on)."""
+    h = hashlib.sha256()
+    for e in examples:
+        h.update(json.dumps([e.guid, e.fields, e.label], sort_keys=True, ensure_ascii=False, default=str).encode("utf-8"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+@dataclass
+class SavedMember:
+    """A member read back: its log-probabilities on the pool and its training log (a dict)."""
+
+    pool_lp: np.ndarray | None
+    log: dict
+
+
+class MemberStore:
+    """The trained members of one fit, under ``root`` (see the module docstring)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def _dir(self, key: str) -> Path:
+        return self.root / key
+
+    def has(self, key: str, fingerprint: str) -> bool:
+        meta = self._dir(key) / MEMBER_FILE
+        if not meta.is_file():
+            return False
+        try:
+            saved = json.loads(meta.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        if saved.get("code") != code_fingerprint():  # trained by other code or libraries: not reused
+            return False
+        return saved.get("fingerprint") == fingerprint
+
+    def save(self, key: str, fingerprint: str, module: Any, log_: dict, pool_lp: np.ndarray | None) -> None:
+        """Write member ``key`` atomically: its folder appears only once every file is written."""
+        from safetensors.torch import save_model
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        for stale in self.root.glob(f".{key}.tmp-*"):  # left by a writer killed mid-save
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{key}.tmp-{os.getpid()}-"))
+        try:
+            save_model(module, str(tmp / WEIGHTS_FILE))
+            np.savez(tmp / ARRAYS_FILE, **({} if pool_lp is None else {"pool_lp": pool_lp}))
+            (tmp / MEMBER_FILE).write_text(json.dumps({"fingerprint": fingerprint, "code": code_fingerprint(), "log": log_}, default=str), encoding="utf-8")
+            final = self._dir(key)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def load(self, key: str, fingerprint: str, module: Any) -> SavedMember | None:
+        """Load member ``key``'s weights into ``module`` (a freshly built model of the same
+        architecture) and return its arrays and log; None (and the member is trained again) when
+        it is absent, was trained on something else, or does not load."""
+        if not self.has(key, fingerprint):
+            return None
+        from safetensors.torch import load_model
+
+        d = self._dir(key)
+        try:
+            load_model(module, str(d / WEIGHTS_FILE), strict=True)
+            with np.load(d / ARRAYS_FILE) as z:
+                arrays = {k: z[k] for k in z.files}
+            meta = json.loads((d / MEMBER_FILE).read_text(encoding="utf-8"))
+        except Exception as e:  # noqa: BLE001 — a damaged member is trained again, not fatal
+            log.warning("%s: cannot resume this trained member (%s: %s); training it again", d, type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+            return None
+        return SavedMember(arrays.get("pool_lp"), meta["log"])

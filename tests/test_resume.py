@@ -1,0 +1,145 @@
+"""Resumable PET fits (pet.methods.resume): an interrupted fit reloads the members it trained and
+ends where an uninterrupted fit ends; a member trained from anything else is trained again; the
+bench removes a cell's resume folder once its rows are stored."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+import pet.methods.pet as pet_module
+import pet.methods.resume as resume_module
+from pet.methods import get_method
+from test_bench import _experiment, _run, fake_env, load_experiment, world  # noqa: F401  (fixtures)
+from test_pet import BASE, _setup, _task
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+#: two PVPs x two repetitions with PET's auxiliary MLM term: four members, then a student
+OPTS = {**BASE, "repetitions": 2, "distill_steps": 2, "mlm_weight": 1e-4, "unlabelled_batch_size": 2}
+
+
+class Killed(RuntimeError):
+    pass
+
+
+def _counting(monkeypatch, kill_at: int | None = None) -> list:
+    """Wrap PET's member training: record each call; raise on call number ``kill_at``."""
+    calls: list = []
+    real = pet_module.train_prompt_model
+
+    def wrapped(*a, **kw):
+        calls.append(a[1].id)
+        if kill_at is not None and len(calls) == kill_at:
+            raise Killed("interrupted")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(pet_module, "train_prompt_model", wrapped)
+    return calls
+
+
+def _outputs(fitted, test) -> dict[str, np.ndarray]:
+    return {s.key: s.predictor.predict_log_proba(test) for s in fitted.stages}
+
+
+def _fit(model, opts=OPTS, resume_dir=None, labelled=None):
+    lab, pool, _ = _task()
+    setup = _setup(model)
+    setup.resume_dir = resume_dir
+    return get_method("pet").fit(lab if labelled is None else labelled, pool, opts, setup)
+
+
+@pytest.mark.parametrize("tune", ["full", "lora"])
+def test_an_interrupted_fit_resumes_to_the_uninterrupted_result(tiny_bert_dir, tmp_path, monkeypatch, tune):
+    _, _, test = _task()
+    opts = {**OPTS, "tune": tune}
+    reference = _outputs(_fit(tiny_bert_dir, opts), test)  # no resume folder: nothing kept
+
+    calls = _counting(monkeypatch, kill_at=3)
+    with pytest.raises(Killed):
+        _fit(tiny_bert_dir, opts, tmp_path / "work")
+    kept = sorted(p.name for p in (tmp_path / "work").iterdir())
+    assert kept == ["gen0-0-0", "gen0-1-0"]  # the two members finished before the kill, nothing half-written
+
+    calls = _counting(monkeypatch)
+    fitted = _fit(tiny_bert_dir, opts, tmp_path / "work")
+    assert len(calls) == 2  # only the two members the interrupted fit had not finished
+    resumed = [s.key for s in fitted.stages if s.extra.get("resumed")]
+    assert len(resumed) == 2 and all("#" not in k for k in resumed)  # repetition 0 of each PVP
+    got = _outputs(fitted, test)
+    assert set(got) == set(reference)
+    for key in reference:  # every stage, the ensemble and the distilled student included
+        np.testing.assert_allclose(got[key], reference[key], atol=1e-6, err_msg=key)
+    # a resumed member keeps its training log (loss curve, time) from the run that trained it
+    log0 = fitted.logs[f"gen0:{fitted.stages[0].pvp}#0"]
+    assert log0.steps == BASE["steps"] and log0.train_seconds > 0 and all("mlm" in e for e in log0.entries)
+
+
+def test_a_lora_model_does_not_depend_on_what_ran_before(tiny_bert_dir):
+    """LoRA's adapters are initialised from the training seed (they drew from the global RNG
+    before, so a PET member's result depended on the members trained before it)."""
+    import torch
+
+    from pet.models.prompt_model import PromptModel
+    from pet.training.loop import TrainConfig, train_prompt_model
+    from test_pet import _pvps
+
+    lab, _, test = _task()
+    out = []
+    for noise in (1, 2):
+        torch.manual_seed(noise)  # a different global RNG state before training
+        model = PromptModel.from_pretrained(tiny_bert_dir, device="cpu")
+        train_prompt_model(model, _pvps()[0], lab, TrainConfig.from_dict({**BASE, "tune": "lora", "seed": 5}), ["0", "1"])
+        out.append(model.predict_log_proba(test, _pvps()[0], labels=["0", "1"]))
+    np.testing.assert_array_equal(out[0], out[1])
+
+
+def test_a_member_trained_from_anything_else_is_trained_again(tiny_bert_dir, tmp_path, monkeypatch):
+    _fit(tiny_bert_dir, OPTS, tmp_path / "work")
+    calls = _counting(monkeypatch)
+    _fit(tiny_bert_dir, OPTS, tmp_path / "work")
+    assert calls == []  # everything reused
+    lab, _, _ = _task()
+    for change in ({"opts": {**OPTS, "lr": 2e-3}}, {"labelled": lab[:-1]}):
+        calls = _counting(monkeypatch)
+        fitted = _fit(tiny_bert_dir, change.get("opts", OPTS), tmp_path / "work", change.get("labelled"))
+        assert len(calls) == 4 and not any(s.extra.get("resumed") for s in fitted.stages), change
+    # other code (or other library versions) than the one that trained them
+    _fit(tiny_bert_dir, OPTS, tmp_path / "again")
+    monkeypatch.setattr(resume_module, "code_fingerprint", lambda: "other code")
+    calls = _counting(monkeypatch)
+    _fit(tiny_bert_dir, OPTS, tmp_path / "again")
+    assert len(calls) == 4
+
+
+def test_a_damaged_member_is_trained_again(tiny_bert_dir, tmp_path, monkeypatch, caplog):
+    _, _, test = _task()
+    reference = _outputs(_fit(tiny_bert_dir, OPTS, tmp_path / "work"), test)
+    (tmp_path / "work" / "gen0-1-1" / resume_module.WEIGHTS_FILE).write_bytes(b"not safetensors")
+    meta = tmp_path / "work" / "gen0-0-1" / resume_module.MEMBER_FILE
+    meta.write_text(meta.read_text()[:20])  # truncated JSON
+    calls = _counting(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="pet.methods.resume"):
+        got = _outputs(_fit(tiny_bert_dir, OPTS, tmp_path / "work"), test)
+    assert len(calls) == 2
+    assert "gen0-1-1: cannot resume this trained member" in caplog.text
+    for key in reference:
+        np.testing.assert_allclose(got[key], reference[key], atol=1e-6, err_msg=key)
+    assert json.loads(meta.read_text())["fingerprint"]  # rewritten whole by the retrained member
+
+
+def test_the_bench_removes_a_cells_resume_folder_once_its_rows_are_stored(fake_env):
+    from pet.bench.cells import resume_folder
+    from pet.bench.grid import expand_grid
+
+    exp_path = _experiment(fake_env)
+    cells = expand_grid(load_experiment(exp_path))
+    for c in cells:
+        d = resume_folder(fake_env / "results", c)
+        d.mkdir(parents=True)
+        (d / "leftover").write_text("x")
+    assert _run(exp_path).computed == len(cells)
+    assert not any(resume_folder(fake_env / "results", c).exists() for c in cells)
