@@ -20,14 +20,10 @@ from pet.errors import ConfigError
 from pet.evaluation import evaluate, fit_evaluate
 from pet.examples import Example
 from pet.methods import FitSetup, get_method
-from pet.methods.pet import (
-    IpetOptions,
-    PetOptions,
-    PetTrainer,
+from pet.methods.pet import IpetOptions, PetOptions, PetTrainer, fit_ipet, fit_pet
+from pet.methods.pet_growth import (
     allocate,
     example_key,
-    fit_ipet,
-    fit_pet,
     growth_target,
     ipet_grow,
     label_accuracy,

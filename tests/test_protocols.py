@@ -15,7 +15,7 @@ import torch
 import pet.training.loop as loop
 from pet.errors import ConfigError
 from pet.evaluation.selection import Selection, folds, parse_selection
-from pet.methods.pet import ipet_generations
+from pet.methods.pet_growth import ipet_generations
 from pet.training.loop import TrainConfig, train_loop
 from test_bench import _experiment, _run, fake_env, load_experiment, world  # noqa: F401  (fixtures)
 from test_selection import _labelled, _rows

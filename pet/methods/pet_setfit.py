@@ -50,7 +50,8 @@ from ..examples import Example
 from ..metrics import compute_metric
 from ..options import option, same_option
 from .base import FitSetup, Fitted, Stage, register_method
-from .pet import PetOptions, PetTrainer, example_key, soft_targets
+from .pet import PetOptions, PetTrainer
+from .pet_growth import example_key, soft_targets
 from .setfit import SetFitOptions, _require_setfit, fit_setfit
 
 #: PET's options for its ``[CLS]`` student, which pet-setfit replaces with the SetFit student
