@@ -82,6 +82,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 from ..prompts.spec import PVP
@@ -95,6 +96,7 @@ from ..models.prompt_model import PromptModel
 from ..models.tuning import apply_tuning
 from ..options import option
 from .predictors import PromptEnsemble, SequencePredictor
+from ..training.checkpoint import LoopCheckpoint
 from ..training.sequence import train_sequence_classifier
 from ..training.loop import TrainConfig, TrainLog, train_config, train_prompt_model
 from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, resolve_max_length
@@ -265,6 +267,16 @@ class PetTrainer:
                 "train": examples_fingerprint(train), "pool": examples_fingerprint(pool), "dev": examples_fingerprint(self.setup.dev)}
         return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
+    def _student_checkpoint(self, name: str, pool: list[Example], targets: np.ndarray) -> LoopCheckpoint | None:
+        """Where the distilled student's run keeps its state (resumable like the members), keyed
+        by base model, distillation options, labels, pool and the ensemble's soft targets."""
+        if self.setup.resume_dir is None:
+            return None
+        what = {"model": self.setup.model, "config": self.distill_config.to_dict(), "labels": self.labels, "pool": examples_fingerprint(pool),
+                "targets": hashlib.sha256(np.ascontiguousarray(targets, dtype=np.float64).tobytes()).hexdigest()}
+        return LoopCheckpoint(Path(self.setup.resume_dir) / f"{name}.student.pt",
+                              hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode("utf-8")).hexdigest())
+
     def _member_extra(self, g: int, m: _Member, train_size: int, gr: Growth | None) -> dict:
         """A member stage's ``extra``: its seed, training set and, from generation 1, what iPET added."""
         acc = label_accuracy(self.pre_lp[m.pvp.id], self.gold, self.labels)
@@ -315,13 +327,16 @@ class PetTrainer:
         w = self._member_weights(members)
         targets = soft_targets([m.pool_lp for m in members], w, 1.0)
         T = float(self.distill_config.temperature)
+        resume = self._student_checkpoint(name, pool, targets)
         clf = train_sequence_classifier(self.setup.model, pool, self.labels, self.distill_config, soft_targets=targets,
-                                        device=self.setup.device, progress=self.setup.progress)
+                                        device=self.setup.device, progress=self.setup.progress, resume=resume)
         self.logs[name] = clf.train_log
         extra = {"generation": g, "pool_size": len(pool), "temperature": T, "teacher_members": len(members),
                  "target_entropy": round(_mean_entropy(soft_targets([m.pool_lp for m in members], w, T)), 4),
                  "steps": clf.train_log.steps, "final_loss": clf.train_log.final_loss,
                  "elapsed_seconds": round(time.perf_counter() - self.t0, 3)}
+        if resume is not None and resume.resumed_from:
+            extra["resumed_from_step"] = resume.resumed_from
         gold_pool = [e.meta.get("gold_label") for e in pool]
         if gold_pool and all(x is not None for x in gold_pool):
             extra["teacher_pool_accuracy"] = round(compute_metric("accuracy", gold_pool, [self.labels[i] for i in targets.argmax(1)]), 4)

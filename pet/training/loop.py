@@ -44,6 +44,7 @@ from torch import nn
 
 from ..errors import ConfigError, DataError
 from ..examples import Example
+from .checkpoint import LoopCheckpoint, load_state, restore_state, save_state
 from .adapet import check_objective, decoupled_label_loss, label_conditioned_mlm_loss, lcm_batch
 from .losses import distillation_loss, mask_tokens, special_mask
 from ..models.tuning import TUNING_MODES, apply_tuning, trainable_parameter_count
@@ -326,6 +327,7 @@ def train_loop(
     progress: bool = True,
     examples: int = 0,
     evaluate: Callable[[], float] | None = None,
+    resume: LoopCheckpoint | None = None,
 ) -> TrainLog:
     """Train ``module``'s parameters that have ``requires_grad`` in place.
 
@@ -340,6 +342,11 @@ def train_loop(
     after the last one; the trainable parameters of the best score (the earliest on ties) are
     kept in memory and restored at the end. Scoring uses no random numbers, so the training
     trajectory is the same with or without it.
+
+    Resumable runs: with ``resume`` (a :class:`pet.training.checkpoint.LoopCheckpoint`) the
+    run's whole state is saved every ``resume.every`` steps and after the last; a run killed
+    part-way and started again with the same checkpoint continues after the last saved step
+    and ends with the weights of an uninterrupted run (:mod:`pet.training.checkpoint`).
     """
     from tqdm.auto import tqdm
 
@@ -357,16 +364,21 @@ def train_loop(
     bar = tqdm(total=config.steps, desc=desc, disable=not progress or not accelerator.is_local_main_process, leave=False, unit="step")
     t0 = time.perf_counter()
     checkpoint = _BestCheckpoint(module, evaluate, config.eval_every, config.steps)
+    done, seconds_before = _resume(resume, config, module, optimizer, scheduler, log, checkpoint, stream)
+    bar.update(done)
     try:
         with _Deterministic():
-            for step in range(1, config.steps + 1):
+            for step in range(done + 1, config.steps + 1):
                 lr = scheduler.get_last_lr()[0]
                 parts = _optimizer_step(accelerator, wrapped, optimizer, stream, params, config)
                 scheduler.step()  # once per optimizer step (the schedule counts optimizer steps)
                 if not math.isfinite(parts["loss"]):
                     raise ConfigError(f"training diverged at step {step} (loss {parts['loss']}); fix: lower lr (now {config.lr})")
-                log.entries.append({"step": step, **{k: round(v, 6) for k, v in parts.items()}, "lr": lr, "seconds": round(time.perf_counter() - t0, 4)})
+                log.entries.append({"step": step, **{k: round(v, 6) for k, v in parts.items()}, "lr": lr,
+                                    "seconds": round(seconds_before + time.perf_counter() - t0, 4)})
                 checkpoint.after(step, log)
+                if resume is not None and (step % resume.every == 0 or step == config.steps):
+                    save_state(resume, module, optimizer, scheduler, step, log, seconds_before + time.perf_counter() - t0, checkpoint)
                 bar.update(1)
                 if step % 10 == 0 or step == config.steps:
                     bar.set_postfix(loss=f"{parts['loss']:.4f}")
@@ -374,11 +386,32 @@ def train_loop(
         bar.close()
         module.train(was_training)
     checkpoint.restore(log)
-    log.train_seconds = time.perf_counter() - t0
+    log.train_seconds = seconds_before + time.perf_counter() - t0
     log.steps = config.steps
     if device.type == "cuda":
         accelerator.free_memory()
     return log
+
+
+def _resume(resume: LoopCheckpoint | None, config: TrainConfig, module: nn.Module, optimizer, scheduler, log: TrainLog,
+            best: _BestCheckpoint, stream: Iterator[Any]) -> tuple[int, float]:
+    """Load ``resume``'s saved state into the run, if there is one for it: (steps done, seconds
+    they took). The stream is advanced past the micro-batches those steps used."""
+    if resume is None:
+        return 0, 0.0
+    state = load_state(resume, config.steps)
+    if state is None:
+        return 0, 0.0
+    try:
+        restore_state(state, module, optimizer, scheduler, log, best)
+    except (ValueError, KeyError, RuntimeError) as e:
+        raise ConfigError(f"{resume.path}: this saved training state does not fit the model ({str(e).splitlines()[0]}); "
+                          "fix: delete the file to train from the start") from e
+    done = int(state["step"])
+    for _ in range(done * config.grad_accum):  # the batches are drawn from their own seeded generators
+        next(stream)
+    resume.resumed_from = done
+    return done, float(state["train_seconds"])
 
 
 # ----------------------------------------------------------------------------- prompt models

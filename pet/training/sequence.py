@@ -14,6 +14,7 @@ from ..examples import Example
 from ..models.sequence import SequenceClassifier
 from ..prompts.plain import pad_ids
 from ..utils.defaults import DEFAULT_MAX_LENGTH
+from .checkpoint import LoopCheckpoint
 from .losses import distillation_loss
 from .loop import (
     IndexStream,
@@ -35,9 +36,11 @@ def train_classifier(
     progress: bool = True,
     dev: Sequence[Example] = (),
     dev_metric: Callable[[list, list], float] | None = None,
+    resume: LoopCheckpoint | None = None,
 ) -> TrainLog:
     """Train all weights of ``clf`` in place on ``train`` (CE on labels, or KL on soft targets);
-    with ``config.eval_every``, keep the checkpoint with the best ``dev`` score."""
+    with ``config.eval_every``, keep the checkpoint with the best ``dev`` score; with ``resume``,
+    save the run's state as it goes and continue a killed run (:mod:`pet.training.checkpoint`)."""
     config = TrainConfig.from_dict(config).resolved(clf.max_length)
     train = list(train)
     if not train:
@@ -82,7 +85,7 @@ def train_classifier(
         return dev_score(dev, clf.predict(dev, batch_size=config.eval_batch_size), dev_metric)
 
     log = train_loop(clf, loss_fn, batches, config, desc="train cls", progress=progress, examples=len(train),
-                     evaluate=evaluate if check_dev(config, dev) else None)
+                     evaluate=evaluate if check_dev(config, dev) else None, resume=resume)
     clf.eval()
     return log
 
@@ -99,16 +102,18 @@ def train_sequence_classifier(
     dev: Sequence[Example] = (),
     dev_metric: Callable[[list, list], float] | None = None,
     pair_format: str = "tokenizer",
+    resume: LoopCheckpoint | None = None,
 ) -> SequenceClassifier:
     """Load ``model_name`` as an encoder, add a fresh head over ``labels``, train all weights.
 
     With ``soft_targets`` (``[len(train), len(labels)]`` probabilities) the loss is PET's
     distillation KL at ``config.temperature``; ``train`` may then be unlabelled. ``pair_format``
     joins ``text_a`` and ``text_b`` (:func:`pet.prompts.plain.tokenize_plain`); the classifier
-    keeps it for prediction and saving. The returned classifier has ``.train_log`` (a ``TrainLog``)."""
+    keeps it for prediction and saving. ``resume`` makes the run resumable (see :func:`train_classifier`).
+    The returned classifier has ``.train_log`` (a ``TrainLog``)."""
     config = TrainConfig.from_dict(config).resolved()
     seed_everything(config.seed)
     clf = SequenceClassifier.from_pretrained(model_name, labels, config.max_length or DEFAULT_MAX_LENGTH, device=device, seed=config.seed,
                                           pair_format=pair_format)
-    clf.train_log = train_classifier(clf, train, config, soft_targets, progress, dev=dev, dev_metric=dev_metric)
+    clf.train_log = train_classifier(clf, train, config, soft_targets, progress, dev=dev, dev_metric=dev_metric, resume=resume)
     return clf
