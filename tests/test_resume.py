@@ -115,6 +115,25 @@ def test_a_member_trained_from_anything_else_is_trained_again(tiny_bert_dir, tmp
     assert len(calls) == 4
 
 
+def test_the_base_model_is_identified_by_its_files_not_by_how_its_path_is_written(tiny_bert_dir, tmp_path, monkeypatch):
+    """A copy of the model folder (or the same folder by another path) reuses the saved members;
+    a folder whose files differ does not."""
+    import shutil
+
+    _fit(tiny_bert_dir, OPTS, tmp_path / "work")
+    copy = tmp_path / "elsewhere" / "model"
+    shutil.copytree(tiny_bert_dir, copy)
+    calls = _counting(monkeypatch)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    _fit("model", OPTS, tmp_path / "work")  # a relative path to a copy
+    assert calls == []
+    config = copy / "config.json"
+    config.write_text(config.read_text() + "\n")  # any change to the folder's files
+    calls = _counting(monkeypatch)
+    _fit("model", OPTS, tmp_path / "work")
+    assert len(calls) == 4
+
+
 def test_a_damaged_member_is_trained_again(tiny_bert_dir, tmp_path, monkeypatch, caplog):
     _, _, test = _task()
     reference = _outputs(_fit(tiny_bert_dir, OPTS, tmp_path / "work"), test)

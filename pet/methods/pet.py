@@ -111,7 +111,7 @@ from .pet_growth import (
     pre_training_weights,
     soft_targets,
 )
-from .resume import MemberStore, examples_fingerprint
+from .resume import MemberStore, examples_fingerprint, model_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +263,7 @@ class PetTrainer:
     def _fingerprint(self, pvp: PVP, cfg: TrainConfig, train: list[Example], pool: list[Example]) -> str:
         """What a saved member must have been trained from to be reused: base model, PVP, training
         options (with the member's seed), training set and unlabelled pool."""
-        what = {"model": self.setup.model, "pvp": pvp.to_dict(), "config": cfg.to_dict(), "labels": self.labels,
+        what = {"model": model_fingerprint(self.setup.model), "pvp": pvp.to_dict(), "config": cfg.to_dict(), "labels": self.labels,
                 "train": examples_fingerprint(train), "pool": examples_fingerprint(pool), "dev": examples_fingerprint(self.setup.dev)}
         return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
@@ -272,7 +272,7 @@ class PetTrainer:
         by base model, distillation options, labels, pool and the ensemble's soft targets."""
         if self.setup.resume_dir is None:
             return None
-        what = {"model": self.setup.model, "config": self.distill_config.to_dict(), "labels": self.labels, "pool": examples_fingerprint(pool),
+        what = {"model": model_fingerprint(self.setup.model), "config": self.distill_config.to_dict(), "labels": self.labels, "pool": examples_fingerprint(pool),
                 "targets": hashlib.sha256(np.ascontiguousarray(targets, dtype=np.float64).tobytes()).hexdigest()}
         return LoopCheckpoint(Path(self.setup.resume_dir) / f"{name}.student.pt",
                               hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode("utf-8")).hexdigest())

@@ -17,6 +17,7 @@ itself (:func:`pet.training.loop.seed_everything`) and does not depend on the ot
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -46,6 +47,31 @@ def examples_fingerprint(examples: Sequence[Example]) -> str:
         h.update(json.dumps([e.guid, e.fields, e.label], sort_keys=True, ensure_ascii=False, default=str).encode("utf-8"))
         h.update(b"\n")
     return h.hexdigest()
+
+
+def model_fingerprint(name_or_path: str) -> str:
+    """What a base model *is*, for deciding whether saved work was trained from it: a local folder
+    is identified by the SHA-256 of its files' names and contents (so ``../shared/models/x``,
+    its absolute path and a copy of it are the same model, and a folder whose weights changed is
+    not); a hub id by itself."""
+    root = Path(name_or_path)
+    if not root.is_dir():
+        return str(name_or_path)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    return _folder_digest(tuple((p.relative_to(root).as_posix(), str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+
+
+@functools.lru_cache(maxsize=16)
+def _folder_digest(files: tuple) -> str:
+    """SHA-256 over (relative name, content) of ``files``; cached on their paths, sizes and mtimes."""
+    h = hashlib.sha256()
+    for rel, path, _, _ in files:
+        h.update(rel.encode("utf-8") + b"\0")
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        h.update(b"\0")
+    return "sha256:" + h.hexdigest()
 
 
 @dataclass
