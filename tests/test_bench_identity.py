@@ -251,3 +251,12 @@ def test_threads_flag(world, monkeypatch):
         torch.set_num_threads(n)
     rc = main(["bench", str(_one_cell(world)), "--allow-imports", "--dry-run", "--executor", "ray", "--threads", "2"])
     assert rc != 0
+
+
+def test_a_source_copy_without_git_names_its_commit_with_an_environment_variable(tmp_path, monkeypatch):
+    from pet.bench.environment import git_commit
+
+    monkeypatch.delenv("PET_GIT_COMMIT", raising=False)
+    assert git_commit(tmp_path) == (None, None)  # no .git, nothing said: unknown
+    monkeypatch.setenv("PET_GIT_COMMIT", "0123abc")
+    assert git_commit(tmp_path) == ("0123abc", None)  # the commit as said; dirty unknown

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Run slices of the benchmark files side by side on one GPU machine, stop them at a deadline, and
+# export the rows they stored (benchmark driver, not a test).
+#
+#   PET_MODEL=../shared/models/minilm-mlm PET_DATA_DIR=../shared/data \
+#       bash benchmarks/gpu_slices.sh DEADLINE_SECONDS OUT_DIR [SLICES_FILE]
+#
+# Each line of SLICES_FILE (default: the list below) is `<experiment file> <store> [pet bench
+# arguments…]`; every slice runs as its own `pet bench` process (one CPU thread each: the GPU
+# does the work; one process per slice keeps a small model's kernel launches from queueing
+# behind one another). At DEADLINE_SECONDS the slices still running are stopped: a cell is
+# stored whole or not at all, so what was computed stays and a later run resumes from the
+# store. Then, per store, the rows added since the start go to OUT_DIR/<store name>.new.jsonl
+# (and new errors to OUT_DIR/<store name>.errors.jsonl), and every slice's log tail to
+# OUT_DIR/slices.log. Merge the new rows into the same store elsewhere by appending the lines
+# (`pet bench` skips stored cells by config hash).
+set -u
+deadline=${1:?deadline in seconds}
+out=${2:?output folder}
+slices=${3:-}
+mkdir -p "$out"
+export OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
+default_slices='
+benchmarks/pet_distill.yaml benchmarks/results/pet_distill_pet_recipe --only seed=1
+benchmarks/pet_distill.yaml benchmarks/results/pet_distill_pet_recipe --only seed=2
+benchmarks/pet_distill.yaml benchmarks/results/pet_distill_pet_recipe --only seed=3
+benchmarks/flagship_lmbff_budget.yaml benchmarks/results/flagship --only task=sst2,sst5
+benchmarks/flagship_lmbff_budget.yaml benchmarks/results/flagship --only task=mr,cr
+benchmarks/flagship_lmbff_budget.yaml benchmarks/results/flagship --only task=mpqa,subj
+benchmarks/flagship_lmbff_budget.yaml benchmarks/results/flagship --only task=trec,rte
+benchmarks/flagship.yaml benchmarks/results/flagship --only method=zero-shot
+benchmarks/flagship.yaml benchmarks/results/flagship --only method=cls-ft
+benchmarks/flagship.yaml benchmarks/results/flagship --only method=prompt-ft --only task=subj,rte
+benchmarks/flagship_contrastive.yaml benchmarks/results/flagship
+benchmarks/flagship.yaml benchmarks/results/flagship --only method=prompt-tuning
+benchmarks/flagship.yaml benchmarks/results/flagship --only method=p-tuning
+benchmarks/flagship.yaml benchmarks/results/flagship --only method=deep-prompt
+'
+if [ -n "$slices" ]; then list=$(cat "$slices"); else list=$default_slices; fi
+
+declare -A before before_err
+stores=$(echo "$list" | awk 'NF {print $2}' | sort -u)
+for s in $stores; do
+  before[$s]=$(cat "$s/results.jsonl" 2>/dev/null | wc -l)
+  before_err[$s]=$(cat "$s/errors.jsonl" 2>/dev/null | wc -l)
+done
+
+pids=()
+i=0
+while read -r file store rest; do
+  [ -z "$file" ] && continue
+  i=$((i + 1))
+  # shellcheck disable=SC2086
+  python3 -m pet bench "$file" --results "$store" $rest --threads 1 --no-report --no-progress > "/tmp/slice$i.log" 2>&1 &
+  pids+=($!)
+  echo "slice $i (pid $!): $file $rest"
+done <<< "$list"
+
+start=$SECONDS
+while [ $((SECONDS - start)) -lt "$deadline" ]; do
+  alive=0
+  for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+  [ "$alive" -eq 0 ] && break
+  sleep 5
+done
+for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+sleep 3
+echo "stopped after $((SECONDS - start)) s"
+
+for s in $stores; do
+  name=$(basename "$s")
+  tail -n +$((before[$s] + 1)) "$s/results.jsonl" > "$out/$name.new.jsonl" 2>/dev/null
+  tail -n +$((before_err[$s] + 1)) "$s/errors.jsonl" > "$out/$name.errors.jsonl" 2>/dev/null
+  echo "$s: $(wc -l < "$out/$name.new.jsonl") new lines, $(wc -l < "$out/$name.errors.jsonl") new errors"
+done
+for j in $(seq 1 $i); do echo "== slice $j"; tail -n 4 "/tmp/slice$j.log" | cut -c1-300; done > "$out/slices.log"
