@@ -260,3 +260,4 @@ def test_a_source_copy_without_git_names_its_commit_with_an_environment_variable
     assert git_commit(tmp_path) == (None, None)  # no .git, nothing said: unknown
     monkeypatch.setenv("PET_GIT_COMMIT", "0123abc")
     assert git_commit(tmp_path) == ("0123abc", None)  # the commit as said; dirty unknown
+    assert git_commit() == ("0123abc", None)  # it wins over a .git (a copy's may be stale)

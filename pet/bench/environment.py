@@ -14,12 +14,15 @@ from typing import Any
 def git_commit(start: Path | None = None) -> tuple[str | None, bool | None]:
     """(commit, dirty) of the repository holding the ``pet`` package, or (None, None).
 
-    A copy of the source without its ``.git`` (``git archive``, a tree shipped to a cluster or a
-    GPU machine) can say which commit it is with ``PET_GIT_COMMIT``: rows then record that commit
-    and ``git_dirty`` None (unknown: nothing checks the copy against it)."""
+    A copy of the source shipped elsewhere (``git archive``, a tree copied to a cluster or a GPU
+    machine, with no ``.git`` or a stale one) says which commit it is with ``PET_GIT_COMMIT``:
+    when set it wins, and rows record that commit and ``git_dirty`` None (unknown: nothing checks
+    the copy against it)."""
+    if os.environ.get("PET_GIT_COMMIT"):
+        return os.environ["PET_GIT_COMMIT"], None
     root = (start or Path(__file__).resolve().parents[2])
     if not (root / ".git").exists():
-        return (os.environ["PET_GIT_COMMIT"], None) if os.environ.get("PET_GIT_COMMIT") else (None, None)
+        return None, None
     try:
         commit = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
