@@ -164,11 +164,13 @@ GOLD = (np.arange(N_TEST) % 2).astype(np.int16)
 RESOLVED = {"steps": 250, "lr": 1e-5, "label_loss": "ce"}
 
 
-def _pred_row(task, method, seed, pred, k=16, commit="a" * 40, dirty=False, test_sha="t" * 64, resolved=RESOLVED):
+def _pred_row(task, method, seed, pred, k=16, commit="a" * 40, dirty=False, test_sha="t" * 64, resolved=RESOLVED, name=None):
     from pet.bench.rows import encode_predictions
 
     score = float((pred == GOLD).mean())
-    return {**_row(method, method, "final", None, seed, score), "task": task, "k": k, "final": True,
+    if resolved is not None:
+        resolved = {**resolved, "seed": seed}  # every cell's training seed is its split's: not a changed default
+    return {**_row(method, name or method, "final", None, seed, score), "task": task, "k": k, "final": True,
             "predictions": encode_predictions(["0", "1"], pred, GOLD), "inputs": {"test": f"{task}-{test_sha}"},
             "git_commit": commit, "git_dirty": dirty, "split": {"checksum": f"{task}-{k}-{seed}"}, "resolved_options": resolved}
 
@@ -242,6 +244,16 @@ def test_mixed_provenance_warns_in_markdown_and_on_stderr(tmp_path, capsys, chan
     if "test sets" in message:  # the pair no longer has identical splits at the changed seed
         paired = rep.tables["paired"]
         assert not ((paired["task"] == "sst2") & (paired["method_a"] == "pet")).any()
+
+
+def test_labels_of_one_method_are_compared_separately(tmp_path):
+    """Two labelled variants of one method (prompt-ft and prompt-ft-supcon) differ in their options
+    by design: each label's rows are compared among themselves only."""
+    st = ResultsStore(tmp_path / "res")
+    for seed in SEEDS:
+        for label, extra in (("prompt-ft", {}), ("prompt-ft-supcon", {"contrastive_weight": 1.0})):
+            st.append_cell(f"{label}-{seed}", [_pred_row("sst2", label, seed, GOLD.copy(), resolved={**RESOLVED, **extra}, name="prompt-ft")])
+    assert not build_report(tmp_path / "res", write=False, resamples=200).warnings
 
 
 def test_rows_without_resolved_options_are_not_compared(tmp_path):

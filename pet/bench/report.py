@@ -126,17 +126,22 @@ def provenance(df, head) -> dict:
     return out
 
 
+#: resolved options that differ from cell to cell by design (not a changed default)
+PER_CELL_OPTIONS = frozenset({"seed"})
+
+
 def _mixed_options_warnings(head) -> list[str]:
-    """A warning per (task, method) whose headline rows ran with different resolved options (the
-    method's defaults filled in): a default changed between cells, which the config hash — over the
-    options the experiment file wrote — does not see. Rows from before ``resolved_options`` was
-    recorded are not compared."""
+    """A warning per (task, method label) whose headline rows ran with different resolved options
+    (the method's defaults filled in): a default changed between cells, which the config hash —
+    over the options the experiment file wrote — does not see. The training seed (each cell's
+    split seed by design) is not compared; labelled variants of one method (``prompt-ft`` and
+    ``prompt-ft-supcon``) are compared each among its own rows. Rows from before
+    ``resolved_options`` was recorded are not compared."""
     if "resolved_options" not in head:
         return []
     warnings = []
-    name = head["method_name"].where(head["method_name"].notna(), head["method"])
-    for (task, method), g in head.assign(_name=name).groupby(["task", "_name"], sort=False):
-        runs = [r for r in g["resolved_options"] if isinstance(r, dict)]
+    for (task, method), g in head.groupby(["task", "method"], sort=False):
+        runs = [{k: v for k, v in r.items() if k not in PER_CELL_OPTIONS} for r in g["resolved_options"] if isinstance(r, dict)]
         distinct = {canonical_json(r): r for r in runs}
         if len(distinct) < 2:
             continue
