@@ -152,7 +152,14 @@ class Driver:
         if scan.partial_tail or scan.incomplete_writes or scan.corrupt_lines:
             self.say(f"note: {self.store.path}: ignoring an interrupted write ({scan.incomplete_writes} rows without their cell marker, "
                      f"{scan.corrupt_lines} unreadable lines{', a partial last line' if scan.partial_tail else ''}); those cells are recomputed")
-        old_keys = {(r.get("task"), r.get("method"), r.get("k"), r.get("seed")): r.get("config_hash") for r in scan.rows}
+        # the stored hashes of each (task, method, k, seed) that are not cells of this run: an
+        # option changed since they were computed (a selection's grid points and its choice are
+        # several cells of one split, all of this run)
+        mine = {c.config_hash for c in self.cells}
+        old_keys: dict[tuple, str] = {}
+        for r in scan.rows:
+            if r.get("config_hash") not in mine:
+                old_keys[(r.get("task"), r.get("method"), r.get("k"), r.get("seed"))] = r.get("config_hash")
         commit = git_commit()[0] if self.rerun_stale else None
         jobs = []
         for c in self.cells:
@@ -169,7 +176,7 @@ class Driver:
             else:
                 jobs.append(Job(c))
                 prev = old_keys.get(c.key)
-                if prev and prev != c.config_hash:
+                if prev:
                     self.say(f"note: {c.describe()}: the store holds rows for this cell under another config hash ({prev[:12]}); "
                              f"the config changed, so it is recomputed (reports use the newest rows)")
         for t in sorted({c.task for c in self.cells if c.skip}):
