@@ -256,6 +256,21 @@ def test_labels_of_one_method_are_compared_separately(tmp_path):
     assert not build_report(tmp_path / "res", write=False, resamples=200).warnings
 
 
+def test_a_pair_is_oriented_alike_on_every_task_so_its_mean_over_tasks_exists(tmp_path):
+    """Methods first stored in another order on one task (as cells computed at different times
+    are) still give one orientation per pair, and so a mean-over-tasks row for it."""
+    st = ResultsStore(tmp_path / "res")
+    rng = np.random.default_rng(1)
+    for task, methods in (("sst2", ("a", "b")), ("cr", ("b", "a"))):
+        for seed in SEEDS:
+            for m in methods:
+                pred = np.where(rng.random(N_TEST) < 0.7, GOLD, 1 - GOLD).astype(np.int16)
+                st.append_cell(f"{task}-{m}-{seed}", [_pred_row(task, m, seed, pred)])
+    paired = build_report(tmp_path / "res", write=False, resamples=200).tables["paired"]
+    assert len({(r.method_a, r.method_b) for r in paired.itertuples()}) == 1
+    assert (paired["task"] == "mean over tasks").sum() == 1
+
+
 def test_rows_without_resolved_options_are_not_compared(tmp_path):
     """Rows written before rows recorded their resolved options cannot show a changed default."""
     res = _pred_store(tmp_path / "res", changes={("sst2", "pet", 42): {"resolved": None}})

@@ -218,10 +218,11 @@ def paired_table(head, head_agg, resamples: int = RESAMPLES):
     over tasks of every pair compared on all of that K's tasks."""
     pd = _pd()
     baseline = dict(zip(head_agg["method"], head_agg["baseline"]))
+    order = {m: i for i, m in enumerate(dict.fromkeys(head["method"]))}  # one orientation of each pair on every task
     rows, comps = [], {}
     for (task, kl), g in head.groupby(["task", "k_label"], sort=False):
         by = {m: {r["seed"]: r for r in _scored(gm)} for m, gm in g.groupby("method", sort=False)}
-        for a, b in _ordered_pairs(list(by), baseline):
+        for a, b in _ordered_pairs(sorted(by, key=order.__getitem__), baseline):
             c, seeds = _compare(by, a, b, (task, kl), resamples)
             if c is None:
                 continue
