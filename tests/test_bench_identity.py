@@ -261,3 +261,33 @@ def test_a_source_copy_without_git_names_its_commit_with_an_environment_variable
     monkeypatch.setenv("PET_GIT_COMMIT", "0123abc")
     assert git_commit(tmp_path) == ("0123abc", None)  # the commit as said; dirty unknown
     assert git_commit() == ("0123abc", None)  # it wins over a .git (a copy's may be stale)
+
+
+def test_rows_exported_from_another_machine_merge_whole_cells_once(tmp_path):
+    """benchmarks/merge_store_rows.py: complete cells only, none twice, and a corrected commit
+    keeps every cell readable (its marker's row hash is recomputed)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from pet.bench.store import ResultsStore
+
+    repo = Path(__file__).resolve().parent.parent
+
+    def row(h, seed):
+        return {"task": "sst2", "method": "m", "k": 16, "seed": seed, "score": 0.5, "git_commit": "stale", "git_dirty": True, "config_hash": h}
+
+    remote, local = ResultsStore(tmp_path / "remote"), ResultsStore(tmp_path / "local")
+    for h, seed in (("h1", 1), ("h2", 2)):
+        remote.append_cell(h, [row(h, seed)])
+    local.append_cell("h1", [row("h1", 1)])
+    exported = tmp_path / "new.jsonl"
+    exported.write_bytes(remote.path.read_bytes() + b'{"type": "row", "write_id": "w9", "config_hash": "h3"}\n')  # a cell cut off mid-write
+    cmd = [sys.executable, str(repo / "benchmarks" / "merge_store_rows.py"), str(exported), str(tmp_path / "local"), "--set-commit", "c0ffee"]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=repo, check=True).stdout
+    assert "1 cells added, 1 already there" in out
+    scan = local.scan()
+    assert set(scan.complete) == {"h1", "h2"} and scan.incomplete_writes == 0
+    merged = scan.cell_rows("h2")[0]
+    assert merged["git_commit"] == "c0ffee" and merged["git_dirty"] is False
+    assert "0 cells added, 2 already there" in subprocess.run(cmd, capture_output=True, text=True, cwd=repo, check=True).stdout
