@@ -5,38 +5,23 @@
 #   PET_MODEL=../shared/models/minilm-mlm PET_DATA_DIR=../shared/data \
 #       bash benchmarks/gpu_slices.sh DEADLINE_SECONDS OUT_DIR [SLICES_FILE]
 #
-# Each line of SLICES_FILE (default: the list below) is `<experiment file> <store> [pet bench
+# Each line of SLICES_FILE (default: benchmarks/gpu_slices.txt, the flagship's next slices) is `<experiment file> <store> [pet bench
 # arguments…]`; every slice runs as its own `pet bench` process (one CPU thread each: the GPU
 # does the work; one process per slice keeps a small model's kernel launches from queueing
 # behind one another). At DEADLINE_SECONDS the slices still running are stopped: a cell is
 # stored whole or not at all, so what was computed stays and a later run resumes from the
 # store. Then, per store, the rows added since the start go to OUT_DIR/<store name>.new.jsonl
 # (and new errors to OUT_DIR/<store name>.errors.jsonl), and every slice's log tail to
-# OUT_DIR/slices.log. Merge the new rows into the same store elsewhere by appending the lines
-# (`pet bench` skips stored cells by config hash).
+# OUT_DIR/slices.log. Merge the new rows into the same store here with
+# `python benchmarks/merge_store_rows.py OUT_DIR/<store>.new.jsonl <store>` (docs/bench.md,
+# "Slices on another machine"). Set PET_GIT_COMMIT to the commit of the copied tree.
 set -u
 deadline=${1:?deadline in seconds}
 out=${2:?output folder}
 slices=${3:-}
 mkdir -p "$out"
 export OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
-default_slices='
-benchmarks/pet_distill.yaml benchmarks/results/pet_distill_pet_recipe --only seed=1
-benchmarks/pet_distill.yaml benchmarks/results/pet_distill_pet_recipe --only seed=2
-benchmarks/pet_distill.yaml benchmarks/results/pet_distill_pet_recipe --only seed=3
-benchmarks/flagship_lmbff_budget.yaml benchmarks/results/flagship --only task=sst2,sst5
-benchmarks/flagship_lmbff_budget.yaml benchmarks/results/flagship --only task=mr,cr
-benchmarks/flagship_lmbff_budget.yaml benchmarks/results/flagship --only task=mpqa,subj
-benchmarks/flagship_lmbff_budget.yaml benchmarks/results/flagship --only task=trec,rte
-benchmarks/flagship.yaml benchmarks/results/flagship --only method=zero-shot
-benchmarks/flagship.yaml benchmarks/results/flagship --only method=cls-ft
-benchmarks/flagship.yaml benchmarks/results/flagship --only method=prompt-ft --only task=subj,rte
-benchmarks/flagship_contrastive.yaml benchmarks/results/flagship
-benchmarks/flagship.yaml benchmarks/results/flagship --only method=prompt-tuning
-benchmarks/flagship.yaml benchmarks/results/flagship --only method=p-tuning
-benchmarks/flagship.yaml benchmarks/results/flagship --only method=deep-prompt
-'
-if [ -n "$slices" ]; then list=$(cat "$slices"); else list=$default_slices; fi
+list=$(cat "${slices:-benchmarks/gpu_slices.txt}")
 
 declare -A before before_err
 stores=$(echo "$list" | awk 'NF {print $2}' | sort -u)
