@@ -309,3 +309,19 @@ def test_plots_name_the_metric_and_the_error_bars(tmp_path):
     _metric_axis(ax, head, ["sst2", "cr"])
     assert ax.get_ylabel() == "accuracy (%)"
     plt.close(fig)
+
+
+def test_the_report_lists_every_machine_and_version_the_rows_ran_on(tmp_path):
+    """Rows from a 2-core CPU and from a GPU machine: the metadata names both, with row counts,
+    not just the last row's machine."""
+    st = ResultsStore(tmp_path / "res")
+    for seed in SEEDS:
+        for m, machine, torch in (("a", {"processor": "x86_64", "sched_cpus": 2}, "2.13.0+cpu"),
+                                  ("b", {"processor": "x86_64", "sched_cpus": 16, "gpu": "NVIDIA H200"}, "2.11.0+cu130")):
+            r = _pred_row("sst2", m, seed, GOLD.copy())
+            st.append_cell(f"{m}-{seed}", [{**r, "machine": machine, "versions": {"torch": torch, "python": "3.12"}}])
+    md = build_report(tmp_path / "res", write=False, resamples=200).markdown
+    n = len(SEEDS)
+    assert (f"- Machine(s): x86_64, 2 CPU cores available, no GPU ({n} rows); "
+            f"x86_64, 16 CPU cores available, GPU NVIDIA H200 ({n} rows);") in md
+    assert f"- Package versions: python 3.12; torch 2.13.0+cpu ({n} rows), 2.11.0+cu130 ({n} rows)\n" in md

@@ -9,6 +9,7 @@ per-example predictions). ``*`` marks a task evaluated on a subset of its test s
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,22 +98,43 @@ def render(root: Path, df, info: dict, notes: dict, tables: dict, models: list[s
     return "\n".join(lines)
 
 
+def _counted(values, sep: str = ", ") -> str:
+    """``a (3 rows), b (1 row)``, most frequent first; one value alone without its count."""
+    counts = Counter(values)
+    if len(counts) == 1:
+        return next(iter(counts))
+    return sep.join(f"{v} ({n} row{'s' if n != 1 else ''})" for v, n in counts.most_common())
+
+
+def _machines(df) -> str:
+    """Each machine the rows ran on (processor, cores, GPU), with its row count."""
+    def describe(m) -> str:
+        m = m if isinstance(m, dict) else {}
+        return (f"{m.get('processor', '?')}, {m.get('sched_cpus', m.get('cpu_count', '?'))} CPU cores available"
+                + (f", GPU {m['gpu']}" if m.get("gpu") else ", no GPU"))
+    return _counted((describe(m) for m in df["machine"]), sep="; ") if "machine" in df else "not recorded"
+
+
+def _versions(df) -> str:
+    """Each package's version(s) over the rows; a package that differs between rows lists each
+    version with its row count."""
+    rows = [v for v in df["versions"] if isinstance(v, dict)] if "versions" in df else []
+    names = list(dict.fromkeys(k for v in rows for k in v))
+    return "; ".join(f"{k} {_counted(v.get(k, '?') for v in rows)}" for k in names) or "not recorded"
+
+
 def metadata(root: Path, df, info: dict, models: list[str], prov: dict, resamples: int) -> list[str]:
     now = datetime.now(UTC).isoformat(timespec="seconds")
     n_cells = df.drop_duplicates(subset=["config_hash"]).shape[0]
-    versions = df["versions"].iloc[-1] if "versions" in df else {}
-    machine = df["machine"].iloc[-1] if "machine" in df else {}
-    machine = machine if isinstance(machine, dict) else {}
     total_secs = df.drop_duplicates(subset=["config_hash"])["cell_seconds"].sum()
     commits = ", ".join(f"{c[:12]} ({n} rows)" for c, n in prov["commits"].items()) or "not recorded"
     lines = [
         f"Generated {now} from `{root}`: {len(df)} rows in {n_cells} cells ({df['timestamp'].min()} … {df['timestamp'].max()}).",
         "",
         f"- Model(s): {', '.join(f'`{m}`' for m in models)}",
-        f"- Package versions: {', '.join(f'{k} {v}' for k, v in (versions if isinstance(versions, dict) else {}).items())}",
+        f"- Package versions: {_versions(df)}",
         f"- Git commit(s) of the rows: {commits}" + (f"; {prov['dirty_rows']} rows from a working tree with uncommitted changes" if prov["dirty_rows"] else ""),
-        f"- Machine: {machine.get('processor', '?')}, {machine.get('sched_cpus', machine.get('cpu_count', '?'))} CPU cores available"
-        + (f", GPU {machine['gpu']}" if machine.get("gpu") else ", no GPU") + f"; total compute in cells: {total_secs / 60:.1f} min",
+        f"- Machine(s): {_machines(df)}; total compute in cells: {total_secs / 60:.1f} min",
         "- Scores: percent; `mean ± std (median)` over seeds; std is the population std (ddof=0, as LM-BFF's gather_result.py).",
         "- " + interval_note(resamples),
     ]
