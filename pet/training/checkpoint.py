@@ -19,6 +19,11 @@ and dicts only, no pickled code.
 
 PET's distillation (5,000 steps, about two CPU-hours for a small encoder) saves its student
 this way under the cell's ``FitSetup.resume_dir`` (:mod:`pet.methods.pet`).
+
+Under ``accelerate launch`` (several processes) the main process writes the file and every
+process resumes from it; the random states are the main process's, so a resumed multi-process
+run continues correctly but is not bit-identical to an uninterrupted one (single-process runs
+are).
 """
 
 from __future__ import annotations

@@ -377,7 +377,7 @@ def train_loop(
                 log.entries.append({"step": step, **{k: round(v, 6) for k, v in parts.items()}, "lr": lr,
                                     "seconds": round(seconds_before + time.perf_counter() - t0, 4)})
                 checkpoint.after(step, log)
-                if resume is not None and (step % resume.every == 0 or step == config.steps):
+                if resume is not None and accelerator.is_main_process and (step % resume.every == 0 or step == config.steps):
                     save_state(resume, module, optimizer, scheduler, step, log, seconds_before + time.perf_counter() - t0, checkpoint)
                 bar.update(1)
                 if step % 10 == 0 or step == config.steps:
