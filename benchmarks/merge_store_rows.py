@@ -31,7 +31,10 @@ def complete_cells(path: Path) -> list[tuple[dict, list[dict]]]:
     pending: dict[str, list[dict]] = {}
     out = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        obj = json.loads(line)
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut off mid-write: its cell has no marker and is not taken
         if obj.get("type") == "row":
             pending.setdefault(obj["write_id"], []).append(obj)
         elif obj.get("type") == "cell_complete" and obj["write_id"] in keep:
@@ -45,6 +48,10 @@ def main(argv=None) -> int:
     p.add_argument("store", type=Path, help="target results folder (holds results.jsonl)")
     p.add_argument("--set-commit", help="git commit the rows were computed from (clean checkout)")
     a = p.parse_args(argv)
+    if not a.lines.is_file():
+        p.error(f"{a.lines}: no such file; fix: pass the .new.jsonl that gpu_slices.sh wrote")
+    if not (a.store / "results.jsonl").is_file():
+        p.error(f"{a.store}: not a results store (no results.jsonl); fix: pass the folder the rows were run into")
     store = ResultsStore(a.store)
     have = set(store.scan().complete)
     added = skipped = 0
