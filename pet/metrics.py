@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:  # numpy is imported where it is used, so `import pet.metrics` stays light
+    import numpy as np
 
 #: Metric names a task file may use: accuracy, macro-averaged F1, Matthews correlation (CoLA),
 #: binary F1 of the positive label (MRPC, QQP), and for regression tasks (STS-B) the Pearson and
@@ -76,7 +79,7 @@ def _correlation(name: str, y_true: Sequence[Any], y_pred: Sequence[Any]) -> flo
     return float((pearsonr if name == "pearson" else spearmanr)(yt, yp)[0])
 
 
-def regression_scores(task: Any, log_probs: Any) -> "np.ndarray":
+def regression_scores(task: Any, log_probs: Any) -> np.ndarray:
     """LM-BFF's regression through two label words: ``p(high) * (high - low) + low``, where
     ``log_probs`` ``[N, L]`` are label log-probs in the order of ``task.label_ids`` and the
     probability is renormalised over the low and high labels."""
