@@ -54,7 +54,7 @@ def _one_step(batch_rows: int, grad_accum: int, monkeypatch) -> tuple[dict[str, 
     gen = torch.Generator().manual_seed(0)
     ids = torch.randint(1000, 2000, (4, 12), generator=gen)  # four sequences of one length: no padding
 
-    def batches(rank, world):
+    def batches(rank, world_size):
         while True:
             for i in range(0, 4, batch_rows):
                 yield ids[i : i + batch_rows]

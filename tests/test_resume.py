@@ -150,7 +150,7 @@ def test_a_damaged_member_is_trained_again(tiny_bert_dir, tmp_path, monkeypatch,
     assert json.loads(meta.read_text())["fingerprint"]  # rewritten whole by the retrained member
 
 
-def test_the_bench_removes_a_cells_resume_folder_once_its_rows_are_stored(fake_env):
+def test_the_bench_removes_a_cells_resume_folder_once_its_rows_are_stored(fake_env):  # noqa: F811 (the fixture, imported above)
     from pet.bench.cells import resume_folder
     from pet.bench.grid import expand_grid
 
