@@ -20,7 +20,8 @@ deadline=${1:?deadline in seconds}
 out=${2:?output folder}
 slices=${3:-}
 mkdir -p "$out"
-export OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
+logs=$(mktemp -d)  # per-slice logs (their tails go to OUT_DIR/slices.log)
+export OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1  # PYTHON (default python3): the interpreter that has pet
 list=$(cat "${slices:-benchmarks/gpu_slices.txt}")
 
 declare -A before before_err
@@ -36,7 +37,7 @@ while read -r file store rest; do
   [ -z "$file" ] && continue
   i=$((i + 1))
   # shellcheck disable=SC2086
-  python3 -m pet bench "$file" --results "$store" $rest --threads 1 --no-report --no-progress > "/tmp/slice$i.log" 2>&1 &
+  "${PYTHON:-python3}" -m pet bench "$file" --results "$store" $rest --threads 1 --no-report --no-progress > "$logs/slice$i.log" 2>&1 &
   pids+=($!)
   echo "slice $i (pid $!): $file $rest"
 done <<< "$list"
@@ -58,4 +59,4 @@ for s in $stores; do
   tail -n +$((before_err[$s] + 1)) "$s/errors.jsonl" > "$out/$name.errors.jsonl" 2>/dev/null
   echo "$s: $(wc -l < "$out/$name.new.jsonl") new lines, $(wc -l < "$out/$name.errors.jsonl") new errors"
 done
-for j in $(seq 1 $i); do echo "== slice $j"; tail -n 4 "/tmp/slice$j.log" | cut -c1-300; done > "$out/slices.log"
+for j in $(seq 1 $i); do echo "== slice $j"; tail -n 4 "$logs/slice$j.log" | cut -c1-300; done > "$out/slices.log"

@@ -578,3 +578,31 @@ def test_task_entry_takes_own_pattern_and_verbalizer_files(fake_env):
     bad = _experiment(fake_env, methods=["fake"], name="bad.yaml", extra={"tasks": [{"name": "specs/tiny.json", "verbalizers": "bad.json", "pvps": ["p1:x"]}]})
     with pytest.raises(ConfigError, match=r"\$.tasks\[0\].pvps"):
         expand_grid(load_experiment(bad))
+
+
+def test_gpu_slices_runs_slices_side_by_side_and_exports_only_the_new_rows(world, tmp_path):
+    """benchmarks/gpu_slices.sh: one `pet bench` per slice into a shared store, then the rows added
+    since the start (not those already there) exported per store; merging them into a copy of the
+    store as it was gives the store as it is."""
+    exp = _experiment(world, seeds=(1, 2))
+    store = world / "results"
+    assert subprocess.run(_bench_cmd(exp, "--only", "seed=1", "--only", "method=a"), env=_env(world), capture_output=True,
+                          timeout=600).returncode == 0
+    before = (store / "results.jsonl").read_bytes()
+    slices = tmp_path / "slices.txt"
+    slices.write_text(f"{exp} {store} --allow-imports --only seed=1\n{exp} {store} --allow-imports --only seed=2\n")
+    out = tmp_path / "out"
+    run = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_slices.sh"), "120", str(out), str(slices)], cwd=world,
+                         env=_env(world, PYTHON=sys.executable), capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    new = [json.loads(x) for x in (out / "results.new.jsonl").read_text().splitlines()]
+    assert f"{store}: {len(new)} new lines, 0 new errors" in run.stdout
+    assert sum(x["type"] == "cell_complete" for x in new) == 3  # seed 1 b, seed 2 a and b: not seed 1 a, stored before
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "results.jsonl").write_bytes(before)
+    merge = subprocess.run([sys.executable, str(REPO / "benchmarks" / "merge_store_rows.py"), str(out / "results.new.jsonl"), str(copy)],
+                           env=_env(world), capture_output=True, text=True, timeout=600)
+    assert "3 cells added, 0 already there" in merge.stdout, merge.stderr
+    assert set(ResultsStore(copy).scan().complete) == set(ResultsStore(store).scan().complete)
+    assert "== slice 2" in (out / "slices.log").read_text()
