@@ -84,7 +84,8 @@ def main(argv=None) -> int:
     from pet.models.prompt_model import PromptModel
     from pet.prompts.spec import PVP, Pattern, Verbalizer
     from pet.data import few_shot, load_task
-    from pet.training.loop import IndexStream, TrainConfig, train_prompt_model
+    from pet.training.loop import IndexStream, TrainConfig
+    from pet.training.prompt import train_prompt_model
 
     task = load_task(args.task)
     train, _ = few_shot(task, args.data_dir, k=16, seed=13)

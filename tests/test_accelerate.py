@@ -26,7 +26,8 @@ from safetensors.torch import save_file
 from pet.models.prompt_model import PromptModel
 from pet.examples import Example
 from pet.prompts.spec import PVP, Pattern, Verbalizer
-from pet.training.loop import TrainConfig, train_prompt_model
+from pet.training.loop import TrainConfig
+from pet.training.prompt import train_prompt_model
 
 model_dir, out, bs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 torch.set_num_threads(1)

@@ -29,7 +29,8 @@ from pet.training.adapet import (
     lcm_batch,
     masked_text_positions,
 )
-from pet.training.loop import TrainConfig, train_prompt_model
+from pet.training.loop import TrainConfig
+from pet.training.prompt import train_prompt_model
 
 REPO = Path(__file__).resolve().parent.parent
 from test_contrastive import CFG, GOOD_BAD, IT_WAS, JUST, LABELS, TEXTS, TRAIN, Y  # noqa: E402  (the same toy task)

@@ -19,7 +19,8 @@ from pet.methods.prompt_ft import PromptFTOptions, fit_prompt_ft
 from pet.models.prompt_model import PromptModel
 from pet.prompts.spec import PVP, Pattern, Verbalizer
 from pet.training.contrastive import SecondView, supcon_loss, view_pvps
-from pet.training.loop import TrainConfig, train_prompt_model
+from pet.training.loop import TrainConfig
+from pet.training.prompt import train_prompt_model
 
 GOOD_BAD = Verbalizer("good-bad", {"0": ["bad"], "1": ["good"]})
 IT_WAS = PVP(Pattern("it-was", "{text_a} It was {mask}."), GOOD_BAD)

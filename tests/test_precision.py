@@ -15,7 +15,8 @@ from pet.errors import ConfigError, PetError
 from pet.methods import FitSetup, get_method
 from pet.models.prompt_model import PromptModel
 from pet.prompts.spec import PVP, Pattern, Verbalizer
-from pet.training.loop import TrainConfig, train_prompt_model
+from pet.training.loop import TrainConfig
+from pet.training.prompt import train_prompt_model
 
 ATOL = 0.05
 

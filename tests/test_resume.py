@@ -84,7 +84,8 @@ def test_a_lora_model_does_not_depend_on_what_ran_before(tiny_bert_dir):
     import torch
 
     from pet.models.prompt_model import PromptModel
-    from pet.training.loop import TrainConfig, train_prompt_model
+    from pet.training.loop import TrainConfig
+    from pet.training.prompt import train_prompt_model
     from test_pet import _pvps
 
     lab, _, test = _task()

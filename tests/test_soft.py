@@ -220,7 +220,8 @@ def test_long_text_keeps_soft_tokens_and_mask(bert):
 
 @pytest.mark.parametrize("method", ["prompt-tuning", "p-tuning", "deep"])
 def test_frozen_lm_training_changes_only_prompt_parameters(method, sentiment_examples):
-    from pet.training.loop import TrainConfig, train_prompt_model
+    from pet.training.loop import TrainConfig
+    from pet.training.prompt import train_prompt_model
 
     model = fresh()
     p = pvp("{text_a} {soft:3} {mask}.")
@@ -355,7 +356,8 @@ def save_and_load(model, p, tmp_path, method, name="saved", delete=None):
 @pytest.mark.parametrize("method,tune", [("prompt-tuning", "frozen"), ("deep", "frozen"), ("p-tuning", "full")])
 def test_save_load_is_self_contained_with_identical_scores(method, tune, tmp_path, sentiment_examples):
     from pet.estimator.classifier import CONFIG_FILE
-    from pet.training.loop import TrainConfig, train_prompt_model
+    from pet.training.loop import TrainConfig
+    from pet.training.prompt import train_prompt_model
 
     base = base_model_dir(tmp_path / "base", seed=3)
     base_sum = lm_checksum(PromptModel.from_pretrained(base, device="cpu"))
@@ -639,7 +641,8 @@ def test_pet_classifier_soft_methods_fit_predict_save_load(method, tmp_path, sen
 
 @pytest.mark.parametrize("family", ["bert", "roberta"])
 def test_soft_verbalizer_starts_as_hard_and_trains(family, sentiment_examples, tmp_path):
-    from pet.training.loop import TrainConfig, train_prompt_model
+    from pet.training.loop import TrainConfig
+    from pet.training.prompt import train_prompt_model
 
     model = fresh(family)
     p = pvp('{text_a} {soft:"It was"} {mask}.')
@@ -658,7 +661,8 @@ def test_soft_verbalizer_starts_as_hard_and_trains(family, sentiment_examples, t
 
 
 def test_soft_verbalizer_save_load(tmp_path, sentiment_examples):
-    from pet.training.loop import TrainConfig, train_prompt_model
+    from pet.training.loop import TrainConfig
+    from pet.training.prompt import train_prompt_model
 
     base = base_model_dir(tmp_path / "base", seed=4)
     model = PromptModel.from_pretrained(base, device="cpu")

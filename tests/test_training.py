@@ -12,7 +12,8 @@ from pet.errors import ConfigError, DataError
 from pet.examples import Example
 from pet.models.prompt_model import PromptModel
 from pet.prompts.spec import PVP, Pattern, Verbalizer
-from pet.training.loop import TrainConfig, train_prompt_model
+from pet.training.loop import TrainConfig
+from pet.training.prompt import train_prompt_model
 from pet.training.losses import distillation_loss, mask_tokens
 from pet.models.tuning import apply_tuning, lora_target_modules, trainable_parameter_count
 

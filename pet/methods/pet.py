@@ -3,7 +3,7 @@ classifier over unlabelled text; iPET grows each model's training set generation
 
 PET
   1. For every PVP (× ``repetitions``, a distinct seed per repetition) a fresh
-     ``PromptModel.from_pretrained`` is trained with :func:`pet.training.loop.train_prompt_model`
+     ``PromptModel.from_pretrained`` is trained with :func:`pet.training.prompt.train_prompt_model`
      on the labelled set (plus the auxiliary MLM loss on the unlabelled pool when
      ``mlm_weight > 0``): stage ``"pvp"``, one per model.
   2. Ensemble (stage ``"ensemble"``): the weighted mean of the models' label log-probs
@@ -98,7 +98,8 @@ from ..options import option
 from .predictors import PromptEnsemble, SequencePredictor
 from ..training.checkpoint import LoopCheckpoint
 from ..training.sequence import train_sequence_classifier
-from ..training.loop import TrainConfig, TrainLog, train_config, train_prompt_model
+from ..training.loop import TrainConfig, TrainLog, train_config
+from ..training.prompt import train_prompt_model
 from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, resolve_max_length
 from .pet_growth import (
     ENSEMBLE_SCHEMES,

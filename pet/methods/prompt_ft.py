@@ -24,7 +24,8 @@ from .predictors import PromptEnsemble
 from ..prompts.spec import PVP
 from ..training.adapet import ADAPETObjective, ADAPETOptions
 from ..training.contrastive import ContrastiveOptions, SecondView, view_pvps
-from ..training.loop import TrainConfig, train_prompt_model
+from ..training.loop import TrainConfig
+from ..training.prompt import train_prompt_model
 from .zero_shot import DemoOptions
 from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, regression_targets, resolve_max_length
 

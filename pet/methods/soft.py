@@ -1,6 +1,6 @@
 """Soft-prompt methods: ``prompt-tuning``, ``p-tuning``, ``p-tuning-ft`` and ``deep-prompt``.
 
-Each trains one fresh model per soft PVP with :func:`pet.training.loop.train_prompt_model` (soft
+Each trains one fresh model per soft PVP with :func:`pet.training.prompt.train_prompt_model` (soft
 parameters always train; the LM only for ``p-tuning-ft``): one ``"pvp"`` stage per soft PVP,
 plus an ``"ensemble"`` stage when there are several.
 
@@ -28,7 +28,8 @@ from ..options import option, same_option
 from .predictors import PromptEnsemble
 from ..models.soft import SoftConfig, attach_soft_prompt, soft_before_mask
 from ..prompts.spec import PVP, Pattern
-from ..training.loop import TrainConfig, train_prompt_model
+from ..training.loop import TrainConfig
+from ..training.prompt import train_prompt_model
 from .base import Fitted, FitSetup, Stage, checkpoint_info, register_method, resolve_max_length
 
 

@@ -362,7 +362,7 @@ class SoftVerbalizer(nn.Module):
     embedding/bias of the first sub-token of the label's words.
 
     Installed by :func:`attach_soft_prompt` as ``model.label_scores`` (instance override), so
-    training (:func:`pet.training.loop.train_prompt_model`) and prediction use it unchanged; its
+    training (:func:`pet.training.prompt.train_prompt_model`) and prediction use it unchanged; its
     parameters live in the soft prompt module, so they train with ``soft_lr`` and are saved.
     """
 

@@ -1,6 +1,6 @@
 """ADAPET's objectives (Tam, Menon, Bansal, Srivastava & Raffel 2021, EMNLP, "Improving and
 simplifying pattern exploiting training"; code: ``rrmenon10/ADAPET``, ``src/adapet.py`` and
-``src/data/tokenize.py``), for :func:`pet.training.loop.train_prompt_model`.
+``src/data/tokenize.py``), for :func:`pet.training.prompt.train_prompt_model`.
 
 * **Decoupled label objective** (``label_loss: decoupled``, log key ``dlo``): with ``p_y`` the
   probability of label y's word at the mask under the softmax over the *whole vocabulary*
@@ -62,7 +62,7 @@ class ADAPETOptions(Options):
 
 @dataclass(frozen=True)
 class ADAPETObjective:
-    """What :func:`pet.training.loop.train_prompt_model` needs for ADAPET's objectives."""
+    """What :func:`pet.training.prompt.train_prompt_model` needs for ADAPET's objectives."""
 
     decoupled: bool = False
     lcm_weight: float = 0.0

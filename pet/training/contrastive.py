@@ -53,7 +53,7 @@ class ContrastiveOptions(Options):
 
 @dataclass
 class SecondView:
-    """What :func:`pet.training.loop.train_prompt_model` needs for the contrastive term.
+    """What :func:`pet.training.prompt.train_prompt_model` needs for the contrastive term.
 
     ``pvps``: the second view's PVPs (one drawn per example and step), each with the trained
     PVP's verbalizer; ``examples``: what they render, one per training example in the same
