@@ -77,7 +77,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import math
 import time
@@ -112,7 +111,7 @@ from .pet_growth import (
     pre_training_weights,
     soft_targets,
 )
-from .resume import MemberStore, examples_fingerprint, model_fingerprint
+from .resume import MemberStore, examples_fingerprint, fingerprint, model_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +265,7 @@ class PetTrainer:
         options (with the member's seed), training set and unlabelled pool."""
         what = {"model": model_fingerprint(self.setup.model), "pvp": pvp.to_dict(), "config": cfg.to_dict(), "labels": self.labels,
                 "train": examples_fingerprint(train), "pool": examples_fingerprint(pool), "dev": examples_fingerprint(self.setup.dev)}
-        return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+        return fingerprint(what)
 
     def _student_checkpoint(self, name: str, pool: list[Example], targets: np.ndarray) -> LoopCheckpoint | None:
         """Where the distilled student's run keeps its state (resumable like the members), keyed
@@ -276,7 +275,7 @@ class PetTrainer:
         what = {"model": model_fingerprint(self.setup.model), "config": self.distill_config.to_dict(), "labels": self.labels, "pool": examples_fingerprint(pool),
                 "targets": hashlib.sha256(np.ascontiguousarray(targets, dtype=np.float64).tobytes()).hexdigest()}
         return LoopCheckpoint(Path(self.setup.resume_dir) / f"{name}.student.pt",
-                              hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode("utf-8")).hexdigest())
+                              fingerprint(what))
 
     def _member_extra(self, g: int, m: _Member, train_size: int, gr: Growth | None) -> dict:
         """A member stage's ``extra``: its seed, training set and, from generation 1, what iPET added."""

@@ -49,6 +49,11 @@ def examples_fingerprint(examples: Sequence[Example]) -> str:
     return h.hexdigest()
 
 
+def fingerprint(what: dict) -> str:
+    """SHA-256 of ``what`` as canonical JSON: the key under which saved work is reused."""
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
 def model_fingerprint(name_or_path: str) -> str:
     """What a base model *is*, for deciding whether saved work was trained from it: a local folder
     is identified by the SHA-256 of its files' names and contents (so ``../shared/models/x``,
