@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+from conftest import tiny_mlm
 
 from pet.estimator.classifier import PetClassifier
 from pet.prompts.demonstrations import DemoConfig, DemoSampler, demonstration_pvp, mlm_embedder, with_demonstrations
 from pet.prompts.encoding import PVPEncoder
-from pet.errors import ConfigError
+from pet.errors import ConfigError, DataError
 from pet.examples import Example
 from pet.methods import FitSetup, get_method
 from pet.models.prompt_model import PromptModel
 from pet.methods.predictors import DemonstrationEnsemble, PromptEnsemble
 from pet.models.scoring import ensemble
 from pet.prompts.spec import PVP, Pattern, Verbalizer
+from pet.training.loop import IndexStream
+from pet.training.prompt import train_prompt_model
 
 PVP_ = PVP(Pattern("it-was", "{text_a} It was {mask}."), Verbalizer("gt", {"0": ["terrible"], "1": ["great"]}))
 
@@ -140,3 +144,99 @@ def test_demonstration_pvp_keeps_the_rule_and_lmbff_limits_cut_demos_as_other_se
     for text, word in ((texts[1], " terrible"), (texts[2], " great")):
         want += [*enc(text)[:5], *enc(" It was"), *enc(word), *enc("."), tok.sep_token_id]
     assert got == want[:30] and len(want) > 30  # limits, then LM-BFF's tail cut
+
+
+# ---------------------------------------------------------------- LM-BFF's training and dev protocol
+
+
+def _params(model) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in model.mlm.parameters()])
+
+
+def test_redraw_trains_each_draw_on_its_own_version(sentiment_examples, one_thread):
+    """``redraw(i, d)`` is called for the d-th draw of example i, d counted independently from the
+    loop's seeded index stream; returning the example itself reproduces plain training exactly,
+    other versions train on other inputs; a version with another label is a one-line error."""
+    train = sentiment_examples[:4]
+    cfg = {"steps": 3, "batch_size": 2, "grad_accum": 2, "lr": 1e-3, "seed": 5, "max_length": 32}
+    plain = PromptModel(*tiny_mlm("bert"))
+    train_prompt_model(plain, PVP_, train, cfg, ["0", "1"], progress=False)
+
+    calls = []
+
+    def same(i, d):
+        calls.append((i, d))
+        return train[i]
+
+    m = PromptModel(*tiny_mlm("bert"))
+    train_prompt_model(m, PVP_, train, cfg, ["0", "1"], progress=False, redraw=same)
+    torch.testing.assert_close(_params(m), _params(plain), atol=0, rtol=0)
+    stream = IndexStream(len(train), 2, 5)
+    drawn = [i for _ in range(3 * 2) for i in next(stream)]
+    want = [(i, drawn[:k].count(i)) for k, i in enumerate(drawn)]
+    assert calls == want and max(d for _, d in calls) >= 2
+
+    other = PromptModel(*tiny_mlm("bert"))
+    train_prompt_model(other, PVP_, train, cfg, ["0", "1"], progress=False,
+                       redraw=lambda i, d: Example({"text_a": f"{train[i].fields['text_a']} take {d}"}, train[i].label))
+    assert not torch.equal(_params(other), _params(plain))
+    with pytest.raises(DataError, match=r"redraw\(.*label.*fix:"):
+        train_prompt_model(PromptModel(*tiny_mlm("bert")), PVP_, train, cfg, ["0", "1"], progress=False,
+                           redraw=lambda i, d: Example(train[i].fields, "1" if train[i].label == "0" else "0"))
+
+
+def test_dev_sets_score_the_averaged_log_probs(sentiment_examples, one_thread, monkeypatch):
+    """With ``dev_sets`` every dev scoring scores each version and records the accuracy of their
+    mean log-probs (LM-BFF averages ``num_sample`` sets on dev as on test). The scores are made
+    up so that version 0 alone is always wrong, version 1 right and more confident."""
+    train, dev = sentiment_examples[:4], sentiment_examples[4:]
+    versions = [dev, [Example({"text_a": e.fields["text_a"] + " indeed"}, e.label) for e in dev]]
+    gold = np.array([int(e.label) for e in dev])
+    scored = []
+
+    def fake(self, examples, *a, **kw):
+        second = examples[0].fields["text_a"].endswith(" indeed")
+        p = np.where(np.eye(2)[gold] == 1, 0.9 if second else 0.4, 0.1 if second else 0.6)
+        scored.append(list(examples))
+        return np.log(p)
+
+    monkeypatch.setattr(PromptModel, "predict_log_proba", fake)
+    cfg = {"steps": 2, "batch_size": 2, "lr": 1e-3, "seed": 1, "max_length": 32, "eval_every": 1}
+    log = train_prompt_model(PromptModel(*tiny_mlm("bert")), PVP_, train, cfg, ["0", "1"], progress=False, dev=dev, dev_sets=versions)
+    assert scored == [versions[0], versions[1]] * 2
+    assert [e["dev_score"] for e in log.entries] == [1.0, 1.0]
+    scored.clear()
+    alone = train_prompt_model(PromptModel(*tiny_mlm("bert")), PVP_, train, cfg, ["0", "1"], progress=False, dev=dev)
+    assert scored == [dev, dev] and [e["dev_score"] for e in alone.entries] == [0.0, 0.0]
+    with pytest.raises(ConfigError, match="dev_sets.*fix:"):
+        train_prompt_model(PromptModel(*tiny_mlm("bert")), PVP_, train, cfg, ["0", "1"], progress=False, dev=dev, dev_sets=[dev[:2]])
+
+
+def test_prompt_ft_redraws_demonstrations_and_scores_dev_with_every_set(tiny_bert_dir, sentiment_examples, monkeypatch, one_thread):
+    """prompt-ft with demonstrations trains as LM-BFF's dataset does: a new demonstration set each
+    time an example is drawn (never the example itself, one per label), and the dev set that picks
+    the checkpoint scored with ``demo_sets`` sets."""
+    import pet.methods.prompt_ft as prompt_ft
+
+    seen = {}
+    real = prompt_ft.train_prompt_model
+
+    def spy(model, pvp, train, config, labels, **kw):
+        seen.update(kw, train=train)
+        return real(model, pvp, train, config, labels, **kw)
+
+    monkeypatch.setattr(prompt_ft, "train_prompt_model", spy)
+    train, dev = sentiment_examples, [Example({"text_a": "a fine film"}, "1", "d1"), Example({"text_a": "dull"}, "0", "d2")]
+    setup = FitSetup(model=tiny_bert_dir, labels=["0", "1"], pvps=[PVP_], max_length=32, dev=dev)
+    opts = {"steps": 4, "batch_size": 4, "demonstrations": True, "demo_sets": 3, "demo_max_length": 96, "eval_every": 2}
+    get_method("prompt-ft").fit(train, [], opts, setup)
+    redraw = seen["redraw"]
+    for i, q in enumerate(train):
+        takes = [redraw(i, d) for d in range(6)]
+        assert takes[0] == seen["train"][i] and all(t.label == q.label for t in takes)
+        demos = {tuple(v for k, v in sorted(t.fields.items()) if k.startswith("demo")) for t in takes}
+        assert len(demos) > 1  # redrawn, not fixed for the run
+        assert all(q.fields["text_a"] not in d for d in demos)
+        assert all(t.fields["demo0__text_a"] in {e.fields["text_a"] for e in train if e.label == "0"} for t in takes)
+    assert len(seen["dev_sets"]) == 3 and all([e.label for e in v] == ["1", "0"] for v in seen["dev_sets"])
+    assert len({v[0].fields["demo1__text_a"] for v in seen["dev_sets"]} | {v[1].fields["demo0__text_a"] for v in seen["dev_sets"]}) > 1

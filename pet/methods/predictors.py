@@ -398,8 +398,8 @@ class DemonstrationEnsemble:
         t0 = time.perf_counter()
         demo_pvp = demonstration_pvp(pvp, self.labels, sep=model.tokenizer.sep_token_id is not None)
         per_set = []
-        for s in range(self.config.sets):
-            aug = with_demonstrations(examples, self.sampler.sample(examples, s))
+        for demos in self.sampler.sample_sets(examples, range(self.config.sets)):
+            aug = with_demonstrations(examples, demos)
             per_set.append(model.predict_log_proba(aug, demo_pvp, batch_size=self.inner.batch_size, max_length=self.inner.max_length,
                                                    labels=self.labels, progress=progress))
         lp = ensemble(per_set, None) if len(per_set) > 1 else per_set[0]

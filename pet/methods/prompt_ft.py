@@ -104,8 +104,9 @@ def fit_prompt_ft(train: list[Example], unlabelled: list[Example], options: Prom
 
 
 def _fit_with_demonstrations(train: list[Example], unlabelled: list[Example], options: PromptFTOptions, setup: FitSetup) -> Fitted:
-    """prompt-ft with LM-BFF demonstrations: each training (and dev) example gets one sampled
-    demonstration set (fixed for the run, never itself); evaluation averages over ``demo_sets``."""
+    """prompt-ft with LM-BFF demonstrations, as LM-BFF trains (``src/dataset.py``): each time a
+    training example is drawn it gets a newly sampled demonstration set (never itself); the dev
+    set, when it picks the checkpoint, is scored like the test set, averaged over ``demo_sets``."""
     from ..prompts.demonstrations import DemoSampler, demonstration_pvp, make_embedder, with_demonstrations
     from .zero_shot import demo_config, demo_max_length, with_demonstration_predictor
 
@@ -118,20 +119,25 @@ def _fit_with_demonstrations(train: list[Example], unlabelled: list[Example], op
     for pvp in pvps:
         model = PromptModel.from_pretrained(setup.model, device=setup.device)
         # demo_similarity mlm: the scoring model's own states (pretrained while sampling the
-        # training demonstrations, fine-tuned at evaluation, also after save/load)
+        # training and dev demonstrations, fine-tuned at evaluation, also after save/load); the
+        # training examples' own embeddings are the pool's, computed here, before training
         embed = make_embedder(cfg.similarity, model, setup.device)
         sampler = DemoSampler(train, setup.labels, cfg, embed)
         demo_pvp = demonstration_pvp(pvp, setup.labels, sep=model.tokenizer.sep_token_id is not None)
-        aug_train = with_demonstrations(train, sampler.sample(train, -1))
-        aug_dev = with_demonstrations(setup.dev, sampler.sample(setup.dev, -1)) if setup.dev else []
+
+        def redraw(i: int, d: int, sampler=sampler) -> Example:
+            return with_demonstrations([train[i]], sampler.sample([train[i]], f"train:{d}"))[0]
+
+        first = [redraw(i, 0) for i in range(len(train))]
+        dev_sets = [with_demonstrations(setup.dev, demos) for demos in sampler.sample_sets(setup.dev, range(cfg.sets))] if setup.dev else None
         view = second_view(pvp, options, setup)
         if view is not None:  # the paper's second view: another template AND another demonstration set
             sep = model.tokenizer.sep_token_id is not None
             view.pvps = [demonstration_pvp(v, setup.labels, sep=sep) for v in view.pvps]
             view.examples = with_demonstrations(train, sampler.sample(train, -2))
-        log = train_prompt_model(model, demo_pvp, aug_train, config, setup.labels, unlabelled=aux, progress=setup.progress,
-                                 dev=aug_dev, dev_metric=setup.metric, second_view=view,
-                                 adapet=ADAPETObjective.from_options(options))
+        log = train_prompt_model(model, demo_pvp, first, config, setup.labels, unlabelled=aux, progress=setup.progress,
+                                 dev=dev_sets[0] if dev_sets else [], dev_metric=setup.metric, second_view=view,
+                                 adapet=ADAPETObjective.from_options(options), redraw=redraw, dev_sets=dev_sets)
         logs[pvp.id] = log
         members.append((model, pvp))
         fixed = {"steps": log.steps, "final_loss": log.final_loss, "tune": config.tune, "demonstrations": cfg.to_dict(), **checkpoint_info(log)}

@@ -4,8 +4,8 @@ appended after it, rendered through the same pattern with the label word in plac
     query:  [CLS] A fun ride . It was [MASK] . [SEP] Dull . It was terrible . [SEP] Great fun . It was great . [SEP]
 
 * **Sampling** — per label, one training example of that label, never the query itself (an
-  example with the same text fields is skipped); seeded per query text, so a prediction does not
-  depend on the batch or chunk it is scored in.
+  example with the same text fields is skipped); seeded per (set, query text), so a prediction
+  does not depend on the batch or chunk it is scored in.
 * **Similarity filtering** (``similarity``) — LM-BFF samples from the 50% (``filter_rate``) of a
   label's training examples most similar to the query by a sentence encoder: ``"mlm"`` uses the
   masked LM's own mean-pooled last hidden states (offline, the default encoder), ``"st:NAME"``
@@ -15,12 +15,18 @@ appended after it, rendered through the same pattern with the label word in plac
   its fields renamed ``demo<j>__<field>`` and ``{mask}`` replaced by the label's first word
   (``{cls}`` and ``{segment}`` dropped from the demonstrations). :func:`with_demonstrations`
   adds those fields to each example. Encoding is then the ordinary :class:`pet.prompts.encoding.PVPEncoder`:
-  truncation cuts text fields only (longest first, query and demonstrations alike), never a
-  mask, a template word or a label word.
+  truncation cuts text fields only, never a mask, a template word or a label word, by the
+  pattern's rule (``lmbff``: the query's first sentence to ``first_sent_limit``, every
+  demonstration sentence to ``other_sent_limit``, then the tail; else longest field first).
 * **Ensembling** — at evaluation, :class:`pet.methods.predictors.DemonstrationEnsemble` averages the label
   log-probs over ``sets`` independently sampled demonstration sets (LM-BFF: 16).
 
-Training with demonstrations (prompt-ft) samples one set per training example, fixed for the run.
+Training with demonstrations (prompt-ft) follows LM-BFF's ``src/dataset.py``: a training example
+gets a newly sampled set each time it is drawn (set ``"train:<d>"`` for its d-th draw, passed to
+:func:`pet.training.prompt.train_prompt_model` as ``redraw``), and a dev set that picks the
+checkpoint is scored with ``sets`` sets averaged, as the test set is (LM-BFF's ``num_sample``).
+A query that is one of the pool's examples reuses the pool's embedding (so sampling a training
+example's demonstrations during training never runs the model being trained).
 """
 
 from __future__ import annotations
@@ -133,32 +139,56 @@ class DemoSampler:
             raise DataError(f"demonstrations: label '{missing[0]}' has no training example to demonstrate it; fix: give every label labelled examples, or turn demonstrations off")
         self.embed = embed
         self._pool_emb = None
+        self._pool_rows: dict[str, int] = {}
         if config.similarity != "none":
             if embed is None:
                 raise ConfigError("demonstrations: similarity filtering needs a sentence encoder; fix: pass embed=…, or demo_similarity: none")
-            self._pool_emb = _normalise(embed([_text(e) for e in self.pool]))
+            texts = [_text(e) for e in self.pool]
+            self._pool_emb = _normalise(embed(texts))
+            self._pool_rows = {t: i for i, t in enumerate(texts)}
 
-    def sample(self, queries: Sequence[Example], set_index: int) -> list[list[Example]]:
+    def _similarities(self, queries: Sequence[Example]) -> np.ndarray | None:
+        """Cosine similarities ``[query, pool example]`` (None without filtering). A query that
+        is a pool example's text reuses that example's embedding; only the others are embedded."""
+        if self._pool_emb is None or not queries:
+            return None
+        texts = [_text(q) for q in queries]
+        new = sorted({t for t in texts if t not in self._pool_rows})
+        fresh = dict(zip(new, _normalise(self.embed(new)))) if new else {}
+        q = np.stack([self._pool_emb[self._pool_rows[t]] if t in self._pool_rows else fresh[t] for t in texts])
+        return q @ self._pool_emb.T
+
+    def sample(self, queries: Sequence[Example], set_index: int | str) -> list[list[Example]]:
         """For each query, one demonstration per label (in label order) for set ``set_index``."""
-        sims = None
-        if self._pool_emb is not None and queries:
-            sims = _normalise(self.embed([_text(q) for q in queries])) @ self._pool_emb.T
+        return self.sample_sets(queries, [set_index])[0]
+
+    def sample_sets(self, queries: Sequence[Example], set_indices: Sequence[int | str]) -> list[list[list[Example]]]:
+        """:meth:`sample` for each of ``set_indices`` (the queries are embedded once)."""
+        sims = self._similarities(queries)
+        candidates = [self._candidates(q, None if sims is None else sims[qi]) for qi, q in enumerate(queries)]
         out = []
-        for qi, q in enumerate(queries):
-            rng = np.random.default_rng(_stable_seed(self.config.seed, set_index, _text(q)))
-            qk = _key(q)
-            demos = []
-            for lab in self.labels:
-                cand = [i for i in self.by_label[lab] if _key(self.pool[i]) != qk]
-                if not cand:
-                    raise DataError(f"demonstrations: label '{lab}' has no training example other than '{q.guid}' itself; "
-                                    "fix: give every label at least 2 labelled examples, or turn demonstrations off")
-                if sims is not None:
-                    keep = max(1, math.ceil(self.config.filter_rate * len(cand)))
-                    order = sorted(cand, key=lambda i: (-sims[qi, i], i))
-                    cand = order[:keep]
-                demos.append(self.pool[cand[int(rng.integers(len(cand)))]])
-            out.append(demos)
+        for s in set_indices:
+            sets = []
+            for q, cands in zip(queries, candidates):
+                rng = np.random.default_rng(_stable_seed(self.config.seed, s, _text(q)))
+                sets.append([self.pool[c[int(rng.integers(len(c)))]] for c in cands])
+            out.append(sets)
+        return out
+
+    def _candidates(self, q: Example, sims: np.ndarray | None) -> list[list[int]]:
+        """Per label, the pool indices a demonstration for ``q`` is drawn from: every example of
+        the label but ``q`` itself, or the ``filter_rate`` share most similar to ``q``."""
+        qk = _key(q)
+        out = []
+        for lab in self.labels:
+            cand = [i for i in self.by_label[lab] if _key(self.pool[i]) != qk]
+            if not cand:
+                raise DataError(f"demonstrations: label '{lab}' has no training example other than '{q.guid}' itself; "
+                                "fix: give every label at least 2 labelled examples, or turn demonstrations off")
+            if sims is not None:
+                keep = max(1, math.ceil(self.config.filter_rate * len(cand)))
+                cand = sorted(cand, key=lambda i: (-sims[i], i))[:keep]
+            out.append(cand)
         return out
 
 

@@ -15,6 +15,7 @@ from torch import nn
 
 from ..errors import ConfigError, DataError
 from ..examples import Example
+from ..models.scoring import ensemble
 from ..models.tuning import apply_tuning
 from ..prompts.plain import pad_ids, tokenize_plain
 from .adapet import check_objective, decoupled_label_loss, label_conditioned_mlm_loss, lcm_batch
@@ -32,10 +33,13 @@ class _PromptData:
     plain: list  # unlabelled texts tokenised plainly, for the auxiliary MLM loss
     views: list = field(default_factory=list)  # per second-view PVP: one ``Encoded`` per example
     adapet: Any = None  # an ``ADAPETObjective``, or None
+    redraw: Callable[[int, int], Example] | None = None  # (example, draw) -> the version to train on
+    encoder: Any = None  # the PVP's encoder (encodes redrawn examples on the fly)
+    labels: list = field(default_factory=list)  # each training example's label
 
 
 def _prompt_data(model, pvp, train: list[Example], config: TrainConfig, labels: list[str], unlabelled: list[Example],
-                 soft_targets, second_view, adapet=None) -> _PromptData:
+                 soft_targets, second_view, adapet=None, redraw=None) -> _PromptData:
     """Check the inputs of :func:`train_prompt_model` and encode them (one-line errors)."""
     if not train:
         raise DataError("no training examples; fix: pass at least one labelled example")
@@ -54,7 +58,25 @@ def _prompt_data(model, pvp, train: list[Example], config: TrainConfig, labels: 
     plain = tokenize_plain(model.tokenizer, unlabelled, config.max_length) if config.mlm_weight > 0 else []
     check_objective(adapet, model, soft_targets)
     views = _encode_views(model, train, config, labels, soft_targets, second_view)
-    return _PromptData(encoded, enc.verbalizer_tokens, targets, plain, views, adapet)
+    if redraw is not None and adapet is not None and adapet.lcm_weight > 0:
+        raise ConfigError("redrawn training examples with ADAPET's label-conditioned MLM are not supported; fix: set lcm_weight 0")
+    return _PromptData(encoded, enc.verbalizer_tokens, targets, plain, views, adapet, redraw, enc, [e.label for e in train])
+
+
+def _drawn(data: _PromptData, idx: list[int], counts: list[int]) -> list:
+    """The encoded examples of one micro-batch: the training examples themselves, or — with
+    ``redraw`` — the version of each example for the time it is drawn (counted per example)."""
+    if data.redraw is None:
+        return [data.encoded[i] for i in idx]
+    out = []
+    for i in idx:
+        ex = data.redraw(i, counts[i])
+        if ex.label != data.labels[i]:
+            raise DataError(f"redraw({i}, {counts[i]}) returned label '{ex.label}' for a training example labelled '{data.labels[i]}'; "
+                            "fix: return a version of the same example with its label")
+        counts[i] += 1
+        out.append(data.encoder.encode([ex])[0])
+    return out
 
 
 def _encode_views(model, train: list[Example], config: TrainConfig, labels: list[str], soft_targets, second_view) -> list:
@@ -84,8 +106,9 @@ def _prompt_batches(data: _PromptData, config: TrainConfig, tokenizer) -> Callab
         gen = torch.Generator().manual_seed(config.seed + 2 + rank)
         view_gen = torch.Generator().manual_seed(config.seed + 3 + rank) if data.views else None
         lcm_gen = torch.Generator().manual_seed(config.seed + 4 + rank) if data.adapet is not None and data.adapet.lcm_weight > 0 else None
+        counts = [0] * len(data.encoded)
         for idx in idx_stream:
-            b = collate([data.encoded[i] for i in idx], pad)
+            b = collate(_drawn(data, idx, counts), pad)
             if data.targets is not None:
                 b["targets"] = data.targets[idx]
             if u_stream is not None:
@@ -159,6 +182,8 @@ def train_prompt_model(
     dev_metric: Callable[[list, list], float] | None = None,
     second_view=None,
     adapet=None,
+    redraw: Callable[[int, int], Example] | None = None,
+    dev_sets: Sequence[Sequence[Example]] | None = None,
 ) -> TrainLog:
     """Fine-tune ``model`` (a ``PromptModel``) on one PVP, in place.
 
@@ -175,15 +200,27 @@ def train_prompt_model(
     cross-entropy and/or its label-conditioned MLM term. Trained: what ``config.tune`` selects in
     ``model.mlm`` plus every parameter of ``model.prompt_encoder`` if one is attached. The
     model is left in eval mode.
+
+    Versions of the inputs (LM-BFF's demonstrations, :mod:`pet.prompts.demonstrations`):
+
+    * ``redraw(i, d)`` — the example trained on the ``d``-th time (0, 1, …) training example
+      ``i`` is drawn (same label; encoded when drawn). LM-BFF samples new demonstrations each
+      time a training example is fetched. Without it every draw is ``train[i]``.
+    * ``dev_sets`` — several versions of ``dev`` (same examples, same order); the dev score is
+      that of their label log-probs averaged (LM-BFF scores dev with ``num_sample`` sets).
     """
     config = (config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)).resolved()
     labels = list(labels)
-    data = _prompt_data(model, pvp, list(train), config, labels, list(unlabelled), soft_targets, second_view, adapet)
+    data = _prompt_data(model, pvp, list(train), config, labels, list(unlabelled), soft_targets, second_view, adapet, redraw)
+    versions = [list(dev)] if dev_sets is None else [list(d) for d in dev_sets]
+    if any(len(v) != len(dev) or any(a.label != b.label for a, b in zip(v, dev)) for v in versions):
+        raise ConfigError(f"dev_sets: every version must hold the {len(dev)} dev examples in order with their labels; fix: pass versions of dev")
     seed_everything(config.seed)  # LoRA's adapters are initialised here: from the seed, not from whatever ran before
     trained = apply_tuning(model, config.tune, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout)
 
     def evaluate() -> float:
-        lp = model.predict_log_proba(dev, pvp, batch_size=config.eval_batch_size, max_length=config.max_length, labels=labels)
+        lps = [model.predict_log_proba(v, pvp, batch_size=config.eval_batch_size, max_length=config.max_length, labels=labels) for v in versions]
+        lp = lps[0] if len(lps) == 1 else ensemble(lps)
         return dev_score(dev, [labels[i] for i in lp.argmax(1)], dev_metric)
 
     log = train_loop(
