@@ -158,6 +158,8 @@ def test_a_state_from_other_inputs_code_or_a_damaged_file_is_not_used(tmp_path, 
     assert ck.resumed_from == 0
     _same(net, ref_net)  # trained from step 0: the uninterrupted result
     assert ("cannot resume" in caplog.text) == (change == "damaged")
+    # saved work for this run made by other code is named, with the commit that made it
+    assert ("run.pt: saved by other pet code" in caplog.text and "run the code that made it" in caplog.text) == (change == "code")
 
 
 def test_a_state_for_another_model_is_a_one_line_error(tmp_path):

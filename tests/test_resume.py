@@ -98,7 +98,7 @@ def test_a_lora_model_does_not_depend_on_what_ran_before(tiny_bert_dir):
     np.testing.assert_array_equal(out[0], out[1])
 
 
-def test_a_member_trained_from_anything_else_is_trained_again(tiny_bert_dir, tmp_path, monkeypatch):
+def test_a_member_trained_from_anything_else_is_trained_again(tiny_bert_dir, tmp_path, monkeypatch, caplog):
     _fit(tiny_bert_dir, OPTS, tmp_path / "work")
     calls = _counting(monkeypatch)
     _fit(tiny_bert_dir, OPTS, tmp_path / "work")
@@ -112,8 +112,13 @@ def test_a_member_trained_from_anything_else_is_trained_again(tiny_bert_dir, tmp
     _fit(tiny_bert_dir, OPTS, tmp_path / "again")
     monkeypatch.setattr(resume_module, "code_fingerprint", lambda: "other code")
     calls = _counting(monkeypatch)
-    _fit(tiny_bert_dir, OPTS, tmp_path / "again")
+    with caplog.at_level(logging.WARNING):
+        _fit(tiny_bert_dir, OPTS, tmp_path / "again")
     assert len(calls) == 4
+    made = json.loads(next((tmp_path / "again").rglob("member.json")).read_text())
+    assert made["code"] and "commit" in made
+    warned = [r.getMessage() for r in caplog.records if "saved by other pet code" in r.getMessage()]
+    assert len(warned) == 4 and all("run the code that made it" in w for w in warned)
 
 
 def test_the_base_model_is_identified_by_its_files_not_by_how_its_path_is_written(tiny_bert_dir, tmp_path, monkeypatch):

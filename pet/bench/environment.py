@@ -5,35 +5,10 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 import threading
-from pathlib import Path
 from typing import Any
 
-
-def git_commit(start: Path | None = None) -> tuple[str | None, bool | None]:
-    """(commit, dirty) of the repository holding the ``pet`` package, or (None, None).
-
-    A copy of the source shipped elsewhere (``git archive``, a tree copied to a cluster or a GPU
-    machine, with no ``.git`` or a stale one) says which commit it is with ``PET_GIT_COMMIT``:
-    when set it wins, and rows record that commit and ``git_dirty`` None (unknown: nothing checks
-    the copy against it)."""
-    if os.environ.get("PET_GIT_COMMIT"):
-        return os.environ["PET_GIT_COMMIT"], None
-    root = (start or Path(__file__).resolve().parents[2])
-    if not (root / ".git").exists():
-        return None, None
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
-        ).stdout.strip() or None
-        status = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=30
-        )
-        dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
-        return commit, dirty
-    except (OSError, subprocess.SubprocessError):
-        return None, None
+from ..utils.versions import git_commit  # noqa: F401  (re-exported: rows record it)
 
 
 def machine_info(device: str | None) -> dict:

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..examples import Example
-from ..utils.versions import code_fingerprint
+from ..utils.versions import code_fingerprint, other_code_message, saved_by
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +104,12 @@ class MemberStore:
             saved = json.loads(meta.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return False
-        if saved.get("code") != code_fingerprint():  # trained by other code or libraries: not reused
+        if saved.get("fingerprint") != fingerprint:
             return False
-        return saved.get("fingerprint") == fingerprint
+        if saved.get("code") != code_fingerprint():  # trained by other code or libraries: not reused
+            log.warning("%s", other_code_message(self._dir(key), saved))
+            return False
+        return True
 
     def save(self, key: str, fingerprint: str, module: Any, log_: dict, pool_lp: np.ndarray | None) -> None:
         """Write member ``key`` atomically: its folder appears only once every file is written."""
@@ -119,7 +122,7 @@ class MemberStore:
         try:
             save_model(module, str(tmp / WEIGHTS_FILE))
             np.savez(tmp / ARRAYS_FILE, **({} if pool_lp is None else {"pool_lp": pool_lp}))
-            (tmp / MEMBER_FILE).write_text(json.dumps({"fingerprint": fingerprint, "code": code_fingerprint(), "log": log_}, default=str), encoding="utf-8")
+            (tmp / MEMBER_FILE).write_text(json.dumps({"fingerprint": fingerprint, **saved_by(), "log": log_}, default=str), encoding="utf-8")
             final = self._dir(key)
             if final.exists():
                 shutil.rmtree(final)

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..utils.versions import code_fingerprint
+from ..utils.versions import code_fingerprint, other_code_message, saved_by
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def save_state(ckpt: LoopCheckpoint, module: nn.Module, optimizer: Any, schedule
     path = Path(ckpt.path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
-        "format": FORMAT, "fingerprint": ckpt.fingerprint, "code": code_fingerprint(), "step": step,
+        "format": FORMAT, "fingerprint": ckpt.fingerprint, **saved_by(), "step": step,
         "params": _trained(module), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
         "entries": train_log.entries, "best_step": train_log.best_step, "best_dev_score": train_log.best_dev_score,
         "train_seconds": float(train_seconds), "rng": _rng_state(),
@@ -126,6 +126,7 @@ def load_state(ckpt: LoopCheckpoint, total_steps: int) -> dict | None:
     if not isinstance(state, dict) or state.get("format") != FORMAT or state.get("fingerprint") != ckpt.fingerprint:
         return None
     if state.get("code") != code_fingerprint():  # written by other code or libraries: not reused
+        log.warning("%s", other_code_message(path, state))
         return None
     if not 0 < int(state.get("step", 0)) <= total_steps:
         return None
