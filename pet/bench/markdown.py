@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .glance import AHEAD, BEHIND, LEADER, MIN_SEEDS, NOT_COMPARED, TIED
 from .stats import OVER_SEEDS
 from .tables import MEAN_OVER_TASKS, k_label, k_sort, selection_summary
 
@@ -82,6 +83,7 @@ def render(root: Path, df, info: dict, notes: dict, tables: dict, models: list[s
 
     lines += metadata(root, df, info, models, prov, resamples)
     lines += test_sets(df, notes)
+    lines += glance(tables.get("glance"), tname)
     lines += headline(tables["headline"], tname)
     lines += selection(tables.get("selection"))
     lines += stages(tables["stages"], tname)
@@ -261,6 +263,38 @@ def verdict(r, a: str = "method_a", b: str = "method_b") -> str:
     if _nan(r["ci95_low"]) or r["ci95_low"] <= 0 <= r["ci95_high"]:
         return WITHIN_NOISE
     return f"{r[a]} better" if r["diff"] > 0 else f"{r[b]} better"
+
+
+def glance(gl, tname) -> list[str]:
+    """The "At a glance" section (:mod:`pet.bench.glance`); empty when there is nothing to compare."""
+    if gl is None or not len(gl):
+        return []
+    lines = ["## At a glance", "",
+             ("Per task, the leading method (highest mean among the methods with the task's full seed count; over tasks: "
+              "the highest mean of per-task means among the methods complete on every task) and every other method: "
+              f"**{TIED}** when its paired 95% interval against the leader covers 0, **{BEHIND}** by the difference shown "
+              f"(method − leader, points) when the interval lies below 0, *{NOT_COMPARED}* when they share fewer than "
+              f"{MIN_SEEDS} seeds (a smoke test) or no identical splits. Each comparison on its own: no correction for "
+              "the number of methods. Table: `glance.csv`."), ""]
+    for kl in sorted(set(gl["k_label"]), key=k_sort):
+        sub = gl[gl["k_label"] == kl]
+        rows = []
+        for task in dict.fromkeys(sub["task"]):
+            t = sub[sub["task"] == task]
+            lead = t[t["status"] == LEADER].iloc[0]
+            cell = f"**{lead['method']}** {100 * lead['mean']:.1f}"
+            if (t["status"] == AHEAD).any():
+                cell += f" (on fewer seeds, ahead of it: {_glance_names(t[t['status'] == AHEAD])})"
+            rows.append([f"*{MEAN_OVER_TASKS}*" if task == MEAN_OVER_TASKS else tname(task), cell,
+                         _glance_names(t[t["status"] == TIED]), _glance_names(t[t["status"] == BEHIND]),
+                         ", ".join(t[t["status"] == NOT_COMPARED]["method"]) or "–"])
+        lines += [f"### K = {kl}", "", md_table(["task", "leader", TIED, BEHIND, NOT_COMPARED], rows), ""]
+    return lines
+
+
+def _glance_names(t) -> str:
+    """``method ±diff`` (points against the leader), best first."""
+    return ", ".join(f"{r['method']} {100 * r['diff']:+.1f}" for _, r in t.sort_values("diff", ascending=False).iterrows()) or "–"
 
 
 def few_seeds_caution(pr) -> list[str]:

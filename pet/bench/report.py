@@ -30,6 +30,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..utils.io import atomic_directory, check_output_not_input
 from . import markdown, tables
+from .glance import glance_table
 from .plots import write_plots
 from .grid import canonical_json
 from .rows import ResultRow
@@ -200,6 +201,7 @@ def build_tables(df, info: dict, resamples: int = RESAMPLES) -> dict:
         "pvps": tables.pvp_table(df),
         "hard_soft": tables.hard_soft_table(head_agg),
         "paired": paired,
+        "glance": glance_table(head_agg, paired),
         "stage_pairs": stage_pairs_table(df, resamples=resamples),
         "gains": tables.gain_table(paired, head_agg),
         "cost": tables.cost_table(df, head),
