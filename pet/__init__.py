@@ -4,7 +4,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import ConfigError, DataError, ModelError, PetError, SpecError
+from .utils.versions import source_digest as _source_digest
+
+_source_digest()  # the code fingerprint of resumable work describes the source this process imported
+
+from .errors import ConfigError, DataError, ModelError, PetError, SpecError  # noqa: E402
 from .examples import Example
 from .prompts.spec import PVP, Pattern, Verbalizer, load_patterns, load_verbalizers, make_pvps
 

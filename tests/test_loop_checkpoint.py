@@ -31,8 +31,8 @@ _REAL_INIT = LoopCheckpoint.__init__
 def _every(n: int):
     """LoopCheckpoint.__init__ with saves every ``n`` steps (PET asks for every 250)."""
 
-    def init(self, path, fingerprint, every=250):
-        _REAL_INIT(self, path, fingerprint, every=n)
+    def init(self, path, fingerprint, every=250, inputs=None):
+        _REAL_INIT(self, path, fingerprint, every=n, inputs=inputs)
 
     return init
 
@@ -160,6 +160,15 @@ def test_a_state_from_other_inputs_code_or_a_damaged_file_is_not_used(tmp_path, 
     assert ("cannot resume" in caplog.text) == (change == "damaged")
     # saved work for this run made by other code is named, with the commit that made it
     assert ("run.pt: saved by other pet code" in caplog.text and "run the code that made it" in caplog.text) == (change == "code")
+
+
+def test_a_state_saved_from_other_inputs_names_the_fields_that_differ(tmp_path, caplog):
+    _run(LoopCheckpoint(tmp_path / "run.pt", "fp", every=100, inputs={"model": "m", "config": {"lr": 0.1, "steps": 12}}))
+    ck = LoopCheckpoint(tmp_path / "run.pt", "fp2", every=100, inputs={"model": "m", "config": {"lr": 0.2, "steps": 12}})
+    with caplog.at_level(logging.WARNING):
+        _run(ck)
+    assert ck.resumed_from == 0
+    assert "run.pt: saved from other inputs (config.lr differ)" in caplog.text
 
 
 def test_a_state_for_another_model_is_a_one_line_error(tmp_path):

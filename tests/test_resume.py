@@ -104,10 +104,17 @@ def test_a_member_trained_from_anything_else_is_trained_again(tiny_bert_dir, tmp
     _fit(tiny_bert_dir, OPTS, tmp_path / "work")
     assert calls == []  # everything reused
     lab, _, _ = _task()
-    for change in ({"opts": {**OPTS, "lr": 2e-3}}, {"labelled": lab[:-1]}):
+    for change, field in (({"opts": {**OPTS, "lr": 2e-3}}, "config.lr"), ({"labelled": lab[:-1]}, "train")):
         calls = _counting(monkeypatch)
-        fitted = _fit(tiny_bert_dir, change.get("opts", OPTS), tmp_path / "work", change.get("labelled"))
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            fitted = _fit(tiny_bert_dir, change.get("opts", OPTS), tmp_path / "work", change.get("labelled"))
         assert len(calls) == 4 and not any(s.extra.get("resumed") for s in fitted.stages), change
+        # each member saved under its name for other inputs is named, with the fields that differ
+        other = [r.getMessage() for r in caplog.records if "saved from other inputs" in r.getMessage()]
+        members = [w for w in other if "student" not in w]
+        assert len(members) == 4 and all(field in w.split("(")[1] for w in members), other  # (the second run also differs from the first in lr)
+        assert [w for w in other if "distilled.student.pt" in w and "targets" in w]  # the student too: its soft targets changed
     # other code (or other library versions) than the one that trained them
     _fit(tiny_bert_dir, OPTS, tmp_path / "again")
     monkeypatch.setattr(resume_module, "code_fingerprint", lambda: "other code")
@@ -168,3 +175,27 @@ def test_the_bench_removes_a_cells_resume_folder_once_its_rows_are_stored(fake_e
         (d / "leftover").write_text("x")
     assert _run(exp_path).computed == len(cells)
     assert not any(resume_folder(fake_env / "results", c).exists() for c in cells)
+
+
+def test_the_code_fingerprint_describes_the_source_as_imported(tmp_path):
+    """``import pet`` reads its source once: a file changed on disk afterwards (a checkout moving on
+    under a long run) does not change the running process's code fingerprint; a new process sees it."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pet
+
+    shutil.copytree(Path(pet.__file__).parent, tmp_path / "pet", ignore=shutil.ignore_patterns("__pycache__"))
+    script = (
+        "import pathlib, pet\n"
+        "from pet.utils.versions import code_fingerprint\n"
+        "(pathlib.Path(pet.__file__).parent / 'added_later.py').write_text('x = 1\\n')\n"
+        "print(code_fingerprint())\n"
+    )
+    env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    first = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout
+    after = subprocess.run([sys.executable, "-c", "from pet.utils.versions import code_fingerprint; import pet; print(code_fingerprint())"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout
+    assert first.strip() and after.strip() and first != after

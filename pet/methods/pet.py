@@ -238,10 +238,11 @@ class PetTrainer:
             m = _Member(model, pvp, rep, seed, self._pool_log_proba(model, pvp, pool, cfg), log_)
             untrained[pvp.id] = m
             return m
-        key, fingerprint = f"gen{g}-{self.setup.pvps.index(pvp)}-{rep}", self._fingerprint(pvp, cfg, train, pool)
-        if self.saved is not None and self.saved.has(key, fingerprint):
+        key, inputs = f"gen{g}-{self.setup.pvps.index(pvp)}-{rep}", self._inputs(pvp, cfg, train, pool)
+        fp = fingerprint(inputs)
+        if self.saved is not None and self.saved.has(key, fp, inputs):
             apply_tuning(model, cfg.tune, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout)  # the trained layout (LoRA)
-            back = self.saved.load(key, fingerprint, model.mlm)
+            back = self.saved.load(key, fp, model.mlm, inputs)
             if back is not None:
                 model.precision = cfg.precision  # as train_prompt_model leaves a trained model
                 model.eval()
@@ -251,7 +252,7 @@ class PetTrainer:
                                   progress=self.setup.progress, dev=self.setup.dev, dev_metric=self.setup.metric)
         m = _Member(model, pvp, rep, seed, self._pool_log_proba(model, pvp, pool, cfg), log_)
         if self.saved is not None:
-            self.saved.save(key, fingerprint, model.mlm, log_.to_dict(), m.pool_lp)
+            self.saved.save(key, fp, model.mlm, log_.to_dict(), m.pool_lp, inputs)
         return m
 
     def _pool_log_proba(self, model: PromptModel, pvp: PVP, pool: list[Example], cfg: TrainConfig) -> np.ndarray | None:
@@ -260,12 +261,11 @@ class PetTrainer:
         return model.predict_log_proba(pool, pvp, batch_size=cfg.eval_batch_size, max_length=cfg.max_length, labels=self.labels,
                                        progress=self.setup.progress)
 
-    def _fingerprint(self, pvp: PVP, cfg: TrainConfig, train: list[Example], pool: list[Example]) -> str:
-        """What a saved member must have been trained from to be reused: base model, PVP, training
-        options (with the member's seed), training set and unlabelled pool."""
-        what = {"model": model_fingerprint(self.setup.model), "pvp": pvp.to_dict(), "config": cfg.to_dict(), "labels": self.labels,
+    def _inputs(self, pvp: PVP, cfg: TrainConfig, train: list[Example], pool: list[Example]) -> dict:
+        """What a saved member must have been trained from to be reused (its fingerprint hashes
+        this): base model, PVP, training options (with the member's seed), training set and pool."""
+        return {"model": model_fingerprint(self.setup.model), "pvp": pvp.to_dict(), "config": cfg.to_dict(), "labels": self.labels,
                 "train": examples_fingerprint(train), "pool": examples_fingerprint(pool), "dev": examples_fingerprint(self.setup.dev)}
-        return fingerprint(what)
 
     def _student_checkpoint(self, name: str, pool: list[Example], targets: np.ndarray) -> LoopCheckpoint | None:
         """Where the distilled student's run keeps its state (resumable like the members), keyed
@@ -274,8 +274,7 @@ class PetTrainer:
             return None
         what = {"model": model_fingerprint(self.setup.model), "config": self.distill_config.to_dict(), "labels": self.labels, "pool": examples_fingerprint(pool),
                 "targets": hashlib.sha256(np.ascontiguousarray(targets, dtype=np.float64).tobytes()).hexdigest()}
-        return LoopCheckpoint(Path(self.setup.resume_dir) / f"{name}.student.pt",
-                              fingerprint(what))
+        return LoopCheckpoint(Path(self.setup.resume_dir) / f"{name}.student.pt", fingerprint(what), inputs=what)
 
     def _member_extra(self, g: int, m: _Member, train_size: int, gr: Growth | None) -> dict:
         """A member stage's ``extra``: its seed, training set and, from generation 1, what iPET added."""

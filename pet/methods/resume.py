@@ -9,9 +9,10 @@ once the cell's rows are in the store.
 
 A member is one folder ``<key>/`` written atomically (under a temporary name, renamed when
 complete): ``model.safetensors`` (the masked LM's weights, tied weights handled by safetensors'
-``save_model``), ``arrays.npz`` (the member's log-probabilities on the unlabelled pool) and ``member.json`` (the training log and a fingerprint
-of what it was trained on, with :func:`pet.utils.versions.code_fingerprint` of the code that
-trained it). A member whose fingerprints differ, or whose files do not load, is trained again — a resumed fit equals an uninterrupted one because each member's training seeds
+``save_model``), ``arrays.npz`` (the member's log-probabilities on the unlabelled pool) and ``member.json`` (the training log, a fingerprint
+of what it was trained on and that record itself, with :func:`pet.utils.versions.code_fingerprint`
+and the git commit of the code that trained it; :mod:`pet.utils.provenance` words the warnings
+when saved work is not reused). A member whose fingerprints differ, or whose files do not load, is trained again — a resumed fit equals an uninterrupted one because each member's training seeds
 itself (:func:`pet.training.loop.seed_everything`) and does not depend on the others having run.
 """
 
@@ -31,7 +32,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..examples import Example
-from ..utils.versions import code_fingerprint, other_code_message, saved_by
+from ..utils.provenance import other_code_message, other_inputs_message, saved_by
+from ..utils.versions import code_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +98,9 @@ class MemberStore:
     def _dir(self, key: str) -> Path:
         return self.root / key
 
-    def has(self, key: str, fingerprint: str) -> bool:
+    def has(self, key: str, fingerprint: str, inputs: dict | None = None) -> bool:
+        """Whether member ``key`` is saved for ``fingerprint`` by this code. Saved for other
+        ``inputs`` (the record the fingerprint hashes) or by other code: a warning says which."""
         meta = self._dir(key) / MEMBER_FILE
         if not meta.is_file():
             return False
@@ -105,14 +109,18 @@ class MemberStore:
         except (OSError, ValueError):
             return False
         if saved.get("fingerprint") != fingerprint:
+            message = other_inputs_message(self._dir(key), saved.get("inputs"), inputs)
+            if message:
+                log.warning("%s", message)
             return False
         if saved.get("code") != code_fingerprint():  # trained by other code or libraries: not reused
             log.warning("%s", other_code_message(self._dir(key), saved))
             return False
         return True
 
-    def save(self, key: str, fingerprint: str, module: Any, log_: dict, pool_lp: np.ndarray | None) -> None:
-        """Write member ``key`` atomically: its folder appears only once every file is written."""
+    def save(self, key: str, fingerprint: str, module: Any, log_: dict, pool_lp: np.ndarray | None, inputs: dict | None = None) -> None:
+        """Write member ``key`` atomically: its folder appears only once every file is written.
+        ``inputs``: the record ``fingerprint`` hashes, kept so a mismatch can be explained."""
         from safetensors.torch import save_model
 
         self.root.mkdir(parents=True, exist_ok=True)
@@ -122,7 +130,7 @@ class MemberStore:
         try:
             save_model(module, str(tmp / WEIGHTS_FILE))
             np.savez(tmp / ARRAYS_FILE, **({} if pool_lp is None else {"pool_lp": pool_lp}))
-            (tmp / MEMBER_FILE).write_text(json.dumps({"fingerprint": fingerprint, **saved_by(), "log": log_}, default=str), encoding="utf-8")
+            (tmp / MEMBER_FILE).write_text(json.dumps({"fingerprint": fingerprint, **saved_by(), "inputs": inputs, "log": log_}, default=str), encoding="utf-8")
             final = self._dir(key)
             if final.exists():
                 shutil.rmtree(final)
@@ -131,11 +139,11 @@ class MemberStore:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
 
-    def load(self, key: str, fingerprint: str, module: Any) -> SavedMember | None:
+    def load(self, key: str, fingerprint: str, module: Any, inputs: dict | None = None) -> SavedMember | None:
         """Load member ``key``'s weights into ``module`` (a freshly built model of the same
         architecture) and return its arrays and log; None (and the member is trained again) when
         it is absent, was trained on something else, or does not load."""
-        if not self.has(key, fingerprint):
+        if not self.has(key, fingerprint, inputs):
             return None
         from safetensors.torch import load_model
 

@@ -40,7 +40,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..utils.versions import code_fingerprint, other_code_message, saved_by
+from ..utils.provenance import other_code_message, other_inputs_message, saved_by
+from ..utils.versions import code_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class LoopCheckpoint:
     path: str | Path  # one file, e.g. ``<resume_dir>/student.pt``
     fingerprint: str  # what the run trains on and how: a state written for another fingerprint is not used
     every: int = 250  # optimizer steps between saves (the last step is always saved)
+    inputs: dict | None = None  # the record ``fingerprint`` hashes, saved with the state to explain a mismatch
     resumed_from: int = field(default=0, init=False)  # set by the loop: the step a resumed run started after
 
     def __post_init__(self):
@@ -96,7 +98,7 @@ def save_state(ckpt: LoopCheckpoint, module: nn.Module, optimizer: Any, schedule
     path = Path(ckpt.path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
-        "format": FORMAT, "fingerprint": ckpt.fingerprint, **saved_by(), "step": step,
+        "format": FORMAT, "fingerprint": ckpt.fingerprint, **saved_by(), "inputs": ckpt.inputs, "step": step,
         "params": _trained(module), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
         "entries": train_log.entries, "best_step": train_log.best_step, "best_dev_score": train_log.best_dev_score,
         "train_seconds": float(train_seconds), "rng": _rng_state(),
@@ -123,7 +125,12 @@ def load_state(ckpt: LoopCheckpoint, total_steps: int) -> dict | None:
         log.warning("%s: cannot resume this training run (%s: %s); training from step 0", path, type(e).__name__,
                     str(e).splitlines()[0] if str(e) else "")
         return None
-    if not isinstance(state, dict) or state.get("format") != FORMAT or state.get("fingerprint") != ckpt.fingerprint:
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        return None
+    if state.get("fingerprint") != ckpt.fingerprint:
+        message = other_inputs_message(path, state.get("inputs"), ckpt.inputs)
+        if message:
+            log.warning("%s", message)
         return None
     if state.get("code") != code_fingerprint():  # written by other code or libraries: not reused
         log.warning("%s", other_code_message(path, state))

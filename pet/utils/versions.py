@@ -7,12 +7,12 @@ import hashlib
 import json
 import os
 import platform
-import subprocess
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 
 def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version  # imported here: `import pet` stays fast
+
     out = {"python": platform.python_version()}
     for name in ("pet-fewshot", "torch", "transformers", "accelerate", "peft", "scikit-learn"):
         try:
@@ -23,14 +23,25 @@ def package_versions() -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """SHA-256 of this ``pet`` package's Python source (relative paths and contents) and the
-    versions above: equal exactly when the same code on the same libraries would run. Work kept
-    between runs (:mod:`pet.methods.resume`) is reused only under an equal fingerprint."""
+def source_digest() -> str:
+    """SHA-256 of this ``pet`` package's Python source (relative paths and contents), read once:
+    ``import pet`` calls it, so it describes the code this process imported even if the files on
+    disk change while it runs (a checkout moving on under a long benchmark)."""
     root = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256(json.dumps(package_versions(), sort_keys=True).encode("utf-8"))
+    h = hashlib.sha256()
     for p in sorted(root.rglob("*.py")):
         h.update(p.relative_to(root).as_posix().encode("utf-8") + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """SHA-256 of the imported ``pet`` source (:func:`source_digest`) and the versions above: equal
+    exactly when the same code on the same libraries would run. Work kept between runs
+    (:mod:`pet.methods.resume`, :mod:`pet.training.checkpoint`) is reused only under an equal
+    fingerprint."""
+    h = hashlib.sha256(json.dumps(package_versions(), sort_keys=True).encode("utf-8"))
+    h.update(source_digest().encode("utf-8"))
     return h.hexdigest()
 
 
@@ -41,6 +52,8 @@ def git_commit(start: Path | None = None) -> tuple[str | None, bool | None]:
     machine, with no ``.git`` or a stale one) says which commit it is with ``PET_GIT_COMMIT``:
     when set it wins, and rows record that commit and ``git_dirty`` None (unknown: nothing checks
     the copy against it)."""
+    import subprocess
+
     if os.environ.get("PET_GIT_COMMIT"):
         return os.environ["PET_GIT_COMMIT"], None
     root = (start or Path(__file__).resolve().parents[2])
@@ -57,19 +70,3 @@ def git_commit(start: Path | None = None) -> tuple[str | None, bool | None]:
         return commit, dirty
     except (OSError, subprocess.SubprocessError):
         return None, None
-
-
-@functools.lru_cache(maxsize=1)
-def saved_by() -> dict[str, str | None]:
-    """What work kept between runs records about the code that made it: its
-    :func:`code_fingerprint` (compared before reuse) and git commit (to name it when it differs)."""
-    return {"code": code_fingerprint(), "commit": git_commit()[0]}
-
-
-def other_code_message(path, saved: dict) -> str:
-    """The warning for saved work that matches the run but was made by other code or libraries."""
-    commit = saved.get("commit")
-    made = f"commit {commit[:12]}" if commit else f"code fingerprint {str(saved.get('code'))[:12]}"
-    return (f"{path}: saved by other pet code or library versions ({made}; this run: "
-            f"{(saved_by()['commit'] or saved_by()['code'])[:12]}), so it is not reused and is trained again; "
-            "to reuse it, run the code that made it (e.g. from a git worktree of that commit, started from its root)")
