@@ -68,7 +68,19 @@ def test_similarity_filter_samples_from_the_most_similar_half():
 
     s = DemoSampler(pool, ["0", "1"], DemoConfig(similarity="mlm", filter_rate=0.5, seed=0), embed)
     got = {d.fields["text_a"] for k in range(40) for d in s.sample([Example({"text_a": "0"})], k)[0]}
-    assert got == {"2", "4", "6", "8", "10"} | {"1", "3", "5", "7", "9"}  # ceil(0.5 * 10) nearest per label
+    assert got == {"2", "4", "6", "8", "10"} | {"1", "3", "5", "7", "9"}  # int(20 // 2 * 0.5) = 5 nearest per label
+    # a training example as the query (LM-BFF's limit_each_label over the pool without it):
+    # int(19 // 2 * 0.5) = 4 nearest per label, never itself
+    got = {d.fields["text_a"] for k in range(60) for d in s.sample([pool[3]], k)[0]}  # the query is "4"
+
+    def cos(v):  # cosine of [1, v] with the query's [1, 4]
+        return (1 + 4 * v) / np.hypot(1, v) / np.hypot(1, 4)
+
+    want = set()
+    for parity in (0, 1):
+        others = [v for v in range(1, 21) if v % 2 == parity and v != 4]
+        want |= {str(v) for v in sorted(others, key=cos, reverse=True)[:4]}
+    assert got == want and len(want) == 8 and "4" not in got
     with pytest.raises(ConfigError, match="fix:"):
         DemoSampler(pool, ["0", "1"], DemoConfig(similarity="mlm"))
 

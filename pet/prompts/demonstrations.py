@@ -6,8 +6,9 @@ appended after it, rendered through the same pattern with the label word in plac
 * **Sampling** — per label, one training example of that label, never the query itself (an
   example with the same text fields is skipped); seeded per (set, query text), so a prediction
   does not depend on the batch or chunk it is scored in.
-* **Similarity filtering** (``similarity``) — LM-BFF samples from the 50% (``filter_rate``) of a
-  label's training examples most similar to the query by a sentence encoder: ``"mlm"`` uses the
+* **Similarity filtering** (``similarity``) — LM-BFF samples, per label, from the ``limit`` training
+  examples most similar to the query by a sentence encoder, ``limit`` = (pool examples other than
+  the query) // (labels) × ``filter_rate`` (0.5), truncated, as its ``src/dataset.py`` does: ``"mlm"`` uses the
   masked LM's own mean-pooled last hidden states (offline, the default encoder), ``"st:NAME"``
   any sentence-transformers model (needs the package), ``"none"`` samples uniformly.
 * **Rendering** — :func:`demonstration_pvp` builds one PVP whose template is the query's
@@ -32,7 +33,6 @@ example's demonstrations during training never runs the model being trained).
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 from typing import Callable, ClassVar, Sequence
 
@@ -177,17 +177,19 @@ class DemoSampler:
 
     def _candidates(self, q: Example, sims: np.ndarray | None) -> list[list[int]]:
         """Per label, the pool indices a demonstration for ``q`` is drawn from: every example of
-        the label but ``q`` itself, or the ``filter_rate`` share most similar to ``q``."""
+        the label but ``q`` itself, or — with filtering — the ``limit`` most similar to ``q``,
+        where ``limit = int(n // n_labels * filter_rate)`` for the ``n`` pool examples other than
+        ``q`` (LM-BFF's ``src/dataset.py``: ``limit_each_label``; at least 1)."""
         qk = _key(q)
+        own = [[i for i in self.by_label[lab] if _key(self.pool[i]) != qk] for lab in self.labels]
+        limit = max(1, int(sum(map(len, own)) // len(self.labels) * self.config.filter_rate))
         out = []
-        for lab in self.labels:
-            cand = [i for i in self.by_label[lab] if _key(self.pool[i]) != qk]
+        for lab, cand in zip(self.labels, own):
             if not cand:
                 raise DataError(f"demonstrations: label '{lab}' has no training example other than '{q.guid}' itself; "
                                 "fix: give every label at least 2 labelled examples, or turn demonstrations off")
             if sims is not None:
-                keep = max(1, math.ceil(self.config.filter_rate * len(cand)))
-                cand = sorted(cand, key=lambda i: (-sims[i], i))[:keep]
+                cand = sorted(cand, key=lambda i: (-sims[i], i))[:limit]
             out.append(cand)
         return out
 
