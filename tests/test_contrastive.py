@@ -202,7 +202,7 @@ def test_demonstrations_give_the_second_view_another_demonstration_set(tiny_bert
     seen = {}
 
     def spy(*args, **kw):
-        seen["view"] = kw["second_view"]
+        seen["view"], seen["redraw"] = kw["second_view"], kw["redraw"]
         return train_prompt_model(*args, **kw)
 
     from pet.methods import prompt_ft
@@ -217,4 +217,38 @@ def test_demonstrations_give_the_second_view_another_demonstration_set(tiny_bert
         mp.undo()
     view = seen["view"]
     assert [v.pattern.id for v in view.pvps] == ["just"] and view.pvps[0].pattern.template != JUST.pattern.template
-    assert [e.label for e in view.examples] == Y and all(any(k.startswith("demo") for k in e.fields) for e in view.examples)
+    # the second view's demonstration set is drawn anew for every draw (as the paper's code loads it),
+    # and differs from the first view's set of the same draw
+    takes = [[view.redraw(i, d) for d in range(6)] for i in range(len(TRAIN))]
+    assert all(t.label == y for row, y in zip(takes, Y) for t in row)
+    demos = lambda e: tuple(v for k, v in sorted(e.fields.items()) if k.startswith("demo"))  # noqa: E731
+    assert all(len({demos(t) for t in row}) > 1 for row in takes)
+    first = seen["redraw"]
+    assert any(demos(first(i, d)) != demos(view.redraw(i, d)) for i in range(len(TRAIN)) for d in range(3))
+
+
+def test_a_redrawn_second_view_is_drawn_with_the_same_draw_numbers_as_the_first():
+    """``SecondView.redraw(i, d)`` renders the second view of example i for its d-th draw: called
+    for exactly the (example, draw) pairs the first view's ``redraw`` gets; returning the same
+    examples as fixed ``examples`` trains identically; a view with another label is an error."""
+    main_calls, view_calls = [], []
+
+    def main(i, d):
+        main_calls.append((i, d))
+        return TRAIN[i]
+
+    def view(i, d):
+        view_calls.append((i, d))
+        return TRAIN[i]
+
+    cfg = TrainConfig.from_dict({**CFG, "steps": 4, "batch_size": 3, "seed": 2})
+    a = fresh()
+    train_prompt_model(a, IT_WAS, TRAIN, cfg, LABELS, progress=False, redraw=main, second_view=SecondView([JUST], 1.0, redraw=view))
+    assert view_calls == main_calls and len(main_calls) == 12 and max(d for _, d in main_calls) >= 1
+    b = fresh()
+    train_prompt_model(b, IT_WAS, TRAIN, cfg, LABELS, progress=False, second_view=SecondView([JUST], 1.0))
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, atol=0, rtol=0)
+    with pytest.raises(Exception, match=r"second_view\.redraw\(.*label.*fix:"):
+        train_prompt_model(fresh(), IT_WAS, TRAIN, cfg, LABELS, progress=False,
+                           second_view=SecondView([JUST], 1.0, redraw=lambda i, d: Example(TRAIN[i].fields, "x")))

@@ -134,7 +134,7 @@ def _fit_with_demonstrations(train: list[Example], unlabelled: list[Example], op
         if view is not None:  # the paper's second view: another template AND another demonstration set
             sep = model.tokenizer.sep_token_id is not None
             view.pvps = [demonstration_pvp(v, setup.labels, sep=sep) for v in view.pvps]
-            view.examples = with_demonstrations(train, sampler.sample(train, -2))
+            view.redraw = lambda i, d, sampler=sampler: with_demonstrations([train[i]], sampler.sample([train[i]], f"view:{d}"))[0]
         log = train_prompt_model(model, demo_pvp, first, config, setup.labels, unlabelled=aux, progress=setup.progress,
                                  dev=dev_sets[0] if dev_sets else [], dev_metric=setup.metric, second_view=view,
                                  adapet=ADAPETObjective.from_options(options), redraw=redraw, dev_sets=dev_sets)

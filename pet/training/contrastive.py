@@ -28,7 +28,7 @@ plain feature tensors (``setfit.losses.SupConLoss`` embeds sentences with its ow
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Sequence
+from typing import Callable, ClassVar, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -57,14 +57,16 @@ class SecondView:
 
     ``pvps``: the second view's PVPs (one drawn per example and step), each with the trained
     PVP's verbalizer; ``examples``: what they render, one per training example in the same
-    order (None: the training examples themselves; with demonstrations, the examples carrying
-    the second demonstration set).
+    order (None: the training examples themselves); ``redraw(i, d)``: instead, the example
+    rendered for the d-th draw of training example i (with demonstrations: a second
+    demonstration set drawn anew each time, as the paper's code loads it).
     """
 
     pvps: list[PVP]
     weight: float
     temperature: float = 0.07
     examples: list[Example] | None = None
+    redraw: Callable[[int, int], Example] | None = None
 
 
 def view_pvps(pvp: PVP, run_pvps: Sequence[PVP], wanted: Sequence[str] | None = None) -> list[PVP]:

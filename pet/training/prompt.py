@@ -36,6 +36,8 @@ class _PromptData:
     redraw: Callable[[int, int], Example] | None = None  # (example, draw) -> the version to train on
     encoder: Any = None  # the PVP's encoder (encodes redrawn examples on the fly)
     labels: list = field(default_factory=list)  # each training example's label
+    view_encoders: list = field(default_factory=list)  # per second-view PVP, when its examples are redrawn
+    view_redraw: Callable[[int, int], Example] | None = None  # (example, draw) -> its second view
 
 
 def _prompt_data(model, pvp, train: list[Example], config: TrainConfig, labels: list[str], unlabelled: list[Example],
@@ -60,32 +62,48 @@ def _prompt_data(model, pvp, train: list[Example], config: TrainConfig, labels: 
     views = _encode_views(model, train, config, labels, soft_targets, second_view)
     if redraw is not None and adapet is not None and adapet.lcm_weight > 0:
         raise ConfigError("redrawn training examples with ADAPET's label-conditioned MLM are not supported; fix: set lcm_weight 0")
-    return _PromptData(encoded, enc.verbalizer_tokens, targets, plain, views, adapet, redraw, enc, [e.label for e in train])
+    data = _PromptData(encoded, enc.verbalizer_tokens, targets, plain, views, adapet, redraw, enc, [e.label for e in train])
+    if second_view is not None and second_view.weight != 0 and second_view.redraw is not None:
+        data.view_encoders = [model.encoder_for(v, config.max_length, labels) for v in second_view.pvps]
+        data.view_redraw = second_view.redraw
+    return data
 
 
-def _drawn(data: _PromptData, idx: list[int], counts: list[int]) -> list:
-    """The encoded examples of one micro-batch: the training examples themselves, or — with
-    ``redraw`` — the version of each example for the time it is drawn (counted per example)."""
-    if data.redraw is None:
-        return [data.encoded[i] for i in idx]
+def _draw_numbers(idx: list[int], counts: list[int]) -> list[int]:
+    """How many times each index of this micro-batch was drawn before (counts updated)."""
     out = []
     for i in idx:
-        ex = data.redraw(i, counts[i])
-        if ex.label != data.labels[i]:
-            raise DataError(f"redraw({i}, {counts[i]}) returned label '{ex.label}' for a training example labelled '{data.labels[i]}'; "
-                            "fix: return a version of the same example with its label")
+        out.append(counts[i])
         counts[i] += 1
-        out.append(data.encoder.encode([ex])[0])
     return out
 
 
+def _version(redraw: Callable[[int, int], Example], i: int, d: int, label, what: str) -> Example:
+    ex = redraw(i, d)
+    if ex.label != label:
+        raise DataError(f"{what}({i}, {d}) returned label '{ex.label}' for a training example labelled '{label}'; "
+                        "fix: return a version of the same example with its label")
+    return ex
+
+
+def _drawn(data: _PromptData, idx: list[int], draws: list[int]) -> list:
+    """The encoded examples of one micro-batch: the training examples themselves, or — with
+    ``redraw`` — the version of each example for the time it is drawn (``draws``)."""
+    if data.redraw is None:
+        return [data.encoded[i] for i in idx]
+    return [data.encoder.encode([_version(data.redraw, i, d, data.labels[i], "redraw")])[0] for i, d in zip(idx, draws)]
+
+
 def _encode_views(model, train: list[Example], config: TrainConfig, labels: list[str], soft_targets, second_view) -> list:
-    """The contrastive term's second views, encoded (empty when the term is off)."""
+    """The contrastive term's second views, encoded (empty when the term is off, or when they are
+    redrawn per draw: then encoded as drawn)."""
     if second_view is None or second_view.weight == 0:
         return []
     if soft_targets is not None:
         raise ConfigError("the contrastive term needs class labels but training has soft targets (distillation or regression); "
                           "fix: set contrastive_weight 0")
+    if second_view.redraw is not None:
+        return []
     examples = train if second_view.examples is None else list(second_view.examples)
     if len(examples) != len(train) or any(a.label != b.label for a, b in zip(examples, train)):
         raise ConfigError(f"second view: {len(examples)} examples do not match the {len(train)} training examples label for label; "
@@ -104,11 +122,12 @@ def _prompt_batches(data: _PromptData, config: TrainConfig, tokenizer) -> Callab
         idx_stream = IndexStream(len(data.encoded), config.batch_size, config.seed, rank, world)
         u_stream = IndexStream(len(data.plain), config.unlabelled_batch_size, config.seed + 1, rank, world) if config.mlm_weight > 0 else None
         gen = torch.Generator().manual_seed(config.seed + 2 + rank)
-        view_gen = torch.Generator().manual_seed(config.seed + 3 + rank) if data.views else None
+        view_gen = torch.Generator().manual_seed(config.seed + 3 + rank) if data.views or data.view_encoders else None
         lcm_gen = torch.Generator().manual_seed(config.seed + 4 + rank) if data.adapet is not None and data.adapet.lcm_weight > 0 else None
         counts = [0] * len(data.encoded)
         for idx in idx_stream:
-            b = collate(_drawn(data, idx, counts), pad)
+            draws = _draw_numbers(idx, counts)
+            b = collate(_drawn(data, idx, draws), pad)
             if data.targets is not None:
                 b["targets"] = data.targets[idx]
             if u_stream is not None:
@@ -116,8 +135,12 @@ def _prompt_batches(data: _PromptData, config: TrainConfig, tokenizer) -> Callab
                 b["mlm_input_ids"], b["mlm_labels"] = mask_tokens(ids, special_mask(tokenizer, ids, att), tokenizer, config.mlm_probability, gen)
                 b["mlm_attention_mask"] = att
             if view_gen is not None:  # one view template per example, drawn uniformly
-                pick = torch.randint(len(data.views), (len(idx),), generator=view_gen).tolist()
-                b["view"] = collate([data.views[j][i] for j, i in zip(pick, idx)], pad)
+                pick = torch.randint(len(data.views or data.view_encoders), (len(idx),), generator=view_gen).tolist()
+                if data.view_redraw is None:
+                    b["view"] = collate([data.views[j][i] for j, i in zip(pick, idx)], pad)
+                else:
+                    b["view"] = collate([data.view_encoders[j].encode([_version(data.view_redraw, i, d, data.labels[i], "second_view.redraw")])[0]
+                                         for j, i, d in zip(pick, idx, draws)], pad)
             if lcm_gen is not None:  # ADAPET: a sampled label's word at the mask, some text masked
                 b["lcm"] = lcm_batch([data.encoded[i] for i in idx], data.vt, data.adapet.lcm_mask_ratio, tokenizer.mask_token_id, pad, lcm_gen)
             yield b
