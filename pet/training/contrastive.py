@@ -15,8 +15,8 @@ What is implemented (and where it departs from the authors' code, ``yiren-jian/L
   "with sampled templates and/or demonstrations"; the code draws ``random.choice`` from LM-BFF's
   top-20 auto-generated templates, ``src/dataset.py``). Here the view templates are the patterns of the run's other
   PVPs (``contrastive_views`` names them), each with the trained PVP's verbalizer;
-* with demonstrations, view 2 also carries a second demonstration set, drawn once per run
-  (the code redraws per step);
+* with demonstrations, view 2 also carries a second demonstration set, drawn anew (like view
+  1's) each time the example is drawn, as the code loads it (``SecondView.redraw``);
 * one optimiser on the summed loss (the code alternates a SupCon step and an MLM step with two
   optimisers) and no projection head (the code adds a ``Linear+tanh`` before normalising);
   temperature 0.07 (the code's ``SupConLoss()`` default, with ``base_temperature`` equal to it).
