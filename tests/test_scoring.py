@@ -153,3 +153,34 @@ def test_token_type_ids_reach_the_model(bert, roberta):
     rmodel = PromptModel(rmlm, rtok, device="cpu")
     assert PVPEncoder(pvp, rtok).encode(exs)[0].token_type_ids is None
     assert np.isfinite(rmodel.predict_log_proba(exs, pvp)).all()
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta", "albert", "distilbert"])
+def test_mlm_loss_on_masked_rows_equals_the_models_own_loss(family, sentiment_examples):
+    """The auxiliary MLM loss runs the vocabulary projection on the masked positions only; its
+    value and every parameter's gradient equal the model's own ``labels=`` loss over all
+    positions (HF's CrossEntropyLoss, mean over labels != -100)."""
+    from conftest import tiny_mlm
+    from pet.training.losses import mask_tokens, special_mask
+    from pet.prompts.plain import pad_ids, tokenize_plain
+
+    mlm, tok = tiny_mlm(family, seed=3)
+    model = PromptModel(mlm, tok, device="cpu")
+    ids, att = pad_ids(tokenize_plain(tok, sentiment_examples, 32), tok.pad_token_id)
+    inputs, labels = mask_tokens(ids, special_mask(tok, ids, att), tok, 0.15, torch.Generator().manual_seed(0))
+    assert 0 < int((labels != -100).sum()) < int(att.sum())  # some positions, not all
+
+    def loss_and_grads(fn):
+        model.zero_grad()
+        loss = fn()
+        loss.backward()
+        return loss.item(), {n: p.grad.clone() for n, p in model.mlm.named_parameters() if p.grad is not None}
+
+    fast, g_fast = loss_and_grads(lambda: model.mlm_loss(inputs, att, labels))
+    naive, g_naive = loss_and_grads(lambda: model.mlm(input_ids=inputs, attention_mask=att, labels=labels).loss)
+    assert fast == pytest.approx(naive, abs=TOL)
+    assert g_fast.keys() == g_naive.keys() and len(g_fast) > 10
+    for name in g_naive:
+        torch.testing.assert_close(g_fast[name], g_naive[name], atol=TOL, rtol=1e-4, msg=name)
+    model.encoder, model.head = model.mlm, None  # unknown layout: the model's own loss
+    assert model.mlm_loss(inputs, att, labels).item() == pytest.approx(naive, abs=TOL)

@@ -305,6 +305,9 @@ def test_deep_prompt_hooks_are_inactive_without_prompt_call(sentiment_examples):
     model.mask_logits(batch, 1)  # uses the prompt …
     after = model.mlm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     assert torch.allclose(before, after)  # … but a plain forward afterwards does not
+    labels = torch.where(batch["attention_mask"].bool(), batch["input_ids"], -100)  # the aux MLM loss's path
+    own = model.mlm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels).loss
+    torch.testing.assert_close(model.mlm_loss(batch["input_ids"], batch["attention_mask"], labels), own)
     # re-attaching removes the old hooks
     attach_soft_prompt(model, enc, {"method": "prompt-tuning"})
     assert all(len(l._forward_pre_hooks) == 0 for l in encoder_layers(model))

@@ -182,6 +182,18 @@ class PromptModel(nn.Module):
             return self.mlm(**kw).logits[rows, cols]
         return self.head(self.encoder(**kw).last_hidden_state[rows, cols])
 
+    def mlm_loss(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The masked-LM loss of plain text: mean cross-entropy at the positions whose ``labels``
+        are not -100, as ``self.mlm(input_ids, attention_mask, labels=labels).loss`` computes it,
+        with the vocabulary projection run on those positions only (about 15% of the tokens)
+        rather than on every position (no prompt encoder: the text is not a prompt)."""
+        input_ids, attention_mask, labels = (t.to(self.device) for t in (input_ids, attention_mask, labels))
+        if self.head is None:  # unknown layout: the full model's own loss
+            return self.mlm(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
+        rows, cols = (labels != -100).nonzero(as_tuple=True)
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[rows, cols]
+        return nn.functional.cross_entropy(self.head(hidden), labels[rows, cols])
+
     def label_scores(self, batch: dict[str, torch.Tensor], vt: VerbalizerTokens) -> torch.Tensor:
         """Per-label scores ``[B, L]`` (log of the mean word probability; see module doc)."""
         lp = torch.log_softmax(self.mask_logits(batch, vt.n_masks).float(), dim=-1)

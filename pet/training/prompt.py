@@ -173,9 +173,7 @@ def _prompt_loss(data: _PromptData, config: TrainConfig, second_view) -> Callabl
             main = F.cross_entropy(scores, b["labels"].to(dev))
             out = {"ce": main}
         if "mlm_input_ids" in b:
-            mlm = m.mlm(
-                input_ids=b["mlm_input_ids"].to(dev), attention_mask=b["mlm_attention_mask"].to(dev), labels=b["mlm_labels"].to(dev)
-            ).loss
+            mlm = m.mlm_loss(b["mlm_input_ids"], b["mlm_attention_mask"], b["mlm_labels"])
             out["mlm"] = mlm
             main = main + config.mlm_weight * mlm
         if view is not None:
