@@ -498,6 +498,27 @@ def test_hard_methods_drop_soft_pvps_soft_methods_keep_them(tiny_bert_dir, senti
     assert [s.pvp for s in f.stages] == [soft2.id] and [q.id for q in f.pvps] == [soft2.id]
 
 
+@pytest.mark.parametrize("method, shared", [("prompt-tuning", True), ("p-tuning", True), ("deep-prompt", False), ("p-tuning-ft", False)])
+def test_soft_pvps_share_a_frozen_lm(method, shared, tiny_bert_dir, sentiment_examples):
+    """Several soft PVPs on a frozen LM load it once (each its own prompt encoder), and each
+    member predicts exactly what a run with that PVP alone predicts; deep prompts (hooks on the
+    LM's layers) and a tuned LM get one LM per PVP."""
+    import dataclasses
+
+    from pet.methods import FitSetup, get_method
+
+    a, b = pvp("{text_a} {soft:2} {mask}.", "soft-2"), pvp("{text_a} It was {soft:3} {mask}.", "soft-3")
+    setup = FitSetup(model=tiny_bert_dir, labels=list(LABELS), pvps=[a, b], seed=21, max_length=64, device="cpu")
+    opts = {"steps": 2, "lr": 0.05}
+    both = get_method(method).fit(sentiment_examples, [], opts, setup)
+    (m_a, _), (m_b, _) = both.stages[-1].predictor.members
+    assert (m_a.mlm is m_b.mlm) == shared and m_a.prompt_encoder is not m_b.prompt_encoder
+    for i, one in enumerate((a, b)):
+        alone = get_method(method).fit(sentiment_examples, [], opts, dataclasses.replace(setup, pvps=[one]))
+        np.testing.assert_allclose(both.stages[i].predictor.predict_log_proba(sentiment_examples),
+                                   alone.stages[0].predictor.predict_log_proba(sentiment_examples), atol=1e-6)
+
+
 def _toy_task_files(root, with_soft_pattern: bool = True, examples=None):
     """A task JSON with data on disk (``root/data/toy/{train,test}.csv``), patterns and verbalizers."""
     root.mkdir(parents=True, exist_ok=True)

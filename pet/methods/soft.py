@@ -1,8 +1,9 @@
 """Soft-prompt methods: ``prompt-tuning``, ``p-tuning``, ``p-tuning-ft`` and ``deep-prompt``.
 
-Each trains one fresh model per soft PVP with :func:`pet.training.prompt.train_prompt_model` (soft
-parameters always train; the LM only for ``p-tuning-ft``): one ``"pvp"`` stage per soft PVP,
-plus an ``"ensemble"`` stage when there are several.
+Each trains one model per soft PVP with :func:`pet.training.prompt.train_prompt_model` (soft
+parameters always train; the LM only for ``p-tuning-ft``; a frozen LM is loaded once and shared
+by the PVPs' prompt encoders, except for deep prompts): one ``"pvp"`` stage per soft PVP, plus an
+``"ensemble"`` stage when there are several.
 
 Which PVPs (first rule that applies):
 
@@ -109,9 +110,17 @@ def fit_soft(train: list[Example], unlabelled: list[Example], options: SoftOptio
     soft_config = config.soft_config()
     pvps = soft_pvps(setup.pvps, options)
     stages, members, logs = [], [], {}
+    # A frozen LM is the same for every soft PVP: it is loaded once, and each PVP gets its own
+    # PromptModel around it (its own prompt encoder). Deep prompts hook the LM's layers and a
+    # tuned LM changes, so those load one LM per PVP.
+    share = config.tune == "frozen" and soft_config.method != "deep"
+    base = None
     for pvp in pvps:
         pvp.check_labels(setup.labels, f"the labels {setup.labels}")
-        model = PromptModel.from_pretrained(setup.model, device=setup.device)
+        if base is not None and share:
+            model = PromptModel(base.mlm, base.tokenizer, name=base.name, device=setup.device)
+        else:
+            model = base = PromptModel.from_pretrained(setup.model, device=setup.device)
         enc = model.encoder_for(pvp, config.max_length, setup.labels)
         module = attach_soft_prompt(model, enc, soft_config)
         log = train_prompt_model(model, pvp, train, config, setup.labels, progress=setup.progress, dev=setup.dev, dev_metric=setup.metric)
