@@ -175,7 +175,7 @@ def test_missing_column_error(tmp_path):
 
 def test_non_utf8_error(tmp_path):
     p = _write(tmp_path / "latin.csv", "review,stars\ncaf\u00e9,1\n", encoding="latin-1")
-    with pytest.raises(DataError, match=r"latin\.csv: not UTF-8"):
+    with pytest.raises(DataError, match=r"latin\.csv: line 2: not UTF-8"):
         Tb.load_table(p, "review", "stars")
 
 

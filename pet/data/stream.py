@@ -4,7 +4,7 @@
     for chunk in iter_chunks("reviews.csv", {"text_a": "review"}, "stars", chunk_size=512): ...
     for chunk in iter_chunks(Source("hf:./my_ds", split="train"), {"text_a": "sentence"}, "label"): ...
 
-CSV/TSV go through pandas' chunked reader, JSONL line by line (line-numbered errors, as the
+CSV/TSV go through :func:`pet.data.tables.csv_rows` row by row, JSONL line by line (line-numbered errors, as the
 whole-file reader gives), ``hf:`` through :class:`pet.data.hub.HubData`. ``pet train``,
 ``zero-shot``, ``predict`` and ``search-verbalizer`` all read user data here (through
 :func:`pet.data.owndata.own_data_task` where a whole list is needed).
@@ -12,7 +12,6 @@ whole-file reader gives), ``hf:`` through :class:`pet.data.hub.HubData`. ``pet t
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -22,6 +21,7 @@ from ..examples import Example
 from ..utils.jsonl import iter_jsonl_records
 from .hub import HubData, is_hf
 from .tables import cell_text as _cell
+from .tables import csv_rows
 
 DEFAULT_CHUNK_SIZE = 1024
 
@@ -60,51 +60,38 @@ class Source:
         return self.spec
 
 
+#: data file extensions (each optionally ``.gz``) -> format; ``.json`` is read as JSON Lines
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}
+
+
 def _fmt(path: Path) -> str:
-    name = path.name.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
-    if name.endswith((".jsonl", ".json")):
-        return "jsonl"
-    return "tsv" if name.endswith(".tsv") else "csv"
+    """The format a data file's extension names, else a one-line error listing the formats."""
+    name = path.name.lower().removesuffix(".gz")
+    fmt = FORMATS.get(Path(name).suffix)
+    if fmt is None:
+        raise DataError(f"{path}: unknown data format '{Path(name).suffix or '(no extension)'}'; "
+                        f"fix: give a {', '.join(FORMATS)} file (optionally .gz), or hf:NAME for a Hugging Face dataset")
+    return fmt
 
 
-def _csv_rows(path: Path, wanted: Sequence[str], chunk_size: int, all_columns: bool = False) -> Iterator[tuple[int, dict]]:
-    """(row number, {column: value}) of a CSV/TSV file, read ``chunk_size`` rows at a time by pandas;
-    ``wanted`` columns only, or every column with ``all_columns``."""
-    import pandas as pd
-
-    tsv = _fmt(path) == "tsv"
-    kw: dict[str, Any] = dict(sep="\t" if tsv else ",", dtype=str, keep_default_na=False, na_filter=False,
-                              quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL, encoding="utf-8-sig", compression="infer",
-                              chunksize=chunk_size)
-    row = 0
-    try:
-        with pd.read_csv(path, **kw) as reader:
-            for df in reader:
-                df.columns = [str(c).strip() for c in df.columns]
-                missing = [c for c in wanted if c not in df.columns]
-                if missing:
-                    raise DataError(f"{path}: no column '{missing[0]}'; columns present: {list(df.columns)}; "
-                                    "fix: name an existing column in --text-field/--label-field/--keep")
-                names = list(df.columns) if all_columns else list(wanted)
-                cols = [df[c].tolist() for c in names]
-                for i in range(len(df)):
-                    row += 1
-                    yield row, {c: col[i] for c, col in zip(names, cols)}
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 (byte {e.start}); fix: re-save the file as UTF-8") from None
-    except DataError:
-        raise
-    except pd.errors.EmptyDataError:
+def _csv_rows(path: Path, wanted: Sequence[str], all_columns: bool = False) -> Iterator[tuple[int, dict]]:
+    """(row number, {column: value}) of a CSV/TSV file, streamed; ``wanted`` columns only, or
+    every column with ``all_columns``."""
+    rows = csv_rows(path, _fmt(path))
+    _, present = next(rows)
+    if not present:  # an empty file: no rows
         return
-    except Exception as e:  # pandas parser errors
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DataError(f"{path}: cannot read as {'tsv' if tsv else 'csv'}: {msg}; fix: check the file's format") from None
+    missing = [c for c in wanted if c not in present]
+    if missing:
+        raise DataError(f"{path}: no column '{missing[0]}'; columns present: {present}; "
+                        "fix: name an existing column in --text-field/--label-field/--keep")
+    names = present if all_columns else list(wanted)
+    index = [present.index(c) for c in names]
+    for row, cells in rows:
+        yield row, {c: cells[i] for c, i in zip(names, index)}
 
 
-def iter_records(path: str | Path, columns: Sequence[str], chunk_size: int = DEFAULT_CHUNK_SIZE, *,
-                 carried: Sequence[str] | bool = ()) -> Iterator[tuple[int, dict]]:
+def iter_records(path: str | Path, columns: Sequence[str], *, carried: Sequence[str] | bool = ()) -> Iterator[tuple[int, dict]]:
     """(row/line number, record) of a file, streamed. ``columns`` (text and labels) must exist
     in every record and hold text; ``carried`` columns (True: all) are read too, as they are."""
     p = Path(path)
@@ -114,10 +101,10 @@ def iter_records(path: str | Path, columns: Sequence[str], chunk_size: int = DEF
     if _fmt(p) == "jsonl":  # every field of a line is read; carried ones are checked by iter_chunks
         return iter_jsonl_records(p, wanted, require=True)
     extra = [] if isinstance(carried, bool) else list(carried)
-    return _csv_rows(p, list(dict.fromkeys([*wanted, *extra])), chunk_size, carried is True)
+    return _csv_rows(p, list(dict.fromkeys([*wanted, *extra])), carried is True)
 
 
-def _open(source: str | Path | Source | Iterable[dict], columns: list[str], label_field: str | None, chunk_size: int,
+def _open(source: str | Path | Source | Iterable[dict], columns: list[str], label_field: str | None,
           carried: Sequence[str] | bool, name: str | None) -> tuple[str, str, str, Iterable[tuple[int, dict]]]:
     """(where, unit, guid prefix, numbered records) of any source."""
     if isinstance(source, (str, Path, Source)):
@@ -126,7 +113,7 @@ def _open(source: str | Path | Source | Iterable[dict], columns: list[str], labe
             hub = src.hub(columns, label_field)
             return f"{src.spec}:{hub.split}", "record", src.stem, enumerate(hub.records(), 1)
         p = Path(src.spec)
-        return str(p), "line" if _fmt(p) == "jsonl" else "row", p.stem, iter_records(p, columns, chunk_size, carried=carried)
+        return str(p), "line" if _fmt(p) == "jsonl" else "row", p.stem, iter_records(p, columns, carried=carried)
     return name or "records", "record", name or "record", enumerate(source, 1)
 
 
@@ -150,7 +137,7 @@ def iter_chunks(
         raise DataError(f"chunk_size={chunk_size}; fix: 1 or more")
     kept = [] if isinstance(keep, bool) else list(keep)
     columns = [*fields.values(), *([label_field] if label_field else [])]
-    where, unit, prefix, records = _open(source, columns, label_field, chunk_size, keep, name)
+    where, unit, prefix, records = _open(source, columns, label_field, keep, name)
     chunk: list[Example] = []
     for n, rec in records:
         values = {}

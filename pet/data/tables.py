@@ -4,19 +4,19 @@ file, row/line and column; and the JSONL example files that few-shot splits are 
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import pandas as pd
 
 from ..errors import DataError
 from ..examples import Example
 from ..utils.io import atomic_write_text
-from ..utils.jsonl import read_jsonl_records
+from ..utils.jsonl import iter_lines, read_jsonl_records
 from .registry import DATA_ENV, FileSpec, norm_fields
 
 
@@ -36,51 +36,81 @@ def cell_text(v: Any) -> str | None:
     return str(v)
 
 
-def _open_text(path: Path):
-    return gzip.open(path, "rt", encoding="utf-8-sig") if path.suffix == ".gz" else open(path, encoding="utf-8-sig")
+csv.field_size_limit(2**31 - 1)  # one long text is one field; the csv module's default limit is 128 KiB
+
+
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")
+
+
+def _padded(columns: list[str], max_columns: int | None) -> list[str]:
+    return columns + [f"_extra{i}" for i in range(len(columns), max_columns or 0)]
+
+
+def csv_rows(path: Path, fmt: str, *, quoting: str | None = None, header: bool = True,
+             names: Sequence[str] | None = None, max_columns: int | None = None) -> Iterator[tuple[int, list[str]]]:
+    """The rows of a CSV/TSV(.gz) file, read by Python's csv module: first ``(0, column names)``,
+    then ``(row number, cells)`` of every data row (blank lines skipped). TSV is read without
+    quoting unless ``quoting="minimal"`` (GLUE files hold bare quotes). Column names are the
+    header row's (stripped; a name given twice is an error), else ``names``, else "0", "1", ….
+    Every row must have one cell per column (``max_columns``: up to that many, padded with ""),
+    else a one-line error naming the row, its line and the fix."""
+    tsv = fmt == "tsv"
+    quoting = quoting or ("none" if tsv else "minimal")
+    # the csv module wants a lone "\r" (a line break, or text in a quoted field) to end a line
+    lines = (part for _, line in iter_lines(path) for part in (_LONE_CR.split(line) if "\r" in line else (line,)))
+    reader = csv.reader(lines, delimiter="\t" if tsv else ",", strict=True,
+                        quoting=csv.QUOTE_NONE if quoting == "none" else csv.QUOTE_MINIMAL)
+    columns: list[str] | None = None
+    if not header and names:
+        columns = _padded(list(names), max_columns)
+        yield 0, columns
+    row, line = 0, 0
+    try:
+        for cells in reader:
+            start, line = line + 1, reader.line_num
+            if not cells:  # a blank line
+                continue
+            if columns is None:
+                if header:
+                    columns = [c.strip() for c in cells]
+                    dup = next((c for i, c in enumerate(columns) if c in columns[:i]), None)
+                    if dup is not None:
+                        raise DataError(f"{path}: column '{dup}' appears twice in the header; fix: give every column its own name")
+                else:
+                    columns = [str(i) for i in range(len(cells))]
+                columns = _padded(columns, max_columns)
+                yield 0, columns
+                if header:
+                    continue
+            row += 1
+            width = max_columns or len(columns)
+            if len(cells) > width or (len(cells) < width and not max_columns):
+                where = f"{path}: row {row} (line {start}{'' if line == start else f'-{line}'})"
+                if len(cells) > width:
+                    fix = "remove the tab characters inside fields" if tsv else 'quote fields that contain commas ("a, b")'
+                else:
+                    fix = "fill in the missing fields" + ("" if tsv else ", and quote a field that holds a line break")
+                raise DataError(f"{where} has {len(cells)} field{'s' * (len(cells) != 1)} but the file has {width} columns; fix: {fix}")
+            yield row, cells + [""] * (width - len(cells))
+    except csv.Error as e:
+        raise DataError(f"{path}: line {reader.line_num}: {e}; fix: check the file's {fmt.upper()} quoting") from None
+    if columns is None:
+        yield 0, []
 
 
 def _read_frame(path: Path, fs: FileSpec):
-    """Read a whole file with pandas, every value kept as a string (labels stay ``"0"``)."""
+    """Read a whole file, every value kept as a string (labels stay ``"0"``)."""
     if not path.is_file():
         raise DataError(f"{path}: file not found; fix: check --data-dir / {DATA_ENV} points at the benchmark data root")
     fmt = fs.fmt()
-    try:
-        if fmt == "jsonl":  # line-numbered errors; an object or list where text belongs is refused
-            needed = [c for cols in fs.fields.values() for c in cols] + ([fs.label] if fs.label else [])
-            df = pd.DataFrame.from_records(read_jsonl_records(path, needed))
-        else:
-            quoting = fs.quoting or ("none" if fmt == "tsv" else "minimal")
-            kw: dict[str, Any] = dict(
-                sep="\t" if fmt == "tsv" else ",",
-                dtype=str,
-                keep_default_na=False,
-                na_filter=False,
-                quoting=csv.QUOTE_NONE if quoting == "none" else csv.QUOTE_MINIMAL,
-                encoding="utf-8-sig",
-                compression="infer",
-            )
-            if fs.max_columns:
-                names: list[str] = []
-                if fs.header:
-                    with _open_text(path) as f:
-                        names = [c.strip() for c in f.readline().rstrip("\r\n").split(kw["sep"])]
-                elif fs.columns:
-                    names = list(fs.columns)
-                names += [f"_extra{i}" for i in range(len(names), fs.max_columns)]
-                kw.update(header=None, names=names, skiprows=1 if fs.header else 0)
-            elif not fs.header:
-                kw.update(header=None, names=list(fs.columns) if fs.columns else None)
-            df = pd.read_csv(path, **kw)
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 (byte {e.start}); fix: re-save the file as UTF-8") from None
-    except DataError:
-        raise
-    except Exception as e:  # pandas parser / JSON errors
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DataError(f"{path}: cannot read as {fmt}: {msg}; fix: check the file's format and the task's reader settings") from None
-    df.columns = [str(c).strip() for c in df.columns]
-    return df
+    if fmt == "jsonl":  # line-numbered errors; an object or list where text belongs is refused
+        needed = [c for cols in fs.fields.values() for c in cols] + ([fs.label] if fs.label else [])
+        df = pd.DataFrame.from_records(read_jsonl_records(path, needed))
+        df.columns = [str(c).strip() for c in df.columns]
+        return df
+    rows = csv_rows(path, fmt, quoting=fs.quoting, header=fs.header, names=fs.columns, max_columns=fs.max_columns)
+    _, columns = next(rows)
+    return pd.DataFrame([cells for _, cells in rows], columns=columns, dtype=object)
 
 
 #: Text clean-ups a task may ask for, each PET's rule for its source (``pet/tasks.py``):

@@ -54,18 +54,28 @@ def _flat(v: Any) -> Any:
 
 
 class _TableWriter:
-    """CSV/TSV rows; the header is the first row's columns (carried ones, then predictions)."""
+    """CSV/TSV rows; the header is the first row's columns (carried ones, then predictions).
+    TSV is written as pet reads it, without quoting, so a cell holding a tab or a line break is
+    refused (the whole output with it: the file is written atomically)."""
 
-    def __init__(self, f, fmt: str, labels: list[str]):
-        self.f, self.delimiter, self.labels = f, "\t" if fmt == "tsv" else ",", labels
+    def __init__(self, f, fmt: str, labels: list[str], output: str | Path):
+        self.f, self.labels, self.output, self.tsv = f, labels, output, fmt == "tsv"
+        self.dialect: dict[str, Any] = dict(delimiter="\t", quoting=csv.QUOTE_NONE, quotechar=None) if self.tsv else dict(delimiter=",")
         self.writer: csv.DictWriter | None = None
+        self.n = 0
 
     def write(self, carried: dict, label: str, proba: np.ndarray) -> None:
         row = {k: _flat(v) for k, v in carried.items()}
         row["label"] = label
         row.update({f"p_{lab}": round(float(p), 6) for lab, p in zip(self.labels, proba)})
+        self.n += 1
+        if self.tsv:
+            bad = next(((k, v) for k, v in row.items() if any(c in f"{k}{v}" for c in "\t\n\r")), None)
+            if bad is not None:
+                raise UsageError(f"--output {self.output}: row {self.n}, column '{bad[0]}' holds a tab or a line break, which a "
+                                 "TSV file cannot hold (pet reads TSV without quoting); fix: write .csv or .jsonl")
         if self.writer is None:
-            self.writer = csv.DictWriter(self.f, fieldnames=list(row), delimiter=self.delimiter, lineterminator="\n", restval="")
+            self.writer = csv.DictWriter(self.f, fieldnames=list(row), lineterminator="\n", restval="", **self.dialect)
             self.writer.writeheader()
         extra = [k for k in row if k not in self.writer.fieldnames]
         if extra:
@@ -75,7 +85,7 @@ class _TableWriter:
 
     def close(self) -> None:
         if self.writer is None:  # no rows: a header with the prediction columns alone
-            csv.writer(self.f, delimiter=self.delimiter, lineterminator="\n").writerow(["label", *(f"p_{lab}" for lab in self.labels)])
+            csv.writer(self.f, lineterminator="\n", **self.dialect).writerow(["label", *(f"p_{lab}" for lab in self.labels)])
 
 
 def write_predictions(clf: Any, chunks: Iterable[list[Example]], output: str | Path) -> int:
@@ -87,7 +97,7 @@ def write_predictions(clf: Any, chunks: Iterable[list[Example]], output: str | P
     taken = {"label", "probabilities", *(f"p_{lab}" for lab in labels)}
     n = 0
     with atomic_output(output) as f:
-        table = _TableWriter(f, fmt, labels) if fmt != "jsonl" else None
+        table = _TableWriter(f, fmt, labels, output) if fmt != "jsonl" else None
         for chunk, lp in predict_stream(clf.predict_log_proba, chunks):
             proba = np.exp(lp)
             for ex, row in zip(chunk, proba):

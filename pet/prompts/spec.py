@@ -130,6 +130,10 @@ class Verbalizer:
         return d
 
 
+#: why a one-label verbalizer (or data with one label) is refused: it would always predict that label
+TOO_FEW_LABELS = "a classifier needs at least 2 labels (with one it always predicts it); fix: add words for the task's other labels"
+
+
 @dataclass
 class PVP:
     """A (pattern, verbalizer) pair: the unit that is scored, trained and ensembled."""
@@ -149,7 +153,7 @@ class PVP:
         return cls(Pattern(**d["pattern"]), Verbalizer(**d["verbalizer"]))
 
     def check_labels(self, labels: list[str], where: str = "data") -> None:
-        """Labels of the data and of the verbalizer must be the same set."""
+        """Labels of the data and of the verbalizer must be the same set, of 2 labels or more."""
         have, want = set(self.verbalizer.labels), set(labels)
         if want - have:
             raise SpecError(
@@ -159,8 +163,11 @@ class PVP:
         if have - want:
             raise SpecError(
                 f"verbalizer '{self.verbalizer.id}': label(s) {sorted(have - want)} are not labels of {where} "
-                f"(labels there: {sorted(want)}); fix: remove them or correct the label ids"
+                f"(labels there: {sorted(want)}); fix: correct the label ids; if they are right, give data with at least "
+                "one example of every label"
             )
+        if len(have) < 2:
+            raise SpecError(f"{self.verbalizer.where}: labels {sorted(have)}: {TOO_FEW_LABELS}")
 
 
 # ----------------------------------------------------------------------------- JSON files
@@ -217,7 +224,13 @@ def validate_file(path: str | Path) -> list[str]:
     if isinstance(data, dict) and "patterns" in data:
         return _check(p, "patterns")[1]
     if isinstance(data, dict) and "verbalizers" in data:
-        return _check(p, "verbalizers")[1]
+        data, problems = _check(p, "verbalizers")
+        # loading allows it (the data's labels are checked against it), but on its own it is useless
+        problems += [
+            f"{p}: $.verbalizers[{i}].labels: {TOO_FEW_LABELS}" for i, v in enumerate(data["verbalizers"])
+            if isinstance(v, dict) and isinstance(v.get("labels"), dict) and len(v["labels"]) == 1
+        ]
+        return problems
     return [f"{p}: $: expected an object with a 'patterns' or 'verbalizers' list; fix: see the README"]
 
 

@@ -1,7 +1,8 @@
 """Reading JSON with one-line errors (the single JSON reader), and JSON paths for messages.
 
-Hostile input is refused in one line too: nesting deeper than Python's parser allows and
-integers longer than Python's digit limit (``sys.get_int_max_str_digits``) name the line.
+Hostile input is refused in one line too: nesting deeper than Python's parser allows,
+integers longer than Python's digit limit (``sys.get_int_max_str_digits``) and unpaired
+surrogate escapes (``"\\ud800"``: valid JSON, but not text) name the line or the JSON path.
 """
 
 from __future__ import annotations
@@ -19,16 +20,39 @@ def _digits_limit() -> int:
     return sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 4300
 
 
-def parse_json(text: str, where: str, error: type[PetError] = SpecError, line: int | None = None) -> Any:
+#: a JSON escape of a UTF-16 surrogate: the quick test before looking for an unpaired one
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _unpaired_surrogate(value: Any, path: tuple = ()) -> tuple[tuple, str] | None:
+    """(JSON path, the character) of the first string (or key) in ``value`` that holds an
+    unpaired surrogate, which cannot be encoded as UTF-8."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            return path, value[e.start]
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for k, v in items:
+        found = _unpaired_surrogate(k, path) or _unpaired_surrogate(v, (*path, k))
+        if found:
+            return found
+    return None
+
+
+def parse_json(text: str, where: str, error: type[PetError] = SpecError, line: int | None = None,
+               fix: str = "correct the JSON") -> Any:
     """``json.loads`` whose every failure is a one-line ``error`` starting with ``where``.
 
-    ``line`` (for one line of a JSONL file) is named instead of the parser's own line number.
+    ``line`` (for one line of a JSONL file) is named instead of the parser's own line number;
+    ``fix`` is what a malformed-JSON message tells the user to do.
     """
     at = (lambda ln, col: f"line {line} column {col}") if line is not None else (lambda ln, col: f"line {ln} column {col}")
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise error(f"{where}: malformed JSON at {at(e.lineno, e.colno)}: {e.msg}; fix: correct the JSON") from None
+        raise error(f"{where}: malformed JSON at {at(e.lineno, e.colno)}: {e.msg}; fix: {fix}") from None
     except RecursionError:
         raise error(
             f"{where}: JSON nested too deeply{' at line ' + str(line) if line is not None else ''} "
@@ -45,6 +69,14 @@ def parse_json(text: str, where: str, error: type[PetError] = SpecError, line: i
             f"{where}: line {ln} column {col}: a number with {len(m.group())} digits (at most {limit} are read); "
             "fix: write it as a string or remove it"
         ) from None
+    found = _unpaired_surrogate(data) if _SURROGATE_ESCAPE.search(text) else None
+    if found:
+        at_line = f"line {line}: " if line is not None else ""
+        raise error(
+            f"{where}: {at_line}{json_path(found[0])}: an unpaired surrogate escape ({ascii(found[1])[1:-1]}) is not text; "
+            "fix: remove it, or escape the whole character (a pair such as \\ud83d\\ude00)"
+        )
+    return data
 
 
 def read_text(path: str | Path, error: type[PetError] = SpecError, missing: str = "file not found; fix: check the path") -> str:
@@ -54,7 +86,7 @@ def read_text(path: str | Path, error: type[PetError] = SpecError, missing: str 
     if not p.is_file():
         raise error(f"{p}: {missing}")
     try:
-        return p.read_bytes().decode("utf-8")
+        return p.read_bytes().decode("utf-8-sig")  # a byte-order mark (Windows editors) is dropped
     except UnicodeDecodeError as e:
         raise error(f"{p}: not UTF-8 (byte {e.start}); fix: save the file as UTF-8") from None
     except OSError as e:
