@@ -107,7 +107,7 @@ def test_validate_command(own, capsys, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"verbalizers": [{"id": "v", "labels": {"0": []}}, {"id": "v", "labels": {"0": ["x"]}}]}))
     code, out, _ = run(["validate", str(bad)], capsys)
-    assert code == 1
+    assert code == 2  # bad input (README: 2), not an internal error
     assert "$.verbalizers[0].labels.0" in out and "duplicate id 'v'" in out
 
 

@@ -89,7 +89,7 @@ def test_threads_flag_is_applied_and_range_checked(tiny_bert_dir, tmp_path, caps
 
 
 def test_default_threads_leaves_the_cores_other_pet_runs_use(monkeypatch):
-    monkeypatch.setattr(threads, "_cpu_count", lambda: 8)
+    monkeypatch.setattr(threads, "cpu_count", lambda: 8)
     monkeypatch.setattr(threads, "other_pet_processes", lambda: 3)
     assert threads.default_threads() == 5
     monkeypatch.setattr(threads, "other_pet_processes", lambda: 12)

@@ -138,6 +138,7 @@ class Driver:
         self.root = exp.results_dir(results)
         self.cells = expand_grid(exp, self.model, only)
         self.store = ResultsStore(self.root)
+        self.store.check_is_store()  # before anything is written there
         self.data = DataCache(exp.resolve_data_dir(data_dir), self.root)
         self.executor = executor
         self.say = echo or (lambda s: tqdm.write(s, file=sys.stderr))
@@ -149,9 +150,8 @@ class Driver:
     def plan(self) -> list[Job]:
         """The cells to compute; records the skipped and done ones in the summary."""
         scan = self.store.scan()
-        if scan.partial_tail or scan.incomplete_writes or scan.corrupt_lines:
-            self.say(f"note: {self.store.path}: ignoring an interrupted write ({scan.incomplete_writes} rows without their cell marker, "
-                     f"{scan.corrupt_lines} unreadable lines{', a partial last line' if scan.partial_tail else ''}); those cells are recomputed")
+        if scan.damage():
+            self.say(f"note: {self.store.path}: ignoring {scan.damage()}; those cells are recomputed")
         # the stored hashes of each (task, method, k, seed) that are not cells of this run: an
         # option changed since they were computed (a selection's grid points and its choice are
         # several cells of one split, all of this run)

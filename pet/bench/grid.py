@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError, PetError
-from ..methods import get_method
+from ..methods import available_methods, get_method
 from ..training.loop import TrainConfig
 from .inputs import file_sha256
 from .schema import Experiment, MethodSpec, TaskEntry
@@ -271,6 +271,7 @@ def expand_grid(exp: Experiment, model: str | None = None, only: Sequence[str] =
     models = [exp.method_model(i, default) for i in range(len(exp.methods))]
     identities = {m: model_identity(m) for m in set(models)}
     cells: list[Cell] = []
+    n_grid = 0  # cells before the --only filters
     for ti, t in enumerate(exp.tasks):
         plan = _task_plan(exp, t, ti, where)
         for k in t.k or exp.k:
@@ -280,7 +281,12 @@ def expand_grid(exp: Experiment, model: str | None = None, only: Sequence[str] =
                         continue  # K = 0: only the methods that need no labelled data (zero-shot, iPET)
                     for point in sweep_points(m.sweep):
                         group = _method_cells(exp, m, plan, k, seed, point, mod, identities[mod], where)
+                        n_grid += len(group)
                         cells.extend(c for c in group if _keep(c, m.name, filters))
+    if not n_grid:  # every K is 0 and every method needs labelled examples
+        unneeded = ", ".join(n for n in available_methods() if not get_method(n).needs_labelled)
+        raise ConfigError(f"{where}: the grid is empty: every K is 0, where only methods that need no labelled examples run "
+                          f"({unneeded}), and {', '.join(m.name for m in exp.methods)} need them; fix: add a K above 0 to k, or one of those methods")
     return cells
 
 

@@ -71,11 +71,13 @@ def interval_note(resamples: int) -> str:
 # ----------------------------------------------------------------------------- sections
 
 
-def render(root: Path, df, info: dict, notes: dict, tables: dict, models: list[str], prov: dict, resamples: int) -> str:
-    """The whole report."""
+def render(root: Path, df, info: dict, notes: dict, tables: dict, models: list[str], prov: dict, resamples: int,
+           plots: bool = True) -> str:
+    """The whole report (``plots``: whether PNG plots are written beside it)."""
     lines: list[str] = [f"# Benchmark report: `{root.name}`", ""]
     if df is None or not len(df):
-        return "\n".join(lines + ["No complete rows in the results store yet.", ""])
+        damage = [f"The store holds {info['damage']}; ignored.", ""] if info.get("damage") else []
+        return "\n".join(lines + ["No complete rows in the results store yet.", "", *damage])
     subset = {t for t, n in notes.items() if n.get("test_subset")}
 
     def tname(t: str) -> str:
@@ -85,7 +87,7 @@ def render(root: Path, df, info: dict, notes: dict, tables: dict, models: list[s
     lines += test_sets(df, notes)
     lines += glance(tables.get("glance"), tname)
     lines += headline(tables["headline"], tname)
-    lines += selection(tables.get("selection"))
+    lines += selection(tables.get("selection"), plots)
     lines += stages(tables["stages"], tname)
     lines += pvps(tables["pvps"], tname)
     lines += hard_soft(tables["hard_soft"], tname)
@@ -96,7 +98,7 @@ def render(root: Path, df, info: dict, notes: dict, tables: dict, models: list[s
     if "references" in tables:
         lines += references(tables["references"], models)
     names = [f"`{n}.csv`" for n, t in tables.items() if t is not None and len(t)] + ["`rows.csv`"]
-    lines += ["## Files", "", ", ".join(names) + "; plots in `plots/`.", ""]
+    lines += ["## Files", "", ", ".join(names) + ("; plots in `plots/`." if plots else "."), ""]
     return "\n".join(lines)
 
 
@@ -144,8 +146,8 @@ def metadata(root: Path, df, info: dict, models: list[str], prov: dict, resample
         lines.append(f"- {info['superseded_rows']} older rows (cells re-run after a config change) are ignored; the newest config of each cell is shown.")
     if info.get("other_experiment_rows"):
         lines.append(f"- {info['other_experiment_rows']} rows of other configurations (not in the experiment file's current grid) are left out.")
-    if info.get("incomplete_rows") or info.get("partial_tail") or info.get("corrupt_lines"):
-        lines.append(f"- The store holds an interrupted write ({info['incomplete_rows']} rows without their cell marker); ignored.")
+    if info.get("damage"):
+        lines.append(f"- The store holds {info['damage']}; ignored.")
     lines.append("")
     for w in prov["warnings"]:
         lines += [f"> **Warning:** {w}", ""]
@@ -215,7 +217,7 @@ def headline(head, tname) -> list[str]:
     return lines
 
 
-def selection(sel) -> list[str]:
+def selection(sel, plots: bool = True) -> list[str]:
     if sel is None or not len(sel):
         return []
     summ = selection_summary(sel)
@@ -224,7 +226,7 @@ def selection(sel) -> list[str]:
     return ["## Model selection", "",
             ("Rows above are the chosen grid points only. Per task × method × K: the test score of the point chosen on "
             "dev (or by cross-validation) per split, its stability over splits, and how well dev predicts test "
-            "(Spearman over splits; FewNLU's criteria). Per split: `selection.csv`; plot: `plots/dev_vs_test.png`."), "",
+            "(Spearman over splits; FewNLU's criteria). Per split: `selection.csv`" + ("; plot: `plots/dev_vs_test.png`." if plots else ".")), "",
             md_table(["task", "method", "K", "selection", "splits", "test", "dev", "dev-test ρ"], rows), ""]
 
 

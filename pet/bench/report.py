@@ -63,8 +63,12 @@ def load_rows(results_dir: str | Path, only_hashes: set[str] | None = None) -> t
     if not store.path.is_file():
         raise ConfigError(f"{store.path}: no results store here; fix: pass the folder `pet bench` wrote (its --results)")
     scan = store.scan()
+    if scan.corrupt_lines and not scan.has_results:
+        raise ConfigError(f"{store.path}: not a results store: no line is a pet result ({scan.damage()}); "
+                          "fix: pass the folder `pet bench` wrote (its --results)")
     info = {"results": str(root), "incomplete_rows": scan.incomplete_writes, "corrupt_lines": scan.corrupt_lines,
-            "partial_tail": scan.partial_tail, "duplicate_cells": scan.duplicate_cells, "superseded_rows": 0}
+            "partial_tail": scan.partial_tail, "duplicate_cells": scan.duplicate_cells, "superseded_rows": 0,
+            "damage": scan.damage()}
     rows = [(r if isinstance(r, ResultRow) else ResultRow.from_dict(r)).to_dict() for r in scan.rows]
     if only_hashes is not None:
         info["other_experiment_rows"] = sum(1 for r in rows if r.get("config_hash") not in only_hashes)
@@ -180,6 +184,8 @@ class Report:
     files: list[Path] = field(default_factory=list)
     tables: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: what the read of the store skipped (interrupted writes, unreadable lines), one line each
+    notes: list[str] = field(default_factory=list)
 
     def section(self, title: str) -> str:
         """The Markdown section whose heading starts with ``## title`` (empty if absent)."""
@@ -233,8 +239,9 @@ def build_report(
     prov = provenance(df, tables.headline_rows(df)) if len(df) else {"warnings": []}
     for w in prov["warnings"]:
         warnings.warn(w, ProvenanceWarning, stacklevel=2)
-    md = markdown.render(root, df, info, notes, tabs, models, prov, resamples)
-    rep = Report(markdown=md, tables=tabs, warnings=list(prov["warnings"]))
+    md = markdown.render(root, df, info, notes, tabs, models, prov, resamples, plots=plots and write)
+    rep = Report(markdown=md, tables=tabs, warnings=list(prov["warnings"]),
+                 notes=[f"{root / 'results.jsonl'}: ignoring {info['damage']}"] if info["damage"] else [])
     if write:
         rep.output = _write(root, Path(output) if output else root / "report", md, tabs, df, plots)
         rep.files = sorted(p for p in rep.output.rglob("*") if p.is_file())

@@ -10,6 +10,7 @@ seeds, the shared training budgets, the unlabelled-pool size and the results fol
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -168,11 +169,19 @@ class Experiment:
 
     def results_dir(self, override: str | Path | None = None) -> Path:
         """``--results`` if given; else the file's ``results`` (relative to the file's folder);
-        else ``results/<name>`` beside the file."""
+        else ``results/<name>`` beside the file.
+
+        An experiment file is untrusted: its ``results`` may not be absolute nor climb out of
+        the file's folder with ``..`` (``${VAR}``s, the user's environment, may; so may an
+        experiment built in Python, without a ``path``)."""
         if override:
             return Path(override)
         base = self.path.parent if self.path else Path.cwd()
         if self.results:
+            written = Path(self.results)
+            if self.path and (written.is_absolute() or ".." in written.parts):
+                raise ConfigError(f"{self.path}: $.results: '{self.results}' is outside the experiment file's folder; "
+                                  "fix: give a path relative to the file without '..', or pass --results PATH")
             p = Path(expand_env(self.results, "$.results", self.path))
             return p if p.is_absolute() else base / p
         return base / "results" / self.name
@@ -208,7 +217,8 @@ class Experiment:
 
 
 class _Loader:
-    """A YAML SafeLoader that also reads ``1e-5`` as a float (YAML 1.1 needs ``1.0e-5``)."""
+    """A YAML SafeLoader that also reads ``1e-5`` as a float (YAML 1.1 needs ``1.0e-5``) and
+    refuses a key given twice in one mapping (plain YAML keeps the last one silently)."""
 
     _cls = None
 
@@ -218,7 +228,19 @@ class _Loader:
             import yaml
 
             class L(yaml.SafeLoader):
-                pass
+                def construct_mapping(self, node, deep=False):
+                    seen: dict = {}
+                    for key_node, _ in node.value:
+                        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`: its keys may be overridden
+                            continue
+                        key = self.construct_object(key_node, deep=True)
+                        if isinstance(key, (str, int, float, bool)) or key is None:
+                            if key in seen:
+                                raise yaml.constructor.ConstructorError(
+                                    None, None, f"duplicate key '{key}' (first at line {seen[key] + 1}); fix: keep one of them",
+                                    key_node.start_mark)
+                            seen[key] = key_node.start_mark.line
+                    return super().construct_mapping(node, deep=deep)
 
             L.add_implicit_resolver(
                 "tag:yaml.org,2002:float",
@@ -251,7 +273,7 @@ def read_experiment_file(path: str | Path) -> dict:
             mark = getattr(e, "problem_mark", None)
             where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
             msg = getattr(e, "problem", None) or str(e).splitlines()[0]
-            raise ConfigError(f"{p}: malformed YAML{where}: {msg}; fix: correct the YAML") from None
+            raise ConfigError(f"{p}: malformed YAML{where}: {msg}{'' if 'fix:' in msg else '; fix: correct the YAML'}") from None
         except RecursionError:
             raise ConfigError(f"{p}: YAML nested too deeply; fix: flatten the file") from None
     if not isinstance(data, dict):
@@ -266,7 +288,9 @@ def _schema_message(err) -> str:
     if v == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
         extra = sorted(set(err.instance) - set(allowed)) if isinstance(err.instance, dict) else []
-        return f"{path}: unknown key{'s' if len(extra) > 1 else ''} {', '.join(repr(x) for x in extra)}; fix: use one of {', '.join(allowed)}"
+        close = difflib.get_close_matches(str(extra[0]), allowed, n=1) if len(extra) == 1 else []
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        return f"{path}: unknown key{'s' if len(extra) > 1 else ''} {', '.join(repr(x) for x in extra)}; fix: {hint}use one of {', '.join(allowed)}"
     if v == "required":
         return f"{path}: {err.message}; fix: add it ({_FIX[5:]})"
     if v == "type":
@@ -289,7 +313,9 @@ def validate_experiment_dict(data: Any, where: str = "experiment") -> list[str]:
 
     validator = jsonschema.Draft202012Validator(SCHEMA)
     problems = []
-    for err in sorted(validator.iter_errors(data), key=lambda e: [str(x) for x in e.absolute_path]):
+    # an unknown key first: a misspelt key ('taskz') also makes its right spelling missing
+    order = lambda e: ([str(x) for x in e.absolute_path], e.validator != "additionalProperties")
+    for err in sorted(validator.iter_errors(data), key=order):
         leaf = best_match([err])
         problems.append(f"{where}: {_schema_message(leaf)}")
     return problems

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from ..errors import ConfigError
 from .rows import ResultRow
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,21 @@ class StoreScan:
         """The rows as :class:`ResultRow` (rows of older schemas included)."""
         return [ResultRow.from_dict(r) for r in self.rows]
 
+    @property
+    def has_results(self) -> bool:
+        """Whether pet wrote any of the lines read (complete cells or rows of an interrupted write)."""
+        return bool(self.complete or self.incomplete_writes)
+
+    def damage(self) -> str:
+        """What the read skipped, in words ('' when nothing): an interrupted write, unreadable lines."""
+        parts = []
+        if self.incomplete_writes or self.partial_tail:
+            parts.append(f"an interrupted write ({self.incomplete_writes} rows without their cell marker"
+                         f"{', a partial last line' if self.partial_tail else ''})")
+        if self.corrupt_lines:
+            parts.append(f"{self.corrupt_lines} unreadable line{'s' if self.corrupt_lines != 1 else ''}")
+        return " and ".join(parts)
+
     def cell_rows(self, config_hash: str) -> list[dict]:
         """The current rows of one cell (empty if it is not complete)."""
         return [r for r in self.rows if r.get("config_hash") == config_hash]
@@ -89,6 +105,21 @@ class ResultsStore:
         self.path = self.root / RESULTS_FILE
         self.lock_path = self.root / (RESULTS_FILE + LOCK_SUFFIX)
         self.errors_path = self.root / ERRORS_FILE
+
+    def check_is_store(self) -> None:
+        """Refuse a results folder that pet must not write into: a file, or a folder that is not
+        empty and is not a results store (no lock file of the store, no line of pet's in its
+        ``results.jsonl``), e.g. a user's folder that happens to hold a ``results.jsonl``."""
+        if self.root.exists() and not self.root.is_dir():
+            raise ConfigError(f"{self.root}: the results folder is a file; fix: choose another results folder (`results` / --results)")
+        if not self.root.is_dir() or self.lock_path.exists() or not any(self.root.iterdir()):
+            return
+        scan = self.scan()
+        if scan.has_results:
+            return
+        held = f"its {RESULTS_FILE} holds no pet results: {scan.damage() or 'no rows'}" if self.path.is_file() else f"it has no {RESULTS_FILE}"
+        raise ConfigError(f"{self.root}: not a pet results store and not empty ({held}); writing there would mix pet's files with yours; "
+                          "fix: choose a new or empty results folder (`results` / --results)")
 
     # ------------------------------------------------------------------ locking
 

@@ -144,13 +144,25 @@ def add_run_args(p: argparse.ArgumentParser, progress: bool = True) -> None:
                        help="no progress output (default: a bar on a terminal, one line per 10%% otherwise)")
 
 
+def apply_threads_flag(n: int | None) -> int:
+    """Apply ``--threads`` (see :mod:`pet.utils.threads`) and return the count set. More threads
+    than the CPU cores this process may use only slow torch down (many-fold): they are capped at
+    the core count, with a note."""
+    from ..utils import threads
+
+    cores = threads.cpu_count()
+    if n is not None and n > cores:
+        print(f"note: --threads {n}: only {cores} CPU core{'s' if cores != 1 else ''} available; using {cores}", file=sys.stderr)
+        n = cores
+    return threads.apply_threads(n)
+
+
 def start_run(args) -> str:
     """Apply ``--threads`` and return the progress mode (``bar`` | ``lines`` | ``off``, see
     :mod:`pet.utils.progress`) for a command built with :func:`add_run_args`."""
     from ..utils.progress import progress_mode
-    from ..utils.threads import apply_threads
 
-    apply_threads(getattr(args, "threads", None))
+    apply_threads_flag(getattr(args, "threads", None))
     return progress_mode(getattr(args, "no_progress", False))
 
 

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         run_experiment,  # the heavy import after the file is checked
     )
     from ..bench.executors import make_executor
-    from ..utils.threads import apply_threads
+    from . import apply_threads_flag
 
     ray_flags = args.ray_address or args.ray_num_cpus != 1.0 or args.ray_num_gpus or args.ray_max_retries != 2
     if args.executor != "ray" and ray_flags:
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
         raise UsageError("--threads is for the local executor (Ray gives each cell --ray-num-cpus threads); fix: drop --threads")
     # the one threads rule of every command: --threads, else the free cores, capped by OMP_NUM_THREADS
-    threads = apply_threads(args.threads) if args.executor == "local" and not args.dry_run else None
+    threads = apply_threads_flag(args.threads) if args.executor == "local" and not args.dry_run else None
     executor = None if args.dry_run else make_executor(
         args.executor, address=args.ray_address, num_cpus=args.ray_num_cpus, num_gpus=args.ray_num_gpus, max_retries=args.ray_max_retries,
         threads=threads)

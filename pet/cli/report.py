@@ -62,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", ProvenanceWarning)
         rep = build_report(args.results, references=args.references, output=args.output, plots=not args.no_plots,
                            only_hashes=only, resamples=resamples)
+    for n in rep.notes:
+        print(f"note: {n}", file=sys.stderr)
     for w in rep.warnings:
         print(f"warning: {w}", file=sys.stderr)
     if not args.quiet:

@@ -89,7 +89,11 @@ def run(args: argparse.Namespace) -> int:
         if verbs:
             sample = Example({f: f"<{f}>" for f in p.fields})
             e = PVPEncoder(PVP(p, verbs[0]), tok).encode([sample])[0]
-            print(f"cloze {p.id}: {' '.join(tok.convert_ids_to_tokens(e.input_ids))}")
+            line = " ".join(tok.convert_ids_to_tokens(e.input_ids))
+            for f in p.fields:  # the placeholder's pieces (`< text _ a >`) back as one `<text_a>`
+                for text in (f" <{f}>", f"<{f}>"):
+                    line = line.replace(" ".join(tok.tokenize(text)), f"<{f}>")
+            print(f"cloze {p.id}: {line}")
     return 0
 
 

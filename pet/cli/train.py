@@ -22,11 +22,13 @@ from accelerate import PartialState
 from ..data.hub import is_hf
 from ..data.rundata import own_run_data, task_run_data
 from ..data.stream import Source
-from ..errors import ConfigError
+from ..errors import ConfigError, UsageError
 from ..estimator.classifier import PetClassifier
+from ..estimator.folder import CONFIG_FILE
 from ..evaluation.evaluator import fit_evaluate
 from ..methods import available_methods, get_method
-from ..utils.io import check_output_not_input
+from ..methods.prompt_ft import select_pvps
+from ..utils.io import check_output_folder, check_output_not_input
 from . import (
     PetArgumentParser,
     add_model_args,
@@ -35,7 +37,7 @@ from . import (
     require_model,
     start_run,
 )
-from .args import int_range
+from .args import int_range, seed
 
 #: default unlabelled pool size for methods that need one
 DEFAULT_POOL = 10000
@@ -81,7 +83,7 @@ def train_parser(method: str | None) -> argparse.ArgumentParser:
     unneeded = ", ".join(n for n in available_methods() if not get_method(n).needs_labelled)
     p.add_argument("--shots", "-k", type=int_range(0, name="--shots"), default=16,
                    help=f"labelled examples per class (default 16; 0: none, for methods that start without them: {unneeded})")
-    p.add_argument("--seed", type=int, default=13, help="split and training seed (default 13)")
+    p.add_argument("--seed", type=seed, default=13, help="split and training seed (default 13)")
     add_model_args(p)
     p.add_argument("--pvps", nargs="+", help="PVP ids pattern:verbalizer (default: the task's default PVPs)")
     p.add_argument("--patterns", help="patterns JSON file (default: the task's)")
@@ -118,7 +120,10 @@ def cmd_train(args) -> int:
     if bool(a.task) == bool(a.data):
         raise ConfigError("give exactly one of --task (a shipped task) or --data (your own file); fix: e.g. --task sst2")
     out = Path(a.output) if a.output else None
-    check_output_not_input(out, [x for x in (a.data, a.test, a.unlabelled) if not is_hf(x)] + [a.patterns, a.verbalizers])
+    task_file = a.task if a.task and a.task.endswith(".json") else None
+    check_output_not_input(out, [x for x in (a.data, a.test, a.unlabelled) if not is_hf(x)] + [a.patterns, a.verbalizers, task_file, a.model])
+    if out is not None:
+        check_output_folder(out, a.overwrite, CONFIG_FILE, "saved model folder")
     if a.split and not is_hf(a.data):
         raise ConfigError("--split picks a split of an hf: --data; fix: drop --split, or give --data hf:NAME")
     pool = a.unlabelled_size if a.unlabelled_size is not None else (DEFAULT_POOL if m.needs_unlabelled(options) else 0)
@@ -129,9 +134,14 @@ def cmd_train(args) -> int:
         fields = {"text_a": a.text_field, **({"text_b": a.text_b_field} if a.text_b_field else {})}
         run = own_run_data(Source(a.data, a.split, "train"), fields, a.label_field, k=a.shots, seed=a.seed, patterns=a.patterns, verbalizers=a.verbalizers,
                            pvps=a.pvps, test=a.test, unlabelled=a.unlabelled, unlabelled_size=pool or None, needs_labelled=m.needs_labelled)
+    if getattr(options, "eval_every", None) is not None and not run.dev:
+        raise UsageError(f"--eval-every {options.eval_every}: keeping the best checkpoint needs a labelled dev set, and this run has none "
+                         "(only a --task with dev files gives one); fix: drop --eval-every")
+    trained = select_pvps(run.pvps, options.pvp) if getattr(options, "pvp", None) else None  # (also checks the ids)
+    only = f" (training {len(trained)}: {', '.join(p.id for p in trained)})" if trained else ""
     model = require_model(a)
     mode = start_run(a)
-    print(f"{a.method} on {run.describe()}, model {model}", file=sys.stderr)
+    print(f"{a.method} on {run.describe()}{only}, model {model}", file=sys.stderr)
     fitted, rows = fit_evaluate(a.method, options, run, model, device=a.device, progress=mode == "bar")
     if not PartialState().is_main_process:  # under `accelerate launch`: one process prints and saves
         return 0
@@ -145,14 +155,16 @@ def cmd_train(args) -> int:
 
 
 def format_table(rows: list[dict]) -> str:
-    head = ["stage", "pvp", "score", "train s", "eval ex/s", "trained params", ""]
+    """The evaluated stages as a table; the final stage (the one saved) is marked after its row."""
+    head = ["stage", "pvp", "score", "train s", "eval ex/s", "trained params"]
     body = [
         [r["stage"], r["pvp"] or "", f"{r['score']:.4f}", f"{r['train_seconds']:.1f}", f"{r['eval_examples_per_second']:.1f}",
-         f"{r['trained_parameters']:,}", "← final" if r["final"] else ""]
+         f"{r['trained_parameters']:,}"]
         for r in rows
     ]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
     fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
     metric = rows[0]["metric"] if rows else "score"
     return "\n".join([f"{rows[0]['method'] if rows else ''} ({metric}, n={rows[0]['n'] if rows else 0})",
-                      fmt(head), fmt(["-" * w for w in widths]), *map(fmt, body)])
+                      fmt(head), fmt(["-" * w for w in widths]),
+                      *(fmt(b) + ("  ← final" if r["final"] else "") for b, r in zip(body, rows))])

@@ -1,4 +1,5 @@
-"""``pet validate``: check pattern, verbalizer and task files; print every problem."""
+"""``pet validate``: check pattern, verbalizer and task files; print every problem (on stdout,
+one line each). Exit status 2 when any file has a problem (bad input, like every command)."""
 
 from __future__ import annotations
 
@@ -38,4 +39,4 @@ def run(args: argparse.Namespace) -> int:
         n_bad += bool(problems)
         if not problems:
             print(f"{f}: ok")
-    return 1 if n_bad else 0
+    return 2 if n_bad else 0

@@ -127,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
 
 def format_report(report, task=None) -> str:
     rows = [(f"{r['pattern']}:{r['verbalizer']}", f"{r['score']:.3f}", f"{r['examples_per_second']:.0f}") for r in report["pvps"]]
-    rows.append((f"ensemble ({len(report['pvps'])} PVPs)", f"{report['ensemble']['score']:.3f}", ""))
+    n = len(report["pvps"])
+    rows.append((f"ensemble ({n} PVP{'s' if n != 1 else ''})", f"{report['ensemble']['score']:.3f}", ""))
     head = ("PVP", report["metric"], "examples/s")
     w = [max(len(x[i]) for x in [head, *rows]) for i in range(3)]
     line = lambda r: f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:>{w[2]}}"

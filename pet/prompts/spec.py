@@ -287,8 +287,10 @@ def make_pvps(
     for pid in ids:
         p_id, _, v_id = pid.partition(":")
         if p_id not in pats:
-            raise SpecError(f"PVP '{pid}': unknown pattern '{p_id}'; known: {', '.join(pats)}")
+            raise SpecError(f"PVP '{pid}': unknown pattern '{p_id}'; known: {', '.join(pats)}; "
+                            "fix: use one of those ids, or pass --patterns FILE that defines it")
         if v_id and v_id not in verbs:
-            raise SpecError(f"PVP '{pid}': unknown verbalizer '{v_id}'; known: {', '.join(verbs)}")
+            raise SpecError(f"PVP '{pid}': unknown verbalizer '{v_id}'; known: {', '.join(verbs)}; "
+                            "fix: use one of those ids, or pass --verbalizers FILE that defines it")
         out.append(PVP(pats[p_id], verbs[v_id] if v_id else verbalizers[0]))
     return out

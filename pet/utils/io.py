@@ -285,6 +285,23 @@ def _swap_fallback(new: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def check_output_folder(path: str | Path, overwrite: bool = False, marker: str | None = None, what: str = "output folder") -> None:
+    """What :func:`atomic_directory` refuses, checked on its own — call it before long work so
+    a bad output path fails at once, not after the work. ``marker``: see atomic_directory."""
+    final = Path(path)
+    if final.is_symlink():
+        raise UsageError(f"{final}: the {what} is a symbolic link; fix: give the real folder path or another name")
+    if final.exists() and not final.is_dir():
+        raise UsageError(f"{final}: is a file, not a folder; fix: choose another path for the {what} or remove the file")
+    check_parent_writable(final, what)
+    if final.is_dir() and any(final.iterdir()):
+        if not overwrite:
+            raise UsageError(f"{final}: {what} exists and is not empty; fix: choose another path, remove it, or pass --overwrite")
+        if marker is not None and not (final / marker).is_file():
+            raise UsageError(f"{final}: has no {marker}, so it is not a {what} pet wrote and is never replaced; "
+                             "fix: choose another path, or remove that folder yourself")
+
+
 @contextmanager
 def atomic_directory(path: str | Path, overwrite: bool = False, marker: str | None = None, what: str = "output folder") -> Iterator[Path]:
     """Build a directory under a temporary name and put it in place only on success.
@@ -296,24 +313,14 @@ def atomic_directory(path: str | Path, overwrite: bool = False, marker: str | No
     never deletes a folder that is not a saved one.
     """
     final = Path(path)
-    if final.is_symlink():
-        raise UsageError(f"{final}: the {what} is a symbolic link; fix: give the real folder path or another name")
-    if final.exists() and not final.is_dir():
-        raise UsageError(f"{final}: is a file, not a folder; fix: choose another --output for the {what} or remove the file")
-    check_parent_writable(final, what)
+    check_output_folder(final, overwrite, marker, what)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
-        recover_directory(final)
+        restored = recover_directory(final)
     except OSError as e:
         raise _describe_os_error(final, e, what) from None
-    replacing = final.exists() and any(final.iterdir())
-    if replacing and not overwrite:
-        raise UsageError(f"{final}: {what} exists and is not empty; fix: choose another --output, remove it, or pass --overwrite")
-    if replacing and marker is not None and not (final / marker).is_file():
-        raise UsageError(
-            f"{final}: --overwrite would replace a folder that has no {marker} (not a saved one); "
-            "fix: choose another --output, or remove that folder yourself"
-        )
+    if restored:  # a folder an interrupted swap left aside may be back at ``path``
+        check_output_folder(final, overwrite, marker, what)
     try:
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.partial-{os.getpid()}-"))
     except OSError as e:

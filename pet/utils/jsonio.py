@@ -83,6 +83,8 @@ def read_text(path: str | Path, error: type[PetError] = SpecError, missing: str 
     """A UTF-8 text file's content; every failure is a one-line ``error`` naming the file and the
     fix (``missing``: what to say when there is no such file)."""
     p = Path(path)
+    if p.is_dir():
+        raise error(f"{p}: is a folder; fix: give a file")
     if not p.is_file():
         raise error(f"{p}: {missing}")
     try:

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 
-def _cpu_count() -> int:
+def cpu_count() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
@@ -65,7 +65,7 @@ def _is_pet_command(argv: list[str]) -> bool:
 
 def default_threads() -> int:
     """The cores not taken by other ``pet`` runs (each counted as using one core), at least 1."""
-    return max(1, _cpu_count() - other_pet_processes())
+    return max(1, cpu_count() - other_pet_processes())
 
 
 def apply_threads(n: int | None) -> int:
