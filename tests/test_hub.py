@@ -150,7 +150,7 @@ def test_save_pretrained_replaces_a_saved_folder_only(clf, tmp_path):
     other = tmp_path / "not-a-model"
     other.mkdir()
     (other / "notes.txt").write_text("keep me")
-    with pytest.raises(PetError, match="not a saved one"):
+    with pytest.raises(PetError, match="is not a saved model folder pet wrote"):
         clf.save_pretrained(other)
     assert (other / "notes.txt").read_text() == "keep me"
 

@@ -167,6 +167,8 @@ def load_folder(path: str | Path, device: str | None = None) -> SavedFolder:
     """Read a folder written by :func:`save_folder` (checked: manifest, containment, no pickle),
     or by the previous release (format 2, upgraded on load)."""
     d = Path(path)
+    if not d.exists():
+        raise ModelError(f"{d}: not a saved classifier: no such folder; fix: check the path")
     if not d.is_dir() or not (d / CONFIG_FILE).is_file():
         raise ModelError(f"{d}: not a saved classifier ({CONFIG_FILE} missing); fix: point at a folder written by `pet train --output` or PetClassifier.save")
     recover_directory(d)  # a replacement killed mid-swap: put the complete folder back first

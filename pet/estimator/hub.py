@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from .. import __version__
 from ..errors import IntegrityError, ModelError
+from ..models.hf import first_line
 from ..utils.jsonio import read_json
 from .folder import CONFIG_FILE
 from .manifest import UNCHECKED_FILES, refuse_pickle, verify_manifest
@@ -38,11 +39,6 @@ def _hub():
     except ImportError:  # it comes with transformers; only a broken install lacks it
         raise ModelError("the Hugging Face Hub needs the `huggingface_hub` package; fix: pip install huggingface_hub") from None
     return huggingface_hub
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _is_network_error(e: BaseException) -> bool:
@@ -66,15 +62,15 @@ def hub_download(repo_id: str, revision: str | None, token, cache_dir, local_fil
     except he.RevisionNotFoundError:
         raise ModelError(f"{where}: the Hub repo has no revision '{revision or 'main'}'; fix: pass an existing branch, tag or commit as revision=") from None
     except he.HFValidationError as e:
-        raise ModelError(f"{repo_id}: not a saved folder here and not a valid Hub repo id ({_first_line(e)}); fix: give the path of a saved folder or an id like 'user/name'") from None
+        raise ModelError(f"{repo_id}: not a saved folder here and not a valid Hub repo id ({first_line(e)}); fix: give the path of a saved folder or an id like 'user/name'") from None
     except he.LocalEntryNotFoundError:
         raise ModelError(f"{where}: cannot download it from the Hugging Face Hub (no connection, or offline mode: HF_HUB_OFFLINE) and no copy is in the cache; "
                          "fix: connect to the network (and unset HF_HUB_OFFLINE) once to fetch it, or give the path of a saved folder") from None
     except he.HfHubHTTPError as e:
-        raise ModelError(f"{where}: cannot download from the Hugging Face Hub ({_first_line(e)}); fix: check the id and your access ({_HUB_FIX_AUTH}), then retry") from None
+        raise ModelError(f"{where}: cannot download from the Hugging Face Hub ({first_line(e)}); fix: check the id and your access ({_HUB_FIX_AUTH}), then retry") from None
     except Exception as e:
         if isinstance(e, OSError) or _is_network_error(e):
-            raise ModelError(f"{where}: cannot download from the Hugging Face Hub ({_first_line(e)}); fix: check the network connection and disk space, then retry") from None
+            raise ModelError(f"{where}: cannot download from the Hugging Face Hub ({first_line(e)}); fix: check the network connection and disk space, then retry") from None
         raise
 
 
@@ -153,16 +149,16 @@ def push_folder_to_hub(folder: str | Path, repo_id: str, *, private: bool | None
             commit_message=commit_message or f"Upload pet classifier ({method}) with pet {__version__}", delete_patterns=["*"],
         )
     except he.HFValidationError as e:
-        raise ModelError(f"{repo_id}: not a valid Hub repo id ({_first_line(e)}); fix: use an id like 'user/name'") from None
+        raise ModelError(f"{repo_id}: not a valid Hub repo id ({first_line(e)}); fix: use an id like 'user/name'") from None
     except (he.LocalTokenNotFoundError, he.RepositoryNotFoundError) as e:
-        raise ModelError(f"{repo_id}: cannot push ({_first_line(e)}); fix: {_HUB_FIX_AUTH} (a token with write access to that namespace)") from None
+        raise ModelError(f"{repo_id}: cannot push ({first_line(e)}); fix: {_HUB_FIX_AUTH} (a token with write access to that namespace)") from None
     except he.HfHubHTTPError as e:
         status = getattr(getattr(e, "response", None), "status_code", None)
         fix = f"{_HUB_FIX_AUTH} (a token with write access)" if status in (401, 403) else "check the repo id and revision, then retry"
-        raise ModelError(f"{repo_id}: the Hugging Face Hub refused the upload ({_first_line(e)}); fix: {fix}") from None
+        raise ModelError(f"{repo_id}: the Hugging Face Hub refused the upload ({first_line(e)}); fix: {fix}") from None
     except Exception as e:
         if isinstance(e, OSError) or _is_network_error(e):
-            raise ModelError(f"{repo_id}: cannot upload to the Hugging Face Hub ({_first_line(e)}); fix: check the network connection "
+            raise ModelError(f"{repo_id}: cannot upload to the Hugging Face Hub ({first_line(e)}); fix: check the network connection "
                              "(and unset HF_HUB_OFFLINE), then retry") from None
         raise
     return str(getattr(info, "commit_url", None) or info)

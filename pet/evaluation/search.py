@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from ..utils.defaults import DEFAULT_MAX_LENGTH
-from ..prompts.encoding import PVPEncoder, iter_batches, word_token_ids
+from ..prompts.encoding import iter_batches, word_token_ids
 from ..errors import ConfigError, DataError, SpecError
 from ..examples import Example
 from ..prompts.spec import PVP, Literal, Mask, Pattern, Verbalizer, save_verbalizers
@@ -124,7 +124,7 @@ def candidate_log_probs(model, pattern: Pattern, examples: Sequence[Example], ex
 
     def run(word: str, n: int):
         pvp = PVP(pattern, Verbalizer("_search", {"_": [word]}))
-        enc = PVPEncoder(pvp, tok, max_length, labels=["_"])
+        enc = model.encoder_for(pvp, max_length, ["_"])
         if enc.verbalizer_tokens.n_masks != n:
             raise SpecError(f"candidate '{word}': expected {n} mask(s)")
         out = []

@@ -43,7 +43,7 @@ from safetensors.torch import load_file, save_file
 from ..utils.defaults import DEFAULT_EVAL_BATCH_SIZE, DEFAULT_MAX_LENGTH
 from ..errors import ConfigError, ModelError
 from ..examples import Example
-from ..models.hf import quiet_hf
+from ..models.hf import quiet_hf, reading_weights
 from ..models.prompt_model import PromptModel
 from ..models.scoring import calibrate, ensemble
 from ..models.sequence import SequenceClassifier
@@ -313,7 +313,8 @@ def _save_soft_prompt(pe, d: Path, rel: str) -> dict:
 
 def _attach_saved_soft_prompt(model: PromptModel, pvp: PVP, weights: Path, soft: dict, max_length: int, labels) -> None:
     module = attach_soft_prompt(model, model.encoder_for(pvp, soft.get("max_length") or max_length, labels), soft["config"])
-    missing, unexpected = module.load_state_dict(load_file(str(weights)), strict=False)
+    with reading_weights(str(weights.parent), weights.name):
+        missing, unexpected = module.load_state_dict(load_file(str(weights)), strict=False)
     if missing or unexpected:
         raise ModelError(f"{weights}: does not fit the soft prompt (missing {missing}, unexpected {unexpected}); fix: re-save the classifier")
     module.to(model.device)

@@ -25,9 +25,9 @@ from transformers import AutoModelForMaskedLM
 
 from ..prompts.encoding import PVPEncoder, VerbalizerTokens, iter_batches
 from ..utils.defaults import DEFAULT_MAX_LENGTH
-from ..errors import ModelError
+from ..errors import ModelError, UsageError
 from ..examples import Example
-from .hf import load_pretrained
+from .hf import check_max_length, load_pretrained
 from ..prompts.spec import PVP
 
 #: Numeric precision of scoring (and training): fp32, or autocast to bf16 / fp16.
@@ -89,9 +89,24 @@ def takes_token_types(mlm: nn.Module) -> bool:
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``device`` as a ``torch.device`` (None or ``auto``: cuda when available, else cpu); a name
+    torch does not know, or a device this machine does not have, is a one-line ``UsageError``."""
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        d = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise UsageError(f"device '{device}' is not a device name; fix: --device cpu, cuda, cuda:N, mps or auto") from None
+    if d.type == "cpu":
+        return d
+    backend = getattr(torch, d.type, None)
+    if not getattr(backend, "is_available", lambda: False)():
+        build = " (this torch is a CPU-only build)" if d.type == "cuda" and torch.version.cuda is None and torch.version.hip is None else ""
+        raise UsageError(f"device '{device}': no {d.type} device is available{build}; fix: --device cpu, or auto (a GPU when there is one)")
+    count = backend.device_count() if hasattr(backend, "device_count") else None
+    if d.index is not None and count is not None and d.index >= count:
+        raise UsageError(f"device '{device}': this machine has {count} {d.type} device(s), numbered from 0; fix: --device {d.type}:0 … {d.type}:{count - 1}")
+    return d
 
 
 class PromptModel(nn.Module):
@@ -117,6 +132,7 @@ class PromptModel(nn.Module):
     @classmethod
     def from_pretrained(cls, name_or_path: str, device: str | torch.device | None = None) -> "PromptModel":
         """Load a local folder or a hub name (``roberta-large``) unchanged (safetensors weights only)."""
+        device = resolve_device(device)  # a bad device fails before the model loads
         mlm, tokenizer = load_pretrained(AutoModelForMaskedLM, name_or_path, "masked LM")
         return cls(mlm, tokenizer, name=name_or_path, device=device)
 
@@ -212,6 +228,8 @@ class PromptModel(nn.Module):
     # ------------------------------------------------------------------ inference API
 
     def encoder_for(self, pvp: PVP, max_length: int = DEFAULT_MAX_LENGTH, labels: Sequence[str] | None = None) -> PVPEncoder:
+        """The encoder of ``pvp``'s inputs for this model (``max_length`` checked against its positions)."""
+        check_max_length(self.mlm, max_length, self.name)
         return PVPEncoder(pvp, self.tokenizer, max_length=max_length, labels=labels)
 
     @torch.inference_mode()

@@ -38,7 +38,7 @@ from ..errors import ModelError
 from ..examples import Example
 from ..prompts.plain import PAIR_FORMATS, pad_ids, tokenize_plain
 from ..utils.defaults import DEFAULT_EVAL_BATCH_SIZE, DEFAULT_MAX_LENGTH
-from .hf import load_pretrained
+from .hf import check_max_length, load_pretrained, reading_weights
 from .prompt_model import resolve_device, takes_token_types
 
 HEAD_FILE = "classifier_head.safetensors"
@@ -93,6 +93,7 @@ class SequenceClassifier(nn.Module):
         self.label_names = list(self.labels)
         self.max_length = int(max_length)
         self.name = name
+        check_max_length(encoder, self.max_length, name or type(encoder).__name__)
         cfg = encoder.config
         hidden = getattr(cfg, "hidden_size", None) or getattr(cfg, "dim")
         if dropout is None:
@@ -107,6 +108,7 @@ class SequenceClassifier(nn.Module):
     def from_pretrained(cls, name_or_path: str, labels: Sequence[str], max_length: int = DEFAULT_MAX_LENGTH, device=None, seed: int | None = None,
                         pair_format: str = "tokenizer") -> "SequenceClassifier":
         """Pretrained encoder + a freshly initialised head (seeded with ``seed`` if given)."""
+        device = resolve_device(device)  # a bad device fails before the model loads
         enc, tok = _load_encoder(name_or_path)
         if seed is not None:
             torch.manual_seed(seed)
@@ -212,6 +214,7 @@ class SequenceClassifier(nn.Module):
     @classmethod
     def load(cls, path: str | Path, device=None) -> "SequenceClassifier":
         d = Path(path)
+        device = resolve_device(device)
         if not (d / META_FILE).is_file():
             raise ModelError(f"{d}: not a saved sequence classifier ({META_FILE} missing); fix: point at a folder written by SequenceClassifier.save")
         meta = json.loads((d / META_FILE).read_text(encoding="utf-8"))
@@ -222,7 +225,8 @@ class SequenceClassifier(nn.Module):
                 raise ModelError(f"{d}: {HEAD_FILE} missing; fix: re-save the classifier")
             enc, tok = _load_encoder(str(d), "saved encoder")  # no pooler: none was saved
             m = cls(enc, tok, meta["labels"], meta["max_length"], name=meta.get("base_model", ""), dropout=meta.get("dropout"))
-            m.head.load_state_dict(load_file(str(d / HEAD_FILE)))
+            with reading_weights(str(d), HEAD_FILE):
+                m.head.load_state_dict(load_file(str(d / HEAD_FILE)))
         m.pair_format = meta.get("pair_format", "tokenizer")  # absent: saved before the option, the tokenizer's own
         if m.pair_format not in PAIR_FORMATS:
             raise ModelError(f"{d / META_FILE}: pair_format '{m.pair_format}' is unknown; fix: use one of {', '.join(PAIR_FORMATS)}")

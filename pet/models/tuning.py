@@ -30,6 +30,7 @@ from pathlib import Path
 from torch import nn
 
 from ..errors import ConfigError, ModelError
+from .hf import reading_weights
 
 TUNING_MODES = ("full", "bitfit", "lora", "head", "frozen")
 #: the adapter name ``apply_tuning`` injects under (peft's default)
@@ -177,7 +178,7 @@ def attach_lora_adapter(module: nn.Module, path: str | Path) -> nn.Module:
     in place (``PeftModel.from_pretrained`` on that local folder; nothing else is read)."""
     from peft import PeftModel
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), reading_weights(str(path), "adapter_model.safetensors"):
         warnings.simplefilter("ignore", FutureWarning)
         PeftModel.from_pretrained(module, str(path), adapter_name=ADAPTER_NAME, is_trainable=False)
     if not has_lora(module):

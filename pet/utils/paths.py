@@ -30,3 +30,11 @@ def resolve_inside(folder: str | Path, relpath: object, what: str) -> Path:
     if target != root and root not in target.parents:
         raise IntegrityError(f"{what}: '{relpath}' resolves outside the folder (through a symbolic link); {fix}")
     return target
+
+
+def looks_like_path(name: str) -> bool:
+    """Whether ``name`` (a ``--model``, say) reads as a local path rather than a Hub id such as
+    ``org/name``: absolute, starting with ``.`` or ``~`` (no Hub id does), or its first
+    component exists here."""
+    p = Path(name)
+    return p.is_absolute() or name.startswith((".", "~")) or (bool(p.parts) and Path(p.parts[0]).exists())
