@@ -97,6 +97,11 @@ def _dumps(obj: dict) -> bytes:
     return (json.dumps(obj, ensure_ascii=False, sort_keys=True, allow_nan=True, default=str) + "\n").encode("utf-8")
 
 
+#: What a results folder holds besides results.jsonl (resume folders, splits, locks, the run's
+#: experiment and task records, the report) — any of them marks the folder as pet's.
+STORE_ENTRIES = ("partial", "splits", ".locks", "experiments", "tasks.json", "report", ERRORS_FILE)
+
+
 class ResultsStore:
     """Append-only JSONL results store of one results folder."""
 
@@ -108,12 +113,14 @@ class ResultsStore:
 
     def check_is_store(self) -> None:
         """Refuse a results folder that pet must not write into: a file, or a folder that is not
-        empty and is not a results store (no lock file of the store, no line of pet's in its
+        empty and is not a results store (none of pet's entries, no line of pet's in its
         ``results.jsonl``), e.g. a user's folder that happens to hold a ``results.jsonl``."""
         if self.root.exists() and not self.root.is_dir():
             raise ConfigError(f"{self.root}: the results folder is a file; fix: choose another results folder (`results` / --results)")
-        if not self.root.is_dir() or self.lock_path.exists() or not any(self.root.iterdir()):
+        if not self.root.is_dir() or not any(self.root.iterdir()):
             return
+        if any((self.root / name).exists() for name in (self.lock_path.name, *STORE_ENTRIES)):
+            return  # pet's own (a run killed before its first row leaves partial/, splits/ …)
         scan = self.scan()
         if scan.has_results:
             return
