@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -99,3 +100,15 @@ def sentiment_examples():
         ("the story is predictable and the jokes fall flat, a tedious mess from start to finish.", "0"),
     ]
     return [Example({"text_a": t}, lab, f"ex{i}") for i, (t, lab) in enumerate(texts)]
+
+
+@pytest.fixture
+def files(tmp_path):
+    """Own data: a CSV data file and pattern/verbalizer files, all inputs that must never be overwritten."""
+    csv = tmp_path / "reviews.csv"
+    csv.write_text("review,stars\nloved it,5\nawful film,1\n")
+    pats = tmp_path / "p.json"
+    pats.write_text(json.dumps({"patterns": [{"id": "a", "template": "{text_a} It was {mask}."}]}))
+    verbs = tmp_path / "v.json"
+    verbs.write_text(json.dumps({"verbalizers": [{"id": "v", "labels": {"1": ["bad"], "5": ["good"]}}]}))
+    return tmp_path, csv, pats, verbs

@@ -43,18 +43,6 @@ def user_error(capsys, argv, *needles):
     return line
 
 
-@pytest.fixture
-def files(tmp_path):
-    """A CSV data file and pattern/verbalizer files, all inputs that must never be overwritten."""
-    csv = tmp_path / "reviews.csv"
-    csv.write_text("review,stars\nloved it,5\nawful film,1\n")
-    pats = tmp_path / "p.json"
-    pats.write_text(json.dumps({"patterns": [{"id": "a", "template": "{text_a} It was {mask}."}]}))
-    verbs = tmp_path / "v.json"
-    verbs.write_text(json.dumps({"verbalizers": [{"id": "v", "labels": {"1": ["bad"], "5": ["good"]}}]}))
-    return tmp_path, csv, pats, verbs
-
-
 def zs(csv, pats, verbs, *extra, model="no-model-needed"):
     return ["zero-shot", "--data", str(csv), "--text-field", "review", "--label-field", "stars",
             "--patterns", str(pats), "--verbalizers", str(verbs), "--model", model, "--no-progress", *extra]

@@ -5,7 +5,6 @@ truncated or of the wrong shape (a saved folder whose manifest was rewritten), a
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 
@@ -32,13 +31,8 @@ LONG = Example({"text_a": "good " * 700}, guid="long")
 
 
 @pytest.fixture
-def own(tmp_path):
-    csv = tmp_path / "reviews.csv"
-    csv.write_text("review,stars\nloved it,1\nawful film,0\n")
-    pats = tmp_path / "p.json"
-    pats.write_text(json.dumps({"patterns": [{"id": "a", "template": "{text_a} It was {mask}."}]}))
-    verbs = tmp_path / "v.json"
-    verbs.write_text(json.dumps({"verbalizers": [{"id": "v", "labels": {"0": ["bad"], "1": ["good"]}}]}))
+def own(files):
+    _, csv, pats, verbs = files
     return ["zero-shot", "--data", str(csv), "--text-field", "review", "--label-field", "stars", "--patterns", str(pats),
             "--verbalizers", str(verbs), "--no-progress"]
 
