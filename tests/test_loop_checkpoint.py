@@ -169,6 +169,11 @@ def test_a_state_saved_from_other_inputs_names_the_fields_that_differ(tmp_path, 
         _run(ck)
     assert ck.resumed_from == 0
     assert "run.pt: saved from other inputs (config.lr differ)" in caplog.text
+    _run(LoopCheckpoint(tmp_path / "old.pt", "fp", every=100))  # an older pet recorded no inputs
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        _run(LoopCheckpoint(tmp_path / "old.pt", "fp2", every=100, inputs={"model": "m"}))
+    assert "old.pt: saved from other inputs (not recorded: saved by an older pet)" in caplog.text  # not silently
 
 
 def test_a_state_for_another_model_is_a_one_line_error(tmp_path):

@@ -40,9 +40,11 @@ def changed_fields(saved: Any, now: Any, prefix: str = "") -> list[str]:
 
 def other_inputs_message(path, saved_inputs: Any, inputs: dict | None) -> str | None:
     """The warning for saved work under this name whose recorded inputs differ from the run's (None
-    when either record is missing: work saved before inputs were recorded is just not reused)."""
-    if not isinstance(saved_inputs, dict) or inputs is None:
+    when the run records no inputs; work saved before inputs were recorded says so)."""
+    if inputs is None:
         return None
+    if not isinstance(saved_inputs, dict):
+        return f"{path}: saved from other inputs (not recorded: saved by an older pet), so it is not reused and is trained again"
     fields = changed_fields(json.loads(json.dumps(saved_inputs, default=str)), json.loads(json.dumps(inputs, default=str)))
     shown = ", ".join(fields[:6]) + (f" and {len(fields) - 6} more" if len(fields) > 6 else "")
     return f"{path}: saved from other inputs ({shown or 'same recorded inputs, other fingerprint'} differ), so it is not reused and is trained again"
