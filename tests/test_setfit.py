@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import REPO, SHARED, TOKENIZERS
 
-from pet.errors import ConfigError, ModelError
+from pet.errors import ConfigError, ModelError, UsageError
 from pet.estimator.classifier import CONFIG_FILE, PetClassifier
 from pet.examples import Example
 from pet.methods import get_method
@@ -120,6 +120,10 @@ def test_errors_are_one_line_with_a_fix(body, tmp_path, monkeypatch):
         m.fit(train, [], {}, FitSetup(body, ["0", "1"], regression={"low": 0, "high": 5, "low_label": "0", "high_label": "1"}))
     with pytest.raises(ModelError, match="not a loadable sentence-transformers body.*fix:"):
         m.fit(train, [], {}, FitSetup(str(tmp_path / "nowhere"), ["0", "1"]))
+    with pytest.raises(ConfigError, match=r"max_length 100000 is more than model .* can read \(128 positions\); fix: --max-length 128"):
+        m.fit(train, [], {"max_length": 100000}, FitSetup(body, ["0", "1"]))
+    with pytest.raises(UsageError, match=r"device 'tpu' is not a device name; fix:"):
+        m.fit(train, [], {}, FitSetup(body, ["0", "1"], device="tpu"))
     monkeypatch.setitem(sys.modules, "setfit", None)  # as if the extra were not installed
     with pytest.raises(ConfigError, match=r'needs the `setfit` package; fix: pip install "pet-fewshot\[setfit\]"'):
         m.fit(train, [], {}, FitSetup(body, ["0", "1"]))

@@ -30,7 +30,8 @@ import numpy as np
 
 from ..errors import ConfigError, DataError, ModelError
 from ..examples import Example
-from ..models.hf import quiet_hf
+from ..models.hf import check_max_length, quiet_hf
+from ..models.prompt_model import resolve_device
 from ..options import Options, option
 from ..training.loop import seed_everything
 from ..utils.paths import resolve_inside
@@ -253,14 +254,16 @@ def _training_args(sf, options: SetFitOptions, seed: int, output_dir: str, progr
 
 def _body(sf, setup: FitSetup, options: SetFitOptions):
     differentiable = options.head == "differentiable"
+    device = str(resolve_device(setup.device)) if setup.device is not None else None  # checked before loading
     try:
         with _quiet():
-            model = sf.SetFitModel.from_pretrained(setup.model, device=setup.device, use_differentiable_head=differentiable,
+            model = sf.SetFitModel.from_pretrained(setup.model, device=device, use_differentiable_head=differentiable,
                                                    head_params={"out_features": len(setup.labels)} if differentiable else {})
     except (OSError, ValueError) as e:
         raise ModelError(f"--model {setup.model}: not a loadable sentence-transformers body ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
                          "fix: pass a sentence-transformers folder or hub id, e.g. sentence-transformers/all-MiniLM-L6-v2") from None
     if options.max_length is not None:
+        check_max_length(model.model_body, options.max_length, setup.model)
         model.model_body.max_seq_length = options.max_length
     return model
 
