@@ -37,3 +37,10 @@ class ConfigError(PetError, ValueError):
 class UsageError(ConfigError):
     """A command-line flag or an output/input path is unusable (out of range, output would
     overwrite an input, unwritable location, …)."""
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none): what a
+    one-line error quotes of a library's exception."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

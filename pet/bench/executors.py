@@ -18,7 +18,7 @@ import os
 from concurrent.futures import Future
 from typing import Any, Callable, Sequence
 
-from ..errors import ConfigError, PetError
+from ..errors import ConfigError, PetError, first_line
 
 
 class LocalExecutor:
@@ -150,9 +150,8 @@ class RayExecutor:
                 cause = getattr(e, "cause", None)
                 out.set_exception(cause if isinstance(cause, BaseException) else RuntimeError(str(e).splitlines()[0]))
             except ray.exceptions.RayError as e:  # worker died / OOM-killed / node lost, after the retries
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 out.set_exception(CellLostError(
-                    f"the worker computing this cell died {self.max_retries + 1} time(s) ({type(e).__name__}: {first}); "
+                    f"the worker computing this cell died {self.max_retries + 1} time(s) ({type(e).__name__}: {first_line(e)}); "
                     "fix: look for out-of-memory or killed workers in the Ray logs, raise --ray-num-cpus/--ray-num-gpus per cell, then re-run (done cells are kept)"
                 ))
             except BaseException as e:  # noqa: BLE001

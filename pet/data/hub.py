@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, first_line
 
 PREFIX = "hf:"
 
@@ -64,8 +64,7 @@ class HubData:
             else:
                 loaded = ds_mod.load_dataset(name, config)
         except (FileNotFoundError, ValueError, ConnectionError, OSError) as e:
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise DataError(f"{spec}: cannot load ({msg}); fix: check the name (offline: a local folder saved by save_to_disk, or of parquet/CSV/JSON files)") from None
+            raise DataError(f"{spec}: cannot load ({first_line(e)}); fix: check the name (offline: a local folder saved by save_to_disk, or of parquet/CSV/JSON files)") from None
         if isinstance(loaded, ds_mod.DatasetDict):
             splits = list(loaded)
             if split is None:

@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import __version__
-from ..errors import IntegrityError, ModelError
-from ..models.hf import first_line
+from ..errors import IntegrityError, ModelError, first_line
 from ..utils.jsonio import read_json
 from .folder import CONFIG_FILE
 from .manifest import UNCHECKED_FILES, refuse_pickle, verify_manifest

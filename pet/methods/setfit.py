@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import ConfigError, DataError, ModelError
+from ..errors import ConfigError, DataError, ModelError, first_line
 from ..examples import Example
 from ..models.hf import check_max_length, quiet_hf
 from ..models.prompt_model import resolve_device
@@ -260,7 +260,7 @@ def _body(sf, setup: FitSetup, options: SetFitOptions):
             model = sf.SetFitModel.from_pretrained(setup.model, device=device, use_differentiable_head=differentiable,
                                                    head_params={"out_features": len(setup.labels)} if differentiable else {})
     except (OSError, ValueError) as e:
-        raise ModelError(f"--model {setup.model}: not a loadable sentence-transformers body ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+        raise ModelError(f"--model {setup.model}: not a loadable sentence-transformers body ({first_line(e)}); "
                          "fix: pass a sentence-transformers folder or hub id, e.g. sentence-transformers/all-MiniLM-L6-v2") from None
     if options.max_length is not None:
         check_max_length(model.model_body, options.max_length, setup.model)

@@ -12,7 +12,7 @@ from torch import nn
 from transformers import AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError, ModelError, first_line
 from ..utils.paths import looks_like_path
 
 _WEIGHTS_FIX = "fix: restore the complete weights (download or copy the model again), or re-save the folder it came from"
@@ -37,12 +37,6 @@ def load_pretrained(auto_class: Any, name_or_path: str, what: str = "model", **k
         raise ModelError(f"{where}: its tokenizer has no vocabulary, only {len(tokenizer)} special tokens (its tokenizer files are missing); "
                          "fix: put the model's tokenizer files (tokenizer.json, or vocab.txt / vocab.json + merges.txt) back, or re-save the folder")
     return model, tokenizer
-
-
-def first_line(e: BaseException) -> str:
-    """The first line of an exception's message (its type's name when it has none)."""
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _weights_file(name_or_path: str) -> str:

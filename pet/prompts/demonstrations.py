@@ -38,7 +38,7 @@ from typing import Callable, ClassVar, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError, DataError, ModelError
+from ..errors import ConfigError, DataError, ModelError, first_line
 from ..examples import Example
 from ..options import Options, option
 from .spec import PVP
@@ -243,7 +243,7 @@ def sentence_transformer_embedder(name: str, device=None) -> Callable[[list[str]
     try:
         st = SentenceTransformer(name, device=str(device) if device is not None else None)
     except Exception as e:  # noqa: BLE001 - a model that cannot be loaded: one line
-        raise ModelError(f"cannot load sentence-transformers model '{name}': {str(e).splitlines()[0] if str(e) else type(e).__name__}; fix: pass a local folder or a hub name when online") from None
+        raise ModelError(f"cannot load sentence-transformers model '{name}': {first_line(e)}; fix: pass a local folder or a hub name when online") from None
     return lambda texts: np.asarray(st.encode(list(texts), convert_to_numpy=True))
 
 

@@ -29,7 +29,7 @@ from typing import Iterator, Sequence
 
 import torch
 
-from ..errors import DataError, ModelError, SpecError
+from ..errors import DataError, ModelError, SpecError, first_line
 from ..examples import Example
 from ..utils.defaults import DEFAULT_MAX_LENGTH
 from .spec import PVP, Verbalizer
@@ -518,9 +518,8 @@ def load_tokenizer(name_or_path: str):
     try:
         return AutoTokenizer.from_pretrained(str(name_or_path))
     except (OSError, ValueError, KeyError, TypeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelError(
-            f"cannot load tokenizer '{name_or_path}': {first}; fix: pass --tokenizer (or --model) with a local "
+            f"cannot load tokenizer '{name_or_path}': {first_line(e)}; fix: pass --tokenizer (or --model) with a local "
             "folder holding the tokenizer files, or a hub name when online"
         ) from None
     finally:
