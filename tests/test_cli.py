@@ -3,6 +3,8 @@ one line on stderr, exit code 2 and no traceback."""
 
 import json
 
+import numpy as np
+
 import pytest
 
 from pet.cli import main
@@ -78,7 +80,8 @@ def test_bad_inputs_give_one_line(own, model_dir, capsys, tmp_path):
     assert "['5'] occur in" in _bad(capsys, base + ["--patterns", str(pats), "--verbalizers", str(v2)])
     v3 = tmp / "v3.json"
     v3.write_text(json.dumps({"verbalizers": [{"id": "v", "labels": {"1": ["bad"], "5": ["good"], "3": ["okay"]}}]}))
-    assert "['3'] are not labels" in _bad(capsys, base + ["--patterns", str(pats), "--verbalizers", str(v3)])
+    code, out, err = run(base + ["--patterns", str(pats), "--verbalizers", str(v3)], capsys)  # a label the data lacks: scored, with a note
+    assert code == 0 and "note: label(s) ['3'] of the verbalizer do not occur in" in err
     # label word the tokenizer maps to unknown
     v4 = tmp / "v4.json"
     v4.write_text(json.dumps({"verbalizers": [{"id": "v", "labels": {"1": ["\u2603"], "5": ["good"]}}]}))
@@ -186,3 +189,43 @@ def test_train_zero_shot_ipet_on_a_task_and_on_own_data(own, model_dir, capsys):
         line = _bad(capsys, argv)
         assert "--shots 0" in line and "fix: pass --shots 1 or more" in line
     assert "--shots" in _bad(capsys, [*own_args, "--method", "ipet", "--shots", "-1"])
+
+
+def test_own_test_file_may_hold_only_some_of_the_verbalizers_labels(own, model_dir, capsys):
+    """A file of one class (e.g. positive reviews alone) is scored over the verbalizer's labels,
+    as the same rows are scored inside a file that holds every class; a label the verbalizer has
+    no words for is still refused."""
+    from pet.data import parse_field_map
+    from pet.data.owndata import read_own
+    from pet.data.registry import task_pvps
+    from pet.estimator.classifier import PetClassifier
+
+    tmp, csv, pats, verbs = own
+    fives = tmp / "fives.csv"
+    fives.write_text("review,stars\nloved it,5\nquite good,5\nnot my thing,5\n")
+    out_json = tmp / "fives.json"
+    code, out, err = run(["zero-shot", "--data", str(fives), "--text-field", "review", "--label-field", "stars",
+                          "--patterns", str(pats), "--verbalizers", str(verbs), "--model", model_dir,
+                          "--output", str(out_json), "--no-progress"], capsys)
+    assert code == 0, err
+    res = json.loads(out_json.read_text())
+    # independent: the two-label classifier's own predictions on the same rows
+    pvps = task_pvps(None, pats, verbs)
+    clf = PetClassifier.zero_shot(model_dir, pvps, ["1", "5"])
+    rows = read_own(fives, parse_field_map(["review"]), "stars")
+    proba = clf.predict_proba(rows)
+    assert proba.shape == (3, 2)
+    want = float(np.mean(np.asarray(clf.predict(rows)) == "5"))
+    assert res["n"] == 3 and res["ensemble"]["score"] == pytest.approx(want, abs=1e-9)
+    # pet show --encode: each record offers both of the verbalizer's labels
+    code, out, err = run(["show", "--data", str(fives), "--text-field", "review", "--label-field", "stars", "--patterns", str(pats),
+                          "--verbalizers", str(verbs), "--tokenizer", model_dir, "--encode", "--format", "jsonl"], capsys)
+    assert code == 0, err
+    recs = [json.loads(x) for x in out.splitlines() if x.strip()]
+    assert len(recs) == 6 and {r["label"] for r in recs} == {"5"}
+    assert all(set(r["label_token_ids"]) == {"1", "5"} for r in recs)
+    threes = tmp / "threes.csv"
+    threes.write_text("review,stars\nfine,3\nloved it,5\n")
+    line = _bad(capsys, ["zero-shot", "--data", str(threes), "--text-field", "review", "--label-field", "stars",
+                         "--patterns", str(pats), "--verbalizers", str(verbs), "--model", model_dir, "--no-progress"])
+    assert "'3'" in line and "no words" in line

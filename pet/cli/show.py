@@ -110,13 +110,17 @@ def run_encode(args: argparse.Namespace) -> int:
     if args.data:
         if not args.text_field:
             raise ConfigError("--data needs --text-field COLUMN")
-        task, examples = own_data_task(args.data, parse_field_map(args.text_field), args.label_field)
+        pvps = task_pvps(None, args.patterns, args.verbalizers, args.pvps, include_soft=True)
+        # the verbalizer's labels: a file may hold only some of them; a label without words is a row error
+        task, examples = own_data_task(args.data, parse_field_map(args.text_field), args.label_field, labels=pvps[0].verbalizer.label_ids)
+        for p in pvps:
+            p.check_labels(task.label_ids, str(args.data))
     else:
         task = load_task(args.task)
         examples = load_examples(task, args.split, args.data_dir, seed=args.seed)
+        pvps = task_pvps(task, args.patterns, args.verbalizers, args.pvps, include_soft=True)
     if args.limit is not None:
         examples = examples[: args.limit]
-    pvps = task_pvps(task, args.patterns, args.verbalizers, args.pvps, include_soft=True)
     tok = load_tokenizer(name)
     max_length = args.max_length or task.max_length
     for pvp in pvps:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from . import add_model_args, add_run_args, help_text, require_model, start_run
 from .args import positive_int, seed
@@ -45,11 +46,12 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _own_chunks(args):
+def _own_chunks(args, verbalizer_labels):
     """(task, split name, chunk iterator factory, row count) of ``--data`` (a file or hf:),
-    every row checked (labels, text) before any model loads."""
+    every row checked (labels, text) before any model loads. The task's labels are the
+    verbalizer's when the data's are among them (:func:`pet.data.owndata.own_labels`)."""
     from ..data import parse_field_map
-    from ..data.owndata import own_task_spec
+    from ..data.owndata import own_labels, own_task_spec
     from ..data.stream import Source, iter_chunks, scan_source
     from ..errors import ConfigError
 
@@ -59,9 +61,13 @@ def _own_chunks(args):
         raise ConfigError("--data needs --label-field COLUMN: zero-shot scoring compares with gold labels")
     fields = parse_field_map(args.text_field)
     source = Source(args.data, args.split, "test")
-    labels, total = scan_source(source, args.label_field, fields, args.chunk_size, empty_text="error")
-    if not labels:
+    found, total = scan_source(source, args.label_field, fields, args.chunk_size, empty_text="error")
+    if not found:
         raise ConfigError(f"{args.data}: no rows; fix: give data with at least one labelled example")
+    labels = own_labels(found, verbalizer_labels)
+    if set(labels) - set(found):
+        print(f"note: label(s) {sorted(set(labels) - set(found))} of the verbalizer do not occur in {args.data}; "
+              f"scoring over the verbalizer's {len(labels)} labels", file=sys.stderr)
     task = own_task_spec(source, fields, args.label_field, labels)
     split = source.describe()
 
@@ -94,7 +100,10 @@ def run(args: argparse.Namespace) -> int:
     if args.output:  # before any work: never overwrite an input, fail early on an unwritable path
         check_output_file(args.output, [None if is_hf(args.data) else args.data, args.patterns, args.verbalizers, args.model])
     if args.data:
-        task, split, chunks, total = _own_chunks(args)
+        pvps = task_pvps(None, args.patterns, args.verbalizers, args.pvps)  # the spec files' errors before the data's
+        task, split, chunks, total = _own_chunks(args, pvps[0].verbalizer.label_ids)
+        for p in pvps:
+            p.check_labels(task.label_ids, str(args.data))
     else:
         task = load_task(args.task)
         split = args.split or "test"
@@ -104,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         def chunks():
             for i in range(0, len(examples), args.chunk_size):
                 yield examples[i : i + args.chunk_size]
-    pvps = task_pvps(task, args.patterns, args.verbalizers, args.pvps)
+        pvps = task_pvps(task, args.patterns, args.verbalizers, args.pvps)
     mode = start_run(args)
     from ..estimator.classifier import (
         PetClassifier,  # the heavy imports after every cheap check

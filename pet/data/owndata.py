@@ -24,6 +24,14 @@ def own_task_spec(source: str | Path | Source, fields: dict[str, str], label_fie
                     path=None if src.is_hf else Path(src.spec))
 
 
+def own_labels(found: Sequence[str], verbalizer_labels: Sequence[str]) -> list[str]:
+    """The labels of a user's data scored with a verbalizer: the verbalizer's (in its order) when
+    every label ``found`` in the data is among them — a test file need not hold every class, e.g.
+    a file of positive reviews alone — else the data's own (the PVPs' label check then names the
+    labels that have no words)."""
+    return list(verbalizer_labels) if set(found) <= set(verbalizer_labels) else list(found)
+
+
 def read_own(source: str | Path | Source, text_fields: dict[str, str], label_field: str | None, *,
              labels: Sequence[str] | None = None, split: str | None = None, default_split: str = "train",
              chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[Example]:
