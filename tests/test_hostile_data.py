@@ -5,6 +5,7 @@ verbalizers. Each ends in a one-line error naming the file, the row/line/field a
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -132,9 +133,13 @@ def test_tsv_output_refuses_a_tab_or_line_break_and_writes_nothing(tmp_path, bad
     with pytest.raises(UsageError, match=r"o\.tsv: row 2, column 'text' holds a tab or a line break.*fix: write \.csv or \.jsonl"):
         write_predictions(_Clf(), _rows("plain", bad), out)
     assert out.read_text() == "old\n" and sorted(x.name for x in tmp_path.iterdir()) == ["o.tsv"]
-    if "\r" not in bad:  # CSV quotes it (a lone "\r" it does not: see the csv module's lineterminator)
-        write_predictions(_Clf(), _rows("plain", bad), tmp_path / "o.csv")
-        assert [e.fields["text_a"] for c in iter_chunks(tmp_path / "o.csv", {"text_a": "text"}) for e in c] == ["plain", bad]
+    # CSV quotes it (a lone "\r", which the csv module leaves bare with "\n" line ends, by a fully quoted row)
+    write_predictions(_Clf(), _rows("plain", bad, "after"), tmp_path / "o.csv")
+    back = [e for c in iter_chunks(tmp_path / "o.csv", {"text_a": "text"}, "label", keep=True) for e in c]
+    assert [e.fields["text_a"] for e in back] == ["plain", bad, "after"]
+    assert [e.meta["columns"]["id"] for e in back] == ["1", "2", "3"] and {e.label for e in back} == {"neg"}
+    with open(tmp_path / "o.csv", newline="") as f:
+        assert [r["text"] for r in csv.DictReader(f)] == ["plain", bad, "after"]
 
 
 # ----------------------------------------------------------------------------- pattern / verbalizer files

@@ -81,7 +81,13 @@ class _TableWriter:
         if extra:
             raise UsageError(f"input column '{extra[0]}' is missing from the first row, so it has no place in the table; "
                              "fix: name the columns to carry with --keep, or write .jsonl")
-        self.writer.writerow(row)
+        if not self.tsv and any("\r" in str(v) for v in row.values()):
+            # the csv module quotes a cell with "\n" but not a lone "\r" (with "\n" line ends), which a
+            # reader takes for a line break: such a row is written fully quoted
+            csv.DictWriter(self.f, fieldnames=self.writer.fieldnames, lineterminator="\n", restval="",
+                           quoting=csv.QUOTE_ALL, **self.dialect).writerow(row)
+        else:
+            self.writer.writerow(row)
 
     def close(self) -> None:
         if self.writer is None:  # no rows: a header with the prediction columns alone
