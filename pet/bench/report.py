@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..utils.io import atomic_directory, check_output_not_input
+from ..utils.io import atomic_directory, check_output_folder, check_output_not_input
 from . import markdown, tables
 from .glance import glance_table
 from .plots import write_plots
@@ -50,6 +50,79 @@ def _pd():
     return pd
 
 
+_NUMBER = (int, float)
+#: The stored row fields the report computes with -> the JSON types they may have (None is
+#: allowed, except for :data:`_REQUIRED`); a row whose field has another type is left out.
+_ROW_TYPES: dict[str, Any] = {
+    **dict.fromkeys(("task", "method", "metric", "method_name", "stage", "pvp", "model", "config_hash", "git_commit",
+                     "timestamp"), str),
+    **dict.fromkeys(("k", "seed", "score", "dev_score", "train_seconds", "eval_examples_per_second", "peak_memory_mb",
+                     "cell_peak_rss_mb", "cell_seconds", "fit_seconds", "trained_parameters"), _NUMBER),
+    **dict.fromkeys(("selected", "final", "git_dirty"), bool),
+    **dict.fromkeys(("metrics", "options", "resolved_options", "test", "split", "inputs", "machine", "versions",
+                     "predictions", "grid_point"), dict),
+}
+_REQUIRED = ("task", "method", "metric")
+
+
+def row_problem(r: dict) -> str | None:
+    """What makes a stored row unusable for the report (``$.score: 'x' is not a number``), or
+    None: a required field missing, a field of the wrong JSON type, an unknown metric, a K or
+    seed that is not a whole number, per-example predictions that do not decode."""
+    from ..metrics import METRICS
+
+    for name, types in _ROW_TYPES.items():
+        v = r.get(name)
+        if v is None:
+            if name in _REQUIRED:
+                return f"$.{name}: missing"
+            continue
+        if not isinstance(v, types) or (isinstance(v, bool) and types is not bool):
+            want = {str: "a string", bool: "true or false", dict: "an object"}.get(types, "a number")
+            return f"$.{name}: {json.dumps(v, default=str)[:40]} is not {want}"
+        if name in _REQUIRED and isinstance(v, str) and not v:
+            return f"$.{name}: empty"
+    if r["metric"] not in METRICS:
+        return f"$.metric: {r['metric']!r} is not one of {', '.join(METRICS)}"
+    for name in ("k", "seed"):
+        v = r.get(name)
+        if v is not None and not (math.isfinite(v) and v == int(v)):
+            return f"$.{name}: {v} is not a whole number"
+    metrics = r.get("metrics") or {}
+    for name in dict.fromkeys(("accuracy", r["metric"])):
+        v = metrics.get(name)
+        if v is not None and (not isinstance(v, _NUMBER) or isinstance(v, bool)):
+            return f"$.metrics.{name}: {json.dumps(v, default=str)[:40]} is not a number"
+    if r.get("predictions") is not None:
+        try:
+            row = ResultRow(predictions=r["predictions"])
+            pred, gold = row.pred_array(), row.gold_array()
+            if pred is None or gold is None or len(pred) != len(gold) or not isinstance(row.labels, list):
+                raise ValueError("lengths differ")
+        except Exception:  # noqa: BLE001 - any failure to decode is the same problem
+            return "$.predictions: the per-example predictions do not decode"
+    return None
+
+
+def _drop_invalid(scan) -> tuple[list[dict], str]:
+    """The rows of the cells whose every row the report can use (:func:`row_problem`), and a note
+    on the others ('' when none): a cell with one unusable row is left out whole, so that no
+    cell is shown by the wrong stage."""
+    bad: dict[Any, tuple[int, str]] = {}
+    for r, line in zip(scan.rows, scan.row_lines or [None] * len(scan.rows)):
+        problem = row_problem(r)
+        if problem and r.get("config_hash") not in bad:
+            bad[r.get("config_hash")] = (line, problem)
+    if not bad:
+        return list(scan.rows), ""
+    keep = [r for r in scan.rows if r.get("config_hash") not in bad]
+    n_rows = len(scan.rows) - len(keep)
+    line, problem = next(iter(bad.values()))
+    where = f"line {line}: " if line is not None else ""
+    return keep, (f"{len(bad)} cell{'s' if len(bad) != 1 else ''} ({n_rows} row{'s' if n_rows != 1 else ''}) with a row whose "
+                  f"fields the report cannot use (first: {where}{problem})")
+
+
 def load_rows(results_dir: str | Path, only_hashes: set[str] | None = None) -> tuple[Any, dict]:
     """(DataFrame of the current rows, info) from a results folder.
 
@@ -66,10 +139,12 @@ def load_rows(results_dir: str | Path, only_hashes: set[str] | None = None) -> t
     if scan.corrupt_lines and not scan.has_results:
         raise ConfigError(f"{store.path}: not a results store: no line is a pet result ({scan.damage()}); "
                           "fix: pass the folder `pet bench` wrote (its --results)")
+    usable, invalid = _drop_invalid(scan)
     info = {"results": str(root), "incomplete_rows": scan.incomplete_writes, "corrupt_lines": scan.corrupt_lines,
             "partial_tail": scan.partial_tail, "duplicate_cells": scan.duplicate_cells, "superseded_rows": 0,
-            "damage": scan.damage()}
-    rows = [(r if isinstance(r, ResultRow) else ResultRow.from_dict(r)).to_dict() for r in scan.rows]
+            "invalid_rows": len(scan.rows) - len(usable), "damage": " and ".join(x for x in (scan.damage(), invalid) if x),
+            "schema": scan.schema_note()}
+    rows = [(r if isinstance(r, ResultRow) else ResultRow.from_dict(r)).to_dict() for r in usable]
     if only_hashes is not None:
         info["other_experiment_rows"] = sum(1 for r in rows if r.get("config_hash") not in only_hashes)
         rows = [r for r in rows if r.get("config_hash") in only_hashes]
@@ -196,23 +271,67 @@ class Report:
         return self.markdown[start:] if end < 0 else self.markdown[start : end + 1]
 
 
+class _Built:
+    """What a table is built from: the rows, the store info, the headline rows, the tables built
+    before it (``t``) and the bootstrap resamples (``n``)."""
+
+    def __init__(self, df, info: dict, resamples: int):
+        self.df, self.info, self.n, self.t = df, info, resamples, {}
+        self.head = tables.headline_rows(df)
+
+
+#: Every table of a report, in order: name -> how it is built (None: ``references``, built from
+#: the --references file by :func:`build_report`). Each is written as ``<name>.csv``; these names
+#: are also what a report folder may hold (:func:`report_entry`).
+TABLES: dict[str, Any] = {
+    "headline": lambda b: tables.headline_table(b.head, resamples=b.n),
+    "stages": lambda b: tables.aggregate(b.df),
+    "pvps": lambda b: tables.pvp_table(b.df),
+    "hard_soft": lambda b: tables.hard_soft_table(b.t["headline"]),
+    "paired": lambda b: tables.paired_table(b.head, b.t["headline"], resamples=b.n),
+    "glance": lambda b: glance_table(b.t["headline"], b.t["paired"]),
+    "stage_pairs": lambda b: stage_pairs_table(b.df, resamples=b.n),
+    "gains": lambda b: tables.gain_table(b.t["paired"], b.t["headline"]),
+    "cost": lambda b: tables.cost_table(b.df, b.head),
+    "selection": lambda b: tables.selection_table(b.df, b.info.get("grid_rows")),
+    "references": None,
+}
+REPORT_FILE = "report.md"
+ROWS_FILE = "rows.csv"
+PLOTS_DIR = "plots"
+
+
 def build_tables(df, info: dict, resamples: int = RESAMPLES) -> dict:
-    """Every table of the report over loaded rows (:func:`load_rows`)."""
-    head = tables.headline_rows(df)
-    head_agg = tables.headline_table(head, resamples=resamples)
-    paired = tables.paired_table(head, head_agg, resamples=resamples)
-    return {
-        "headline": head_agg,
-        "stages": tables.aggregate(df),
-        "pvps": tables.pvp_table(df),
-        "hard_soft": tables.hard_soft_table(head_agg),
-        "paired": paired,
-        "glance": glance_table(head_agg, paired),
-        "stage_pairs": stage_pairs_table(df, resamples=resamples),
-        "gains": tables.gain_table(paired, head_agg),
-        "cost": tables.cost_table(df, head),
-        "selection": tables.selection_table(df, info.get("grid_rows")),
-    }
+    """Every table of the report over loaded rows (:func:`load_rows`), in :data:`TABLES` order."""
+    b = _Built(df, info, resamples)
+    for name, make in TABLES.items():
+        if make is not None:
+            b.t[name] = make(b)
+    return b.t
+
+
+def report_entry(rel: str) -> bool:
+    """Whether ``rel`` (a path inside a report folder; a folder's ends with ``/``) is something
+    :func:`build_report` writes there: report.md, rows.csv, a table's CSV (:data:`TABLES`), the
+    plots folder and the PNG plots in it. A report folder holding anything else is not replaced."""
+    if rel in (REPORT_FILE, ROWS_FILE, f"{PLOTS_DIR}/"):
+        return True
+    name, dot, ext = rel.rpartition(".")
+    if ext == "csv" and dot and name in TABLES:
+        return True
+    folder, _, png = rel.partition("/")
+    return folder == PLOTS_DIR and png.endswith(".png") and "/" not in png and len(png) > 4
+
+
+def check_report_output(results_dir: str | Path, output: str | Path | None = None) -> Path:
+    """The report folder of ``results_dir`` (``output``, default ``<results>/report``) if pet may
+    write it: not the store itself, and either new, empty or a report folder pet wrote (report.md
+    and only what :func:`report_entry` accepts); else a one-line UsageError. Returns its path."""
+    root = Path(results_dir)
+    out = Path(output) if output else root / "report"
+    check_output_not_input(out, [root / "results.jsonl", root / "errors.jsonl"])  # never replace the store itself
+    check_output_folder(out, overwrite=True, marker=REPORT_FILE, what="report folder", allowed=report_entry)
+    return out
 
 
 def build_report(
@@ -231,28 +350,35 @@ def build_report(
     Markdown and raised as :class:`ProvenanceWarning` (``Report.warnings``)."""
     root = Path(results_dir)
     df, info = load_rows(root, only_hashes)
+    out = check_report_output(root, output) if write else None  # before the work: a folder it may not replace fails at once
+    refs = load_references(references) if references else None  # a malformed file fails before the work too
     notes = _task_notes(root, df)
     tabs: dict[str, Any] = build_tables(df, info, resamples) if len(df) else {}
     models = sorted(set(df["model"])) if len(df) else []
-    if references:
-        tabs["references"] = tables.references_table(tabs.get("headline"), load_references(references), models)
+    if refs is not None:
+        tabs["references"] = tables.references_table(tabs.get("headline"), refs, models)
     prov = provenance(df, tables.headline_rows(df)) if len(df) else {"warnings": []}
+    if info.get("schema"):  # rows of a newer pet: read as far as this one understands them
+        prov["warnings"].insert(0, f"{root / 'results.jsonl'}: {info['schema']}")
     for w in prov["warnings"]:
         warnings.warn(w, ProvenanceWarning, stacklevel=2)
     md = markdown.render(root, df, info, notes, tabs, models, prov, resamples, plots=plots and write)
     rep = Report(markdown=md, tables=tabs, warnings=list(prov["warnings"]),
-                 notes=[f"{root / 'results.jsonl'}: ignoring {info['damage']}"] if info["damage"] else [])
+                 notes=[f"{root / 'results.jsonl'}: ignoring {info['damage']}"
+                        + ("; fix: re-run those cells into a new results folder" if info.get("invalid_rows") else "")]
+                 if info["damage"] else [])
     if write:
-        rep.output = _write(root, Path(output) if output else root / "report", md, tabs, df, plots)
+        rep.output = _write(root, out, md, tabs, df, plots)
         rep.files = sorted(p for p in rep.output.rglob("*") if p.is_file())
     return rep
 
 
 def _write(root: Path, out: Path, md: str, tabs: dict, df, plots: bool) -> Path:
-    check_output_not_input(out, [root / "results.jsonl", root / "errors.jsonl"])  # never replace the store itself
-    with atomic_directory(out, overwrite=True, marker="report.md", what="report folder") as tmp:
-        (tmp / "report.md").write_text(md, encoding="utf-8")
+    check_report_output(root, out)
+    with atomic_directory(out, overwrite=True, marker=REPORT_FILE, what="report folder", allowed=report_entry) as tmp:
+        (tmp / REPORT_FILE).write_text(md, encoding="utf-8")
         for name, t in tabs.items():
+            assert name in TABLES, f"table {name!r} is not in TABLES: a report folder holding it could not be replaced"
             if t is not None and len(t):
                 t.to_csv(tmp / f"{name}.csv", index=False)
         if len(df):
@@ -260,7 +386,7 @@ def _write(root: Path, out: Path, md: str, tabs: dict, df, plots: bool) -> Path:
             for c in flat.columns:
                 if flat[c].map(lambda v: isinstance(v, (dict, list))).any():
                     flat[c] = [json.dumps(v, sort_keys=True, default=str) for v in flat[c]]
-            flat.to_csv(tmp / "rows.csv", index=False)
+            flat.to_csv(tmp / ROWS_FILE, index=False)
         if plots and len(df):
-            write_plots(df, tabs["headline"], tmp / "plots", selection=tabs.get("selection"))
+            write_plots(df, tabs["headline"], tmp / PLOTS_DIR, selection=tabs.get("selection"))
     return out

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import ConfigError
+from .rows import SCHEMA_VERSION as ROW_SCHEMA
 from .rows import ResultRow
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,11 @@ class StoreScan:
     partial_tail: bool = False  # the file ends inside a line
     duplicate_cells: int = 0  # complete writes of a config_hash already complete (ignored)
     superseded_rows: int = 0  # rows replaced by a recomputation of their cell
+    row_lines: list[int] = field(default_factory=list)  # the line of results.jsonl of each of ``rows``
+    #: schema number -> lines of that schema newer than this pet reads (rows: pet.bench.rows.SCHEMA_VERSION,
+    #: cell markers: SCHEMA_VERSION); such lines are read as far as this pet understands them
+    newer_row_schemas: dict[int, int] = field(default_factory=dict)
+    newer_marker_schemas: dict[int, int] = field(default_factory=dict)
 
     def result_rows(self) -> list[ResultRow]:
         """The rows as :class:`ResultRow` (rows of older schemas included)."""
@@ -81,9 +87,29 @@ class StoreScan:
             parts.append(f"{self.corrupt_lines} unreadable line{'s' if self.corrupt_lines != 1 else ''}")
         return " and ".join(parts)
 
+    def schema_note(self) -> str:
+        """'' or one line saying that rows or cell markers of a newer schema were read (written by
+        a newer pet: read as this one understands them, its unknown fields left out), with the fix."""
+        parts = []
+        for what, found, known in (("rows", self.newer_row_schemas, ROW_SCHEMA), ("cell markers", self.newer_marker_schemas, SCHEMA_VERSION)):
+            if found:
+                parts.append(f"{sum(found.values())} {what} of schema {', '.join(str(v) for v in sorted(found))} "
+                             f"(this pet reads {what} up to schema {known})")
+        if not parts:
+            return ""
+        return (f"{' and '.join(parts)} were written by a newer pet: they are read as this pet understands them, "
+                "and the fields it does not know take no part in the report; fix: upgrade pet (pip install -U pet-fewshot) to read them in full")
+
     def cell_rows(self, config_hash: str) -> list[dict]:
         """The current rows of one cell (empty if it is not complete)."""
         return [r for r in self.rows if r.get("config_hash") == config_hash]
+
+
+def _count_newer(counts: dict[int, int], obj: dict, known: int) -> None:
+    """Count ``obj`` under its ``schema`` when that is a number above ``known``."""
+    v = obj.get("schema")
+    if isinstance(v, int) and not isinstance(v, bool) and v > known:
+        counts[v] = counts.get(v, 0) + 1
 
 
 def _lines_sha(lines: list[bytes]) -> str:
@@ -176,9 +202,9 @@ class ResultsStore:
         elif raw_lines:
             out.partial_tail = True
             raw_lines.pop()  # the last line has no newline: a write was cut off
-        pending: dict[str, list[tuple[bytes, dict]]] = {}
-        cells: dict[str, list[dict]] = {}  # config_hash -> rows of its current write, in write order
-        for raw in raw_lines:
+        pending: dict[str, list[tuple[bytes, dict, int]]] = {}
+        cells: dict[str, list[tuple[int, dict]]] = {}  # config_hash -> (line, row) of its current write, in write order
+        for line_no, raw in enumerate(raw_lines, 1):
             if not raw.strip():
                 continue
             try:
@@ -191,21 +217,25 @@ class ResultsStore:
                 continue
             wid = obj.get("write_id")
             if obj.get("type") == "row":
-                pending.setdefault(wid, []).append((raw + b"\n", obj))
+                pending.setdefault(wid, []).append((raw + b"\n", obj, line_no))
             elif obj.get("type") == "cell_complete":
                 rows = pending.pop(wid, [])
-                if len(rows) != obj.get("n_rows") or _lines_sha([r for r, _ in rows]) != obj.get("rows_sha256"):
+                if len(rows) != obj.get("n_rows") or _lines_sha([r for r, _, _ in rows]) != obj.get("rows_sha256"):
                     out.incomplete_writes += len(rows)
                     continue
-                self._accept(out, cells, obj, [o for _, o in rows])
+                _count_newer(out.newer_marker_schemas, obj, SCHEMA_VERSION)
+                self._accept(out, cells, obj, [(n, o) for _, o, n in rows])
             else:
                 out.corrupt_lines += 1
         out.incomplete_writes += sum(len(v) for v in pending.values())
-        out.rows = [r for rows in cells.values() for r in rows]
+        current = [r for rows in cells.values() for r in rows]
+        out.rows, out.row_lines = [o for _, o in current], [n for n, _ in current]
+        for r in out.rows:
+            _count_newer(out.newer_row_schemas, r, ROW_SCHEMA)
         return out
 
     @staticmethod
-    def _accept(out: StoreScan, cells: dict[str, list[dict]], marker: dict, rows: list[dict]) -> None:
+    def _accept(out: StoreScan, cells: dict[str, list[tuple[int, dict]]], marker: dict, rows: list[tuple[int, dict]]) -> None:
         """A complete write: the first of its cell, a recomputation of the current one, or a duplicate."""
         h, wid = marker.get("config_hash"), marker.get("write_id")
         if h in out.complete:

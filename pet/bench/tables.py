@@ -390,19 +390,78 @@ def shipped_references() -> Path:
     return shipped_dir("references") / "references.csv"
 
 
+#: The columns of a references file; the first six are required.
+REFERENCE_COLUMNS = ("task", "method", "k", "score", "source", "base_model", "std", "metric", "note")
+
+
+def _reference_number(p: Path, line: int, column: str, value: str, integer: bool = False) -> float:
+    """A number of a references file, or a one-line ConfigError naming the line and column."""
+    try:
+        x = float(value)
+        ok = math.isfinite(x) and (not integer or (x >= 0 and x == int(x)))
+    except ValueError:
+        ok = False
+    if not ok:
+        want = "a whole number of examples >= 0 (empty: a fixed training set)" if integer else "a finite number"
+        raise ConfigError(f"{p}: line {line}, column {column}: {value!r} is not {want}; fix: correct that value")
+    return int(x) if integer else x
+
+
 def load_references(path: str | Path):
     """Published numbers: CSV with task, method, k, score, std, source, base_model (and
-    optional metric, note). Scores are percentages as printed in the papers."""
+    optional metric, note). Scores are percentages as printed in the papers. A malformed file
+    (a quote never closed, more fields than the header, a K or score that is not a number) is a
+    one-line ConfigError naming the line and the column."""
+    import csv
+    import io
+
+    from ..utils.jsonio import read_text
+
     pd = _pd()
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: references file not found; fix: pass --references data/references.csv or omit it")
-    refs = pd.read_csv(p, dtype={"task": str, "method": str})
-    missing = {"task", "method", "k", "score", "source", "base_model"} - set(refs.columns)
-    if missing:
-        raise ConfigError(f"{p}: missing column(s) {', '.join(sorted(missing))}; fix: use the header task,method,k,score,std,metric,source,base_model,note")
-    refs["k_label"] = [k_label(int(k)) if not (isinstance(k, float) and math.isnan(k)) else "fixed" for k in refs["k"]]
-    return refs
+    text = read_text(p, ConfigError, missing="references file not found; fix: pass --references data/references.csv or omit it")
+    header_fix = f"fix: use the header {','.join(REFERENCE_COLUMNS[:4] + ('std', 'metric', 'source', 'base_model', 'note'))}"
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    records: list[dict] = []
+    header: list[str] | None = None
+    start = 1
+    try:
+        for row in reader:
+            line, start = start, reader.line_num + 1  # the line the record starts on; the next one's
+            if not any(f.strip() for f in row):
+                continue  # a blank line
+            if header is None:
+                header = row
+                missing = set(REFERENCE_COLUMNS[:6]) - set(row)
+                if missing:
+                    raise ConfigError(f"{p}: missing column(s) {', '.join(sorted(missing))}; {header_fix}")
+                dup = sorted({c for c in row if row.count(c) > 1})
+                if dup:
+                    raise ConfigError(f"{p}: line {line}: column {dup[0]!r} appears twice in the header; {header_fix}")
+                continue
+            if len(row) > len(header):
+                raise ConfigError(f"{p}: line {line}: {len(row)} fields but the header has {len(header)}; "
+                                  "fix: quote a field that holds a comma, or remove the extra fields")
+            rec = {c: (v if v != "" else math.nan) for c, v in zip(header, row + [""] * (len(header) - len(row)))}
+            for c in ("task", "method", "score"):
+                if not isinstance(rec[c], str) or not rec[c].strip():
+                    raise ConfigError(f"{p}: line {line}, column {c}: empty; fix: fill it in or remove the line")
+            k = rec["k"] if isinstance(rec["k"], str) else None
+            rec["k"] = math.nan if k is None else _reference_number(p, line, "k", k, integer=True)
+            rec["score"] = _reference_number(p, line, "score", rec["score"])
+            if isinstance(rec.get("std"), str):
+                rec["std"] = _reference_number(p, line, "std", rec["std"])
+            rec["k_label"] = k_label(None if k is None else rec["k"])
+            records.append(rec)
+    except csv.Error as e:
+        if "end of data" in str(e):
+            raise ConfigError(f"{p}: line {start}: a quoted field is never closed (the file ends inside it); "
+                              "fix: close the quote, and write a quote inside a field as \"\"") from None
+        raise ConfigError(f"{p}: line {reader.line_num}: malformed CSV ({e}); "
+                          "fix: quote the whole field, and write a quote inside a field as \"\"") from None
+    if header is None:
+        raise ConfigError(f"{p}: the references file is empty; {header_fix}")
+    return pd.DataFrame(records, columns=[*header, "k_label"])
 
 
 def references_table(head_agg, refs, model_names: Sequence[str]):

@@ -26,7 +26,9 @@ def register(sub) -> None:
     )
     p.add_argument("results", help="results folder written by `pet bench`")
     p.add_argument("--references", default=None, help="CSV of published numbers (e.g. data/references.csv)")
-    p.add_argument("--output", default=None, help="output folder (default: RESULTS/report; replaced atomically)")
+    p.add_argument("--output", default=None,
+                   help="output folder (default: RESULTS/report); a report folder pet wrote is replaced atomically, a folder "
+                        "holding anything else is refused")
     p.add_argument("--experiment", default=None, metavar="FILE",
                    help="only rows of this experiment file's current grid (config hashes; uses --model / $PET_MODEL like pet bench)")
     p.add_argument("--model", default=None, help="with --experiment: the model the grid was run with (default: the file's, else $PET_MODEL)")

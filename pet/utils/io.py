@@ -8,7 +8,9 @@ swap that always leaves a complete folder in place, and no output may overwrite 
   one instant and the complete new one after it. Where the exchange is not supported the old
   folder is first renamed to ``.NAME.old-<pid>-*``; a run killed between the two renames
   leaves the old folder there, and the next ``atomic_directory`` / ``recover_directory`` on the
-  same path puts it back. Leftovers of dead processes are removed by the next run.
+  same path puts it back. Leftovers of dead processes are removed by the next run. Only a folder
+  pet wrote is ever replaced: ``marker`` names a file it must hold, ``allowed`` accepts each of
+  its entries (a folder holding anything else, e.g. the user's notes, is refused).
 * ``check_output_not_input``: refuse an output path that is, links to, or hard-links to an input
   (or a folder output that contains an input).
 
@@ -28,7 +30,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Collection, Iterable, Iterator
 
 from ..errors import UsageError
 
@@ -285,9 +287,40 @@ def _swap_fallback(new: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def check_output_folder(path: str | Path, overwrite: bool = False, marker: str | None = None, what: str = "output folder") -> None:
+#: What ``allowed`` may be: a predicate on an entry's path relative to the folder (POSIX
+#: separators; a folder's path ends with ``/``), or the collection of such paths.
+Allowed = Callable[[str], bool] | Collection[str]
+
+
+def unexpected_entry(folder: str | Path, allowed: Allowed) -> str | None:
+    """The first entry of ``folder`` (walked top-down, sorted) that ``allowed`` does not accept,
+    as a relative path (a folder's ends with ``/``); None when every entry is accepted. A symbolic
+    link is never accepted (pet writes none), and the inside of a folder that is not accepted is
+    not looked at."""
+    ok = allowed if callable(allowed) else frozenset(allowed).__contains__
+    root = Path(folder)
+    todo = [root]
+    while todo:
+        d = todo.pop()
+        for e in sorted(d.iterdir(), key=lambda e: e.name):
+            rel = e.relative_to(root).as_posix()
+            if e.is_symlink():
+                return rel
+            if e.is_dir():
+                rel += "/"
+                if not ok(rel):
+                    return rel
+                todo.append(e)
+            elif not ok(rel):
+                return rel
+    return None
+
+
+def check_output_folder(path: str | Path, overwrite: bool = False, marker: str | None = None, what: str = "output folder",
+                        allowed: Allowed | None = None) -> None:
     """What :func:`atomic_directory` refuses, checked on its own — call it before long work so
-    a bad output path fails at once, not after the work. ``marker``: see atomic_directory."""
+    a bad output path fails at once, not after the work. ``marker`` and ``allowed``: see
+    atomic_directory."""
     final = Path(path)
     if final.is_symlink():
         raise UsageError(f"{final}: the {what} is a symbolic link; fix: give the real folder path or another name")
@@ -300,27 +333,39 @@ def check_output_folder(path: str | Path, overwrite: bool = False, marker: str |
         if marker is not None and not (final / marker).is_file():
             raise UsageError(f"{final}: has no {marker}, so it is not a {what} pet wrote and is never replaced; "
                              "fix: choose another path, or remove that folder yourself")
+        if allowed is not None:
+            try:
+                extra = unexpected_entry(final, allowed)
+            except OSError as e:
+                raise UsageError(f"{final}: cannot list the {what} ({e.strerror}); it is never replaced unread; "
+                                 "fix: choose another path or check its permissions") from None
+            if extra is not None:
+                raise UsageError(f"{final}: holds {extra!r}, which pet does not write in a {what}, so the folder is never "
+                                 f"replaced (that would delete it); fix: choose another path, or move {extra!r} out of that folder")
 
 
 @contextmanager
-def atomic_directory(path: str | Path, overwrite: bool = False, marker: str | None = None, what: str = "output folder") -> Iterator[Path]:
+def atomic_directory(path: str | Path, overwrite: bool = False, marker: str | None = None, what: str = "output folder",
+                     allowed: Allowed | None = None) -> Iterator[Path]:
     """Build a directory under a temporary name and put it in place only on success.
 
     An interrupted write leaves at most a hidden ``.NAME.partial-*`` folder (removed by the next
     run), never a directory at ``path`` that looks complete. ``overwrite=True`` replaces an
     existing non-empty folder by a swap (see the module doc); with ``marker`` (e.g.
     ``"pet_config.json"``) only a folder holding that file may be replaced, so ``--overwrite``
-    never deletes a folder that is not a saved one.
+    never deletes a folder that is not a saved one; with ``allowed`` (a predicate on relative
+    paths, or the set of them: see :func:`unexpected_entry`) only a folder whose every entry is
+    accepted may be replaced, so a file the user put there is never deleted.
     """
     final = Path(path)
-    check_output_folder(final, overwrite, marker, what)
+    check_output_folder(final, overwrite, marker, what, allowed)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         restored = recover_directory(final)
     except OSError as e:
         raise _describe_os_error(final, e, what) from None
     if restored:  # a folder an interrupted swap left aside may be back at ``path``
-        check_output_folder(final, overwrite, marker, what)
+        check_output_folder(final, overwrite, marker, what, allowed)
     try:
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.partial-{os.getpid()}-"))
     except OSError as e:

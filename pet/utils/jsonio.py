@@ -1,6 +1,7 @@
 """Reading JSON with one-line errors (the single JSON reader), and JSON paths for messages.
 
-Hostile input is refused in one line too: nesting deeper than Python's parser allows,
+Hostile input is refused in one line too: a key given twice in one object (line, column and
+JSON path of the object), nesting deeper than Python's parser allows,
 integers longer than Python's digit limit (``sys.get_int_max_str_digits``) and unpaired
 surrogate escapes (``"\\ud800"``: valid JSON, but not text) name the line or the JSON path.
 """
@@ -41,16 +42,130 @@ def _unpaired_surrogate(value: Any, path: tuple = ()) -> tuple[tuple, str] | Non
     return None
 
 
+class _DuplicateKey(Exception):
+    """Raised by :func:`_refuse_duplicates` inside ``json.loads`` (positions are found afterwards)."""
+
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    """``object_pairs_hook``: the object as a dict, or :class:`_DuplicateKey` for a key given twice
+    (``json.loads`` alone keeps the last value without a word)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise _DuplicateKey(k)
+            seen.add(k)
+    return out
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+def _first_duplicate(text: str) -> tuple[tuple, str, int, int] | None:
+    """(JSON path of the object, key, offset of its first and of its second occurrence) of the
+    first key that one object of ``text`` repeats, scanning left to right; None when there is
+    none or the text stops parsing before one (only called after ``json.loads`` met a duplicate,
+    so everything before it parses). Iterative: no depth limit."""
+    from json.decoder import scanstring
+
+    raw = json.JSONDecoder(object_pairs_hook=lambda pairs: None, parse_constant=lambda c: None)
+    stack: list[list] = []  # [path, seen keys -> offset (object) or None (array), next index (array)]
+    try:
+        i = _WS.match(text, 0).end()
+        path: tuple = ()
+        while True:
+            c = text[i]
+            if c in "{[":  # open a container and read up to its first value (or its end)
+                i = _WS.match(text, i + 1).end()
+                frame = [path, {} if c == "{" else None, 0]
+                if text[i] in "}]":
+                    i = _WS.match(text, i + 1).end()
+                else:
+                    stack.append(frame)
+                    if c == "[":
+                        path = (*frame[0], 0)
+                        continue
+                    found, key, i = _object_key(text, i, frame, scanstring)
+                    if found:
+                        return found
+                    path = (*frame[0], key)
+                    continue
+            else:  # a scalar
+                i = _WS.match(text, raw.raw_decode(text, i)[1]).end()
+            while stack:  # after a value: the next one, or close containers
+                frame = stack[-1]
+                if text[i] == ",":
+                    i = _WS.match(text, i + 1).end()
+                    if frame[1] is None:
+                        frame[2] += 1
+                        path = (*frame[0], frame[2])
+                    else:
+                        found, key, i = _object_key(text, i, frame, scanstring)
+                        if found:
+                            return found
+                        path = (*frame[0], key)
+                    break
+                stack.pop()  # "}" or "]"
+                i = _WS.match(text, i + 1).end()
+            else:
+                return None
+    except (IndexError, ValueError, RecursionError):
+        return None
+
+
+def _object_key(text: str, i: int, frame: list, scanstring) -> tuple[tuple | None, str, int]:
+    """Read the key at ``text[i]`` (a ``"``) and its ``:``; (duplicate found or None, key, offset of the value)."""
+    if text[i] != '"':
+        raise ValueError("expected a key")
+    key, end = scanstring(text, i + 1)
+    if key in frame[1]:
+        return (frame[0], key, frame[1][key], i), key, i
+    frame[1][key] = i
+    end = _WS.match(text, end).end()
+    if text[end] != ":":
+        raise ValueError("expected ':'")
+    return None, key, _WS.match(text, end + 1).end()
+
+
+def _line_col(text: str, pos: int) -> tuple[int, int]:
+    return text.count("\n", 0, pos) + 1, pos - (text.rfind("\n", 0, pos) + 1) + 1
+
+
+def _duplicate_error(text: str, where: str, key: str, error: type[PetError], line: int | None) -> PetError:
+    """The one-line error for a key given twice in one object: where both are, and the object's path."""
+    found = _first_duplicate(text)
+    if found is None:  # not located (should not happen): name the key alone
+        at = f" at line {line}" if line is not None else ""
+        return error(f"{where}: malformed JSON{at}: duplicate key {key!r}; fix: keep one of them")
+    path, key, first, second = found
+    (ln1, col1), (ln2, col2) = _line_col(text, first), _line_col(text, second)
+    if line is not None:  # one line of a JSONL file: its number, the columns within it
+        at, first_at = f"line {line} column {col2}", f"column {col1}"
+    else:
+        at, first_at = f"line {ln2} column {col2}", f"line {ln1}" + (f" column {col1}" if ln1 == ln2 else "")
+    return error(f"{where}: malformed JSON at {at}: {json_path(path)}: duplicate key {key!r} (first at {first_at}); "
+                 "fix: keep one of them")
+
+
 def parse_json(text: str, where: str, error: type[PetError] = SpecError, line: int | None = None,
                fix: str = "correct the JSON") -> Any:
     """``json.loads`` whose every failure is a one-line ``error`` starting with ``where``.
 
     ``line`` (for one line of a JSONL file) is named instead of the parser's own line number;
-    ``fix`` is what a malformed-JSON message tells the user to do.
+    ``fix`` is what a malformed-JSON message tells the user to do. A key given twice in one
+    object is refused (plain ``json.loads`` would keep the last value without a word), naming
+    both places and the object's JSON path, as the YAML reader does.
     """
     at = (lambda ln, col: f"line {line} column {col}") if line is not None else (lambda ln, col: f"line {ln} column {col}")
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_refuse_duplicates)
+    except _DuplicateKey as e:
+        raise _duplicate_error(text, where, e.key, error, line) from None
     except json.JSONDecodeError as e:
         raise error(f"{where}: malformed JSON at {at(e.lineno, e.colno)}: {e.msg}; fix: {fix}") from None
     except RecursionError:
