@@ -233,7 +233,7 @@ def test_per_method_pvps_restrict_the_cells_pvps(world):
     assert every.pvps == ["p1:v1", "p2:v1"] and first.pvps == ["p1:v1"] and named.pvps == ["p2:v1"]
     assert [d["pattern"]["id"] for d in first.config["pvps"]] == ["p1"] and first.config_hash != every.config_hash
     bad = [{"name": "fake", "pvps": ["nope:v1"]}]
-    with pytest.raises(ConfigError, match=r"\$\.pvps: 'nope:v1' is not one of task 'tiny''s PVPs"):
+    with pytest.raises(ConfigError, match=r"\$\.methods\[0\]\.pvps: 'nope:v1' is not one of task 'tiny''s PVPs"):
         expand_grid(load_experiment(_experiment(world, seeds=(1,), methods=bad, name="bad.yaml")))
 
 

@@ -26,8 +26,8 @@ from ..errors import ConfigError, PetError
 from .cells import resume_folder, run_cell
 from .environment import capture_environment, git_commit
 from .executors import LocalExecutor
-from .grid import Cell, expand_grid
-from .inputs import changed_inputs
+from .grid import Cell, expand_grid, task_ref
+from .inputs import changed_inputs, test_copies_training_file
 from .plugins import import_plugins
 from .rows import ResultRow
 from .schema import Experiment
@@ -140,10 +140,31 @@ class Driver:
         self.store = ResultsStore(self.root)
         self.store.check_is_store()  # before anything is written there
         self.data = DataCache(exp.resolve_data_dir(data_dir), self.root)
+        self._check_test_sets()
         self.executor = executor
         self.say = echo or (lambda s: tqdm.write(s, file=sys.stderr))
         self.summary = RunSummary(results=self.root, cells=len(self.cells))
         self.env: dict = {}
+
+    def _check_test_sets(self) -> None:
+        """Before any cell runs (and in a dry run): no task's test set is a copy of a file its
+        cells learn from (:func:`~pet.bench.experiment.test_split_problem` refused the same file
+        under the same name when the experiment was loaded; this compares contents)."""
+        from ..data import load_task
+        from ..data.registry import resolve_data_dir
+
+        tasks = {c.task_ref for c in self.cells if not c.skip}
+        where = str(self.exp.path) if self.exp.path else "experiment"
+        for i, t in enumerate(self.exp.tasks):
+            ref = task_ref(t, self.exp)
+            if ref not in tasks:
+                continue
+            spec = load_task(ref)
+            same = test_copies_training_file(spec, resolve_data_dir(self.data.data_dir), t.test_split)
+            if same:
+                raise ConfigError(f"{where}: $.tasks[{i}].test_split: task '{spec.name}''s test file {same[0]} has the same content as "
+                                  f"{same[1]}, which its cells learn from, so the score would not be a test score; "
+                                  "fix: test on held-out examples (another test_split, or correct the task's files)")
 
     # ------------------------------------------------------------------ planning
 

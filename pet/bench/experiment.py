@@ -74,6 +74,10 @@ def _method_spec(m: Any, i: int, where: str) -> MethodSpec:
     if "eval_every" in m:
         opts["eval_every"] = m["eval_every"]
     sel = parse_selection(m.get("selection", "none"), f"{where}: $.methods[{i}].selection")
+    both = sorted(set(m.get("sweep", {})) & set(m.get("search", {})))
+    if both:  # the sweep point would label the variant, the search point would be what runs
+        raise ConfigError(f"{where}: $.methods[{i}]: '{both[0]}' is in both sweep and search; fix: keep it in one of them "
+                          "(sweep: one reported variant per value; search: the value chosen per split)")
     if m.get("search") and sel.mode == "none":
         raise ConfigError(f"{where}: $.methods[{i}].search: a grid needs a way to choose; fix: add selection: dev (or cv:N / multisplit:N), or use sweep for separate variants")
     if opts.get("eval_every") is not None and sel.mode != "dev":
@@ -148,6 +152,29 @@ def load_experiment(path: str | Path, check_registries: bool = True, allow_impor
     return experiment_from_dict(read_experiment_file(p), p, check_registries=check_registries, allow_imports=allow_imports)
 
 
+#: The splits a cell learns from: the few-shot split is drawn from train / dev (the fixed files,
+#: or the train-side pool they form), the unlabelled pool from unlabelled and that pool.
+LEARNING_SPLITS = ("train", "dev", "unlabelled")
+
+
+def test_split_problem(spec: Any, split: str) -> str | None:
+    """Why ``split`` of task ``spec`` cannot be a cell's test set, or None: it is (or shares a
+    file with) a split the cell learns from, so its score would be one on training data; or its
+    files depend on the seed (LM-BFF's k-shot folders), so there is no one test set to read."""
+    if split in LEARNING_SPLITS and split in spec.splits:
+        return (f"'{split}' is a split the cell learns from (its few-shot examples, selection dev set or unlabelled pool "
+                f"come from {', '.join(s for s in LEARNING_SPLITS if s in spec.splits)}), so its score would not be a test score")
+    files = spec.splits.get(split, ())
+    if any(fs.seeded for fs in files):
+        return f"task '{spec.name}''s split '{split}' has one file per seed ({files[0].file}), so there is no single test set to read"
+    learned = {fs.relpath(spec.folder, s) for name in LEARNING_SPLITS for fs in spec.splits.get(name, ())
+               for s in (spec.seeds if fs.seeded else [None])}
+    shared = [fs.relpath(spec.folder) for fs in files if fs.relpath(spec.folder) in learned]
+    if shared:
+        return f"task '{spec.name}''s split '{split}' reads {shared[0]}, a file the cell learns from, so its score would not be a test score"
+    return None
+
+
 def check_experiment(exp: Experiment) -> None:
     """Cross-checks beyond the schema: tasks, test splits and methods exist."""
     from ..data import list_tasks, load_task
@@ -165,6 +192,11 @@ def check_experiment(exp: Experiment) -> None:
             raise ConfigError(
                 f"{where}: $.tasks[{i}].test_split: task '{t.name}' has no split '{t.test_split}'; fix: use one of {', '.join(spec.splits)}"
             )
+        problem = test_split_problem(spec, t.test_split)
+        if problem:
+            usable = [s for s in spec.splits if not test_split_problem(spec, s)]
+            raise ConfigError(f"{where}: $.tasks[{i}].test_split: {problem}; fix: "
+                              + (f"use {' or '.join(repr(s) for s in usable)}" if usable else "drop test_split (use the task's test split)"))
     known = available_methods()
     for i, m in enumerate(exp.methods):
         if m.name not in known:

@@ -86,7 +86,9 @@ def model_identity(model: str) -> dict:
     SHA-256 of ``config.json`` and of every tokenizer / module config file it reads, and the
     sizes of its ``.safetensors`` weights (the only weights :mod:`pet.models.hf` loads: ``.bin``
     files beside them are never read, so they do not count). Not by where the folder lies, so
-    moving it or calling it by another relative path keeps the hash."""
+    moving it or calling it by another relative path keeps the hash. The weights' content is not
+    hashed here (that would change every stored cell's hash) but recorded in each row's ``inputs``
+    (:func:`pet.bench.inputs.model_weights`), where a change makes the cell stale."""
     p = Path(model).expanduser()
     if not p.is_dir():
         return {"hub": model}
@@ -209,11 +211,11 @@ def _task_plan(exp: Experiment, t: TaskEntry, index: int, where: str) -> _TaskPl
 
 
 def _method_cells(exp: Experiment, m: MethodSpec, plan: _TaskPlan, k: int | None, seed: int, point: dict,
-                  model: str, identity: dict, where: str) -> list[Cell]:
+                  model: str, identity: dict, where: str, index: int = 0) -> list[Cell]:
     """The cells of one method (one sweep point) on one (task, K, seed): one cell, or with a
     selection one cell per searched grid point plus the cell that chooses among them."""
     budgets = uses_budgets(m)
-    plan = _method_pvps(plan, m, where)
+    plan = _method_pvps(plan, m, where, index)
     options = {**(exp.budgets if budgets else {}), **m.options, **point}
     if budgets and "seed" not in options:
         options["seed"] = seed  # training methods: the training seed follows the split seed
@@ -245,22 +247,25 @@ def _method_cells(exp: Experiment, m: MethodSpec, plan: _TaskPlan, k: int | None
     return group
 
 
-def _method_pvps(plan: _TaskPlan, m: MethodSpec, where: str) -> _TaskPlan:
-    """The task plan restricted to a method's own ``pvps`` (``"first"`` or PVP ids)."""
+def _method_pvps(plan: _TaskPlan, m: MethodSpec, where: str, index: int = 0) -> _TaskPlan:
+    """The task plan restricted to a method's own ``pvps`` (``"first"`` or PVP ids); ``index``:
+    the method's place in the file's ``methods`` (for the error's JSON path)."""
     if m.pvps is None:
         return plan
     wanted = plan.pvp_ids[:1] if m.pvps == "first" else list(m.pvps)
     missing = [p for p in wanted if p not in plan.pvp_ids]
     if missing:
-        raise ConfigError(f"{where}: method '{m.label}': $.pvps: '{missing[0]}' is not one of task '{plan.spec.name}''s PVPs "
-                          f"{plan.pvp_ids}; fix: name one of those, or use pvps: first")
+        raise ConfigError(f"{where}: $.methods[{index}].pvps: '{missing[0]}' is not one of task '{plan.spec.name}''s PVPs "
+                          f"({', '.join(plan.pvp_ids)}) that method '{m.label}' could use; fix: name one of those, or use pvps: first")
     keep = [plan.pvp_ids.index(p) for p in wanted]
     return dataclasses.replace(plan, pvp_ids=[plan.pvp_ids[i] for i in keep], pvp_dicts=[plan.pvp_dicts[i] for i in keep])
 
 
 def expand_grid(exp: Experiment, model: str | None = None, only: Sequence[str] = ()) -> list[Cell]:
     """All cells of the experiment in run order (task, K, seed, method), filtered by ``only``
-    (``"task=sst2,mr"``, ``"method=pet"``, ``"k=16"``, ``"seed=13"``; several filters AND).
+    (``"task=sst2,mr"``, ``"method=pet"``, ``"k=16"``, ``"seed=13"``): the values of one key are
+    alternatives (also when the key is repeated), different keys must all match. A value that is
+    not in the experiment, or filters that no cell matches, are a one-line error.
     At K = 0 (no labelled examples) only methods registered with ``needs_labelled=False`` get cells.
 
     ``model`` overrides the experiment's model; a method's own ``model`` overrides both for its
@@ -272,29 +277,52 @@ def expand_grid(exp: Experiment, model: str | None = None, only: Sequence[str] =
     identities = {m: model_identity(m) for m in set(models)}
     cells: list[Cell] = []
     n_grid = 0  # cells before the --only filters
+    known: dict[str, set[str]] = {key: set() for key in _ONLY_KEYS}  # what --only may name
     for ti, t in enumerate(exp.tasks):
         plan = _task_plan(exp, t, ti, where)
         for k in t.k or exp.k:
             for seed in t.seeds or exp.seeds:
-                for m, mod in zip(exp.methods, models):
+                for mi, (m, mod) in enumerate(zip(exp.methods, models)):
                     if k == 0 and get_method(m.name).needs_labelled:
                         continue  # K = 0: only the methods that need no labelled data (zero-shot, iPET)
                     for point in sweep_points(m.sweep):
-                        group = _method_cells(exp, m, plan, k, seed, point, mod, identities[mod], where)
+                        group = _method_cells(exp, m, plan, k, seed, point, mod, identities[mod], where, mi)
                         n_grid += len(group)
+                        for c in group:
+                            known["task"].add(c.task)
+                            known["method"].update((c.method, m.name))
+                            known["k"].update(("fixed", "none") if c.k is None else (str(c.k),))
+                            known["seed"].add(str(c.seed))
                         cells.extend(c for c in group if _keep(c, m.name, filters))
     if not n_grid:  # every K is 0 and every method needs labelled examples
         unneeded = ", ".join(n for n in available_methods() if not get_method(n).needs_labelled)
         raise ConfigError(f"{where}: the grid is empty: every K is 0, where only methods that need no labelled examples run "
                           f"({unneeded}), and {', '.join(m.name for m in exp.methods)} need them; fix: add a K above 0 to k, or one of those methods")
+    _check_only(filters, known, cells, where)
     return cells
+
+
+def _check_only(filters: dict[str, set[str]], known: dict[str, set[str]], kept: list[Cell], where: str) -> None:
+    """``--only`` names values of the experiment, and its filters together keep some cell: a
+    typo (``task=sst-2``) would otherwise run nothing and exit 0."""
+    for key in _ONLY_KEYS:
+        unknown = sorted(filters.get(key, set()) - known[key])
+        if unknown:
+            have = sorted(known[key] - {"none"}, key=lambda v: (not v.isdigit(), int(v) if v.isdigit() else 0, v))
+            raise ConfigError(f"--only {key}={unknown[0]}: no {key} '{unknown[0]}' in the experiment {where} "
+                              f"({key}s: {', '.join(have)}); fix: use one of those")
+    if filters and not kept:
+        said = " ".join(f"--only {key}={','.join(sorted(vals))}" for key, vals in filters.items())
+        raise ConfigError(f"{said}: no cell of {where} matches all of these (different keys must all match; values of one key "
+                          "are alternatives); fix: drop or widen one of them (--dry-run lists the cells)")
 
 
 _ONLY_KEYS = ("task", "method", "k", "seed")
 
 
 def parse_only(only: Sequence[str], exp: Experiment | None = None) -> dict[str, set[str]]:
-    """``["task=sst2,mr", "k=16"]`` -> ``{"task": {"sst2", "mr"}, "k": {"16"}}``."""
+    """``["task=sst2,mr", "k=16"]`` -> ``{"task": {"sst2", "mr"}, "k": {"16"}}``; a repeated key
+    adds its values (``task=sst2`` and ``task=mr`` is ``task=sst2,mr``)."""
     out: dict[str, set[str]] = {}
     for item in only:
         for part in item.split(";"):

@@ -86,7 +86,8 @@ def encode_predictions(labels: Sequence[str], pred: Any, gold: Any, pred_score: 
 class ResultRow:
     """One stored row. Field groups: what was run, what it scored, how long / how much memory it
     took, what it read (``inputs``: role such as ``train``, ``dev``, ``test``, ``unlabelled``,
-    ``pvps``, ``task`` -> SHA-256 of the file content), and the code that made it."""
+    ``patterns``, ``verbalizers``, ``task`` -> SHA-256 of the file content; ``weights`` -> one
+    SHA-256 over the model's weight files, absent in older rows), and the code that made it."""
 
     SCHEMA_VERSION: ClassVar[int] = SCHEMA_VERSION
 

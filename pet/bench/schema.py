@@ -29,9 +29,19 @@ _NAME = r"^[A-Za-z0-9_.+-]+$"
 
 #: K = 0: no labelled examples (only methods that need none get cells: zero-shot, iPET)
 _K = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]}
-_KS = {"anyOf": [_K, {"type": "array", "minItems": 1, "items": _K}]}
+_KS = {"anyOf": [_K, {"type": "array", "minItems": 1, "uniqueItems": True, "items": _K}]}
 _SEEDS = {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "integer", "minimum": 0}}
 _OPTIONS = {"type": "object", "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"}}
+#: a PVP id in an experiment file: PATTERN:VERBALIZER (ids hold no ':' nor whitespace)
+PVP_ID = r"^[^:\s]+:[^:\s]+$"
+_PVPS = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1, "pattern": PVP_ID}}
+#: one sweep / search mapping: option -> the values to try (each once)
+_GRID = {
+    "type": "object",
+    "minProperties": 1,
+    "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+    "additionalProperties": {"type": "array", "minItems": 1, "uniqueItems": True},
+}
 
 #: JSON Schema (draft 2020-12) of an experiment file.
 SCHEMA: dict[str, Any] = {
@@ -65,7 +75,7 @@ SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {
                 "name": {"type": "string", "minLength": 1},
-                "pvps": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+                "pvps": _PVPS,
                 "test_split": {"type": "string", "minLength": 1},
                 "test_limit": {"type": ["integer", "null"], "minimum": 1},
                 "k": _KS,
@@ -84,22 +94,11 @@ SCHEMA: dict[str, Any] = {
                 "label": {"type": "string", "pattern": _NAME},
                 "options": _OPTIONS,
                 "budgets": {"type": "boolean"},
-                "sweep": {
-                    "type": "object",
-                    "minProperties": 1,
-                    "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
-                    "additionalProperties": {"type": "array", "minItems": 1},
-                },
-                "search": {
-                    "type": "object",
-                    "minProperties": 1,
-                    "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
-                    "additionalProperties": {"type": "array", "minItems": 1},
-                },
+                "sweep": _GRID,
+                "search": _GRID,
                 "selection": {"type": "string", "pattern": SELECTION_PATTERN},
                 "model": {"type": "string", "minLength": 1},
-                "pvps": {"oneOf": [{"const": "first"},
-                                   {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}]},
+                "pvps": {"oneOf": [{"const": "first"}, _PVPS]},
                 "eval_every": {"type": "integer", "minimum": 1},
             },
         },
@@ -281,10 +280,42 @@ def read_experiment_file(path: str | Path) -> dict:
     return data
 
 
+def _leaf_error(err):
+    """The most telling error inside an ``anyOf`` / ``oneOf`` (e.g. the list branch's duplicate
+    of ``k: [16, 16]``, or the item of ``k: [16.0]``) rather than "not valid under any of"."""
+    from jsonschema.exceptions import relevance
+
+    while err.validator in ("anyOf", "oneOf") and err.context:
+        inner = [c for c in err.context if c.validator not in ("type", "anyOf", "oneOf", "const")]
+        inner = inner or [c for c in err.context if c.validator in ("anyOf", "oneOf") and len(c.absolute_path) > len(err.absolute_path)]
+        if not inner:
+            break
+        err = max(inner, key=relevance)  # (best_match would descend into the type mismatches again)
+    return err
+
+
+def _wants_integer(schema: Any) -> bool:
+    if not isinstance(schema, dict):
+        return False
+    t = schema.get("type")
+    return t == "integer" or (isinstance(t, list) and "integer" in t) or any(_wants_integer(x) for x in schema.get("anyOf", ()))
+
+
 def _schema_message(err) -> str:
     """A schema error as 'PATH: problem; fix: …' with a specific fix where one is obvious."""
     path = json_path(err.absolute_path)
     v = err.validator
+    inst = err.instance
+    if isinstance(inst, float) and inst.is_integer() and v in ("type", "anyOf") and _wants_integer(err.schema):
+        # JSON Schema counts 13.0 as an integer, and YAML reads 1e3 as a float: seeds, K and
+        # sizes are whole numbers, written as such (13.0 would name another split folder)
+        return f"{path}: {inst!r} is not an integer; fix: write {int(inst)}"
+    if v in ("anyOf", "oneOf") and any(c.validator == "const" for c in err.context) and isinstance(inst, str):
+        consts = [c.validator_value for c in err.context if c.validator == "const"]
+        return f"{path}: {inst!r} is not {' or '.join(repr(c) for c in consts)} nor a list; {_FIX}"
+    if v == "pattern" and err.validator_value == PVP_ID:
+        return (f"{path}: {inst!r} is not a PVP id: expected PATTERN:VERBALIZER (e.g. it-was:great-terrible); "
+                "fix: name a pattern and a verbalizer of the task, joined by ':' (`pet show --task NAME` lists them)")
     if v == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
         extra = sorted(set(err.instance) - set(allowed)) if isinstance(err.instance, dict) else []
@@ -306,17 +337,28 @@ def _schema_message(err) -> str:
     return f"{path}: {err.message}; {_FIX}"
 
 
+def _validator_class():
+    """Draft 2020-12 where "integer" means an int, not also a float such as 13.0 (JSON Schema's
+    rule): a seed of 13.0 would miss LM-BFF's fixed split ``16-13`` and break the run."""
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine("integer", lambda _, x: isinstance(x, int) and not isinstance(x, bool))
+    return jsonschema.validators.extend(base, type_checker=checker)
+
+
 def validate_experiment_dict(data: Any, where: str = "experiment") -> list[str]:
     """Every schema problem of an experiment file, one line each (file and JSON path first)."""
-    import jsonschema
     from jsonschema.exceptions import best_match
 
-    validator = jsonschema.Draft202012Validator(SCHEMA)
+    validator = _validator_class()(SCHEMA)
     problems = []
     # an unknown key first: a misspelt key ('taskz') also makes its right spelling missing
     order = lambda e: ([str(x) for x in e.absolute_path], e.validator != "additionalProperties")
     for err in sorted(validator.iter_errors(data), key=order):
-        leaf = best_match([err])
+        leaf = _leaf_error(err)
+        if leaf.validator in ("anyOf", "oneOf") and not any(c.validator == "const" for c in leaf.context):
+            leaf = best_match([leaf])
         problems.append(f"{where}: {_schema_message(leaf)}")
     return problems
 
