@@ -7,9 +7,14 @@
     sklearn.model_selection.GridSearchCV(PetClassifier(...), {"options__lr": [1e-5, 3e-5]}, cv=3)
 
 ``__init__`` only stores parameters (``get_params``/``set_params``/``sklearn.base.clone`` work;
-``options__NAME`` reaches one entry of ``options``); ``fit`` builds the method's typed options
-(unknown keys fail here), fits and keeps ``fitted_`` (a :class:`pet.methods.base.Fitted` with
-every stage), ``classes_`` and ``labels_``. Prediction uses the final stage. The estimator's tags
+``options__NAME`` reaches one entry of ``options``); ``fit`` checks them (a one-line
+``ConfigError`` naming the parameter: ``seed`` an integer 0 … 2**32-1, ``max_length`` a positive
+integer or None, ``labels`` distinct, ``pvps`` a list, not one string…), builds the method's typed
+options (unknown keys fail here), fits and keeps ``fitted_`` (a :class:`pet.methods.base.Fitted`
+with every stage), ``classes_`` and ``labels_``. ``classes_`` holds the labels in the type ``y``
+had (scikit-learn's convention: ``labels=["0", "1"]`` with integer ``y`` gives ``classes_ ==
+[0, 1]``, so ``score(X, y)`` compares like with like); ``labels=`` sets their order and adds
+labels ``y`` lacks. Prediction uses the final stage. The estimator's tags
 say what it reads: text (``input_tags.string``), not a numeric 2-D array.
 
 The saved folder is :mod:`pet.estimator.folder`; Hub transport is :mod:`pet.estimator.hub`
@@ -18,7 +23,9 @@ The saved folder is :mod:`pet.estimator.folder`; Hub transport is :mod:`pet.esti
 
 from __future__ import annotations
 
+import os
 import tempfile
+from numbers import Integral
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -33,12 +40,23 @@ from ..prompts.spec import PVP
 from ..utils.defaults import DEFAULT_MAX_LENGTH, DEFAULT_SEED
 from .folder import CONFIG_FILE, load_folder, save_folder
 from .hub import hub_download, load_snapshot, push_folder_to_hub
-from .inputs import as_examples, check_targets, label_key, label_values
+from .inputs import as_examples, check_targets, label_key, label_values, labels_list
 from .modelcard import hub_model_id
 
 __all__ = ["CONFIG_FILE", "PetClassifier", "as_examples", "push_folder_to_hub"]
 
 OPTIONS_PREFIX = "options__"
+#: the seeds numpy and torch both accept (as ``pet train --seed``)
+MAX_SEED = 2**32 - 1
+
+
+def _is_int(v: Any) -> bool:
+    """An integer (Python or numpy), not a bool (``True`` is no seed or length)."""
+    return isinstance(v, Integral) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_path(v: Any) -> bool:
+    return isinstance(v, (str, os.PathLike)) and str(v) != ""
 
 
 class PetClassifier(ClassifierMixin, BaseEstimator):
@@ -52,11 +70,14 @@ class PetClassifier(ClassifierMixin, BaseEstimator):
     task : optional shipped task name or task JSON file: its PVPs, labels and max length are
         the defaults.
     patterns, verbalizers : PVP files (override the task's).
-    pvps : ``"pattern:verbalizer"`` ids, or ``PVP`` objects (then no files are needed).
+    pvps : a list of ``"pattern:verbalizer"`` ids, or of ``PVP`` objects (then no files are
+        needed); a single string is refused (like a single text as ``X``): wrap it in a list.
     options : the method's options (see ``pet train --method M --help``); unknown keys fail.
-    labels : label ids in order (default: the verbalizer's, else the sorted labels of ``y``).
-    seed : training seed (options may pin their own).
-    max_length : longest input (default: the task's, else 256); ``options`` may override it.
+    labels : label ids in order, each once (default: the verbalizer's, else the sorted labels of
+        ``y``); ``classes_`` gives them in the type of ``y``.
+    seed : training seed, an integer 0 … 2**32-1 (options may pin their own).
+    max_length : longest input, a positive integer (default: the task's, else 256); ``options``
+        may override it.
     device : ``cpu``, ``cuda``… (default: cuda if available).
     progress : show progress bars while fitting.
     """
@@ -98,12 +119,74 @@ class PetClassifier(ClassifierMixin, BaseEstimator):
     def _pvps(self, task: TaskSpec | None, needed: bool) -> list[PVP]:
         if self.pvps is not None and all(isinstance(p, PVP) for p in self.pvps):
             return list(self.pvps)
-        ids = [str(p) for p in self.pvps] if self.pvps is not None else None
+        ids = list(self.pvps) if self.pvps is not None else None
         if task is None and (self.patterns is None or self.verbalizers is None):
             if needed:
                 raise ConfigError(f"method '{self.method}' needs PVPs; fix: pass task=, or patterns= and verbalizers= files, or pvps=[PVP, …]")
             return []
         return task_pvps(task, self.patterns, self.verbalizers, ids, include_soft=True)
+
+    def _check_params(self) -> None:
+        """The constructor's parameters, checked at ``fit`` (scikit-learn stores them untouched in
+        ``__init__``): a one-line ``ConfigError`` naming the parameter and the fix."""
+        if not _is_path(self.model):
+            raise ConfigError(f"PetClassifier(model={self.model!r}): not a model folder or hub name; fix: pass model='path/or/hub-name'")
+        if not isinstance(self.method, str):
+            raise ConfigError(f"PetClassifier(method={self.method!r}): not a method name; fix: pass e.g. method='prompt-ft'")
+        for name in ("task", "patterns", "verbalizers"):
+            v = getattr(self, name)
+            if v is not None and not _is_path(v):
+                raise ConfigError(f"PetClassifier({name}={v!r}): not a name or file path; fix: pass a string, or None")
+        if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
+            what = "out of range" if _is_int(self.seed) else "not an integer"
+            raise ConfigError(f"PetClassifier(seed={self.seed!r}): {what}; fix: pass an integer from 0 to {MAX_SEED}")
+        if self.max_length is not None and (not _is_int(self.max_length) or self.max_length < 1):
+            raise ConfigError(f"PetClassifier(max_length={self.max_length!r}): not a positive integer; fix: pass a number of tokens "
+                              f"(e.g. 128), or None for the task's (else {DEFAULT_MAX_LENGTH})")
+        self._check_pvps_param()
+        self._check_labels_param()
+
+    def _check_pvps_param(self) -> None:
+        pvps = self.pvps
+        if pvps is None:
+            return
+        if isinstance(pvps, str):  # refused like a single text as X: "a:v" is no list of ids (and "a:v,b:w" would be ambiguous)
+            raise ConfigError(f"PetClassifier(pvps={pvps!r}): a single string, not a list of PVP ids; fix: wrap it in a list: pvps=[{pvps!r}]")
+        if isinstance(pvps, PVP):
+            raise ConfigError(f"PetClassifier(pvps=<PVP '{pvps.id}'>): a single PVP, not a list of PVPs; fix: wrap it in a list: pvps=[pvp]")
+        try:
+            items = list(pvps)
+        except TypeError:
+            raise ConfigError(f"PetClassifier(pvps={pvps!r}): not a list of PVPs; fix: pass a list of 'pattern:verbalizer' ids or PVP objects") from None
+        bad = next((p for p in items if not isinstance(p, (str, PVP))), None)
+        if bad is not None:
+            raise ConfigError(f"PetClassifier(pvps=[…, {bad!r}, …]): a {type(bad).__name__} is not a 'pattern:verbalizer' id or a PVP; "
+                              "fix: pass a list of 'pattern:verbalizer' ids or a list of PVP objects")
+        if any(isinstance(p, PVP) for p in items) and not all(isinstance(p, PVP) for p in items):
+            raise ConfigError("PetClassifier(pvps=[…]): mixes PVP objects and 'pattern:verbalizer' ids; "
+                              "fix: pass only ids (with task= or patterns=/verbalizers=) or only PVP objects")
+        ids = [p.id if isinstance(p, PVP) else p for p in items]
+        dup = next((i for n, i in enumerate(ids) if i in ids[:n]), None)
+        if dup is not None:
+            raise ConfigError(f"PetClassifier(pvps=[…]): '{dup}' is listed twice; fix: list each PVP once")
+
+    def _check_labels_param(self) -> None:
+        labels = self.labels
+        if labels is None:
+            return
+        if not isinstance(labels, (list, tuple, np.ndarray)) and not hasattr(labels, "to_numpy"):
+            raise ConfigError(f"PetClassifier(labels={labels!r}): not a list of labels; fix: pass a list such as labels=['0', '1']")
+        items = labels_list(labels)
+        if not items:
+            raise ConfigError("PetClassifier(labels=[]): no labels; fix: list the labels, or pass None to take them from the task, the verbalizer or y")
+        for v in items:
+            if v is None or isinstance(v, (list, tuple, dict, set)) or (isinstance(v, float) and v != v):
+                raise ConfigError(f"PetClassifier(labels=[…, {v!r}, …]): {v!r} is not a label; fix: pass labels as strings or integers")
+        keys = [label_key(v) for v in items]
+        dup = next((k for n, k in enumerate(keys) if k in keys[:n]), None)
+        if dup is not None:
+            raise ConfigError(f"PetClassifier(labels={list(items)!r}): '{dup}' is listed twice (each label would get its own probability column); "
+                              "fix: list each label once")
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor's parameters; with ``deep``, also ``options__NAME`` for every option set."""
@@ -137,7 +220,7 @@ class PetClassifier(ClassifierMixin, BaseEstimator):
         """The label ids, in column order: ``labels=``, else the task's, the verbalizer's, or the
         sorted labels of ``y`` (numbers in numeric order)."""
         if self.labels is not None:
-            return [label_key(v) for v in self.labels]
+            return [label_key(v) for v in labels_list(self.labels)]
         if task is not None:
             return list(task.label_ids)
         if pvps:
@@ -151,6 +234,7 @@ class PetClassifier(ClassifierMixin, BaseEstimator):
         distillation, the MLM loss)."""
         if self.model is None:
             raise ConfigError("PetClassifier: no model; fix: pass model='path/or/hub-name'")
+        self._check_params()
         method = get_method(self.method)
         options = method.make_options(self.options)
         if y is not None:
@@ -158,8 +242,12 @@ class PetClassifier(ClassifierMixin, BaseEstimator):
         train = as_examples(X, y)
         if any(e.label is None for e in train):
             raise DataError("fit: every example needs a label; fix: pass y, or labelled Examples")
-        given = list(self.labels) if self.labels is not None else []
-        given += [v for v in (y if y is not None else [e.label for e in train])]
+        # the values whose type ``classes_`` takes: ``y``'s (scikit-learn: classes_ are values of y);
+        # labelled Examples carry label ids (strings), so then ``labels=`` gives the type
+        if y is not None:
+            given = labels_list(y)
+        else:
+            given = (labels_list(self.labels) if self.labels is not None else []) + [e.label for e in train]
         task = self._task()
         pvps = self._pvps(task, method.needs_pvps)
         labels = self._labels(task, pvps, given)
@@ -169,7 +257,7 @@ class PetClassifier(ClassifierMixin, BaseEstimator):
         unl = as_examples(unlabelled) if unlabelled is not None else []
         setup = FitSetup(
             model=str(self.model), labels=labels, pvps=pvps, seed=int(self.seed),
-            max_length=int(self.max_length or (task.max_length if task is not None else DEFAULT_MAX_LENGTH)),
+            max_length=int(self.max_length if self.max_length is not None else (task.max_length if task is not None else DEFAULT_MAX_LENGTH)),
             device=self.device, progress=bool(self.progress), regression=task.regression if task is not None else None,
         )
         self.fitted_ = method.fit(train, unl, options, setup)
@@ -210,11 +298,19 @@ class PetClassifier(ClassifierMixin, BaseEstimator):
     def predict_stream(self, X: Iterable[Any], chunk_size: int = 1024) -> Iterator[tuple[Any, np.ndarray]]:
         """``(input, probabilities)`` for every item of the iterable ``X`` (texts, Examples or
         ``{"text_a": …}`` dicts), scored ``chunk_size`` at a time: memory stays flat however
-        long ``X`` is (see :mod:`pet.evaluation.streaming` for files)."""
+        long ``X`` is (see :mod:`pet.evaluation.streaming` for files). ``chunk_size`` is a
+        positive integer, checked at the call (not at the first item)."""
+        check_is_fitted(self, "fitted_")
+        if not _is_int(chunk_size) or chunk_size < 1:
+            raise ConfigError(f"predict_stream: chunk_size={chunk_size!r} is not a positive integer; "
+                              "fix: pass chunk_size=1 or more (default 1024)")
+        if isinstance(X, (str, bytes)):
+            raise DataError(f"predict_stream: X is a single {type(X).__name__}, not an iterable of texts; fix: wrap it in a list")
+        return self._stream(iter(X), int(chunk_size))
+
+    def _stream(self, it: Iterator[Any], chunk_size: int) -> Iterator[tuple[Any, np.ndarray]]:
         import itertools
 
-        check_is_fitted(self, "fitted_")
-        it = iter(X)
         while chunk := list(itertools.islice(it, chunk_size)):
             proba = self.predict_proba(chunk)
             yield from zip(chunk, proba)

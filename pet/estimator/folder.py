@@ -20,21 +20,32 @@
 
 Which predictor wrote ``$.predictor`` is its ``kind``, looked up in the predictor registry
 (:func:`pet.methods.predictors.get_predictor_class`). Loading reads nothing outside the folder
-(every path in ``pet_config.json`` is confined to it), refuses pickle weights and refuses a folder
-whose checked files changed since it was saved. Format 2 (the previous release) is read too,
+(every path in ``pet_config.json`` is confined to it), refuses pickle weights, refuses a folder
+whose checked files changed since it was saved, and checks the values it reads before using them
+(:func:`check_predictor_spec`: ``$.predictor.max_length``, ``batch_size``, ``weights``,
+``priors``; duplicate ``$.labels``), so a folder from someone else fails in one line naming the
+JSON path, never with an internal error.
+
+Saving over an existing folder (``overwrite=True``, what ``save_pretrained`` does by default)
+replaces it only when it holds nothing but what a save writes (:func:`check_replaceable`): the
+files its ``manifest.json`` lists, the manifest and the card — or, without a readable manifest,
+only the names pet writes at the top (``models/``, ``pet_config.json``, …). A file of the user's
+(``notes.txt``, a ``.git/`` folder) makes it refuse, naming that entry, so nothing is lost. Format 2 (the previous release) is read too,
 upgraded on load (:func:`_upgrade_format_2`); re-saving writes format 3.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from .. import __version__
-from ..errors import ModelError
+from ..errors import ConfigError, ModelError, UsageError
 from ..evaluation.evaluator import without_predictions
 from ..methods import Fitted, Stage, get_method
 from ..methods.predictors import get_predictor_class
@@ -42,7 +53,8 @@ from ..prompts.spec import PVP, load_patterns, load_verbalizers, make_pvps, save
 from ..utils.io import atomic_directory, atomic_write_json, recover_directory
 from ..utils.jsonio import read_json
 from ..utils.versions import package_versions
-from .manifest import refuse_pickle, verify_manifest, write_manifest
+from .inputs import label_key
+from .manifest import MANIFEST_FILE, read_manifest, refuse_pickle, verify_manifest, write_manifest
 from .modelcard import CARD_FILE, model_card
 
 FORMAT_VERSION = 3
@@ -50,6 +62,16 @@ FORMAT_VERSION = 3
 #: which it upgrades on load (:func:`_upgrade_format_2`)
 READABLE_VERSIONS = (2, 3)
 CONFIG_FILE = "pet_config.json"
+#: what a save writes at the top of the folder (every predictor kind pet ships): a folder without a
+#: readable manifest may be replaced only when it holds nothing else
+SAVED_NAMES = frozenset({CONFIG_FILE, MANIFEST_FILE, CARD_FILE, "patterns.json", "verbalizers.json", "training_log.jsonl",
+                         "metrics.json", "models", "adapters", "soft_prompts", "model", "setfit"})
+_RESAVE = "fix: re-save the folder with `pet train --output DIR --overwrite` (or PetClassifier.save)"
+#: the predictor kinds pet ships whose spec :func:`check_predictor_spec` checks: prompt predictors
+#: (members, weights, priors, max_length, batch_size) and the others (batch_size); a plugin's
+#: predictor checks its own spec in its ``load``
+PROMPT_KINDS = frozenset({"prompt-ensemble", "demonstration-ensemble"})
+OTHER_KINDS = frozenset({"sequence-classifier", "setfit"})
 
 
 @dataclass
@@ -75,6 +97,134 @@ def _json(x: Any) -> Any:
     return json.loads(json.dumps(x, default=str))
 
 
+def _unexpected_entry(d: Path) -> str | None:
+    """The first entry below ``d`` (relative path; a folder with a trailing ``/``) that a save
+    does not write, or None when ``d`` holds only what a save writes."""
+    try:
+        listed = set(read_manifest(d))
+    except ModelError:  # no or no readable manifest: only the names a save writes at the top
+        listed = None
+    if listed is None:
+        for c in sorted(d.iterdir(), key=lambda c: c.name):
+            if c.name not in SAVED_NAMES or c.is_symlink():
+                return c.name + ("/" if c.is_dir() and not c.is_symlink() else "")
+        return None
+    allowed = listed | {MANIFEST_FILE, CARD_FILE}
+    parents = {"/".join(rel.split("/")[:i]) for rel in allowed for i in range(1, rel.count("/") + 1)}
+    for dirpath, dirnames, filenames in os.walk(d):
+        base = Path(dirpath).relative_to(d).as_posix()
+        dirnames.sort()
+        for name in sorted(filenames) + list(dirnames):
+            rel = name if base == "." else f"{base}/{name}"
+            p = Path(dirpath) / name
+            if p.is_dir() and not p.is_symlink():
+                if rel not in parents:  # a folder of the user's, or one no listed file is in
+                    return rel + "/"
+            elif rel not in allowed or p.is_symlink():
+                return rel
+    return None
+
+
+def check_replaceable(path: str | Path) -> None:
+    """Refuse (one-line ``UsageError``) to replace an existing saved folder that holds anything a
+    save does not write (see the module doc): replacing it would delete the user's file. Call it
+    before long work too (``pet train --output DIR --overwrite``). A missing or empty folder, or
+    one without ``pet_config.json`` (refused by :func:`pet.utils.io.check_output_folder` as not a
+    saved folder), passes."""
+    d = Path(path)
+    if d.is_symlink() or not d.is_dir() or not (d / CONFIG_FILE).is_file():
+        return
+    extra = _unexpected_entry(d)
+    if extra is not None:
+        raise UsageError(f"{d}: holds {extra}, which a saved classifier folder does not, and replacing the folder would delete it; "
+                         "fix: move it out of the folder, or save to another path")
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _positive_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+
+def check_predictor_spec(spec: dict, labels: Sequence[str], where: str) -> None:
+    """The values of ``$.predictor`` that predicting uses without another check, checked when a
+    folder is loaded (a folder from someone else is input too): ``max_length`` and
+    ``batch_size`` positive integers (or null where the predictor has a default),
+    ``weights`` one non-negative number per member with a positive sum (or null: equal weights),
+    ``priors`` one list of ``len(labels)`` finite numbers (log-probabilities) per member (or
+    null). One-line ``ModelError`` naming the JSON path. Only the kinds pet ships are checked
+    (:data:`PROMPT_KINDS`, :data:`OTHER_KINDS`): a plugin's spec is its own."""
+    def bad(field: str, what: str) -> ModelError:
+        return ModelError(f"{where}: $.predictor.{field}: {what}; {_RESAVE}")
+
+    kind = spec.get("kind")
+    if kind not in PROMPT_KINDS | OTHER_KINDS:
+        return
+    for key in ("max_length", "batch_size") if kind in PROMPT_KINDS else ("batch_size",):
+        if spec.get(key) is not None and not _positive_int(spec[key]):
+            raise bad(key, f"{spec[key]!r:.40} is not a positive integer")
+    if kind in PROMPT_KINDS and "batch_size" in spec and spec["batch_size"] is None:  # no default there: int(None)
+        raise bad("batch_size", "null is not a positive integer")
+    if kind not in PROMPT_KINDS:
+        return
+    members = spec.get("members")
+    n = len(members) if isinstance(members, list) else None
+    weights = spec.get("weights")
+    if weights is not None:
+        if not isinstance(weights, list) or (n is not None and len(weights) != n):
+            raise bad("weights", f"{weights!r:.60} is not a list of {n} non-negative numbers (one per member) with a positive sum"
+                      if n is not None else f"{weights!r:.60} is not a list of non-negative numbers")
+        for i, w in enumerate(weights):
+            if not _number(w) or w < 0:
+                raise bad(f"weights[{i}]", f"{w!r} is not a non-negative number")
+        if weights and sum(weights) <= 0:
+            raise bad("weights", f"{weights!r} sum to 0, and ensemble weights need a positive sum")
+    priors = spec.get("priors")
+    if priors is not None:
+        if not isinstance(priors, list) or (n is not None and len(priors) != n):
+            raise bad("priors", f"{priors!r:.60} is not a list of {n if n is not None else 'per-member'} priors "
+                      f"(one per member, each a list of {len(labels)} log-probabilities)")
+        for i, prior in enumerate(priors):
+            if not isinstance(prior, list) or len(prior) != len(labels):
+                raise bad(f"priors[{i}]", f"{prior!r:.60} is not a list of {len(labels)} log-probabilities (one per label)")
+            for j, v in enumerate(prior):
+                if not _number(v):
+                    raise bad(f"priors[{i}][{j}]", f"{v!r} is not a finite number")
+    for i, mem in enumerate(members if n else []):
+        soft = mem.get("soft_prompt") if isinstance(mem, dict) else None
+        if isinstance(soft, dict) and soft.get("max_length") is not None and not _positive_int(soft["max_length"]):
+            raise bad(f"members[{i}].soft_prompt.max_length", f"{soft['max_length']!r} is not a positive integer")
+    demo = spec.get("demonstrations")
+    if kind == "demonstration-ensemble" and isinstance(demo, dict):
+        _check_demonstrations(demo, bad, where)
+
+
+def _check_demonstrations(demo: dict, bad, where: str) -> None:
+    """``$.predictor.demonstrations`` of a demonstration-ensemble: the sampling options (typed as
+    the method's ``demo_*`` options are) and the pool of labelled examples."""
+    from ..prompts.demonstrations import DemoConfig
+
+    keys = DemoConfig.keys()
+    missing = [k for k in keys if k not in demo]
+    if missing:
+        raise bad("demonstrations", f"'{missing[0]}' missing")
+    try:
+        DemoConfig.from_dict({k: demo[k] for k in keys}, where=f"{where}: $.predictor.demonstrations")
+    except ConfigError as e:  # the option's own fix is for a user's option, not for a saved folder
+        raise ModelError(f"{str(e).partition('; fix: ')[0]}; {_RESAVE}") from None
+    pool = demo.get("pool", [])
+    if not isinstance(pool, list):
+        raise bad("demonstrations.pool", "not a list of examples")
+    for i, e in enumerate(pool):
+        fields = e.get("fields") if isinstance(e, dict) else None
+        if not isinstance(fields, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items()):
+            raise bad(f"demonstrations.pool[{i}].fields", "not an object of text fields")
+        if not isinstance(e.get("label"), (str, type(None))) or not isinstance(e.get("guid", ""), str):
+            raise bad(f"demonstrations.pool[{i}]", "'label' and 'guid' must be strings")
+
+
 def save_folder(path: str | Path, fitted: Fitted, label_values: Sequence[Any], *, label_names: Sequence[str] | None = None,
                 model: str | None = None, train_data: dict | None = None, metrics: Sequence[dict] | None = None,
                 repo_id: str | None = None, card: dict | None = None, overwrite: bool = False) -> Path:
@@ -84,6 +234,8 @@ def save_folder(path: str | Path, fitted: Fitted, label_values: Sequence[Any], *
     f = fitted
     final = Path(path)
     names = [str(n) for n in label_names] if label_names is not None else [str(v) for v in label_values]
+    if overwrite:
+        check_replaceable(final)
     with atomic_directory(final, overwrite=overwrite, marker=CONFIG_FILE, what="saved model folder") as d:
         stage = f.stage()
         if hasattr(stage.predictor, "label_names"):
@@ -120,6 +272,8 @@ def save_folder(path: str | Path, fitted: Fitted, label_values: Sequence[Any], *
         card_metrics = _json(list(metrics)) if metrics is not None else None
         (d / CARD_FILE).write_text(model_card(_json(meta), pvps, card_metrics, repo_id=repo_id, folder=final, card=card), encoding="utf-8")
         write_manifest(d)  # last: every file loading reads (the card is not one of them)
+        if overwrite:  # again just before the swap: a file added to the old folder while saving is kept too
+            check_replaceable(final)
     return final
 
 
@@ -177,7 +331,12 @@ def load_folder(path: str | Path, device: str | None = None) -> SavedFolder:
     meta = _read_config(d)
     where = str(d / CONFIG_FILE)
     options = get_method(meta["method"]).make_options(meta["options"], where=f"{where}: $.options")
+    if not isinstance(meta["labels"], list) or not meta["labels"]:
+        raise ModelError(f"{where}: $.labels: not a non-empty list of labels; {_RESAVE}")
     labels = [str(x) for x in meta["labels"]]
+    dup = next((lab for i, lab in enumerate(labels) if lab in labels[:i]), None)
+    if dup is not None:
+        raise ModelError(f"{where}: $.labels: '{dup}' is listed twice; {_RESAVE}")
     names = meta.get("label_names")
     if names is not None and (not isinstance(names, list) or len(names) != len(labels)):
         raise ModelError(f"{where}: $.label_names must be a list of {len(labels)} names; fix: re-save the classifier")
@@ -185,12 +344,22 @@ def load_folder(path: str | Path, device: str | None = None) -> SavedFolder:
     if meta["format_version"] == 2:
         meta = _upgrade_format_2(meta, pvps)
     spec = meta["predictor"]
-    predictor = get_predictor_class(spec.get("kind"), where).load(spec, d, device=device)
+    predictor_class = get_predictor_class(spec.get("kind"), where)
+    check_predictor_spec(spec, labels, where)
+    predictor = predictor_class.load(spec, d, device=device)
     if [str(x) for x in predictor.labels] != labels:
         raise ModelError(f"{where}: $.labels {labels} disagree with the saved predictor's {list(predictor.labels)}; fix: re-save the classifier")
     values = meta.get("label_values") or labels
-    if len(values) != len(labels):
-        raise ModelError(f"{where}: $.label_values has {len(values)} entries for {len(labels)} labels; fix: re-save the classifier")
+    if not isinstance(values, list) or len(values) != len(labels):
+        n = len(values) if isinstance(values, list) else "no list of"
+        raise ModelError(f"{where}: $.label_values has {n} entries for {len(labels)} labels; fix: re-save the classifier")
+    for v in values:
+        if not isinstance(v, (str, int, float)) or (isinstance(v, float) and not math.isfinite(v)):
+            raise ModelError(f"{where}: $.label_values: {v!r:.40} is not a label value; {_RESAVE}")
+    keys = [label_key(v) for v in values]
+    dup = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+    if dup is not None:
+        raise ModelError(f"{where}: $.label_values: '{dup}' is listed twice; {_RESAVE}")
     name, _, pvp = str(meta["final_stage"]).partition("[")
     stage = Stage(name, predictor, pvp=pvp.rstrip("]").split("]#")[0] or None)
     fitted = Fitted(meta["method"], labels, options, [stage], stage.key, pvps=pvps, model=meta["model"])

@@ -78,13 +78,14 @@ def as_examples(X: Any, y: Sequence[Any] | None = None) -> list[Example]:
     rows = _rows(X)
     keys = None
     if y is not None:
-        keys = [None if v is None else label_key(v) for v in _labels_list(y)]
+        keys = [None if v is None else label_key(v) for v in labels_list(y)]
         if len(keys) != len(rows):
             raise DataError(f"{len(rows)} inputs but {len(keys)} labels; fix: pass one label per input")
     return [_example(i, x, keys[i] if keys is not None else None) for i, x in enumerate(rows)]
 
 
-def _labels_list(y: Any) -> list:
+def labels_list(y: Any) -> list:
+    """``y`` (a list, Series, 1-D or ``(n, 1)`` array) as a list of plain Python values."""
     if hasattr(y, "to_numpy"):
         y = y.to_numpy()
     arr = np.asarray(y, dtype=object) if not isinstance(y, np.ndarray) else y

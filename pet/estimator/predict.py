@@ -5,7 +5,11 @@ Each output row: the carried input columns (``example.meta["columns"]``, see
 :func:`pet.data.stream.iter_chunks`), then ``label`` (the predicted label) and the
 probabilities — a ``probabilities`` object ``{label: p}`` in JSONL, one ``p_<label>`` column per
 label in CSV/TSV. An input column whose name is taken by a prediction column is written as
-``input_<name>`` (a labelled file's gold ``label`` becomes ``input_label``).
+``input_<name>`` (a labelled file's gold ``label`` becomes ``input_label``). When the input
+already has a column of that name too (``label`` and ``input_label``), nothing is renamed
+further: ``pet predict`` stops with a one-line error naming both columns (and writes nothing),
+because a name pet made up (``input_label_2``…) could differ from row to row in a JSONL file and
+would be one more name to guess; rename a column in the input, or leave one out with ``--keep``.
 """
 
 from __future__ import annotations
@@ -43,7 +47,19 @@ def predict_stream(
 
 
 def _carried(ex: Example, taken: set[str]) -> dict[str, Any]:
-    return {(f"input_{k}" if k in taken else k): v for k, v in ex.meta.get("columns", {}).items()}
+    """The input columns ``ex`` carries, those named like a prediction column renamed
+    ``input_<name>``; a one-line error when that name is an input column too (see the module doc)."""
+    columns = ex.meta.get("columns", {})
+    out: dict[str, Any] = {}
+    for k, v in columns.items():
+        name = k
+        if k in taken:
+            name = f"input_{k}"
+            if name in columns:
+                raise UsageError(f"--input column '{k}' would be written as '{name}' (the output's '{k}' is the prediction), but the input "
+                                 f"also has a column '{name}'; fix: rename one of the two columns in the input, or leave one out with --keep")
+        out[name] = v
+    return out
 
 
 def _flat(v: Any) -> Any:
