@@ -141,9 +141,9 @@ def test_hostile_spec_json(capsys, files, content, needle):
     hostile = tmp / "hostile.json"
     hostile.write_text(content)
     user_error(capsys, zs(csv, pats, hostile), "hostile.json", needle)
-    rc = main(["validate", str(hostile)])  # validate reports it as a problem line, exit 2 (bad input)
+    rc = main(["validate", str(hostile)])  # validate reports it as one error line on stderr, exit 2 (bad input)
     out, err = capsys.readouterr()
-    assert rc == 2 and needle in out and len(out.strip().splitlines()) == 1 and not err
+    assert rc == 2 and needle in err and len(err.strip().splitlines()) == 1 and not out
 
 
 # ----------------------------------------------------------------------------- specs: experiment files

@@ -109,9 +109,9 @@ def test_validate_command(own, capsys, tmp_path):
     assert code == 0 and out.count(": ok") == 2
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"verbalizers": [{"id": "v", "labels": {"0": []}}, {"id": "v", "labels": {"0": ["x"]}}]}))
-    code, out, _ = run(["validate", str(bad)], capsys)
+    code, out, err = run(["validate", str(bad)], capsys)
     assert code == 2  # bad input (README: 2), not an internal error
-    assert "$.verbalizers[0].labels.0" in out and "duplicate id 'v'" in out
+    assert not out and "$.verbalizers[0].labels.0" in err and "duplicate id 'v'" in err  # problems on stderr, like every command
 
 
 def test_shipped_files_validate(capsys):

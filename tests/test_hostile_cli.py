@@ -224,8 +224,8 @@ def test_train_table_has_a_name_for_every_column():
 def test_validate_bad_input_exits_2(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"patterns": [{"id": "p", "template": "no mask {text_a}"}]}))
-    code, out, _ = run(["validate", bad], capsys)
-    assert code == 2 and "bad.json" in out
+    code, out, err = run(["validate", bad], capsys)
+    assert code == 2 and "bad.json" in err and not out
 
 
 def test_zero_shot_one_pvp_is_singular():

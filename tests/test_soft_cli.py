@@ -49,8 +49,8 @@ def own_data(tmp_path):
     test = tmp_path / "test.csv"
     with test.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["review", "stars"])
-        w.writerows(zip(TEXTS[:6], Y[:6]))
+        w.writerow(["review", "stars"])  # texts not in reviews.csv (test rows equal to a training text are dropped)
+        w.writerows(zip(["good show", "bad show", "good time", "bad time", "really good", "really bad"], Y[:6]))
     pat = tmp_path / "patterns.json"
     pat.write_text(json.dumps({"patterns": [
         {"id": "it-was", "template": "{text_a} It was {mask}."},

@@ -120,7 +120,7 @@ def test_verbalizer_checks_labels():
         pvp.check_labels(["0", "1", "2"])
     with pytest.raises(SpecError, match=r"label\(s\) \['1'\] are not labels of data"):
         pvp.check_labels(["0"])
-    with pytest.raises(SpecError, match="non-empty"):
+    with pytest.raises(SpecError, match=r"verbalizer 'v': labels\.0: has no words; fix:"):
         Verbalizer("v", {"0": []})
 
 

@@ -4,6 +4,7 @@ verbalizer file with each word's score and the procedure in its ``source`` field
 from __future__ import annotations
 
 import argparse
+import sys
 
 from . import add_model_args, add_run_args, help_text, require_model, start_run
 from .args import positive_int, seed
@@ -33,13 +34,13 @@ def register(sub) -> None:
     p.add_argument("--pattern", required=True, help="id of the pattern to search label words for")
     p.add_argument("--patterns", help="pattern JSON file (default: the task's; required with --data)")
     p.add_argument("--method", choices=["lmbff", "petal"], default="lmbff", help="search criterion (default lmbff)")
-    p.add_argument("--words-per-label", type=positive_int, default=1, help="label words per label (default 1)")
+    p.add_argument("--words-per-label", type=positive_int, default=1, help="label words per label, at most --candidates (default 1)")
     p.add_argument("--candidates", type=positive_int, default=100, help="candidate words per label (default 100)")
     p.add_argument("--beam", type=positive_int, default=100, help="assignments kept while growing them (lmbff, default 100)")
     p.add_argument("--rerank", type=positive_int, default=10, help="best assignments re-ranked on dev / by cross-validation (lmbff, default 10)")
     p.add_argument("--folds", type=positive_int, default=4, help="cross-validation folds when there is no dev data (default 4)")
     p.add_argument("--add-words", nargs="+", default=[], help="extra candidate words (multi-token words are scored with several masks)")
-    p.add_argument("--id", dest="verbalizer_id", help="id of the written verbalizer (default search-METHOD)")
+    p.add_argument("--id", dest="verbalizer_id", help="id of the written verbalizer: no ':' or spaces (default search-METHOD)")
     p.add_argument("--max-length", type=positive_int, default=None, help="token limit (default: the task's)")
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--output", required=True, help="verbalizer JSON file to write")
@@ -53,11 +54,13 @@ def run(args: argparse.Namespace) -> int:
     from ..data.hub import is_hf
     from ..data.stream import Source
     from ..errors import ConfigError
-    from ..evaluation.search import search_for_data, search_for_task
+    from ..evaluation.search import check_verbalizer_id, check_words_per_label, search_for_data, search_for_task
     from ..utils.io import check_output_file
 
     if bool(args.task) == bool(args.data):
-        raise ConfigError("pass exactly one of --task NAME or --data FILE")
+        raise ConfigError("pass exactly one of --task NAME or --data FILE; fix: e.g. --task sst2, or --data FILE --text-field COLUMN --label-field COLUMN")
+    check_verbalizer_id(args.verbalizer_id, "--id")
+    check_words_per_label(args.words_per_label, args.candidates, ("--words-per-label", "--candidates"))
     check_output_file(args.output, [None if is_hf(args.data) else args.data, args.patterns, args.model])
     if args.split and not is_hf(args.data):
         raise ConfigError("--split picks a split of an hf: --data; fix: drop --split, or give --data hf:NAME")
@@ -77,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
                                  patterns=args.patterns, **kw)
         task = args.task
     result.save(args.output, task=task)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     print(format_result(result))
     print(f"wrote {args.output}")
     return 0

@@ -24,7 +24,7 @@ from ..data.rundata import own_run_data, task_run_data
 from ..data.stream import Source
 from ..errors import ConfigError, UsageError
 from ..estimator.classifier import PetClassifier
-from ..estimator.folder import CONFIG_FILE
+from ..estimator.folder import CONFIG_FILE, check_replaceable
 from ..evaluation.evaluator import fit_evaluate
 from ..methods import available_methods, get_method
 from ..methods.prompt_ft import select_pvps
@@ -124,6 +124,8 @@ def cmd_train(args) -> int:
     check_output_not_input(out, [x for x in (a.data, a.test, a.unlabelled) if not is_hf(x)] + [a.patterns, a.verbalizers, task_file, a.model])
     if out is not None:
         check_output_folder(out, a.overwrite, CONFIG_FILE, "saved model folder")
+        if a.overwrite and out.is_dir():
+            check_replaceable(out)  # before training: a folder holding files a save does not write is never replaced
     if a.split and not is_hf(a.data):
         raise ConfigError("--split picks a split of an hf: --data; fix: drop --split, or give --data hf:NAME")
     pool = a.unlabelled_size if a.unlabelled_size is not None else (DEFAULT_POOL if m.needs_unlabelled(options) else 0)
@@ -134,6 +136,8 @@ def cmd_train(args) -> int:
         fields = {"text_a": a.text_field, **({"text_b": a.text_b_field} if a.text_b_field else {})}
         run = own_run_data(Source(a.data, a.split, "train"), fields, a.label_field, k=a.shots, seed=a.seed, patterns=a.patterns, verbalizers=a.verbalizers,
                            pvps=a.pvps, test=a.test, unlabelled=a.unlabelled, unlabelled_size=pool or None, needs_labelled=m.needs_labelled)
+    for note in run.notes:
+        print(f"note: {note}", file=sys.stderr)
     if getattr(options, "eval_every", None) is not None and not run.dev:
         raise UsageError(f"--eval-every {options.eval_every}: keeping the best checkpoint needs a labelled dev set, and this run has none "
                          "(only a --task with dev files gives one); fix: drop --eval-every")

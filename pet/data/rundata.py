@@ -11,6 +11,7 @@ split (or K per class drawn from a user's own file), its unlabelled pool, its te
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,9 @@ class RunData:
     unlabelled: list[Example] = field(default_factory=list)
     k: int | None = None
     seed: int = 13
+    #: what the user should know about how the data was assembled (``pet train`` prints each as
+    #: ``note: …``), e.g. test rows dropped because they are training examples
+    notes: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         return (f"{self.task.name}: {len(self.train)} train, {len(self.dev)} dev, {len(self.test)} test, "
@@ -103,10 +107,14 @@ def own_run_data(
     """K per class drawn (seeded) from a user's labelled file or ``hf:`` dataset (its ``train``
     split unless a :class:`Source` names another); the rest (or ``test``: a file, or an ``hf:``
     dataset's ``test`` split) is the test set; ``unlabelled`` is optional text (same columns).
+    A ``test`` that is the labelled source itself is refused; its rows with the same text as a
+    drawn training example are dropped, with a note in ``RunData.notes``.
     ``k=0`` (no labelled examples) is for a method whose ``needs_labelled`` trait is False."""
     check_shots(k, needs_labelled)
     if (patterns is None) != (verbalizers is None):
         raise ConfigError("own data needs both --patterns FILE and --verbalizers FILE (or neither, for cls-ft); fix: pass both")
+    if test is not None:
+        _check_not_same_source(data, test)
     chosen: list[PVP] = []
     labels = None
     if patterns is not None:
@@ -114,8 +122,50 @@ def own_run_data(
         labels = chosen[0].verbalizer.label_ids
     spec, examples = own_data_task(data, text_fields, label_field, labels=labels)
     train, rest = sample_k_per_class(examples, spec.label_ids, k, seed, str(data))
-    test_examples = read_own(test, text_fields, label_field, labels=spec.label_ids, default_split="test") if test is not None else rest
+    notes: list[str] = []
+    if test is None:
+        test_examples = rest
+    else:
+        test_examples = read_own(test, text_fields, label_field, labels=spec.label_ids, default_split="test")
+        test_examples, dropped = drop_training_texts(test_examples, train)
+        if dropped and not test_examples:
+            raise DataError(f"{test}: every test example is also one of the {len(train)} training examples drawn from {data}; "
+                            "fix: give a test file that does not repeat the training data, or drop --test (the examples not drawn are then tested)")
+        if dropped:
+            notes.append(f"{test}: {dropped} test example{'s' if dropped != 1 else ''} with the same text as a training example drawn "
+                         f"from {data} {'were' if dropped != 1 else 'was'} dropped; {len(test_examples)} are tested")
     if not test_examples:
         raise DataError(f"{data}: no examples left for testing after drawing {k} per class; fix: pass --test FILE or a smaller --shots")
     unl = read_own(unlabelled, text_fields, None)[:unlabelled_size] if unlabelled is not None else []
-    return RunData(spec, train, test_examples, chosen, [], unl, k, seed)
+    return RunData(spec, train, test_examples, chosen, [], unl, k, seed, notes)
+
+
+def _text_key(e: Example) -> tuple:
+    return tuple(sorted(e.fields.items()))
+
+
+def drop_training_texts(test: Sequence[Example], train: Sequence[Example]) -> tuple[list[Example], int]:
+    """``test`` without the examples whose text fields equal a training example's (whatever
+    their label: the model has seen that text), and how many were dropped. Dropping rather than
+    refusing: a test file that shares a few texts with the labelled file is common (duplicates
+    in a corpus, a test file cut from the same pool) and the rest of it is still a fair test."""
+    seen = {_text_key(e) for e in train}
+    kept = [e for e in test if _text_key(e) not in seen]
+    return kept, len(test) - len(kept)
+
+
+def _check_not_same_source(data: str | Path | Source, test: str | Path | Source) -> None:
+    """Refuse a test source that is the labelled source itself: the same file (also through a
+    symlink or hard link), or the same ``hf:`` dataset split."""
+    d, t = Source.of(data, default_split="train"), Source.of(test, default_split="test")
+    if d.is_hf or t.is_hf:
+        same = d.is_hf and t.is_hf and d.spec == t.spec and d.describe() == t.describe()
+    else:
+        try:
+            same = os.path.samefile(d.spec, t.spec)
+        except OSError:  # a missing file: the reader says so
+            same = False
+    if same:
+        also = "" if d.spec == t.spec else f" ({t.spec} is the same file as {d.spec})"
+        raise DataError(f"--test {t.describe() if t.is_hf else t.spec}: it is the labelled data itself{also}, so the training examples "
+                        "would be tested; fix: drop --test (the examples not drawn for training are then tested) or give a separate test file")

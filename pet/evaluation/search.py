@@ -51,6 +51,9 @@ class SearchResult:
     scores: dict[str, dict[str, float]]  # label -> word -> criterion score
     procedure: dict
     ranking: list[dict] = field(default_factory=list)  # re-ranked assignments, best first
+    #: what the user should know about the result (``pet search-verbalizer`` prints each as
+    #: ``note: …``), e.g. a label that got fewer words than asked for
+    notes: list[str] = field(default_factory=list)
 
     def save(self, path: str | Path, task: str | None = None) -> Path:
         save_verbalizers(path, [self.verbalizer], task=task)
@@ -221,6 +224,32 @@ def _check_search_args(method: str, **counts: int) -> None:
     for name, v in counts.items():
         if int(v) < 1:
             raise ConfigError(f"{name} {v}: must be at least 1; fix: pass a positive number")
+    check_words_per_label(counts["words_per_label"], counts["candidates"])
+
+
+def check_words_per_label(words_per_label: int, candidates: int, names: tuple[str, str] = ("words_per_label", "candidates")) -> None:
+    """A label's words are picked from its candidates, so it cannot get more words than that:
+    refused rather than silently written with fewer words for some labels."""
+    if int(words_per_label) > int(candidates):
+        w, c = names
+        raise ConfigError(f"{w} {words_per_label} is more than {c} {candidates}: a label's words are chosen among its candidates; "
+                          f"fix: raise {c} to at least {words_per_label}, or lower {w}")
+
+
+def check_verbalizer_id(verbalizer_id: str | None, where: str = "verbalizer_id") -> None:
+    """``None`` (the default id) or an id the verbalizer schema accepts (the rule is read from it,
+    so a written file passes ``pet validate``): non-empty, no ``:`` (it separates pattern and
+    verbalizer in a PVP id) and no whitespace."""
+    import re
+
+    from ..prompts.spec import _schema
+
+    if verbalizer_id is None:
+        return
+    rule = _schema("verbalizers")["properties"]["verbalizers"]["items"]["properties"]["id"]["pattern"]
+    if not isinstance(verbalizer_id, str) or not re.search(rule, verbalizer_id):
+        raise ConfigError(f"{where} {verbalizer_id!r}: a verbalizer id must be non-empty, without ':' (it separates pattern and "
+                          f"verbalizer in PVP ids) or whitespace; fix: e.g. {where} my-words")
 
 
 def cv_rerank_scores(lp: np.ndarray, y: np.ndarray, train: Sequence[Example], assignments: Sequence[tuple[int, ...]],
@@ -338,6 +367,7 @@ def search_verbalizer(
     from ..models.prompt_model import PromptModel
 
     _check_search_args(method, words_per_label=words_per_label, candidates=candidates, beam=beam, rerank=rerank)
+    check_verbalizer_id(verbalizer_id)
     labels = [str(x) for x in labels]
     train, dev = list(train), list(dev)
     if not train:
@@ -366,9 +396,12 @@ def search_verbalizer(
     procedure["score"] = choice.score_name
     scores = {labels[c]: {words[w]: round(float(choice.score[c][w]), 4) for w in choice.chosen[c]} for c in range(len(labels))}
     desc = _describe(method, pattern, procedure, scores, choice.ranking, choice.score_name)
-    verbalizer = Verbalizer(verbalizer_id or f"search-{method}", {labels[c]: [words[w] for w in choice.chosen[c]] for c in range(len(labels))},
-                            source=desc)
-    return SearchResult(verbalizer, scores, procedure, choice.ranking)
+    verbalizer = Verbalizer(f"search-{method}" if verbalizer_id is None else verbalizer_id,
+                            {labels[c]: [words[w] for w in choice.chosen[c]] for c in range(len(labels))}, source=desc)
+    short = {labels[c]: len(choice.chosen[c]) for c in range(len(labels)) if len(choice.chosen[c]) < words_per_label}
+    notes = [f"{words_per_label} words per label were asked for, but " + ", ".join(f"label '{lab}' got {n}" for lab, n in short.items())
+             + f": its other candidates among the top {k} are taken by other labels; raise the candidates for more"] if short else []
+    return SearchResult(verbalizer, scores, procedure, choice.ranking, notes)
 
 
 def search_for_task(

@@ -25,7 +25,8 @@ def ensemble(log_probs: Sequence[np.ndarray], weights: Sequence[float] | None = 
     if w.shape != (len(stack),) or (w < 0).any() or w.sum() <= 0:
         from ..errors import ConfigError
 
-        raise ConfigError(f"ensemble weights must be {len(stack)} non-negative numbers with a positive sum")
+        raise ConfigError(f"ensemble weights must be {len(stack)} non-negative numbers with a positive sum; "
+                          "fix: pass one non-negative weight per PVP, with a positive sum")
     return normalize(np.tensordot(w / w.sum(), stack, axes=1))
 
 

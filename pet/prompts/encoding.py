@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterator, Sequence
 
 import torch
@@ -270,7 +271,7 @@ class PVPEncoder:
         fixed += sum(len(p[1][0]) for p in self._plan if p[0] == "segment")
         if fixed >= max_length:
             raise SpecError(
-                f"pattern '{pvp.pattern.id}': its template alone needs {fixed} tokens but max_length is "
+                f"{pvp.pattern.where}: its template alone needs {fixed} tokens but max_length is "
                 f"{max_length}; fix: shorten the template or raise max_length"
             )
         self._budget = max_length - fixed
@@ -508,11 +509,30 @@ def iter_batches(
 # ----------------------------------------------------------------------------- inspection
 
 
+def check_tokenizer_path(name: str) -> None:
+    """One-line errors for the two local paths the hub loader would misreport: a folder that
+    does not exist (read as a malformed hub id) and a saved pet classifier (no tokenizer at its
+    top level; its base models' tokenizers are in ``models/<j>/`` or ``model/``)."""
+    from ..utils.paths import looks_like_path
+
+    p = Path(name).expanduser()
+    if looks_like_path(name) and not p.exists():
+        raise ModelError(f"cannot load tokenizer '{name}': no such file or folder; fix: check the path "
+                         "(a Hub tokenizer is named like 'roberta-large' or 'org/name')")
+    if (p / "pet_config.json").is_file():
+        inner = next((q for q in [*sorted(p.glob("models/*")), p / "model"]
+                      if (q / "tokenizer_config.json").is_file() or (q / "tokenizer.json").is_file()), None)
+        use = f"--tokenizer {inner}" if inner is not None else "--tokenizer or --model with the base model it was trained from"
+        raise ModelError(f"'{name}' is a saved pet classifier (it has pet_config.json), not a model or tokenizer folder; "
+                         f"fix: pass {use}, or label data with `pet predict {name}`")
+
+
 def load_tokenizer(name_or_path: str):
     """A tokenizer alone (a folder with no weights is enough), with a one-line error."""
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
+    check_tokenizer_path(str(name_or_path))
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:

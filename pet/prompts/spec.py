@@ -36,6 +36,15 @@ from .truncation import Truncation
 # ----------------------------------------------------------------------------- spec objects
 
 
+def _at(path: str, detail: str, verbalizer_id: str) -> SpecError:
+    """A verbalizer error located at a JSON path below the verbalizer (``.labels.0[1]``): the
+    message names it; a file check (:func:`_check`) puts it after the verbalizer's own path."""
+    e = SpecError(f"verbalizer '{verbalizer_id}': {path.lstrip('.')}: {detail}")
+    e.json_path, e.detail = path, detail
+    return e
+
+
+
 @dataclass
 class Pattern:
     """A cloze template with an id; ``source`` says which paper (or who) wrote it;
@@ -47,6 +56,9 @@ class Pattern:
     source: str | None = None
     description: str | None = None
     truncation: Truncation = field(default_factory=Truncation)
+    #: Where the pattern was read from (``"patterns/sst2.json $.patterns[0]"``), for error
+    #: messages raised later (e.g. by the encoder); not part of the spec.
+    origin: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self.truncation = Truncation.from_spec(self.truncation, f"pattern '{self.id}': truncation")
@@ -55,6 +67,11 @@ class Pattern:
     @cached_property
     def segments(self) -> tuple[Segment, ...]:
         return parse_template(self.template, f"pattern '{self.id}'")
+
+    @property
+    def where(self) -> str:
+        """``pattern 'id'`` plus the file and JSON path it came from, when known."""
+        return f"{self.origin}: pattern '{self.id}'" if self.origin else f"pattern '{self.id}'"
 
     @property
     def fields(self) -> list[str]:
@@ -78,7 +95,8 @@ class Pattern:
         """A new pattern from edited template parts (rendered by the one renderer), keeping
         this pattern's truncation rule: soft-prompt and demonstration variants of a source's
         pattern cut inputs as the source did."""
-        return Pattern(id, render_template(parts), source=source, truncation=self.truncation)
+        origin = f"derived from {self.origin}" if self.origin else None
+        return Pattern(id, render_template(parts), source=source, truncation=self.truncation, origin=origin)
 
 
 @dataclass
@@ -97,12 +115,14 @@ class Verbalizer:
             raise SpecError(f"verbalizer '{self.id}': no labels; fix: map each label id to a list of words")
         self.labels = {str(k): ([v] if isinstance(v, str) else list(v)) for k, v in self.labels.items()}
         for label, words in self.labels.items():
-            if not words or any(not isinstance(w, str) or not w.strip() for w in words):
-                raise SpecError(
-                    f"verbalizer '{self.id}': labels.{label} must be a non-empty list of non-empty words"
-                )
-            if len(set(words)) != len(words):
-                raise SpecError(f"verbalizer '{self.id}': labels.{label} repeats a word; fix: list each word once")
+            if not words:
+                raise _at(f".labels.{label}", "has no words; fix: give the label at least one word", self.id)
+            for j, w in enumerate(words):
+                if not isinstance(w, str) or not w.strip():
+                    what = "is blank (only spaces)" if isinstance(w, str) else f"is a {type(w).__name__}, not a word"
+                    raise _at(f".labels.{label}[{j}]", f"{w!r} {what}; fix: write the label word there, or remove the entry", self.id)
+                if w in words[:j]:
+                    raise _at(f".labels.{label}[{j}]", f"{w!r} is listed twice; fix: list each word once", self.id)
         owner: dict[str, str] = {}
         for label, words in self.labels.items():
             for w in words:
@@ -210,7 +230,8 @@ def _check(path: Path, kind: str) -> tuple[Any, list[str]]:
         try:
             (Pattern if kind == "patterns" else Verbalizer)(**item)
         except SpecError as e:
-            problems.append(f"{path}: $.{kind}[{i}]: {e}")
+            at = getattr(e, "json_path", None)
+            problems.append(f"{path}: $.{kind}[{i}]{at}: {e.detail}" if at else f"{path}: $.{kind}[{i}]: {e}")
     return data, problems
 
 
@@ -241,7 +262,7 @@ def _load(path: str | Path, kind: str) -> list:
         raise SpecError(problems[0] + (f" (and {len(problems) - 1} more; run `pet validate {p}`)" if len(problems) > 1 else ""))
     data = read_json(p)
     if kind == "patterns":
-        return [Pattern(**item) for item in data[kind]]
+        return [Pattern(**item, origin=f"{p} $.patterns[{i}]") for i, item in enumerate(data[kind])]
     return [Verbalizer(**item, origin=f"{p} $.verbalizers[{i}]") for i, item in enumerate(data[kind])]
 
 
@@ -287,7 +308,8 @@ def make_pvps(
     for pid in ids:
         p_id, _, v_id = pid.partition(":")
         if p_id not in pats:
-            raise SpecError(f"PVP '{pid}': unknown pattern '{p_id}'; known: {', '.join(pats)}; "
+            form = "" if ":" in pid else " (a PVP id is PATTERN:VERBALIZER, or a pattern id alone)"
+            raise SpecError(f"PVP '{pid}': unknown pattern '{p_id}'{form}; known: {', '.join(pats)}; "
                             "fix: use one of those ids, or pass --patterns FILE that defines it")
         if v_id and v_id not in verbs:
             raise SpecError(f"PVP '{pid}': unknown verbalizer '{v_id}'; known: {', '.join(verbs)}; "
