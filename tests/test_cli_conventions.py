@@ -163,8 +163,9 @@ def test_stdout_is_the_stream_progress_never_uses():
 
 
 def test_bench_prints_the_reports_provenance_warnings_one_line_each(monkeypatch, tmp_path, capsys):
-    """`pet bench` ends with the report: each provenance warning is one `warning:` line on
-    stderr (not a Python warnings block), and the report path goes to stdout."""
+    """`pet bench` ends with the report: each note and provenance warning is one `note:` /
+    `warning:` line on stderr (not a Python warnings block), as `pet report` prints them, and
+    the report path goes to stdout."""
     import types
     import warnings
 
@@ -177,8 +178,9 @@ def test_bench_prints_the_reports_provenance_warnings_one_line_each(monkeypatch,
     def fake_report(results, references=None, **kw):
         for w in found:
             warnings.warn(w, bench_report.ProvenanceWarning, stacklevel=2)
-        return bench_report.Report(markdown="# report", output=tmp_path / "report", warnings=list(found))
+        return bench_report.Report(markdown="# report", output=tmp_path / "report", warnings=list(found), notes=list(noted))
 
+    noted = ["task sst2: 2 rows of cell abc were left out (score: not a number)"]
     monkeypatch.setattr(driver, "run_experiment", lambda exp, **kw: types.SimpleNamespace(computed=1, already_done=0, results=tmp_path, ok=True))
     monkeypatch.setattr(executors, "make_executor", lambda *a, **kw: None)
     monkeypatch.setattr(bench_report, "build_report", fake_report)
@@ -186,7 +188,7 @@ def test_bench_prints_the_reports_provenance_warnings_one_line_each(monkeypatch,
         warnings.simplefilter("always")
         assert main(["bench", "benchmarks/quick.yaml", "--threads", "1"]) == 0
     out, err = capsys.readouterr()
-    assert err.splitlines() == [f"warning: {w}" for w in found]
+    assert err.splitlines() == [f"note: {n}" for n in noted] + [f"warning: {w}" for w in found]
     assert out.strip() == f"report: {tmp_path / 'report' / 'report.md'}"
     assert main(["bench", "benchmarks/quick.yaml", "--threads", "0"]) == 2  # range-checked like the other commands
     err = capsys.readouterr().err.strip()

@@ -241,3 +241,31 @@ def test_weights_of_a_hub_id_come_from_the_local_cache_or_are_not_recorded(tmp_p
     w = inputs.model_weights("org/cached-model")
     assert w is not None and w.path == str(snap) and w.sha256 == inputs.model_weights(str(snap)).sha256
     assert inputs.model_weights("org/not-cached") is None
+
+
+# ----------------------------------------------------------------------------- report folder checked first
+
+
+def test_a_report_folder_pet_may_not_replace_fails_before_any_cell(fake_env, capsys):
+    """`pet bench` writes <results>/report after the cells: a folder it could not replace (the
+    user's own files in it) or a malformed --references file is an error before the first cell,
+    not after hours of them."""
+    exp = _experiment(fake_env)
+    report = fake_env / "results" / "report"
+    report.mkdir(parents=True)
+    (report / "notes.txt").write_text("mine")
+    rc = main(["bench", str(exp), "--allow-imports", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error: ") and "report" in err[0] and "fix:" in err[0], err
+    assert _log(fake_env) == [] and not (fake_env / "results" / "results.jsonl").exists()
+    assert (report / "notes.txt").read_text() == "mine"
+    bad = fake_env / "refs.csv"
+    bad.write_text('task,method,k,score,source,base_model\nsst2,pet,16,"9\n')
+    (report / "notes.txt").unlink()
+    rc = main(["bench", str(exp), "--allow-imports", "--no-progress", "--references", str(bad)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "refs.csv" in err[0], err
+    assert _log(fake_env) == []
+    # --no-report and --dry-run never write the report, so they do not check it
+    (report / "notes.txt").write_text("mine")
+    assert main(["bench", str(exp), "--allow-imports", "--no-progress", "--dry-run"]) == 0

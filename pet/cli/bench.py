@@ -94,6 +94,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--threads is for the local executor (Ray gives each cell --ray-num-cpus threads); fix: drop --threads")
     # the one threads rule of every command: --threads, else the free cores, capped by OMP_NUM_THREADS
     threads = apply_threads_flag(args.threads) if args.executor == "local" and not args.dry_run else None
+    if not args.dry_run and not args.no_report:  # a report it could not write fails now, not after hours of cells
+        from ..bench.report import check_report_output, load_references, shipped_references
+
+        check_report_output(exp.results_dir(args.results))
+        load_references(args.references or shipped_references())
     executor = None if args.dry_run else make_executor(
         args.executor, address=args.ray_address, num_cpus=args.ray_num_cpus, num_gpus=args.ray_num_gpus, max_retries=args.ray_max_retries,
         threads=threads)
@@ -122,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def write_report(results, references: str | None) -> None:
-    """Write ``<results>/report``; its provenance warnings go to stderr as one line each."""
+    """Write ``<results>/report``; its notes and provenance warnings go to stderr as one line each."""
     import sys
     import warnings
 
@@ -131,6 +136,8 @@ def write_report(results, references: str | None) -> None:
     with warnings.catch_warnings():  # printed below as one line each, not as Python warnings
         warnings.simplefilter("ignore", ProvenanceWarning)
         rep = build_report(results, references=references or shipped_references())
+    for n in rep.notes:
+        print(f"note: {n}", file=sys.stderr)
     for w in rep.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(f"report: {rep.output / 'report.md'}")
