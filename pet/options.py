@@ -29,7 +29,8 @@ import typing
 from dataclasses import MISSING, dataclass
 from typing import Any, Callable, ClassVar, Sequence
 
-from .errors import ConfigError
+from .errors import ConfigError, UsageError
+from .utils.jsonio import parse_json
 
 
 def option(
@@ -272,9 +273,9 @@ def _typed(flag: str, base: type, meta: dict, optional: bool):
 def _json_object(flag: str):
     def convert(text: str) -> dict:
         try:
-            v = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise argparse.ArgumentTypeError(f"{flag}: not JSON ({e.msg}); fix: e.g. {flag} '{{\"steps\": 100}}'") from None
+            v = parse_json(text, flag, UsageError, fix=f"e.g. {flag} '{{\"steps\": 100}}'")
+        except UsageError as e:  # argparse prints it as its own one-line usage error
+            raise argparse.ArgumentTypeError(str(e)) from None
         if not isinstance(v, dict):
             raise argparse.ArgumentTypeError(f"{flag}: must be a JSON object; fix: e.g. {flag} '{{\"steps\": 100}}'")
         return v

@@ -241,3 +241,70 @@ def test_rows_of_a_newer_schema_are_read_with_one_warning(tmp_path, capsys):
 def test_no_schema_warning_for_rows_of_this_pet(store, capsys):
     rep = build_report(store, write=False, resamples=200)
     assert not any("schema" in w for w in rep.warnings)
+
+
+# ----------------------------------------------------------------------------- every JSON reader refuses duplicates
+
+
+def test_example_files_with_duplicate_keys_or_wrong_records_are_one_line(tmp_path):
+    from pet.data.tables import read_examples, write_examples
+    from pet.examples import Example
+
+    p = tmp_path / "train.jsonl"
+    write_examples(p, [Example(fields={"text": "a"}, label="x")])
+    assert read_examples(p)[0].fields == {"text": "a"}
+    p.write_text('{"fields": {"text": "a"}, "label": "x"}\n{"fields": {"text": "b"}, "label": "x", "label": "y"}\n')
+    with pytest.raises(DataError, match=r"train\.jsonl: malformed JSON at line 2 column \d+: \$: duplicate key 'label'"):
+        read_examples(p)
+    p.write_text('{"fields": ["a"]}\n')
+    with pytest.raises(DataError, match=r"train\.jsonl: line 1: not an example record .*fix: regenerate the file"):
+        read_examples(p)
+    p.write_text('[1, 2]\n')
+    with pytest.raises(DataError, match=r"train\.jsonl.*line 1"):
+        read_examples(p)
+
+
+def test_json_option_flags_refuse_duplicate_keys():
+    import argparse
+    from dataclasses import dataclass
+
+    from pet.options import Options, option
+
+    @dataclass
+    class Opts(Options):
+        schedule: dict = option({}, "a mapping")
+
+    parser = argparse.ArgumentParser()
+    Opts.add_arguments(parser)
+    assert parser.parse_args(["--schedule", '{"a": 1}']).schedule == {"a": 1}
+    action = next(a for a in parser._actions if a.dest == "schedule")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"--schedule: malformed JSON .*duplicate key 'a'.*fix:"):
+        action.type('{"a": 1, "a": 2}')
+    with pytest.raises(argparse.ArgumentTypeError, match=r"--schedule: malformed JSON .*fix: e\.g\. --schedule"):
+        action.type('{"a": ')
+
+
+def test_set_values_refuse_duplicate_keys_and_keep_plain_text():
+    from pet.cli.compare_prompts import _value
+
+    assert _value("0.1", "lr=0.1") == 0.1 and _value("adamw", "optimizer=adamw") == "adamw"
+    assert _value('{"a": 1}', 'x={"a": 1}') == {"a": 1}
+    with pytest.raises(ConfigError, match=r"--set x=.*duplicate key 'a'.*fix: keep one of them"):
+        _value('{"a": 1, "a": 2}', 'x={"a": 1, "a": 2}')
+
+
+@pytest.mark.parametrize("meta, said", [
+    ("[1]", "must be a JSON object"),
+    ('{"labels": [], "max_length": 16}', "labels: must be a non-empty list"),
+    ('{"labels": ["a"], "max_length": "16"}', "max_length: must be a whole number"),
+    ('{"labels": ["a"], "labels": ["b"], "max_length": 16}', "duplicate key 'labels'"),
+    ("{", "malformed JSON"),
+])
+def test_a_damaged_sequence_classifier_meta_is_one_model_error(tmp_path, meta, said):
+    from pet.errors import ModelError
+    from pet.models.sequence import META_FILE, SequenceClassifier
+
+    (tmp_path / META_FILE).write_text(meta)
+    with pytest.raises(ModelError, match=said) as e:
+        SequenceClassifier.load(tmp_path)
+    assert str(tmp_path / META_FILE) in str(e.value) and "fix:" in str(e.value)

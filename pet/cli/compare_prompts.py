@@ -17,6 +17,7 @@ from ..bench.report import build_report
 from ..bench.runner import run_experiment
 from ..data import load_task, task_pvps
 from ..errors import ConfigError, SpecError
+from ..utils.jsonio import parse_json
 from ..methods import get_method
 from ..training.loop import TrainConfig
 from ..utils.io import check_output_not_input
@@ -57,11 +58,13 @@ def register(sub) -> None:
     p.set_defaults(func=main)
 
 
-def _value(raw: str):
+def _value(raw: str, item: str):
+    """A --set value: JSON when it parses (a key given twice in an object is refused), else the text."""
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
+        json.loads(raw)
+    except (json.JSONDecodeError, RecursionError, ValueError):
         return raw
+    return parse_json(raw, f"--set {item}", ConfigError, fix="give each key once")
 
 
 def parse_sets(items, methods) -> tuple[dict, dict]:
@@ -74,11 +77,11 @@ def parse_sets(items, methods) -> tuple[dict, dict]:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE or METHOD.KEY=VALUE; fix: e.g. --set prompt-tuning.soft_lr=0.1")
         method, dot, k = key.rpartition(".")
         if dot and method in methods:
-            per.setdefault(method, {})[k] = _value(raw)
+            per.setdefault(method, {})[k] = _value(raw, item)
         elif dot and method:
             raise ConfigError(f"--set {item!r}: '{method}' is not one of the methods run ({', '.join(methods)}); fix: check the name")
         else:
-            common[key] = _value(raw)
+            common[key] = _value(raw, item)
     return per, common
 
 
@@ -130,7 +133,7 @@ def check_sets(items: list[str], methods: list[str], steps: int | None) -> None:
         key, _, raw = item.partition("=")
         method, dot, k = key.rpartition(".")
         if dot and method in methods:
-            get_method(method).make_options({k: _value(raw)}, where=f"--set {item}")
+            get_method(method).make_options({k: _value(raw, item)}, where=f"--set {item}")
             continue
         if key == "steps" and steps is not None:
             raise ConfigError(f"--set {item} and --steps {steps} both give the training steps; fix: give one of them")
@@ -138,7 +141,7 @@ def check_sets(items: list[str], methods: list[str], steps: int | None) -> None:
             raise ConfigError(f"--set {item}: an option without METHOD. goes to the trained methods, and none of "
                               f"{', '.join(methods)} trains; fix: drop it, or write METHOD.{key}={raw}")
         for m in trained:
-            get_method(m).make_options({key: _value(raw)}, where=f"--set {item}" + (f" (for {m})" if len(trained) > 1 else ""))
+            get_method(m).make_options({key: _value(raw, item)}, where=f"--set {item}" + (f" (for {m})" if len(trained) > 1 else ""))
 
 
 def main(args) -> int:

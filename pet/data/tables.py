@@ -16,7 +16,7 @@ import pandas as pd
 from ..errors import DataError
 from ..examples import Example
 from ..utils.io import atomic_write_text
-from ..utils.jsonl import iter_lines, read_jsonl_records
+from ..utils.jsonl import iter_jsonl_records, iter_lines, read_jsonl_records
 from .registry import DATA_ENV, FileSpec, norm_fields
 
 
@@ -301,20 +301,16 @@ def write_examples(path: str | Path, examples: Sequence[Example]) -> str:
 
 
 def read_examples(path: str | Path) -> list[Example]:
-    """Read examples written by ``write_examples``."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: file not found; fix: check the path")
+    """Read examples written by ``write_examples``; a line that is not such a record is a
+    one-line DataError naming the file and the line."""
     out = []
-    with open(p, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                d = json.loads(line)
-                out.append(Example(fields=dict(d["fields"]), label=d.get("label"), guid=d.get("guid", ""), meta=d.get("meta") or {}))
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise DataError(f"{p}: line {n}: not an example record ({e}); fix: regenerate the file") from None
+    for n, d in iter_jsonl_records(path):
+        try:
+            if not isinstance(d.get("fields"), dict):
+                raise ValueError("'fields' must be an object")
+            out.append(Example(fields=dict(d["fields"]), label=d.get("label"), guid=d.get("guid", ""), meta=d.get("meta") or {}))
+        except (TypeError, ValueError, AttributeError) as e:
+            raise DataError(f"{path}: line {n}: not an example record ({type(e).__name__}: {e}); fix: regenerate the file") from None
     return out
 
 

@@ -15,7 +15,6 @@ The optional extra: ``pip install "pet-fewshot[setfit]"``.
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import time
@@ -34,6 +33,7 @@ from ..models.hf import check_max_length, quiet_hf
 from ..models.prompt_model import resolve_device
 from ..options import Options, option
 from ..training.loop import seed_everything
+from ..utils.jsonio import read_json
 from ..utils.paths import resolve_inside
 from .base import FitSetup, Fitted, Stage, register_method
 from .predictors import SPEC_FILE, register_predictor
@@ -209,10 +209,9 @@ def _json_params(params: dict) -> dict:
 
 def _check_modules(d: Path) -> None:
     """``modules.json`` names classes that sentence-transformers imports: only its own may load."""
-    try:
-        modules = json.loads((d / "modules.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ModelError(f"{d / 'modules.json'}: unreadable ({e}); fix: re-save the classifier") from None
+    modules = read_json(d / "modules.json", ModelError)
+    if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
+        raise ModelError(f"{d / 'modules.json'}: must be a list of module objects; fix: re-save the classifier")
     bad = [m.get("type") for m in modules if not str(m.get("type", "")).startswith("sentence_transformers.")]
     if bad:
         raise ModelError(f"{d / 'modules.json'}: module type {bad[0]!r} is not a sentence-transformers module; fix: re-save the classifier")

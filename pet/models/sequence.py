@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModel, AutoModelForSequenceClassification
 
 from ..errors import ModelError
+from ..utils.jsonio import read_json
 from ..examples import Example
 from ..prompts.plain import PAIR_FORMATS, pad_ids, tokenize_plain
 from ..utils.defaults import DEFAULT_EVAL_BATCH_SIZE, DEFAULT_MAX_LENGTH
@@ -217,7 +218,10 @@ class SequenceClassifier(nn.Module):
         device = resolve_device(device)
         if not (d / META_FILE).is_file():
             raise ModelError(f"{d}: not a saved sequence classifier ({META_FILE} missing); fix: point at a folder written by SequenceClassifier.save")
-        meta = json.loads((d / META_FILE).read_text(encoding="utf-8"))
+        meta = read_json(d / META_FILE, ModelError)
+        problem = _meta_problem(meta)
+        if problem:
+            raise ModelError(f"{d / META_FILE}: {problem}; fix: re-save the classifier")
         if meta.get("layout") == "transformers":
             m = cls._from_hf(d, meta)
         else:
@@ -232,3 +236,16 @@ class SequenceClassifier(nn.Module):
             raise ModelError(f"{d / META_FILE}: pair_format '{m.pair_format}' is unknown; fix: use one of {', '.join(PAIR_FORMATS)}")
         m.eval()
         return m.to(resolve_device(device))
+
+
+def _meta_problem(meta) -> str | None:
+    """What makes a saved classifier's metadata unusable (a hand-edited or damaged file), or None."""
+    if not isinstance(meta, dict):
+        return f"must be a JSON object, not {type(meta).__name__}"
+    labels = meta.get("labels")
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        return "labels: must be a non-empty list of strings"
+    n = meta.get("max_length")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        return "max_length: must be a whole number of at least 2"
+    return None
