@@ -252,3 +252,55 @@ def test_prompt_ft_redraws_demonstrations_and_scores_dev_with_every_set(tiny_ber
         assert all(t.fields["demo0__text_a"] in {e.fields["text_a"] for e in train if e.label == "0"} for t in takes)
     assert len(seen["dev_sets"]) == 3 and all([e.label for e in v] == ["1", "0"] for v in seen["dev_sets"])
     assert len({v[0].fields["demo1__text_a"] for v in seen["dev_sets"]} | {v[1].fields["demo0__text_a"] for v in seen["dev_sets"]}) > 1
+
+
+def test_a_saved_st_similarity_encoder_lives_in_the_folder(tiny_bert_dir, sentiment_examples, tmp_path, one_thread):
+    """demo_similarity st:PATH: the sentence encoder is saved inside the classifier's folder and
+    loaded from there (the original may be gone); a folder that names the encoder only by its
+    name, points outside itself, or carries a foreign module class is refused on load."""
+    import json
+    import shutil
+
+    from test_setfit import make_body
+
+    from pet.errors import IntegrityError, ModelError
+    from pet.estimator.manifest import write_manifest
+
+    texts = [e.fields["text_a"] for e in sentiment_examples]
+    y = [int(e.label) for e in sentiment_examples]
+    body = make_body(tmp_path / "st")
+    opts = {"steps": 1, "batch_size": 2, "demonstrations": True, "demo_sets": 2, "demo_similarity": f"st:{body}", "demo_max_length": 96}
+    clf = PetClassifier(tiny_bert_dir, "prompt-ft", task="sst2", pvps=["it-was:great-terrible"], options=opts, max_length=32).fit(texts, y)
+    p = clf.predict_proba(["a fine film", "awful"])
+    clf.save(tmp_path / "m")
+    assert (tmp_path / "m" / "similarity" / "modules.json").is_file()
+    shutil.rmtree(tmp_path / "st")  # the encoder the classifier was made with is gone
+    back = PetClassifier.load(tmp_path / "m")
+    np.testing.assert_allclose(back.predict_proba(["a fine film", "awful"]), p, atol=1e-6)
+
+    spec_file = tmp_path / "m" / "pet_config.json"
+    good = spec_file.read_text()
+
+    def with_demo(**patch):
+        spec = json.loads(good)
+        demo = spec["predictor"]["demonstrations"]
+        for k, v in patch.items():
+            if v is None:
+                demo.pop(k)
+            else:
+                demo[k] = v
+        spec_file.write_text(json.dumps(spec))
+        write_manifest(tmp_path / "m")
+
+    with_demo(similarity_path=None)  # a folder naming the encoder only: loading it would read outside the folder
+    with pytest.raises(ModelError, match=r"saved without its encoder.*fix: re-save"):
+        PetClassifier.load(tmp_path / "m")
+    with_demo(similarity_path="../st")
+    with pytest.raises((ModelError, IntegrityError), match=r"similarity_path"):
+        PetClassifier.load(tmp_path / "m")
+    with_demo()
+    modules = tmp_path / "m" / "similarity" / "modules.json"
+    modules.write_text(json.dumps([{"idx": 0, "name": "0", "path": "", "type": "os.system"}]))
+    write_manifest(tmp_path / "m")
+    with pytest.raises(ModelError, match="'os.system' is not a sentence-transformers module"):
+        PetClassifier.load(tmp_path / "m")

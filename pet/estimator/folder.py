@@ -65,7 +65,7 @@ CONFIG_FILE = "pet_config.json"
 #: what a save writes at the top of the folder (every predictor kind pet ships): a folder without a
 #: readable manifest may be replaced only when it holds nothing else
 SAVED_NAMES = frozenset({CONFIG_FILE, MANIFEST_FILE, CARD_FILE, "patterns.json", "verbalizers.json", "training_log.jsonl",
-                         "metrics.json", "models", "adapters", "soft_prompts", "model", "setfit"})
+                         "metrics.json", "models", "adapters", "soft_prompts", "model", "setfit", "similarity"})
 _RESAVE = "fix: re-save the folder with `pet train --output DIR --overwrite` (or PetClassifier.save)"
 #: the predictor kinds pet ships whose spec :func:`check_predictor_spec` checks: prompt predictors
 #: (members, weights, priors, max_length, batch_size) and the others (batch_size); a plugin's
@@ -214,6 +214,8 @@ def _check_demonstrations(demo: dict, bad, where: str) -> None:
         DemoConfig.from_dict({k: demo[k] for k in keys}, where=f"{where}: $.predictor.demonstrations")
     except ConfigError as e:  # the option's own fix is for a user's option, not for a saved folder
         raise ModelError(f"{str(e).partition('; fix: ')[0]}; {_RESAVE}") from None
+    if "similarity_path" in demo and not isinstance(demo["similarity_path"], str):
+        raise bad("demonstrations.similarity_path", "not a path inside the folder")
     pool = demo.get("pool", [])
     if not isinstance(pool, list):
         raise bad("demonstrations.pool", "not a list of examples")

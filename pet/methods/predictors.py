@@ -54,6 +54,7 @@ from ..utils.paths import resolve_inside
 
 MODELS_DIR = "models"
 ADAPTER_DIR = "adapters"
+SIMILARITY_DIR = "similarity"  # a demonstration ensemble's st: similarity encoder
 SOFT_DIR = "soft_prompts"
 #: the file of a saved folder that holds a predictor's spec, under ``$.predictor`` (error messages)
 SPEC_FILE = "pet_config.json"
@@ -418,17 +419,26 @@ class DemonstrationEnsemble:
         return self
 
     def save(self, d: Path) -> dict[str, Any]:
+        from ..prompts.demonstrations import SentenceEmbedder
+
         spec = self.inner.save(d)
         spec["kind"] = self.kind
         spec["demonstrations"] = {
             **self.config.to_dict(),
             "pool": [{"fields": dict(e.fields), "label": e.label, "guid": e.guid} for e in self.pool],
         }
+        if self.config.similarity.startswith("st:"):  # its encoder goes into the folder: a load reads nothing outside it
+            embed = self.sampler.embed
+            if not isinstance(embed, SentenceEmbedder):
+                raise ModelError(f"demonstrations: the similarity encoder of {self.config.similarity!r} is a custom function, which cannot be saved; "
+                                 "fix: let pet load it (embed=None), or use demo_similarity mlm")
+            embed.save(d / SIMILARITY_DIR)
+            spec["demonstrations"]["similarity_path"] = SIMILARITY_DIR
         return spec
 
     @classmethod
     def load(cls, spec: dict, folder: Path, device=None) -> "DemonstrationEnsemble":
-        from ..prompts.demonstrations import DemoConfig
+        from ..prompts.demonstrations import DemoConfig, SentenceEmbedder
 
         demo = spec.get("demonstrations")
         if not isinstance(demo, dict):
@@ -436,7 +446,15 @@ class DemonstrationEnsemble:
         inner = PromptEnsemble.load(spec, folder, device=device)
         config = DemoConfig(int(demo["sets"]), str(demo["similarity"]), float(demo["filter_rate"]), int(demo["seed"]))
         pool = [Example(dict(e["fields"]), e.get("label"), e.get("guid", "")) for e in demo.get("pool", [])]
-        return cls(inner, pool, config)
+        embed = None
+        if config.similarity.startswith("st:"):  # the encoder saved in the folder, never the name it was made from
+            if not isinstance(demo.get("similarity_path"), str):
+                raise ModelError(f"{_where(folder)}: $.predictor.demonstrations: similarity {config.similarity!r} was saved without its encoder "
+                                 "(by an earlier pet), and loading it by name would read a model outside the folder; "
+                                 "fix: re-save the classifier with this pet")
+            path = resolve_inside(folder, demo["similarity_path"], f"{_where(folder)}: $.predictor.demonstrations.similarity_path")
+            embed = SentenceEmbedder.load(config.similarity[3:], path, device=device)
+        return cls(inner, pool, config, embed=embed)
 
 
 for _cls in (PromptEnsemble, SequencePredictor, DemonstrationEnsemble):

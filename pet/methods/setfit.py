@@ -29,11 +29,10 @@ import numpy as np
 
 from ..errors import ConfigError, DataError, ModelError, first_line
 from ..examples import Example
-from ..models.hf import check_max_length, quiet_hf
+from ..models.hf import check_max_length, check_sentence_transformers_folder, quiet_hf
 from ..models.prompt_model import resolve_device
 from ..options import Options, option
 from ..training.loop import seed_everything
-from ..utils.jsonio import read_json
 from ..utils.paths import resolve_inside
 from .base import FitSetup, Fitted, Stage, register_method
 from .predictors import SPEC_FILE, register_predictor
@@ -192,7 +191,7 @@ class SetFitPredictor:
         head = spec.get("head") if isinstance(spec.get("head"), dict) else {}
         if head.get("type") not in HEADS or not isinstance(spec.get("labels"), list):
             raise ModelError(f"{where}: needs 'labels' and head.type ({' or '.join(HEADS)}); fix: re-save the classifier")
-        _check_modules(d)
+        check_sentence_transformers_folder(d)
         sf = _require_setfit()
         with _quiet():
             model = sf.SetFitModel.from_pretrained(str(d), local_files_only=True, device=device,
@@ -205,16 +204,6 @@ class SetFitPredictor:
 def _json_params(params: dict) -> dict:
     """The JSON-able part of a scikit-learn estimator's ``get_params()``."""
     return {k: v for k, v in params.items() if v is None or isinstance(v, (bool, int, float, str))}
-
-
-def _check_modules(d: Path) -> None:
-    """``modules.json`` names classes that sentence-transformers imports: only its own may load."""
-    modules = read_json(d / "modules.json", ModelError)
-    if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
-        raise ModelError(f"{d / 'modules.json'}: must be a list of module objects; fix: re-save the classifier")
-    bad = [m.get("type") for m in modules if not str(m.get("type", "")).startswith("sentence_transformers.")]
-    if bad:
-        raise ModelError(f"{d / 'modules.json'}: module type {bad[0]!r} is not a sentence-transformers module; fix: re-save the classifier")
 
 
 def _load_head(model: Any, head: dict, path: Path, where: str) -> None:

@@ -90,3 +90,16 @@ def quiet_hf() -> Iterator[None]:
         hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()
+
+
+def check_sentence_transformers_folder(d: Path) -> None:
+    """A saved sentence-transformers folder's ``modules.json`` names the classes that
+    sentence-transformers imports and runs: only its own may load from a saved folder."""
+    from ..utils.jsonio import read_json
+
+    modules = read_json(d / "modules.json", ModelError)
+    if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
+        raise ModelError(f"{d / 'modules.json'}: must be a list of module objects; fix: re-save the classifier")
+    bad = [m.get("type") for m in modules if not str(m.get("type", "")).startswith("sentence_transformers.")]
+    if bad:
+        raise ModelError(f"{d / 'modules.json'}: module type {bad[0]!r} is not a sentence-transformers module; fix: re-save the classifier")

@@ -234,17 +234,45 @@ def mlm_embedder(model, batch_size: int = 32, max_length: int = 128) -> Callable
     return embed
 
 
-def sentence_transformer_embedder(name: str, device=None) -> Callable[[list[str]], np.ndarray]:
-    """Embeddings from a sentence-transformers model (``st:NAME`` similarity)."""
+class SentenceEmbedder:
+    """Embeddings from a sentence-transformers model (``st:NAME`` similarity). A classifier
+    saves it in its own folder (:meth:`save`) and loads it from there (:meth:`load`), so a saved
+    classifier never reads a model from outside its folder."""
+
+    def __init__(self, name: str, model) -> None:
+        self.name = name
+        self.model = model
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self.model.encode(list(texts), convert_to_numpy=True, show_progress_bar=False))
+
+    def save(self, path) -> None:
+        self.model.save(str(path))
+
+    @classmethod
+    def load(cls, name: str, path, device=None) -> "SentenceEmbedder":
+        """The encoder saved at ``path`` (inside a classifier's folder): local files only, no
+        remote code, and only sentence-transformers' own module classes."""
+        from ..models.hf import check_sentence_transformers_folder
+
+        check_sentence_transformers_folder(path)
+        return cls(name, _sentence_transformer(str(path), device, local_files_only=True))
+
+
+def _sentence_transformer(name: str, device=None, **kw):
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError:
         raise ConfigError(f"demo_similarity 'st:{name}' needs the sentence-transformers package; fix: pip install sentence-transformers, or use demo_similarity: mlm") from None
     try:
-        st = SentenceTransformer(name, device=str(device) if device is not None else None)
+        return SentenceTransformer(name, device=str(device) if device is not None else None, trust_remote_code=False, **kw)
     except Exception as e:  # noqa: BLE001 - a model that cannot be loaded: one line
         raise ModelError(f"cannot load sentence-transformers model '{name}': {first_line(e)}; fix: pass a local folder or a hub name when online") from None
-    return lambda texts: np.asarray(st.encode(list(texts), convert_to_numpy=True))
+
+
+def sentence_transformer_embedder(name: str, device=None) -> SentenceEmbedder:
+    """Embeddings from a sentence-transformers model (``st:NAME`` similarity)."""
+    return SentenceEmbedder(name, _sentence_transformer(name, device))
 
 
 def make_embedder(similarity: str, model, device=None) -> Callable[[list[str]], np.ndarray] | None:
