@@ -504,13 +504,18 @@ def test_lmbff_tail_cut_through_the_mask_keeps_the_mask(tok, caplog):
     ex = [Example({"text_a": _long_texts()[0]}, guid="long"), Example({"text_a": _long_texts()[1]}, guid="long2")]
     ref = lmbff_reference_encode([ex[0].fields["text_a"]], LMBFF_MANUAL["sst2"][0], tok, ["great", "terrible"], 64)
     assert ref["mask_pos"] is None  # LM-BFF would fail its assertion here
+    from pet.prompts import encoding
+
+    encoding.TAIL_NOTED.clear()
     with caplog.at_level("WARNING", logger="pet.prompts.encoding"):
         got = encode_records(pvp, tok, ex, max_length=64, labels=["0", "1"])
+        other = _pvp("sst2", "it-was:great-terrible")  # another encoder of the same pattern (as a second PVP sharing it)
+        encode_records(other, tok, ex, max_length=64, labels=["0", "1"])
     plain = dataclasses.replace(pvp, pattern=Pattern(pvp.pattern.id, pvp.pattern.template))  # the default rule: longest_first
     want = encode_records(plain, tok, ex, max_length=64, labels=["0", "1"])
     assert [g["input_ids"] for g in got] == [w["input_ids"] for w in want]
     assert all(len(g["input_ids"]) == 64 and g["input_ids"][g["mask_positions"][0]] == tok.mask_token_id for g in got)
-    assert sum("tail cut would drop the mask" in r.message for r in caplog.records) == 1  # once per encoder, not per example
+    assert sum("tail cut would drop the mask" in r.message for r in caplog.records) == 1  # once per pattern and length, not per example or encoder
 
 
 @pytest.mark.parametrize("max_len", [256, 64, 33])

@@ -46,6 +46,8 @@ from .template import (
 from .truncation import lmbff_limits, longest_first, pet_truncate
 
 log = logging.getLogger(__name__)
+#: (pattern id, template, truncation, max_length) whose tail-cut note was logged in this process
+TAIL_NOTED: set[tuple] = set()
 
 
 @dataclass(frozen=True)
@@ -275,7 +277,6 @@ class PVPEncoder:
                 f"{max_length}; fix: shorten the template or raise max_length"
             )
         self._budget = max_length - fixed
-        self._warned_tail = False
         self._fields = [p for k, p in self._plan if k == "field"]
         seq, self._field_sequence = 0, []
         for kind, _ in self._plan:  # which sequence of a pair each field occurrence is in
@@ -458,8 +459,9 @@ class PVPEncoder:
         m = self.max_length
         end = max([enc.mask_start + self.verbalizer_tokens.n_masks, *[p + 1 for p in enc.soft_positions]])
         if end > m:
-            if not self._warned_tail:
-                self._warned_tail = True
+            key = (self.pvp.pattern.id, self.pvp.pattern.template, str(self.pvp.pattern.truncation.to_spec()), m)
+            if key not in TAIL_NOTED:  # once per pattern and length in a process, not per PVP, encoder or call
+                TAIL_NOTED.add(key)
                 log.warning("example '%s': pattern '%s' (truncation %s) is longer than max_length %d and the tail cut would "
                             "drop the mask; its fields are shortened longest-first instead (LM-BFF would stop here; "
                             "set first_sent_limit/other_sent_limit or raise max_length to avoid it)",
