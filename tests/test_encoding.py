@@ -188,3 +188,18 @@ def test_tokenize_plain_single_sep_is_lmbffs_finetuning_input(name):
     assert tokenize_plain(tok, exs[:1], 6, pair_format="single_sep")[0] == pair[:6]  # LM-BFF's tail cut
     with pytest.raises(SpecError, match="fix: use one of tokenizer, single_sep"):
         tokenize_plain(tok, exs, 64, pair_format="double")
+
+
+@pytest.mark.parametrize("name", ["bert-wordpiece", "roberta-bpe", "sentencepiece"])
+def test_long_text_gives_no_transformers_length_warning(name):
+    """pet tokenizes whole fields and truncates the ids itself, so transformers' "Token indices
+    sequence length is longer than the specified maximum" warning (logged once per tokenizer,
+    which records it in ``deprecation_warnings``) would be wrong: it is never triggered."""
+    tok = _tokenizer(name)
+    tok.model_max_length = 16
+    key = "sequence-length-is-longer-than-the-specified-maximum"
+    tok.deprecation_warnings.pop(key, None)
+    x = enc(tok, "{text_a} It was {mask}.", max_length=24).encode([Example({"text_a": "word " * 200 + "[MASK] </s>"})])[0]
+    assert len(x.input_ids) == 24 and not tok.deprecation_warnings.get(key)
+    tok("word " * 200)  # the same tokenizer called plainly does warn: the check above can fail
+    assert tok.deprecation_warnings.get(key)

@@ -148,7 +148,8 @@ def plain_ids(tokenizer, texts: Sequence[str]) -> list[list[int]]:
     ``<mask>``, ``</s>``, ``[SEP]`` …) become ordinary sub-tokens, never special ids."""
     if not texts:
         return []
-    out = tokenizer(list(texts), add_special_tokens=False, split_special_tokens=True)["input_ids"]
+    # verbose=False: no "sequence length is longer than the maximum" warning — pet truncates the ids itself
+    out = tokenizer(list(texts), add_special_tokens=False, split_special_tokens=True, verbose=False)["input_ids"]
     bad = _forbidden_ids(tokenizer)
     for k, ids in enumerate(out):
         if bad.intersection(ids):  # e.g. a SentencePiece vocabulary that holds "</s>" as a piece
@@ -163,17 +164,17 @@ def _plain_slow(tokenizer, text: str, bad: set[int]) -> list[int]:
 
     specials = sorted({t for t in getattr(tokenizer, "all_special_tokens", []) if t}, key=len, reverse=True)
     if not specials:
-        return tokenizer(text, add_special_tokens=False)["input_ids"]
+        return tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
     pat = re.compile("(" + "|".join(re.escape(t) for t in specials) + ")")
     ids: list[int] = []
     for k, chunk in enumerate(pat.split(text)):
         if not chunk:
             continue
         if k % 2 == 0:
-            ids.extend(tokenizer(chunk, add_special_tokens=False, split_special_tokens=True)["input_ids"])
+            ids.extend(tokenizer(chunk, add_special_tokens=False, split_special_tokens=True, verbose=False)["input_ids"])
             continue
         for ch in chunk:  # a special-token string: character by character
-            piece = [i for i in tokenizer(ch, add_special_tokens=False, split_special_tokens=True)["input_ids"] if i not in bad]
+            piece = [i for i in tokenizer(ch, add_special_tokens=False, split_special_tokens=True, verbose=False)["input_ids"] if i not in bad]
             if len(piece) > 1 and not tokenizer.decode(piece[:1]).strip():
                 piece = piece[1:]  # a lone SentencePiece "▁"
             ids.extend(piece or ([tokenizer.unk_token_id] if tokenizer.unk_token_id is not None else []))
