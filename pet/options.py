@@ -29,8 +29,7 @@ import typing
 from dataclasses import MISSING, dataclass
 from typing import Any, Callable, ClassVar, Sequence
 
-from .errors import ConfigError, UsageError
-from .utils.jsonio import parse_json
+from .errors import ConfigError
 
 
 def option(
@@ -270,12 +269,25 @@ def _typed(flag: str, base: type, meta: dict, optional: bool):
     return convert
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """``json.loads`` hook: a key given twice in one object is refused (KeyError), not overwritten."""
+    out: dict = {}
+    for k, v in pairs:
+        if k in out:
+            raise KeyError(k)
+        out[k] = v
+    return out
+
+
 def _json_object(flag: str):
     def convert(text: str) -> dict:
+        example = f"e.g. {flag} '{{\"steps\": 100}}'"
         try:
-            v = parse_json(text, flag, UsageError, fix=f"e.g. {flag} '{{\"steps\": 100}}'")
-        except UsageError as e:  # argparse prints it as its own one-line usage error
-            raise argparse.ArgumentTypeError(str(e)) from None
+            v = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        except json.JSONDecodeError as e:
+            raise argparse.ArgumentTypeError(f"{flag}: malformed JSON at column {e.colno}: {e.msg}; fix: {example}") from None
+        except KeyError as e:  # the core cannot use pet.utils.jsonio (a higher layer): the same rule, kept short
+            raise argparse.ArgumentTypeError(f"{flag}: malformed JSON: duplicate key {e.args[0]!r}; fix: keep one of them") from None
         if not isinstance(v, dict):
             raise argparse.ArgumentTypeError(f"{flag}: must be a JSON object; fix: e.g. {flag} '{{\"steps\": 100}}'")
         return v

@@ -278,7 +278,7 @@ def test_json_option_flags_refuse_duplicate_keys():
     Opts.add_arguments(parser)
     assert parser.parse_args(["--schedule", '{"a": 1}']).schedule == {"a": 1}
     action = next(a for a in parser._actions if a.dest == "schedule")
-    with pytest.raises(argparse.ArgumentTypeError, match=r"--schedule: malformed JSON .*duplicate key 'a'.*fix:"):
+    with pytest.raises(argparse.ArgumentTypeError, match=r"--schedule: malformed JSON.*duplicate key 'a'.*fix:"):
         action.type('{"a": 1, "a": 2}')
     with pytest.raises(argparse.ArgumentTypeError, match=r"--schedule: malformed JSON .*fix: e\.g\. --schedule"):
         action.type('{"a": ')

@@ -43,7 +43,7 @@ from safetensors.torch import load_file, save_file
 from ..utils.defaults import DEFAULT_EVAL_BATCH_SIZE, DEFAULT_MAX_LENGTH
 from ..errors import ConfigError, ModelError
 from ..examples import Example
-from ..models.hf import quiet_hf, reading_weights
+from ..models.hf import check_sentence_transformers_folder, quiet_hf, reading_weights
 from ..models.prompt_model import PromptModel
 from ..models.scoring import calibrate, ensemble
 from ..models.sequence import SequenceClassifier
@@ -453,6 +453,7 @@ class DemonstrationEnsemble:
                                  "(by an earlier pet), and loading it by name would read a model outside the folder; "
                                  "fix: re-save the classifier with this pet")
             path = resolve_inside(folder, demo["similarity_path"], f"{_where(folder)}: $.predictor.demonstrations.similarity_path")
+            check_sentence_transformers_folder(path)  # only sentence-transformers' own module classes
             embed = SentenceEmbedder.load(config.similarity[3:], path, device=device)
         return cls(inner, pool, config, embed=embed)
 

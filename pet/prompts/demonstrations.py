@@ -252,10 +252,8 @@ class SentenceEmbedder:
     @classmethod
     def load(cls, name: str, path, device=None) -> "SentenceEmbedder":
         """The encoder saved at ``path`` (inside a classifier's folder): local files only, no
-        remote code, and only sentence-transformers' own module classes."""
-        from ..models.hf import check_sentence_transformers_folder
-
-        check_sentence_transformers_folder(path)
+        remote code. (Its loader checks the folder's module classes first:
+        :func:`pet.models.hf.check_sentence_transformers_folder`.)"""
         return cls(name, _sentence_transformer(str(path), device, local_files_only=True))
 
 
