@@ -55,7 +55,9 @@ def test_predict_in_chunks_equals_whole_input(saved, files, tmp_path, name, one_
     # the input's columns are carried through; its gold `label` column yields to the prediction's name
     assert [(r["text"], r["input_label"]) for r in got] == list(zip(TEXTS, GOLD))
     assert [r["label"] for r in got] == [clf.labels_[i] for i in proba.argmax(1)]
-    np.testing.assert_allclose([[r["probabilities"][lab] for lab in clf.labels_] for r in got], proba, atol=5e-7)
+    # written rounded to 6 decimals (error <= 5e-7) from float32 log-probs whose last bits depend on
+    # how examples are batched (chunks of 5 in batches of 3 vs one call): CI saw 5.7e-7 in all
+    np.testing.assert_allclose([[r["probabilities"][lab] for lab in clf.labels_] for r in got], proba, atol=5e-7 + 1e-6)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["preds.jsonl"]  # no temp file left
 
 
@@ -178,7 +180,7 @@ def test_predict_writes_the_format_its_extension_names_with_the_input_columns(sa
         assert list(df.columns) == ["id", "text", "input_label", "label", "p_0", "p_1"]
         assert list(df["id"]) == ids and list(df["text"]) == texts and list(df["input_label"]) == GOLD
         assert list(df["label"]) == [clf.labels_[i] for i in proba.argmax(1)]
-        np.testing.assert_allclose(df[["p_0", "p_1"]].astype(float).to_numpy(), proba, atol=5e-7)
+        np.testing.assert_allclose(df[["p_0", "p_1"]].astype(float).to_numpy(), proba, atol=5e-7 + 1e-6)  # 6-decimal rounding + float32 batching noise (see above)
     out = tmp_path / "preds.jsonl"
     assert main(["predict", str(saved), "--input", str(with_ids), "--output", str(out), "--keep", "id", "--no-progress"]) == 0
     got = _lines(out)
