@@ -5,7 +5,8 @@
         --model ../shared/models/all-minilm-l6-v2 --task SST-2 --seed 13
 
 Reads `<task>/16-<seed>/train.tsv` and `<task>/test.tsv` (SST-2's TSV layout: `sentence`,
-`label`), trains `SetFitModel` with `setfit.Trainer` and `TrainingArguments()` untouched (its
+`label`) or, for the LM-BFF CSV tasks (`cr`, `mr`, `mpqa`, `subj`, `sst-5`, `trec`), the header-less
+`train.csv` / `test.csv` (`label,text`), trains `SetFitModel` with `setfit.Trainer` and `TrainingArguments()` untouched (its
 own seed, 42, unless --train-seed is given), and prints the test accuracy and wall time.
 """
 
@@ -32,8 +33,12 @@ def main() -> None:
     from setfit import SetFitModel, Trainer, TrainingArguments
 
     root = Path(a.data_dir) / a.task
-    read = lambda p: pd.read_csv(p, sep="\t", quoting=csv.QUOTE_NONE, dtype={"label": int}, keep_default_na=False)  # noqa: E731
-    train, test = read(root / f"16-{a.seed}" / "train.tsv"), read(root / "test.tsv")
+    if (root / "test.tsv").exists():
+        read = lambda p: pd.read_csv(p, sep="\t", quoting=csv.QUOTE_NONE, dtype={"label": int}, keep_default_na=False)  # noqa: E731
+        train, test = read(root / f"16-{a.seed}" / "train.tsv"), read(root / "test.tsv")
+    else:  # LM-BFF's CSV layout: no header, label then text
+        read = lambda p: pd.read_csv(p, header=None, names=["label", "sentence"], dtype={"label": int, "sentence": str}, keep_default_na=False)  # noqa: E731
+        train, test = read(root / f"16-{a.seed}" / "train.csv"), read(root / "test.csv")
     t0 = time.perf_counter()
     model = SetFitModel.from_pretrained(a.model)
     out = tempfile.mkdtemp(prefix="setfit-check-")  # setfit's default output_dir is ./checkpoints
