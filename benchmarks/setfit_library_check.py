@@ -21,6 +21,13 @@ from pathlib import Path
 import pandas as pd
 
 
+def _read(path: Path) -> pd.DataFrame:
+    """SST-2's TSV (header, `sentence`, `label`, unquoted) or LM-BFF's CSV (no header: label, text)."""
+    if path.suffix == ".tsv":
+        return pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, dtype={"label": int}, keep_default_na=False)
+    return pd.read_csv(path, header=None, names=["label", "sentence"], dtype={"label": int, "sentence": str}, keep_default_na=False)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", required=True)
@@ -33,12 +40,8 @@ def main() -> None:
     from setfit import SetFitModel, Trainer, TrainingArguments
 
     root = Path(a.data_dir) / a.task
-    if (root / "test.tsv").exists():
-        read = lambda p: pd.read_csv(p, sep="\t", quoting=csv.QUOTE_NONE, dtype={"label": int}, keep_default_na=False)  # noqa: E731
-        train, test = read(root / f"16-{a.seed}" / "train.tsv"), read(root / "test.tsv")
-    else:  # LM-BFF's CSV layout: no header, label then text
-        read = lambda p: pd.read_csv(p, header=None, names=["label", "sentence"], dtype={"label": int, "sentence": str}, keep_default_na=False)  # noqa: E731
-        train, test = read(root / f"16-{a.seed}" / "train.csv"), read(root / "test.csv")
+    ext = "tsv" if (root / "test.tsv").exists() else "csv"
+    train, test = _read(root / f"16-{a.seed}" / f"train.{ext}"), _read(root / f"test.{ext}")
     t0 = time.perf_counter()
     model = SetFitModel.from_pretrained(a.model)
     out = tempfile.mkdtemp(prefix="setfit-check-")  # setfit's default output_dir is ./checkpoints

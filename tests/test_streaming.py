@@ -56,7 +56,7 @@ def test_predict_in_chunks_equals_whole_input(saved, files, tmp_path, name, one_
     assert [(r["text"], r["input_label"]) for r in got] == list(zip(TEXTS, GOLD))
     assert [r["label"] for r in got] == [clf.labels_[i] for i in proba.argmax(1)]
     # written rounded to 6 decimals (error <= 5e-7) from float32 log-probs whose last bits depend on
-    # how examples are batched (chunks of 5 in batches of 3 vs one call): CI saw 5.7e-7 in all
+    # how examples are batched (chunks of 5 in batches of 3 vs one call): a CI run saw 5.7e-7
     np.testing.assert_allclose([[r["probabilities"][lab] for lab in clf.labels_] for r in got], proba, atol=5e-7 + 1e-6)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["preds.jsonl"]  # no temp file left
 
