@@ -57,7 +57,7 @@ class SetFitOptions(Options):
     sampling_strategy: str = option(
         "oversampling", "how pairs are drawn: oversampling (balanced positives/negatives until every pair is drawn once), "
         "undersampling, unique (every pair once) (setfit: oversampling)", choices=("oversampling", "undersampling", "unique"))
-    num_iterations: int | None = option(None, "pairs drawn per labelled example and round; overrides sampling_strategy (setfit: null)", min=1)
+    num_iterations: int | None = option(None, "pairs drawn per labelled example and round; overrides sampling_strategy (setfit: null; the SetFit paper: 20)", min=1)
     max_steps: int | None = option(None, "cap on contrastive steps, i.e. at most max_steps x batch_size pairs (setfit: -1 = no cap)", min=1)
     body_learning_rate: float = option(2e-5, "learning rate of the body in the contrastive phase (setfit: body_learning_rate[0] = 2e-5)", min=0, min_exclusive=True)
     warmup_proportion: float = option(0.1, "share of contrastive steps with linear warm-up (setfit: 0.1)", min=0, max=1, max_exclusive=True)
