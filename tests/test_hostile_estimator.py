@@ -251,6 +251,26 @@ def test_predict_never_drops_a_colliding_column(zs, tmp_path, capsys, fmt):
         assert header == "text,input_label,label,p_0,p_1" and row.startswith("great film,GOLD1,")
 
 
+def test_predict_finds_a_column_collision_before_the_model_loads(zs, tmp_path, capsys, monkeypatch):
+    """The collision is read from the folder's labels and the input's rows alone: a JSONL whose
+    last row collides (a p_<label> column and input_p_<label>) fails before any weight is read."""
+    from pet.cli import main
+
+    model = zs.save(tmp_path / "m")
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "a"}\n{"text": "b", "p_1": 0.5, "input_p_1": 1}\n')
+    loads = []
+    monkeypatch.setattr(PetClassifier, "load", classmethod(lambda cls, *a, **k: loads.append(a)))
+    out = tmp_path / "pred.jsonl"
+    assert main(["predict", str(model), "--input", str(src), "--output", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--input column 'p_1' would be written as 'input_p_1'" in err and loads == [] and not out.exists()
+    # a folder without its config is named before the input is read
+    (model / CONFIG_FILE).unlink()
+    assert main(["predict", str(model), "--input", str(src), "--output", str(out), "--no-progress"]) != 0
+    assert f"{CONFIG_FILE} missing" in capsys.readouterr().err and loads == []
+
+
 def test_bad_demonstration_settings_are_named(tiny_bert_dir, tmp_path):
     clf = PetClassifier(tiny_bert_dir, "zero-shot", pvps=PVPS[:1], options={"max_length": 32, "demonstrations": True, "demo_sets": 1}).fit(TEXTS, Y)
     for demo, path, what in (({"sets": "x"}, "demonstrations", "sets"), ({"sets": 0}, "demonstrations", "sets"),

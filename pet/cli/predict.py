@@ -44,8 +44,9 @@ def register(sub) -> None:
 
 def cmd_predict(args) -> int:
     from ..data.hub import is_hf
-    from ..data.stream import Source, check_source, iter_chunks
-    from ..estimator.predict import output_format, write_predictions
+    from ..data.stream import Source, iter_chunks
+    from ..estimator.folder import saved_labels
+    from ..estimator.predict import check_input, output_format, write_predictions
     from ..utils.io import check_output_file
     from ..utils.progress import track
 
@@ -57,7 +58,8 @@ def cmd_predict(args) -> int:
     check_output_file(args.output, [None if is_hf(args.input) else args.input, args.classifier])
     source = Source(args.input, args.split, "test")
     keep = True if args.keep is None else list(args.keep)
-    total = check_source(source, fields, args.chunk_size, keep=keep)  # every row checked before the model loads (streamed)
+    # every row checked before the model loads (streamed), the carried columns against the prediction's
+    total = check_input(source, fields, keep, saved_labels(args.classifier), args.chunk_size)
     mode = start_run(args)
     from ..estimator.classifier import (
         PetClassifier,  # the heavy import after the cheap checks

@@ -296,6 +296,26 @@ def _read_config(d: Path) -> dict:
     return meta
 
 
+def _labels(meta: dict, where: str) -> list[str]:
+    """``$.labels`` as label ids, checked: a non-empty list, each label once."""
+    if not isinstance(meta["labels"], list) or not meta["labels"]:
+        raise ModelError(f"{where}: $.labels: not a non-empty list of labels; {_RESAVE}")
+    labels = [str(x) for x in meta["labels"]]
+    dup = next((lab for i, lab in enumerate(labels) if lab in labels[:i]), None)
+    if dup is not None:
+        raise ModelError(f"{where}: $.labels: '{dup}' is listed twice; {_RESAVE}")
+    return labels
+
+
+def saved_labels(path: str | Path) -> list[str]:
+    """The label ids a saved folder predicts, in column order, read from its config alone: cheap
+    enough to check an input against before the model loads (:func:`load_folder` checks the rest)."""
+    d = Path(path)
+    if not (d / CONFIG_FILE).is_file():
+        raise ModelError(f"{d}: not a saved classifier ({CONFIG_FILE} missing); fix: point at a folder written by `pet train --output` or PetClassifier.save")
+    return _labels(_read_config(d), str(d / CONFIG_FILE))
+
+
 def _read_pvps(d: Path, meta: dict, labels: list[str], where: str) -> list[PVP]:
     if not (d / "patterns.json").is_file():
         return []
@@ -333,12 +353,7 @@ def load_folder(path: str | Path, device: str | None = None) -> SavedFolder:
     meta = _read_config(d)
     where = str(d / CONFIG_FILE)
     options = get_method(meta["method"]).make_options(meta["options"], where=f"{where}: $.options")
-    if not isinstance(meta["labels"], list) or not meta["labels"]:
-        raise ModelError(f"{where}: $.labels: not a non-empty list of labels; {_RESAVE}")
-    labels = [str(x) for x in meta["labels"]]
-    dup = next((lab for i, lab in enumerate(labels) if lab in labels[:i]), None)
-    if dup is not None:
-        raise ModelError(f"{where}: $.labels: '{dup}' is listed twice; {_RESAVE}")
+    labels = _labels(meta, where)
     names = meta.get("label_names")
     if names is not None and (not isinstance(names, list) or len(names) != len(labels)):
         raise ModelError(f"{where}: $.label_names must be a list of {len(labels)} names; fix: re-save the classifier")

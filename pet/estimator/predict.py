@@ -7,7 +7,8 @@ probabilities — a ``probabilities`` object ``{label: p}`` in JSONL, one ``p_<l
 label in CSV/TSV. An input column whose name is taken by a prediction column is written as
 ``input_<name>`` (a labelled file's gold ``label`` becomes ``input_label``). When the input
 already has a column of that name too (``label`` and ``input_label``), nothing is renamed
-further: ``pet predict`` stops with a one-line error naming both columns (and writes nothing),
+further: ``pet predict`` stops with a one-line error naming both columns before the model loads
+(:func:`check_input`; nothing is written),
 because a name pet made up (``input_label_2``…) could differ from row to row in a JSONL file and
 would be one more name to guess; rename a column in the input, or leave one out with ``--keep``.
 """
@@ -17,10 +18,11 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from ..data.stream import Source, check_source, iter_chunks
 from ..errors import UsageError
 from ..examples import Example
 from ..utils.io import atomic_output
@@ -46,6 +48,12 @@ def predict_stream(
         yield chunk, np.asarray(predict_log_proba(chunk))
 
 
+def prediction_columns(labels: Sequence[str]) -> set[str]:
+    """The names the prediction takes in any output format: ``label``, ``probabilities`` (JSONL)
+    and one ``p_<label>`` per label (CSV/TSV)."""
+    return {"label", "probabilities", *(f"p_{lab}" for lab in labels)}
+
+
 def _carried(ex: Example, taken: set[str]) -> dict[str, Any]:
     """The input columns ``ex`` carries, those named like a prediction column renamed
     ``input_<name>``; a one-line error when that name is an input column too (see the module doc)."""
@@ -60,6 +68,25 @@ def _carried(ex: Example, taken: set[str]) -> dict[str, Any]:
                                  f"also has a column '{name}'; fix: rename one of the two columns in the input, or leave one out with --keep")
         out[name] = v
     return out
+
+
+def check_input(source: Source, fields: dict[str, str], keep: Sequence[str] | bool, labels: Sequence[str],
+                chunk_size: int) -> int:
+    """The row count of ``source``, every row checked before a model loads: its text fields and
+    ``keep``'s columns (as :func:`pet.data.stream.check_source` does) and that no carried column
+    collides with the prediction's (see the module doc). A file is read once, chunk by chunk; an
+    ``hf:`` dataset has one schema, so its first row stands for all."""
+    taken = prediction_columns(labels)
+    if source.is_hf:
+        for ex in next(iter_chunks(source, fields, chunk_size=1, keep=keep), []):
+            _carried(ex, taken)
+        return check_source(source, fields, chunk_size, keep=keep)
+    total = 0
+    for chunk in iter_chunks(source, fields, chunk_size=chunk_size, keep=keep):
+        for ex in chunk:
+            _carried(ex, taken)
+        total += len(chunk)
+    return total
 
 
 def _flat(v: Any) -> Any:
@@ -116,7 +143,7 @@ def write_predictions(clf: Any, chunks: Iterable[list[Example]], output: str | P
     Returns the number of rows written."""
     fmt = output_format(output)
     labels = [str(x) for x in clf.labels_]
-    taken = {"label", "probabilities", *(f"p_{lab}" for lab in labels)}
+    taken = prediction_columns(labels)
     n = 0
     with atomic_output(output) as f:
         table = _TableWriter(f, fmt, labels, output) if fmt != "jsonl" else None
