@@ -265,7 +265,7 @@ def test_predict_finds_a_column_collision_before_the_model_loads(zs, tmp_path, c
     assert main(["predict", str(model), "--input", str(src), "--output", str(out), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "--input column 'p_1' would be written as 'input_p_1'" in err and loads == [] and not out.exists()
-    # a folder without its config is named before the input is read
+    # a row with both names makes pet read the folder's labels: a folder without its config is named in one line, still unloaded
     (model / CONFIG_FILE).unlink()
     assert main(["predict", str(model), "--input", str(src), "--output", str(out), "--no-progress"]) != 0
     assert f"{CONFIG_FILE} missing" in capsys.readouterr().err and loads == []

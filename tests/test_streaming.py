@@ -196,7 +196,7 @@ def test_predict_refuses_an_unknown_extension_or_column_before_loading(saved, wi
     monkeypatch.setattr(PetClassifier, "load", classmethod(lambda cls, *a, **k: pytest.fail("the model was loaded")))
     for extra, msg in ((["--output", str(tmp_path / "preds.txt")], "unknown format '.txt'; fix: end the file name in .csv, .tsv, .jsonl"),
                        (["--output", str(tmp_path / "p.csv"), "--keep", "id", "nosuch"], "no column 'nosuch'")):
-        assert main(["predict", str(saved), "--input", str(with_ids), *extra]) == 2  # the model is never loaded
+        assert main(["predict", str(tmp_path / "no-model"), "--input", str(with_ids), *extra]) == 2  # the model is never loaded
         err = capsys.readouterr().err.strip()
         assert msg in err and len(err.splitlines()) == 1 and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -59,7 +59,7 @@ def cmd_predict(args) -> int:
     source = Source(args.input, args.split, "test")
     keep = True if args.keep is None else list(args.keep)
     # every row checked before the model loads (streamed), the carried columns against the prediction's
-    total = check_input(source, fields, keep, saved_labels(args.classifier), args.chunk_size)
+    total = check_input(source, fields, keep, lambda: saved_labels(args.classifier), args.chunk_size)
     mode = start_run(args)
     from ..estimator.classifier import (
         PetClassifier,  # the heavy import after the cheap checks

@@ -70,22 +70,30 @@ def _carried(ex: Example, taken: set[str]) -> dict[str, Any]:
     return out
 
 
-def check_input(source: Source, fields: dict[str, str], keep: Sequence[str] | bool, labels: Sequence[str],
+def check_input(source: Source, fields: dict[str, str], keep: Sequence[str] | bool, labels: Callable[[], Sequence[str]],
                 chunk_size: int) -> int:
     """The row count of ``source``, every row checked before a model loads: its text fields and
-    ``keep``'s columns (as :func:`pet.data.stream.check_source` does) and that no carried column
-    collides with the prediction's (see the module doc). A file is read once, chunk by chunk; an
-    ``hf:`` dataset has one schema, so its first row stands for all."""
-    taken = prediction_columns(labels)
+    ``keep``'s columns (as :func:`pet.data.stream.check_source` does), then, with the labels
+    ``labels()`` gives (called after the scan, so the input's own errors come first), that no
+    carried column collides with the prediction's (see the module doc). A file is read once,
+    chunk by chunk; an ``hf:`` dataset has one schema, so its first row stands for all."""
     if source.is_hf:
-        for ex in next(iter_chunks(source, fields, chunk_size=1, keep=keep), []):
-            _carried(ex, taken)
-        return check_source(source, fields, chunk_size, keep=keep)
-    total = 0
-    for chunk in iter_chunks(source, fields, chunk_size=chunk_size, keep=keep):
+        total = check_source(source, fields, chunk_size, keep=keep)
+        chunks: Iterable[list[Example]] = [next(iter_chunks(source, fields, chunk_size=1, keep=keep), [])]
+    else:
+        total, chunks = 0, iter_chunks(source, fields, chunk_size=chunk_size, keep=keep)
+    both: dict[str, Example] = {}  # column name -> the first row that also has input_<name>
+    for chunk in chunks:
         for ex in chunk:
-            _carried(ex, taken)
-        total += len(chunk)
+            columns = ex.meta.get("columns", {})
+            for k in columns:
+                if f"input_{k}" in columns:
+                    both.setdefault(k, ex)
+        total += 0 if source.is_hf else len(chunk)
+    if both:
+        taken = prediction_columns(labels())
+        for ex in both.values():
+            _carried(ex, taken)  # the collision's one-line error, if the name is a prediction's
     return total
 
 
