@@ -231,9 +231,9 @@ def test_yaml_scientific_floats_and_json_files(world):
 @pytest.mark.parametrize(
     "patch, match",
     [
-        ({"methods": [{"name": "fake", "colour": "red"}]}, r"exp\.yaml: \$\.methods\[0\]: unknown key 'colour'; fix: use one of"),
+        ({"methods": [{"name": "fake", "colour": "red"}]}, r"exp\.yaml: \$\.methods\[0\]: unknown field 'colour'; fix: remove it \(allowed here: name, label,"),
         ({"k": [-1]}, r"\$\.k"),  # (0 is allowed: no labelled examples, for methods that need none)
-        ({"seeds": []}, r"\$\.seeds: empty list"),
+        ({"seeds": []}, r"\$\.seeds: \[\] is empty; fix: give at least 1 item$"),
         ({"tasks": ["no-such-task"]}, r"\$\.tasks\[0\]: unknown task 'no-such-task'; fix"),
         ({"methods": ["fake", "no-such-method"]}, r"\$\.methods\[1\]\.name: unknown method 'no-such-method'; fix"),
         ({"methods": ["fake", "fake"]}, r"\$\.methods\[1\]: method label 'fake' is used twice; fix"),
@@ -274,7 +274,7 @@ def test_model_resolution_and_env_expansion(world, monkeypatch):
 
 
 def test_experiment_from_dict_needs_tasks_and_methods():
-    with pytest.raises(ConfigError, match=r"experiment: \$: 'tasks' is a required property"):
+    with pytest.raises(ConfigError, match=r"experiment: \$: missing 'tasks'; fix: add"):
         experiment_from_dict({"methods": ["zero-shot"]})
 
 

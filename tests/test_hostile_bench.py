@@ -67,10 +67,10 @@ def test_float_seed_is_one_error_line_in_a_dry_run(world, capsys):
 
 
 @pytest.mark.parametrize("patch, match", [
-    ({"k": [4, 4]}, r"\$\.k: has duplicates; fix: list each value once"),
-    ({"tasks": [{"name": "specs/tiny.json", "k": [4, 4]}]}, r"\$\.tasks\[0\]\.k: has duplicates"),
-    ({"methods": [{"name": "fake", "sweep": {"lr": [0.1, 0.1]}}]}, r"\$\.methods\[0\]\.sweep\.lr: has duplicates"),
-    ({"methods": [{"name": "fake", "selection": "dev", "search": {"bias": [1, 2, 1]}}]}, r"\$\.methods\[0\]\.search\.bias: has duplicates"),
+    ({"k": [4, 4]}, r"\$\.k: \[4, 4\] repeats an item; fix: list each item once$"),
+    ({"tasks": [{"name": "specs/tiny.json", "k": [4, 4]}]}, r"\$\.tasks\[0\]\.k: \[4, 4\] repeats an item"),
+    ({"methods": [{"name": "fake", "sweep": {"lr": [0.1, 0.1]}}]}, r"\$\.methods\[0\]\.sweep\.lr: \[0\.1, 0\.1\] repeats an item"),
+    ({"methods": [{"name": "fake", "selection": "dev", "search": {"bias": [1, 2, 1]}}]}, r"\$\.methods\[0\]\.search\.bias: \[1, 2, 1\] repeats an item"),
 ])
 def test_duplicate_k_and_grid_values_are_refused(world, patch, match):
     with pytest.raises(ConfigError, match=match):

@@ -95,7 +95,7 @@ def test_misspelt_top_level_key_is_named_first(tmp_path):
     p.write_text("taskz: [sst2]\nmethods: [zero-shot]\n")
     with pytest.raises(ConfigError) as e:
         load_experiment(p)
-    assert str(e.value).startswith(f"{p}: $: unknown key 'taskz'; fix: did you mean 'tasks'?")
+    assert str(e.value).startswith(f"{p}: $: unknown field 'taskz'; fix: rename it to 'tasks'")
 
 
 def test_k_zero_with_methods_that_need_labels_is_an_empty_grid_error(tmp_path, capsys):

@@ -92,7 +92,7 @@ def test_validate_reports_every_problem_with_json_path(tmp_path):
         {"id": "c"},
     ]}))
     problems = validate_file(f)
-    assert any("$.patterns[2]" in p and "'template' is a required property" in p for p in problems)
+    assert f"{f}: $.patterns[2]: missing 'template'; fix: add \"template\": \"{{text_a}} It was {{mask}}.\"" in problems
     f.write_text(json.dumps({"patterns": [{"id": "a", "template": "{text_a} {mask}"}, {"id": "a", "template": "{text_a}"}]}))
     problems = validate_file(f)
     assert any("$.patterns[1].id: duplicate id 'a'" in p for p in problems)

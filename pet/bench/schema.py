@@ -10,7 +10,6 @@ seeds, the shared training budgets, the unlabelled-pool size and the results fol
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -20,18 +19,21 @@ from typing import Any
 from ..errors import ConfigError
 from ..evaluation.selection import SELECTION_PATTERN
 from ..utils.jsonio import json_path, parse_json, read_text
+from ..utils.schema import schema_problems
 
 #: Seeds of the LM-BFF fixed k-shot splits; the default when a file gives none.
 DEFAULT_SEEDS = (13, 21, 42, 87, 100)
 DEFAULT_K = (16,)
 
 _NAME = r"^[A-Za-z0-9_.+-]+$"
+_NAMED = {"type": "string", "pattern": _NAME, "description": "letters, digits and _ . + - only"}
 
 #: K = 0: no labelled examples (only methods that need none get cells: zero-shot, iPET)
 _K = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]}
 _KS = {"anyOf": [_K, {"type": "array", "minItems": 1, "uniqueItems": True, "items": _K}]}
 _SEEDS = {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "integer", "minimum": 0}}
-_OPTIONS = {"type": "object", "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"}}
+_KEY = {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$", "description": "option names are identifiers (letters, digits, _)"}
+_OPTIONS = {"type": "object", "propertyNames": _KEY}
 #: a PVP id in an experiment file: PATTERN:VERBALIZER (ids hold no ':' nor whitespace)
 PVP_ID = r"^[^:\s]+:[^:\s]+$"
 _PVPS = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1, "pattern": PVP_ID}}
@@ -39,7 +41,7 @@ _PVPS = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength"
 _GRID = {
     "type": "object",
     "minProperties": 1,
-    "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+    "propertyNames": _KEY,
     "additionalProperties": {"type": "array", "minItems": 1, "uniqueItems": True},
 }
 
@@ -51,14 +53,14 @@ SCHEMA: dict[str, Any] = {
     "required": ["tasks", "methods"],
     "additionalProperties": False,
     "properties": {
-        "name": {"type": "string", "pattern": _NAME},
+        "name": _NAMED,
         "description": {"type": "string"},
         "model": {"type": ["string", "null"], "minLength": 1},
         "data_dir": {"type": ["string", "null"]},
         "results": {"type": ["string", "null"], "minLength": 1},
         "device": {"type": ["string", "null"]},
-        "tasks": {"type": "array", "minItems": 1, "items": {"anyOf": [{"type": "string", "minLength": 1}, {"$ref": "#/$defs/task"}]}},
-        "methods": {"type": "array", "minItems": 1, "items": {"anyOf": [{"type": "string", "minLength": 1}, {"$ref": "#/$defs/method"}]}},
+        "tasks": {"type": "array", "minItems": 1, "examples": [["sst2", "mr"]], "items": {"anyOf": [{"type": "string", "minLength": 1}, {"$ref": "#/$defs/task"}]}},
+        "methods": {"type": "array", "minItems": 1, "examples": [["zero-shot", "prompt-ft"]], "items": {"anyOf": [{"type": "string", "minLength": 1}, {"$ref": "#/$defs/method"}]}},
         "k": _KS,
         "seeds": _SEEDS,
         "budgets": _OPTIONS,
@@ -91,12 +93,13 @@ SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {
                 "name": {"type": "string", "minLength": 1},
-                "label": {"type": "string", "pattern": _NAME},
+                "label": _NAMED,
                 "options": _OPTIONS,
                 "budgets": {"type": "boolean"},
                 "sweep": _GRID,
                 "search": _GRID,
-                "selection": {"type": "string", "pattern": SELECTION_PATTERN},
+                "selection": {"type": "string", "pattern": SELECTION_PATTERN,
+                              "description": "none, dev, cv:N or multisplit:N (optionally :refit or :mean-of-folds)"},
                 "model": {"type": "string", "minLength": 1},
                 "pvps": {"oneOf": [{"const": "first"}, _PVPS]},
                 "eval_every": {"type": "integer", "minimum": 1},
@@ -280,20 +283,6 @@ def read_experiment_file(path: str | Path) -> dict:
     return data
 
 
-def _leaf_error(err):
-    """The most telling error inside an ``anyOf`` / ``oneOf`` (e.g. the list branch's duplicate
-    of ``k: [16, 16]``, or the item of ``k: [16.0]``) rather than "not valid under any of"."""
-    from jsonschema.exceptions import relevance
-
-    while err.validator in ("anyOf", "oneOf") and err.context:
-        inner = [c for c in err.context if c.validator not in ("type", "anyOf", "oneOf", "const")]
-        inner = inner or [c for c in err.context if c.validator in ("anyOf", "oneOf") and len(c.absolute_path) > len(err.absolute_path)]
-        if not inner:
-            break
-        err = max(inner, key=relevance)  # (best_match would descend into the type mismatches again)
-    return err
-
-
 def _wants_integer(schema: Any) -> bool:
     if not isinstance(schema, dict):
         return False
@@ -301,40 +290,22 @@ def _wants_integer(schema: Any) -> bool:
     return t == "integer" or (isinstance(t, list) and "integer" in t) or any(_wants_integer(x) for x in schema.get("anyOf", ()))
 
 
-def _schema_message(err) -> str:
-    """A schema error as 'PATH: problem; fix: …' with a specific fix where one is obvious."""
-    path = json_path(err.absolute_path)
-    v = err.validator
-    inst = err.instance
+def _explain(err) -> tuple[str, str] | None:
+    """An experiment file's own words for the errors the generic ones (:mod:`pet.utils.schema`)
+    would blur: a whole number written as a float, ``pvps`` that is neither "first" nor a list,
+    a PVP id without its ':'; None for the rest."""
+    v, inst = err.validator, err.instance
     if isinstance(inst, float) and inst.is_integer() and v in ("type", "anyOf") and _wants_integer(err.schema):
         # JSON Schema counts 13.0 as an integer, and YAML reads 1e3 as a float: seeds, K and
         # sizes are whole numbers, written as such (13.0 would name another split folder)
-        return f"{path}: {inst!r} is not an integer; fix: write {int(inst)}"
+        return f"{inst!r} is not an integer", f"write {int(inst)}"
     if v in ("anyOf", "oneOf") and any(c.validator == "const" for c in err.context) and isinstance(inst, str):
         consts = [c.validator_value for c in err.context if c.validator == "const"]
-        return f"{path}: {inst!r} is not {' or '.join(repr(c) for c in consts)} nor a list; {_FIX}"
+        return f"{inst!r} is not {' or '.join(repr(c) for c in consts)} nor a list", "write 'first' or a list of PVP ids (PATTERN:VERBALIZER)"
     if v == "pattern" and err.validator_value == PVP_ID:
-        return (f"{path}: {inst!r} is not a PVP id: expected PATTERN:VERBALIZER (e.g. it-was:great-terrible); "
-                "fix: name a pattern and a verbalizer of the task, joined by ':' (`pet show --task NAME` lists them)")
-    if v == "additionalProperties":
-        allowed = sorted(err.schema.get("properties", {}))
-        extra = sorted(set(err.instance) - set(allowed)) if isinstance(err.instance, dict) else []
-        close = difflib.get_close_matches(str(extra[0]), allowed, n=1) if len(extra) == 1 else []
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        return f"{path}: unknown key{'s' if len(extra) > 1 else ''} {', '.join(repr(x) for x in extra)}; fix: {hint}use one of {', '.join(allowed)}"
-    if v == "required":
-        return f"{path}: {err.message}; fix: add it ({_FIX[5:]})"
-    if v == "type":
-        return f"{path}: {err.message}; fix: give a value of type {err.validator_value}"
-    if v == "minimum":
-        return f"{path}: {err.message}; fix: use a value >= {err.validator_value}"
-    if v == "minItems":
-        return f"{path}: empty list; fix: list at least {err.validator_value} item(s)"
-    if v == "uniqueItems":
-        return f"{path}: has duplicates; fix: list each value once"
-    if v == "pattern":
-        return f"{path}: {err.message}; fix: use letters, digits and _ . + - only"
-    return f"{path}: {err.message}; {_FIX}"
+        return (f"{inst!r} is not a PVP id: expected PATTERN:VERBALIZER (e.g. it-was:great-terrible)",
+                "name a pattern and a verbalizer of the task, joined by ':' (`pet show --task NAME` lists them)")
+    return None
 
 
 def _validator_class():
@@ -349,18 +320,7 @@ def _validator_class():
 
 def validate_experiment_dict(data: Any, where: str = "experiment") -> list[str]:
     """Every schema problem of an experiment file, one line each (file and JSON path first)."""
-    from jsonschema.exceptions import best_match
-
-    validator = _validator_class()(SCHEMA)
-    problems = []
-    # an unknown key first: a misspelt key ('taskz') also makes its right spelling missing
-    order = lambda e: ([str(x) for x in e.absolute_path], e.validator != "additionalProperties")
-    for err in sorted(validator.iter_errors(data), key=order):
-        leaf = _leaf_error(err)
-        if leaf.validator in ("anyOf", "oneOf") and not any(c.validator == "const" for c in leaf.context):
-            leaf = best_match([leaf])
-        problems.append(f"{where}: {_schema_message(leaf)}")
-    return problems
+    return schema_problems(data, SCHEMA, where, validator=_validator_class(), explain=_explain)
 
 
 def expand_env(value: str, at: str, path: Path | None) -> str:

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import DataError, SpecError
-from ..utils.jsonio import json_path, read_json
+from ..utils.jsonio import read_json
 from ..utils.resources import shipped_dir
+from ..utils.schema import schema_problems
 from ..prompts.spec import PVP, load_patterns, load_verbalizers, make_pvps
 
 #: The splits every task may define; a task file may add more (e.g. yahoo's ``test_subset``).
@@ -122,15 +123,7 @@ class TaskSpec:
 
 def validate_task_dict(data: Any, where: str = "task") -> list[str]:
     """Every problem in a task definition, one line each (schema first, then cross-checks)."""
-    import jsonschema
-    from jsonschema.exceptions import best_match
-
-    validator = jsonschema.Draft202012Validator(read_json(shipped_dir("schemas") / "task.schema.json"))
-    problems = []
-    for err in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
-        leaf = best_match([err])  # descends into anyOf branches to the most specific error
-        path = json_path(leaf.absolute_path)
-        problems.append(f"{where}: {path}: {leaf.message}; fix: see pet/prompts/schemas/task.schema.json")
+    problems = schema_problems(data, read_json(shipped_dir("schemas") / "task.schema.json"), where)
     if problems:
         return problems
     labels = data["labels"]

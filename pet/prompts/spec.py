@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
-from ..utils.jsonio import json_path, read_json
+from ..utils.jsonio import read_json
+from ..utils.schema import schema_problems
 # The template language's names are re-exported: callers may import them from either module.
 from .template import (  # noqa: F401
     FILTERS,
@@ -199,20 +200,14 @@ def _schema(name: str) -> dict:
     return json.loads((_SCHEMA_DIR / f"{name}.schema.json").read_text())
 
 
-def _schema_errors(data: Any, kind: str) -> list:
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(_schema(kind))
-    return sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-
-
 def _check(path: Path, kind: str) -> tuple[Any, list[str]]:
     """Every problem of a pattern/verbalizer file: schema errors, duplicate ids, bad entries."""
+    import jsonschema
+
     data = read_json(path)
-    errors = _schema_errors(data, kind)
-    problems = [
-        f"{path}: {json_path(e.absolute_path)}: {e.message}; fix: see pet/prompts/schemas/{kind}.schema.json" for e in errors
-    ]
+    schema = _schema(kind)
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(data))
+    problems = schema_problems(data, schema, str(path))
     items = data.get(kind) if isinstance(data, dict) else None
     if not isinstance(items, list):
         return data, problems
