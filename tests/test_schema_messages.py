@@ -127,3 +127,12 @@ def test_every_example_a_fix_suggests_is_valid_where_it_is_suggested(name):
         Pattern(**root["properties"]["patterns"]["examples"][0][0])
     if name == "verbalizers":
         Verbalizer(**root["properties"]["verbalizers"]["examples"][0][0])
+
+
+def test_a_file_without_its_wrapper_is_told_which_key_to_wrap_it_in(tmp_path):
+    pats = _problems(tmp_path, [{"id": "a", "template": "{text_a} {mask}"}], "p.json")
+    verbs = _problems(tmp_path, [{"id": "v", "labels": {"0": ["a"], "1": ["b"]}}], "v.json")
+    assert pats == ["$: a list, not an object with a 'patterns' list; fix: wrap it: {\"patterns\": [...]}"]
+    assert verbs == ["$: a list, not an object with a 'verbalizers' list; fix: wrap it: {\"verbalizers\": [...]}"]
+    (empty,) = _problems(tmp_path, {}, "e.json")
+    assert empty.startswith("$: expected an object with a 'patterns' or 'verbalizers' list; fix: write {\"patterns\": [{\"id\"")

@@ -247,7 +247,12 @@ def validate_file(path: str | Path) -> list[str]:
             if isinstance(v, dict) and isinstance(v.get("labels"), dict) and len(v["labels"]) == 1
         ]
         return problems
-    return [f"{p}: $: expected an object with a 'patterns' or 'verbalizers' list; fix: see the README"]
+    if isinstance(data, list):  # the entries without their wrapper: say which key to wrap them in
+        kind = "verbalizers" if all(isinstance(x, dict) and "labels" in x for x in data) and data else "patterns"
+        return [f"{p}: $: a list, not an object with a '{kind}' list; fix: wrap it: {{\"{kind}\": [...]}}"]
+    return [f"{p}: $: expected an object with a 'patterns' or 'verbalizers' list; fix: write "
+            "{\"patterns\": [{\"id\": \"it-was\", \"template\": \"{text_a} It was {mask}.\"}]} or "
+            "{\"verbalizers\": [{\"id\": \"good-bad\", \"labels\": {\"0\": [\"bad\"], \"1\": [\"good\"]}}]}"]
 
 
 def _load(path: str | Path, kind: str) -> list:
