@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import difflib
 import json
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable
 
 from .jsonio import json_path
 
 #: a caller's own words for an error it knows better: (what is wrong, fix), or None
-Explain = Callable[[Any], Optional[Tuple[str, str]]]
+Explain = Callable[[Any], "tuple[str, str] | None"]
 
 _TYPES = {"object": "an object {…}", "array": "a list […]", "string": "a string", "integer": "a whole number",
           "number": "a number", "boolean": "true or false", "null": "null"}
@@ -39,12 +39,6 @@ def _type_of(value: Any) -> str:
     if isinstance(value, str):
         return "string"
     return "array" if isinstance(value, list) else "object"
-
-
-def _fits(value: Any, typ: str | list) -> bool:
-    types = [typ] if isinstance(typ, str) else list(typ)
-    t = _type_of(value)
-    return t in types or (t == "integer" and "number" in types)
 
 
 def _show(value: Any, width: int = 40) -> str:
