@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import SpecError
 from ..utils.jsonio import read_json
-from ..utils.schema import schema_problems
+from ..utils.schema import problem_lines
 # The template language's names are re-exported: callers may import them from either module.
 from .template import (  # noqa: F401
     FILTERS,
@@ -206,8 +206,8 @@ def _check(path: Path, kind: str) -> tuple[Any, list[str]]:
 
     data = read_json(path)
     schema = _schema(kind)
-    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(data))
-    problems = schema_problems(data, schema, str(path))
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(data))  # once: lines and broken entries
+    problems = problem_lines(errors, str(path))
     items = data.get(kind) if isinstance(data, dict) else None
     if not isinstance(items, list):
         return data, problems

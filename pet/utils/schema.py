@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from .jsonio import json_path
 
@@ -176,18 +176,25 @@ def _describe(error) -> tuple[str, str] | None:
 
 def schema_problems(data: Any, schema: dict, where: str, *, validator: type | None = None,
                     explain: Explain | None = None) -> list[str]:
-    """Every violation of ``schema`` by ``data``, one line each, in document order (at one path an
-    unknown key first: a misspelt key also makes its right spelling missing):
-    ``WHERE: $.path: what is wrong; fix: what to write``. ``validator``: the jsonschema validator
-    class (default Draft 2020-12); ``explain(error)``: a caller's own (what, fix) for an error it
-    knows better, tried first at every level, else None."""
+    """Every violation of ``schema`` by ``data``, one line each (see :func:`problem_lines`).
+    ``validator``: the jsonschema validator class (default Draft 2020-12)."""
     import jsonschema
+
+    errors = (validator or jsonschema.Draft202012Validator)(schema).iter_errors(data)
+    return problem_lines(errors, where, explain=explain)
+
+
+def problem_lines(errors: Iterable[Any], where: str, *, explain: Explain | None = None) -> list[str]:
+    """jsonschema ``errors`` as one line each, in document order (at one path an unknown key
+    first: a misspelt key also makes its right spelling missing):
+    ``WHERE: $.path: what is wrong; fix: what to write``. ``explain(error)``: a caller's own
+    (what, fix) for an error it knows better, tried first at every level, else None."""
 
     def order(e) -> tuple:  # document order: list positions numerically
         return [(0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in e.absolute_path], e.validator != "additionalProperties"
 
     lines: list[str] = []
-    for error in sorted((validator or jsonschema.Draft202012Validator)(schema).iter_errors(data), key=order):
+    for error in sorted(errors, key=order):
         for leaf, what, fix in _explained(error, explain):
             line = f"{where}: {json_path(leaf.absolute_path)}: {what}; fix: {fix}"
             if line not in lines:
