@@ -249,3 +249,56 @@ def test_a_choice_still_to_make_is_not_reported_as_a_changed_config(fake_env):  
     said.clear()
     run_experiment(load_experiment(exp_path), dry_run=True, progress=False, echo=said.append)
     assert [s for s in said if "another config hash" in s]
+
+
+def test_a_splits_choice_is_written_right_after_its_points(fake_env):  # noqa: F811
+    """Seed 1's chosen rows are in the store before seed 2's grid points are computed, so a run
+    stopped midway keeps the choices of the splits it finished."""
+    exp_path = _experiment(fake_env, seeds=(1, 2), methods=[{"name": "fake", "selection": "dev", "search": {"bias": [0, 1]}}])
+    assert _run(exp_path).computed == 2 * 3
+    order = [(r["seed"], r["selected"]) for r in _rows(fake_env / "results")]
+    first_seed2 = order.index((2, False))
+    assert (1, True) in order[:first_seed2] and (2, True) in order[first_seed2:]
+
+
+def test_a_cell_held_by_another_run_is_waited_for_and_said(fake_env):  # noqa: F811
+    """Another run holds a grid point's lock: this run says so, computes everything else, then
+    waits; when the lock is released without rows (the other run stopped), it computes the point
+    and the split's choice itself."""
+    import threading
+
+    from pet.bench.grid import expand_grid as cells_of
+    from pet.bench.runner import run_experiment
+
+    exp_path = _experiment(fake_env, seeds=(1, 2), methods=[{"name": "fake", "selection": "dev", "search": {"bias": [0, 1]}}])
+    exp = load_experiment(exp_path)
+    point = next(c for c in cells_of(exp) if c.seed == 1 and c.role == "point")
+    store = ResultsStore(fake_env / "results")
+    held, release = threading.Event(), threading.Event()
+
+    def other_run():
+        with store.cell_lock(point.config_hash) as got:
+            assert got
+            held.set()
+            release.wait(30)
+
+    t = threading.Thread(target=other_run)
+    t.start()
+    held.wait(10)
+    said: list[str] = []
+
+    def echo(line: str) -> None:
+        said.append(line)
+        if "being computed by another run" in line:
+            # everything not waiting on the held point is stored by now: seed 2's choice included
+            assert {(r["seed"], r["selected"]) for r in _rows(fake_env / "results")} == {(1, False), (2, False), (2, True)}
+            release.set()
+
+    try:
+        summary = run_experiment(exp, progress=False, echo=echo)
+    finally:
+        release.set()
+        t.join()
+    assert any("1 cell of this run is being computed by another run" in s and "(1 split's choice waits for them)" in s for s in said)
+    assert summary.failed == 0 and summary.computed == 6
+    assert {(r["seed"], r["selected"]) for r in _rows(fake_env / "results")} == {(1, False), (1, True), (2, False), (2, True)}

@@ -15,6 +15,7 @@ import json
 import shutil
 import sys
 import time
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -70,6 +71,30 @@ class Job:
     cell: Cell
     supersedes: str | None = None
     reason: str = ""
+
+
+def _choices_after_points(jobs: Sequence[Job]) -> list[Job]:
+    """``jobs`` with each split's choice (role ``select``) moved to just after the last of its
+    grid points among them (to the front when all its points are stored already), so a split's
+    chosen rows are written as soon as its points are, not after the whole run."""
+    choices = [j for j in jobs if j.cell.role == "select"]
+    out = [j for j in jobs if j.cell.role != "select"]
+    at = {j.cell.config_hash: i for i, j in enumerate(out)}
+    placed = sorted(((max((at[h] for h in j.cell.points if h in at), default=-1), n, j) for n, j in enumerate(choices)),
+                    key=lambda t: (t[0], t[1]))
+    for offset, (i, _, j) in enumerate(placed):
+        out.insert(i + 1 + offset, j)
+    return out
+
+
+def _computing(choice: Job, in_flight: dict) -> bool:
+    """Whether any grid point of ``choice`` is among the cells in flight."""
+    wanted = set(choice.cell.points)
+    return any(job.cell.config_hash in wanted for job, _, _ in in_flight.values())
+
+
+def _waiting_choices(n: int) -> str:
+    return "" if n == 0 else " (1 split's choice waits for them)" if n == 1 else f" ({n} splits' choices wait for them)"
 
 
 def _fmt_score(x: float) -> str:
@@ -259,15 +284,8 @@ class Driver:
         self.bar = tqdm(total=len(jobs), desc=f"bench {self.exp.name}", unit="cell", disable=not self.progress, file=sys.stderr)
         if hasattr(self.executor, "prepare"):  # driver side, before any cell: e.g. write every split here
             self.executor.prepare(self.exp, [j.cell for j in jobs], self.data)
-        try:  # grid points (and plain cells) first; then each split's choice, from its points' stored rows
-            self._dispatch_all([j for j in jobs if j.cell.role != "select"])
-            choices = [j for j in jobs if j.cell.role == "select"]
-            if choices:
-                stored = self.store.rows()
-                for j in choices:
-                    wanted = set(j.cell.points)
-                    j.cell.point_rows = [r for r in stored if r.get("config_hash") in wanted]
-                self._dispatch_all(choices)
+        try:  # each split's choice right after its grid points, from their stored rows
+            self._dispatch_all(_choices_after_points(jobs))
         finally:
             self.bar.close()
         s = self.summary
@@ -278,34 +296,65 @@ class Driver:
 
     def _dispatch_all(self, jobs: list[Job]) -> None:
         busy = self._dispatch(jobs, blocking=False)
-        self._dispatch(busy, blocking=True)  # cells another run was computing: wait for it, then re-check
+        held = sum(j.cell.role != "select" for j in busy)
+        if held:  # cells another run is computing: wait for it, then re-check (a choice waits for its points)
+            self.say(f"{held} cell{'s' if held != 1 else ''} of this run {'are' if held != 1 else 'is'} being computed by another "
+                     f"run of {self.root}{_waiting_choices(len(busy) - held)}; "
+                     "waiting for it to finish them (Ctrl-C stops this run only; the other one writes them)")
+        self._dispatch(busy, blocking=True)
 
     def _dispatch(self, jobs: Sequence[Job], blocking: bool) -> list[Job]:
-        """Lock and submit every cell it can; returns the jobs whose cell another run holds."""
+        """Lock and submit every cell it can, in order; a split's choice goes as soon as its grid
+        points computed here are finished (meanwhile other cells keep the executor full).
+        Returns the jobs whose cell another run holds and (first pass) the choices whose points
+        are not all stored by then; on the last pass a choice runs regardless and names them."""
         busy: list[Job] = []
         in_flight: dict[Future, tuple[Job, ExitStack, float]] = {}
+        queue, waiting = deque(jobs), []  # waiting: choices whose points are in flight here
         try:
-            for j in jobs:
-                stack = ExitStack()
-                if not stack.enter_context(self.store.cell_lock(j.cell.config_hash, blocking=blocking)):
-                    stack.close()
-                    busy.append(j)
-                    continue
-                if self.store.current_write(j.cell.config_hash) != j.supersedes:  # another run wrote it meanwhile
-                    stack.close()
-                    self._record(CellOutcome(j.cell, "done"))
-                    continue
-                self.bar.set_postfix_str(j.cell.describe(), refresh=True)
-                fut = self.executor.submit(run_cell, j.cell, self.exp, self.model, self.data, self.device, self.env, self.inner_progress)
-                in_flight[fut] = (j, stack, time.perf_counter())
-                while len(in_flight) >= self.executor.capacity:
+            while True:
+                ready = [w for w in waiting if not _computing(w, in_flight)]
+                for w in reversed(ready):
+                    waiting.remove(w)
+                    queue.appendleft(w)
+                if queue and len(in_flight) < self.executor.capacity:
+                    j = queue.popleft()
+                    if j.cell.role == "select":
+                        if _computing(j, in_flight):
+                            waiting.append(j)
+                            continue
+                        if not self._read_points(j) and not blocking:
+                            busy.append(j)
+                            continue
+                    self._submit(j, in_flight, busy, blocking)
+                elif in_flight:
                     self._drain(in_flight)
-            while in_flight:
-                self._drain(in_flight)
+                else:
+                    break
         finally:
             for _, stack, _ in in_flight.values():
                 stack.close()
         return busy
+
+    def _submit(self, j: Job, in_flight: dict, busy: list[Job], blocking: bool) -> None:
+        stack = ExitStack()
+        if not stack.enter_context(self.store.cell_lock(j.cell.config_hash, blocking=blocking)):
+            stack.close()
+            busy.append(j)
+            return
+        if self.store.current_write(j.cell.config_hash) != j.supersedes:  # another run wrote it meanwhile
+            stack.close()
+            self._record(CellOutcome(j.cell, "done"))
+            return
+        self.bar.set_postfix_str(j.cell.describe(), refresh=True)
+        fut = self.executor.submit(run_cell, j.cell, self.exp, self.model, self.data, self.device, self.env, self.inner_progress)
+        in_flight[fut] = (j, stack, time.perf_counter())
+
+    def _read_points(self, j: Job) -> bool:
+        """Give a split's choice its grid points' stored rows; whether every point has some."""
+        wanted = set(j.cell.points)
+        j.cell.point_rows = [r for r in self.store.rows() if r.get("config_hash") in wanted]
+        return {r["config_hash"] for r in j.cell.point_rows} >= wanted
 
     def _drain(self, in_flight: dict) -> None:
         done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
