@@ -93,6 +93,8 @@ def test_grid_expands_per_split_with_a_choice_after_its_points(world):  # noqa: 
             json.dumps({"bias": b, "lr": lr}, sort_keys=True) for b in (0, 1, 2) for lr in (1e-5, 2e-5)}
         assert all(c.options["eval_every"] == 5 and c.options["bias"] == c.grid_point["bias"] for c in mine[:-1])
         assert len({c.config_hash for c in mine}) == 7
+        assert mine[-1].describe() == f"tiny fake K=4 seed={seed} (dev choice of 6 points)"  # what messages and --dry-run say
+        assert mine[0].describe() == f'tiny fake K=4 seed={seed} point {{"bias":0,"lr":1e-05}}'
     plain = [c for c in cells if c.method == "plain"]
     assert [c.role for c in plain] == ["single", "single"]
 

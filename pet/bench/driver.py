@@ -110,10 +110,9 @@ def summary_line(cell: Cell, rows: Sequence[ResultRow | dict], seconds: float) -
     params = max((r.get("trained_parameters") or 0 for r in rows), default=0)
     eps = [r["eval_examples_per_second"] for r in rows if r.get("eval_examples_per_second")]
     mem = max((r.get("peak_memory_mb") or 0.0 for r in rows), default=0.0)
-    role = {"point": f" point {cell.grid_point}", "select": " chosen"}.get(cell.role, "")
     score = f"{h.get('metric', '?')} {_fmt_score(h['score'])}" if h.get("score") is not None else "no test rows"
     parts = [
-        f"{cell.describe()}{role}: {score} ({h.get('stage')})",
+        f"{cell.describe()}: {score} ({h.get('stage')})",
         f"dev {_fmt_score(h['dev_score'])}" if h.get("dev_score") is not None else "",
         f"best {_fmt_score(best['score'])} ({best.get('stage')}{' ' + best['pvp'] if best.get('pvp') else ''})" if len(tested) > 1 else "",
         f"{len(rows)} rows",

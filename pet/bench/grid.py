@@ -61,7 +61,15 @@ class Cell:
         return (self.task, self.method, self.k, self.seed)
 
     def describe(self) -> str:
-        return f"{self.task} {self.method} K={self.k if self.k is not None else 'fixed'} seed={self.seed}"
+        """``task method K=k seed=s``, and for a selection's cells which one: a grid point (its
+        searched options) or the split's choice among its points."""
+        what = f"{self.task} {self.method} K={self.k if self.k is not None else 'fixed'} seed={self.seed}"
+        if self.role == "point":
+            return what + (f" point {canonical_json(self.grid_point)}" if self.grid_point else " (training point)")
+        if self.role == "select":
+            n = len(self.points)
+            return what + f" ({self.selection} choice of {n} point{'s' if n != 1 else ''})"
+        return what
 
 
 # ----------------------------------------------------------------------------- hashing
