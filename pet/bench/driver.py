@@ -25,7 +25,8 @@ from typing import Any, Callable, Sequence
 
 from ..errors import ConfigError, PetError
 from .cells import resume_folder, run_cell
-from .environment import capture_environment, git_commit
+from .environment import capture_environment, git_commit, machine_info
+from .eta import CellTimes
 from .executors import LocalExecutor
 from .grid import Cell, expand_grid, task_ref
 from .inputs import changed_inputs, test_copies_training_file
@@ -252,15 +253,22 @@ class Driver:
         return None
 
     def dry_run(self, jobs: list[Job]) -> RunSummary:
+        """List every cell (done, to run, stale) and what the cells to run will take, timed by the
+        stored cells of the same work (:mod:`pet.bench.eta`); computes nothing."""
+        times = CellTimes(expand_grid(self.exp, self.model), self.store.scan(), machine_info(self.device))
         for o in self.summary.outcomes:
             if o.status == "done":
                 self.say(f"done     {o.cell.describe()}  {o.cell.config_hash[:12]}")
         for j in jobs:
             what = "stale   " if j.supersedes else "to run  "
+            est = times.estimate(j.cell)
             self.say(f"{what} {j.cell.describe()}  {j.cell.config_hash[:12]}  "
-                     + (j.reason if j.reason else f"options={json.dumps(j.cell.options, sort_keys=True)}"))
+                     + (j.reason if j.reason else f"options={json.dumps(j.cell.options, sort_keys=True)}")
+                     + (f"  {est.describe()}" if est else ""))
         self.say(f"{len(self.cells)} cells: {self.summary.already_done} done, {len(jobs)} to run, "
                  f"{self.summary.skipped} skipped (no test split); results: {self.root}")
+        if jobs:
+            self.say(f"time to run: {times.total([j.cell for j in jobs])}")
         return self.summary
 
     # ------------------------------------------------------------------ running
@@ -346,8 +354,9 @@ class Driver:
             self._record(CellOutcome(j.cell, "done"))
             return
         self.bar.set_postfix_str(j.cell.describe(), refresh=True)
+        t0 = time.perf_counter()  # before submit: the local executor computes the cell inside it
         fut = self.executor.submit(run_cell, j.cell, self.exp, self.model, self.data, self.device, self.env, self.inner_progress)
-        in_flight[fut] = (j, stack, time.perf_counter())
+        in_flight[fut] = (j, stack, t0)
 
     def _read_points(self, j: Job) -> bool:
         """Give a split's choice its grid points' stored rows; whether every point has some."""

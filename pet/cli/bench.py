@@ -34,7 +34,7 @@ def register(sub) -> None:
     p.add_argument("--only", action="append", default=[], metavar="KEY=V1,V2",
                    help="run a subset: task=…, method=…, k=…, seed=…; the values of one key are alternatives, different keys "
                         "must all match (repeat --only per key); a value not in the experiment is an error")
-    p.add_argument("--dry-run", action="store_true", help="list the cells (done / to run) and their config hashes; compute nothing")
+    p.add_argument("--dry-run", action="store_true", help="list the cells (done / to run) and their config hashes, with each cell's expected wall time from the stored cells of the same work; compute nothing")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing cell (default: log it and go on)")
     p.add_argument("--no-report", action="store_true", help="do not write <results>/report at the end")
     p.add_argument("--references", default=None, help="published-numbers CSV for the final report (default: the shipped data/references.csv)")

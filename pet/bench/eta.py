@@ -1,0 +1,111 @@
+"""How long the cells still to run will take, from the wall times of the cells the store holds.
+
+Every stored row records its cell's wall time (``cell_seconds``) and the machine it ran on
+(``machine``). A cell still to run is estimated by the median wall time of the stored cells of
+the same task, method, K and role (a selection's grid point, its choice, or a plain cell) —
+other seeds of the same work. Times are taken from the same kind of machine as this run's (the
+same GPU, or a CPU with as many cores) where the store has any; otherwise from another kind,
+and the estimate says which. Nothing is extrapolated across tasks or methods: SST-5 and RTE
+cells take several times an SST-2 cell, so a cell with no stored cell of its kind has no
+estimate, and the total says how many such cells it leaves out.
+
+A ``selection: dev`` choice trains nothing (it picks among its points' stored rows), so it is
+estimated at seconds. The times are as measured, under whatever else shared the machine then; they are estimates
+for planning (``pet bench --dry-run``), not benchmarks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from statistics import median
+from typing import Iterable, Sequence
+
+from ..evaluation.selection import parse_selection
+from .grid import Cell
+from .store import StoreScan
+
+
+def machine_kind(machine: dict | None) -> str:
+    """What makes cell times comparable: the GPU's name, else the CPU's core count."""
+    machine = machine or {}
+    if machine.get("gpu"):
+        return str(machine["gpu"])
+    cores = machine.get("sched_cpus") or machine.get("cpu_count")
+    return f"{cores}-core CPU" if cores else "unknown machine"
+
+
+def _work(cell: Cell) -> tuple:
+    """Cells that do the same work (other seeds of it): task, method, K, role and grid point."""
+    return (cell.task, cell.method, cell.k, cell.role, tuple(sorted((k, repr(v)) for k, v in cell.grid_point.items())))
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float
+    n: int  # stored cells it is the median of (0: a choice among stored points, which trains nothing)
+    machine: str  # the kind of machine they ran on
+    same_machine: bool  # that kind is this run's
+
+    def describe(self) -> str:
+        if not self.n:
+            return "seconds (a choice among its stored points)"
+        where = "this machine's kind" if self.same_machine else self.machine
+        return f"~{format_duration(self.seconds)} (median of {self.n} stored cell{'s' if self.n != 1 else ''} on {where})"
+
+
+class CellTimes:
+    """The stored wall times of an experiment's cells, by the work they do and their machine."""
+
+    def __init__(self, cells: Iterable[Cell], scan: StoreScan, machine: dict | None):
+        self.machine = machine_kind(machine)
+        by_hash: dict[str, tuple[float, str]] = {}
+        for r in scan.rows:
+            h, secs = r.get("config_hash"), r.get("cell_seconds")
+            if h in scan.complete and isinstance(secs, (int, float)) and h not in by_hash:
+                by_hash[h] = (float(secs), machine_kind(r.get("machine")))
+        self.times: dict[tuple, dict[str, list[float]]] = {}
+        for c in cells:
+            if c.config_hash in by_hash:
+                secs, kind = by_hash[c.config_hash]
+                self.times.setdefault(_work(c), {}).setdefault(kind, []).append(secs)
+
+    def estimate(self, cell: Cell) -> Estimate | None:
+        """The median stored time of ``cell``'s work, this machine's kind first; None: none stored.
+        A choice that only picks among its stored points (``selection: dev``) trains nothing:
+        seconds, whatever its rows say (they carry the chosen point's own time)."""
+        if cell.role == "select" and not parse_selection(cell.selection).refits:
+            return Estimate(0.0, 0, self.machine, True)
+        kinds = self.times.get(_work(cell))
+        if not kinds:
+            return None
+        if self.machine in kinds:
+            kind = self.machine
+        else:  # the kind with the most stored cells (ties: by name, for a stable answer)
+            kind = max(sorted(kinds), key=lambda k: len(kinds[k]))
+        return Estimate(median(kinds[kind]), len(kinds[kind]), kind, kind == self.machine)
+
+    def total(self, cells: Sequence[Cell]) -> str:
+        """One line: the summed estimates of ``cells``, and how many have none."""
+        est = [self.estimate(c) for c in cells]
+        known = [e for e in est if e is not None]
+        if not cells:
+            return "nothing to run"
+        if not known:
+            return "no estimate: the store holds no cell of the same task, method and K to time them by"
+        other = sorted({e.machine for e in known if not e.same_machine})
+        words = (f"~{format_duration(sum(e.seconds for e in known))} of cell time for {len(known)} of {len(cells)} cells, "
+                 "one after another, at the stored cells' median times")
+        if other:
+            words += f" ({sum(not e.same_machine for e in known)} timed on {', '.join(other)}, not this machine's kind)"
+        if len(known) < len(cells):
+            words += f"; {len(cells) - len(known)} with no stored cell of their task, method and K to go by"
+        return words
+
+
+def format_duration(seconds: float) -> str:
+    """``0.4 s``, ``42 s``, ``7.5 min``, ``3.2 h``: one unit, two or three significant figures."""
+    if seconds < 90:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.1f} min" if seconds < 600 else f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
