@@ -51,7 +51,7 @@ def test_estimate_is_the_median_of_the_same_work_on_this_machine_first(world):
     assert (on_gpu.seconds, on_gpu.n, on_gpu.machine, on_gpu.same_machine) == (250.0, 3, "2-core CPU", False)
     assert CellTimes(cells, scan, GPU).estimate(b[4]).same_machine
     total = times.total([a[4], b[4]])
-    assert total.startswith("~5.0 min of cell time for 2 of 2 cells") and "(1 timed on NVIDIA H200, not this machine's kind)" in total
+    assert total.startswith("~5.0 min of cell time for 2 of the 2 cells that train") and "(1 timed on NVIDIA H200, not this machine's kind)" in total
 
 
 def test_no_estimate_across_tasks_or_methods_and_the_total_says_so(world):
@@ -60,8 +60,9 @@ def test_no_estimate_across_tasks_or_methods_and_the_total_says_so(world):
     b = {c.seed: c for c in cells if c.method == "b"}
     times = CellTimes(cells, _scan([(a[1], 60.0, CPU)]), CPU)
     assert times.estimate(b[2]) is None  # method a's time says nothing about b
-    assert times.total([a[2], b[2]]).endswith("; 1 with no stored cell of their task, method and K to go by")
-    assert CellTimes(cells, StoreScan(), CPU).total([b[2]]).startswith("no estimate")
+    assert times.total([a[2], b[2]]) == ("~60 s of cell time for 1 of the 2 cells that train, one after another, at the stored "
+                                         "cells' median times; 1 more with no stored cell of their task, method and K to time them by")
+    assert CellTimes(cells, StoreScan(), CPU).total([b[2]]) == "no estimate for the 1 cell that trains: no stored cell of their task, method and K to time them by"
     incomplete = _scan([(a[1], 60.0, CPU)])
     incomplete.complete.clear()  # rows of a write whose marker never came are not read
     assert CellTimes(cells, incomplete, CPU).estimate(a[2]) is None
@@ -79,6 +80,8 @@ def test_a_dev_choice_trains_nothing_whatever_its_rows_carry(world):
     assert est.seconds == 0 and est.describe() == "seconds (a choice among its stored points)"
     same_point = next(p for p in points if p.seed == 2 and p.grid_point == points[0].grid_point)
     assert times.estimate(same_point).seconds == 500.0
+    assert times.total([choice[1], same_point]) == ("~8.3 min of cell time for 1 of the 1 cell that trains, one after another, at the "
+                                                    "stored cells' median times; 1 dev choice among stored points, seconds each")
     other_point = next(p for p in points if p.seed == 2 and p.grid_point != points[0].grid_point)
     assert times.estimate(other_point) is None  # another grid point is other work
 
@@ -94,7 +97,7 @@ def test_dry_run_prints_estimates_from_the_stored_cells(fake_env, capsys):  # no
     assert "tiny a K=4 seed=2" in line and line.endswith("(median of 1 stored cell on this machine's kind)")
     secs = float(line.split("~")[-1].split(" s ")[0])
     assert 0.4 <= secs < 60  # the stored cell's time: it slept 0.4 s
-    assert "time to run: ~" in err and "for 1 of 1 cells" in err
+    assert "time to run: ~" in err and "for 1 of the 1 cell that trains" in err
 
 
 def test_a_finished_cell_records_its_wall_time(fake_env):  # noqa: F811

@@ -85,21 +85,33 @@ class CellTimes:
         return Estimate(median(kinds[kind]), len(kinds[kind]), kind, kind == self.machine)
 
     def total(self, cells: Sequence[Cell]) -> str:
-        """One line: the summed estimates of ``cells``, and how many have none."""
-        est = [self.estimate(c) for c in cells]
-        known = [e for e in est if e is not None]
+        """One line: the summed estimates of the cells that train, how many have none, and how
+        many are choices among stored points (seconds each)."""
         if not cells:
             return "nothing to run"
-        if not known:
-            return "no estimate: the store holds no cell of the same task, method and K to time them by"
-        other = sorted({e.machine for e in known if not e.same_machine})
-        words = (f"~{format_duration(sum(e.seconds for e in known))} of cell time for {len(known)} of {len(cells)} cells, "
-                 "one after another, at the stored cells' median times")
-        if other:
-            words += f" ({sum(not e.same_machine for e in known)} timed on {', '.join(other)}, not this machine's kind)"
-        if len(known) < len(cells):
-            words += f"; {len(cells) - len(known)} with no stored cell of their task, method and K to go by"
-        return words
+        est = [self.estimate(c) for c in cells]
+        choices = sum(e is not None and not e.n for e in est)
+        known = [e for e in est if e is not None and e.n]
+        unknown = len(cells) - choices - len(known)
+        trains = len(cells) - choices
+        parts = []
+        if known:
+            words = (f"~{format_duration(sum(e.seconds for e in known))} of cell time for {len(known)} of the {_that_train(trains)}, "
+                     "one after another, at the stored cells' median times")
+            other = sorted({e.machine for e in known if not e.same_machine})
+            if other:
+                words += f" ({sum(not e.same_machine for e in known)} timed on {', '.join(other)}, not this machine's kind)"
+            parts.append(words)
+        if unknown:
+            why = "no stored cell of their task, method and K to time them by"
+            parts.append(f"{unknown} more with {why}" if known else f"no estimate for the {_that_train(unknown)}: {why}")
+        if choices:
+            parts.append(f"{choices} dev choice{'s' if choices != 1 else ''} among stored points, seconds each")
+        return "; ".join(parts)
+
+
+def _that_train(n: int) -> str:
+    return f"{n} cell{'s' if n != 1 else ''} that train{'s' if n == 1 else ''}"
 
 
 def format_duration(seconds: float) -> str:
