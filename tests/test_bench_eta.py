@@ -81,7 +81,7 @@ def test_a_dev_choice_trains_nothing_whatever_its_rows_carry(world):
     same_point = next(p for p in points if p.seed == 2 and p.grid_point == points[0].grid_point)
     assert times.estimate(same_point).seconds == 500.0
     assert times.total([choice[1], same_point]) == ("~8.3 min of cell time for 1 of the 1 cell that trains, one after another, at the "
-                                                    "stored cells' median times; 1 dev choice among stored points, seconds each")
+                                                    "stored cells' median times; 1 choice among stored points, seconds each")
     other_point = next(p for p in points if p.seed == 2 and p.grid_point != points[0].grid_point)
     assert times.estimate(other_point) is None  # another grid point is other work
 

@@ -106,7 +106,7 @@ class CellTimes:
             why = "no stored cell of their task, method and K to time them by"
             parts.append(f"{unknown} more with {why}" if known else f"no estimate for the {_that_train(unknown)}: {why}")
         if choices:
-            parts.append(f"{choices} dev choice{'s' if choices != 1 else ''} among stored points, seconds each")
+            parts.append(f"{choices} choice{'s' if choices != 1 else ''} among stored points, seconds each")
         return "; ".join(parts)
 
 
