@@ -69,6 +69,7 @@ PAIRS = [
     ("stored/prompt-ft-lmbff-demo", "stored/prompt-ft-lmbff", "LM-BFF's recipe with the SBERT filter vs none (the flagship's rows)"),
     ("stored/prompt-ft-lmbff-demo", "uniform/uniform", "the SBERT filter, both trained with demonstrations"),
     ("uniform/none", "plain/none", "training with demonstrations, tested without any"),
+    ("uniform/uniform", "uniform/none", "use of the demonstrations by the model trained with them (removed at test time)"),
     ("plain/none", "stored/prompt-ft-lmbff", "reproduction of the flagship's prompt-ft-lmbff (should be ~0)"),
 ]
 
