@@ -21,7 +21,7 @@ from statistics import median
 from typing import Iterable, Sequence
 
 from ..evaluation.selection import parse_selection
-from .grid import Cell
+from .grid import Cell, canonical_json
 from .store import StoreScan
 
 
@@ -36,7 +36,7 @@ def machine_kind(machine: dict | None) -> str:
 
 def _work(cell: Cell) -> tuple:
     """Cells that do the same work (other seeds of it): task, method, K, role and grid point."""
-    return (cell.task, cell.method, cell.k, cell.role, tuple(sorted((k, repr(v)) for k, v in cell.grid_point.items())))
+    return (cell.task, cell.method, cell.k, cell.role, canonical_json(cell.grid_point))
 
 
 @dataclass(frozen=True)
