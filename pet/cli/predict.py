@@ -12,6 +12,7 @@ import sys
 
 from . import add_run_args, help_text, start_run
 from .args import positive_int
+from .fields import add_field_args, field_map
 
 EXAMPLES = (
     "pet predict runs/sst2-pft --input new_reviews.csv --text-field review --output preds.csv",
@@ -33,8 +34,7 @@ def register(sub) -> None:
     p.add_argument("--output", required=True, help="predictions file: .csv, .tsv or .jsonl")
     p.add_argument("--keep", nargs="*", metavar="COL", default=None,
                    help="input columns to carry into the output (default: all; --keep alone: none)")
-    p.add_argument("--text-field", default="text", help="column with the text (maps to {text_a}; default 'text')")
-    p.add_argument("--text-b-field", help="second text column (maps to {text_b})")
+    add_field_args(p, label=False)
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--chunk-size", type=positive_int, default=1024, help="rows read, scored and written at a time (default 1024)")
     p.add_argument("--device", default=None, help="cpu, cuda, … (default: cuda if available)")
@@ -50,9 +50,7 @@ def cmd_predict(args) -> int:
     from ..utils.io import check_output_file
     from ..utils.progress import track
 
-    fields = {"text_a": args.text_field}
-    if args.text_b_field:
-        fields["text_b"] = args.text_b_field
+    fields = field_map(args)
     output_format(args.output)
     # before any work: never overwrite the input or write into the saved folder
     check_output_file(args.output, [None if is_hf(args.input) else args.input, args.classifier])

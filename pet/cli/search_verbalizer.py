@@ -8,6 +8,7 @@ import sys
 
 from . import add_model_args, add_run_args, help_text, require_model, start_run
 from .args import positive_int, seed
+from .fields import add_field_args, field_map, label_column, refuse_without_data
 
 EXAMPLES = (
     "pet search-verbalizer --task sst2 --pattern it-was --model roberta-large --data-dir data/ --output verbalizers/sst2-searched.json",
@@ -27,8 +28,7 @@ def register(sub) -> None:
     src.add_argument("--task", help="registered task name (see `pet show --tasks`)")
     src.add_argument("--data", help="your own CSV/TSV/JSONL file or hf:NAME[:CONFIG] (K per class drawn with --seed; no dev: cross-validation re-ranking)")
     src.add_argument("--split", help="split of an hf: --data (default: train, else its only split)")
-    src.add_argument("--text-field", action="append", help="column for {text_a} (repeat for {text_b}, or NAME=COLUMN)")
-    src.add_argument("--label-field", help="label column of --data")
+    add_field_args(src)
     src.add_argument("--shots", type=positive_int, default=16, help="labelled examples per class (default 16)")
     src.add_argument("--seed", type=seed, default=13, help="split seed (default 13)")
     p.add_argument("--pattern", required=True, help="id of the pattern to search label words for")
@@ -50,7 +50,6 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data import parse_field_map
     from ..data.hub import is_hf
     from ..data.stream import Source
     from ..errors import ConfigError
@@ -59,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     if bool(args.task) == bool(args.data):
         raise ConfigError("pass exactly one of --task NAME or --data FILE; fix: e.g. --task sst2, or --data FILE --text-field COLUMN --label-field COLUMN")
+    refuse_without_data(args)
     check_verbalizer_id(args.verbalizer_id, "--id")
     check_words_per_label(args.words_per_label, args.candidates, ("--words-per-label", "--candidates"))
     check_output_file(args.output, [None if is_hf(args.data) else args.data, args.patterns, args.model])
@@ -70,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
     if args.max_length:
         kw["max_length"] = args.max_length
     if args.data:
-        if not args.text_field or not args.label_field or not args.patterns:
-            raise ConfigError("--data needs --text-field COLUMN, --label-field COLUMN and --patterns FILE; fix: pass all three")
-        result = search_for_data(Source(args.data, args.split, "train"), parse_field_map(args.text_field), args.label_field, args.patterns, args.pattern,
+        if not args.patterns:
+            raise ConfigError("--data needs --patterns FILE (the pattern to search label words for); fix: pass --patterns")
+        result = search_for_data(Source(args.data, args.split, "train"), field_map(args), label_column(args), args.patterns, args.pattern,
                                  require_model(args), k=args.shots, seed=args.seed, **kw)
         task = None
     else:

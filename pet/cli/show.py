@@ -7,6 +7,7 @@ import argparse
 import json
 
 from . import add_model_args, help_text
+from .fields import add_field_args, field_map, label_column
 
 EXAMPLES = (
     "pet show --task sst2 --tokenizer roberta-large",
@@ -30,8 +31,7 @@ def register(sub) -> None:
     src = p.add_argument_group("data (a registered task, or your own file)")
     src.add_argument("--task", help="registered task")
     src.add_argument("--data", help="your own CSV/TSV/JSONL(.gz) file instead of a task (with --encode)")
-    src.add_argument("--text-field", action="append", help="column for {text_a} (repeat for {text_b}, or NAME=COLUMN)")
-    src.add_argument("--label-field", help="label column of --data (optional)")
+    add_field_args(src, label_default=None)
     src.add_argument("--split", default=None, help="split to encode (default: test)")
     src.add_argument("--seed", type=seed, default=None, help="seed folder for train/dev splits")
     src.add_argument("--limit", type=positive_int, default=None, help="encode only the first N examples (N >= 1)")
@@ -47,7 +47,7 @@ def register(sub) -> None:
 
 
 #: flags that only --encode reads (argparse dest → flag)
-ENCODE_ONLY = {"data": "--data", "text_field": "--text-field", "label_field": "--label-field", "split": "--split",
+ENCODE_ONLY = {"data": "--data", "text_field": "--text-field", "text_b_field": "--text-b-field", "label_field": "--label-field", "split": "--split",
                "seed": "--seed", "limit": "--limit", "format": "--format"}
 
 
@@ -146,7 +146,7 @@ SOFT_MARK = "{soft}"
 
 
 def run_encode(args: argparse.Namespace) -> int:
-    from ..data import load_examples, load_task, own_data_task, parse_field_map, task_pvps
+    from ..data import load_examples, load_task, own_data_task, task_pvps
     from ..prompts.encoding import encode_records, load_tokenizer
     from ..errors import ConfigError
 
@@ -156,11 +156,9 @@ def run_encode(args: argparse.Namespace) -> int:
     if not name:
         raise ConfigError("--encode needs a tokenizer; fix: pass --tokenizer DIR (a folder with no weights is enough) or --model")
     if args.data:
-        if not args.text_field:
-            raise ConfigError("--data needs --text-field COLUMN; fix: add --text-field with the column that holds the text")
         pvps = task_pvps(None, args.patterns, args.verbalizers, args.pvps, include_soft=True)
         # the verbalizer's labels: a file may hold only some of them; a label without words is a row error
-        task, examples = own_data_task(args.data, parse_field_map(args.text_field), args.label_field, labels=pvps[0].verbalizer.label_ids)
+        task, examples = own_data_task(args.data, field_map(args), label_column(args), labels=pvps[0].verbalizer.label_ids)
         for p in pvps:
             p.check_labels(task.label_ids, str(args.data))
     else:

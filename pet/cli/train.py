@@ -38,6 +38,7 @@ from . import (
     start_run,
 )
 from .args import int_range, seed
+from .fields import add_field_args, field_map, label_column, refuse_without_data
 
 #: default unlabelled pool size for methods that need one
 DEFAULT_POOL = 10000
@@ -72,9 +73,7 @@ def train_parser(method: str | None) -> argparse.ArgumentParser:
     src.add_argument("--task", help="shipped task name or task JSON file")
     src.add_argument("--data", help="your own labelled CSV/TSV/JSONL file, or hf:NAME[:CONFIG] (a Hugging Face dataset; instead of --task)")
     src.add_argument("--split", help="split of an hf: --data (default: train, else its only split)")
-    src.add_argument("--text-field", default="text", help="own data: column with the text ({text_a}; default: text)")
-    src.add_argument("--text-b-field", help="own data: second text column ({text_b})")
-    src.add_argument("--label-field", default="label", help="own data: label column (default: label)")
+    add_field_args(src)
     src.add_argument("--test", help="own data: labelled test file or hf: dataset (its test split; default: the examples not drawn for training)")
     src.add_argument("--unlabelled", help="own data: unlabelled text file or hf: dataset (its train split; same text columns)")
     src.add_argument("--unlabelled-size", type=int_range(0, name="--unlabelled-size"),
@@ -119,6 +118,7 @@ def cmd_train(args) -> int:
     options = m.make_options(m.options.from_args(a), where=f"{a.method} options")
     if bool(a.task) == bool(a.data):
         raise ConfigError("give exactly one of --task (a shipped task) or --data (your own file); fix: e.g. --task sst2")
+    refuse_without_data(a, {"test": "--test", "unlabelled": "--unlabelled"})
     out = Path(a.output) if a.output else None
     task_file = a.task if a.task and a.task.endswith(".json") else None
     check_output_not_input(out, [x for x in (a.data, a.test, a.unlabelled) if not is_hf(x)] + [a.patterns, a.verbalizers, task_file, a.model])
@@ -133,8 +133,7 @@ def cmd_train(args) -> int:
         run = task_run_data(a.task, a.data_dir, k=a.shots, seed=a.seed, unlabelled_size=pool,
                             patterns=a.patterns, verbalizers=a.verbalizers, pvps=a.pvps, needs_labelled=m.needs_labelled)
     else:
-        fields = {"text_a": a.text_field, **({"text_b": a.text_b_field} if a.text_b_field else {})}
-        run = own_run_data(Source(a.data, a.split, "train"), fields, a.label_field, k=a.shots, seed=a.seed, patterns=a.patterns, verbalizers=a.verbalizers,
+        run = own_run_data(Source(a.data, a.split, "train"), field_map(a), label_column(a), k=a.shots, seed=a.seed, patterns=a.patterns, verbalizers=a.verbalizers,
                            pvps=a.pvps, test=a.test, unlabelled=a.unlabelled, unlabelled_size=pool or None, needs_labelled=m.needs_labelled)
     for note in run.notes:
         print(f"note: {note}", file=sys.stderr)

@@ -7,6 +7,7 @@ import sys
 
 from . import add_model_args, add_run_args, help_text, require_model, start_run
 from .args import positive_int, seed
+from .fields import add_field_args, field_map, label_column, refuse_without_data
 
 EXAMPLES = (
     "pet zero-shot --task sst2 --model roberta-large --data-dir data/ --calibrate",
@@ -25,8 +26,7 @@ def register(sub) -> None:
     src.add_argument("--task", help="registered task name (see `pet show --tasks`)")
     src.add_argument("--data", help="your own CSV/TSV/JSONL(.gz) file, or hf:NAME[:CONFIG] (a Hugging Face dataset: hub name, "
                      "save_to_disk folder or folder of parquet/CSV/JSON files), instead of a task")
-    src.add_argument("--text-field", action="append", help="column for {text_a} (repeat for {text_b}, or NAME=COLUMN)")
-    src.add_argument("--label-field", help="label column of --data")
+    add_field_args(src)
     src.add_argument("--split", default=None, help="split of the task or hf: dataset to score (default: test)")
     src.add_argument("--seed", type=seed, default=None, help="seed folder for train/dev splits")
     src.add_argument("--limit", type=positive_int, default=None, help="score only the first N examples (N >= 1)")
@@ -50,29 +50,24 @@ def _own_chunks(args, verbalizer_labels):
     """(task, split name, chunk iterator factory, row count) of ``--data`` (a file or hf:),
     every row checked (labels, text) before any model loads. The task's labels are the
     verbalizer's when the data's are among them (:func:`pet.data.owndata.own_labels`)."""
-    from ..data import parse_field_map
     from ..data.owndata import own_labels, own_task_spec
     from ..data.stream import Source, iter_chunks, scan_source
     from ..errors import ConfigError
 
-    if not args.text_field:
-        raise ConfigError("--data needs --text-field COLUMN (and --label-field COLUMN to score)")
-    if not args.label_field:
-        raise ConfigError("--data needs --label-field COLUMN: zero-shot scoring compares with gold labels")
-    fields = parse_field_map(args.text_field)
+    fields, label = field_map(args), label_column(args)
     source = Source(args.data, args.split, "test")
-    found, total = scan_source(source, args.label_field, fields, args.chunk_size, empty_text="error")
+    found, total = scan_source(source, label, fields, args.chunk_size, empty_text="error")
     if not found:
         raise ConfigError(f"{args.data}: no rows; fix: give data with at least one labelled example")
     labels = own_labels(found, verbalizer_labels)
     if set(labels) - set(found):
         print(f"note: label(s) {sorted(set(labels) - set(found))} of the verbalizer do not occur in {args.data}; "
               f"scoring over the verbalizer's {len(labels)} labels", file=sys.stderr)
-    task = own_task_spec(source, fields, args.label_field, labels)
+    task = own_task_spec(source, fields, label, labels)
     split = source.describe()
 
     def chunks():
-        yield from iter_chunks(source, fields, args.label_field, chunk_size=args.chunk_size, labels=labels, empty_text="error")
+        yield from iter_chunks(source, fields, label, chunk_size=args.chunk_size, labels=labels, empty_text="error")
 
     return task, split, chunks, total
 
@@ -97,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     if bool(args.task) == bool(args.data):
         raise ConfigError("pass exactly one of --task NAME or --data FILE")
+    refuse_without_data(args)
     if args.output:  # before any work: never overwrite an input, fail early on an unwritable path
         check_output_file(args.output, [None if is_hf(args.data) else args.data, args.patterns, args.verbalizers, args.model])
     if args.data:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import DataError
+from ..errors import DataError, UsageError
 from ..examples import Example
 from ..utils.defaults import DEFAULT_MAX_LENGTH
 from .registry import TaskSpec
@@ -69,14 +69,37 @@ def own_data_task(
     return own_task_spec(src, text_fields, label_field, labels, metric, max_length), examples
 
 
-def parse_field_map(values: Sequence[str] | None, default: str = "text_a") -> dict[str, str]:
-    """``--text-field review`` → {"text_a": "review"}; ``--text-field text_b=answer`` too."""
+def parse_field_map(values: Sequence[str] | None, text_b: str | None = None) -> dict[str, str]:
+    """Template field → column, from ``--text-field`` values (and ``--text-b-field``).
+
+    ``["review"]`` → ``{"text_a": "review"}``; ``["q", "ctx"]`` → ``{"text_a": "q", "text_b": "ctx"}``
+    (a bare column fills ``{text_a}``, then ``{text_b}``); ``["question=q"]`` → ``{"question": "q"}``
+    for a pattern's ``{question}``; ``text_b`` is ``--text-b-field``, the same as a second bare
+    column. No values at all: ``{"text_a": "text"}``. A field named twice, a third bare column or
+    an empty name or column is an error naming the flag and the fix."""
     out: dict[str, str] = {}
-    names = ["text_a", "text_b"]
-    for i, v in enumerate(values or []):
-        key, sep, col = v.partition("=")
-        if sep:
-            out[key.strip()] = col.strip()
-        else:
-            out[names[i] if i < len(names) else f"text_{i}"] = v.strip()
-    return out
+
+    def put(name: str, column: str, flag: str) -> None:
+        if not name.isidentifier():
+            raise UsageError(f"{flag} {name}={column}: '{name}' is not a template field name; fix: give NAME=COLUMN "
+                             "with NAME as the pattern writes it, e.g. question=q for {question}")
+        if not column:
+            raise UsageError(f"{flag}: no column for {{{name}}}; fix: name the column that holds it")
+        if name in out:
+            raise UsageError(f"{flag}: {{{name}}} is given two columns ('{out[name]}' and '{column}'); fix: give one column per field")
+        out[name] = column
+
+    bare = iter(("text_a", "text_b"))
+    for v in values or []:
+        name, sep, column = (x.strip() for x in str(v).partition("="))
+        if not sep:
+            name, column = next((n for n in bare if n not in out), None), name
+            if name is None:
+                raise UsageError(f"--text-field {v}: a third bare column; only {{text_a}} and {{text_b}} are filled in order; "
+                                 f"fix: name the field, e.g. --text-field question={v}")
+            if not column:
+                raise UsageError("--text-field '': no column; fix: give the column that holds the text")
+        put(name, column, "--text-field")
+    if text_b is not None:
+        put("text_b", str(text_b).strip(), "--text-b-field")
+    return out or {"text_a": "text"}
