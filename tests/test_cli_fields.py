@@ -114,6 +114,19 @@ def test_train_and_predict_read_a_patterns_own_field_names(pairs, tiny_bert_dir,
     rows = [json.loads(x) for x in preds.read_text().splitlines()]
     assert len(rows) == 4 and {r["q"] for r in rows} == {"is it cold", "is it hot", "is it wet", "is it dry"}
     assert all(r["label"] in ("yes", "no") for r in rows)
+    # without column flags, predict reads the columns the classifier was trained on
+    again = tmp / "again.jsonl"
+    assert main(["predict", str(out), "--input", str(data), "--output", str(again)]) == 0
+    assert "{question} <- q, {passage} <- ctx" in capsys.readouterr().err
+    assert again.read_text() == preds.read_text()
+    # a recorded entry that is not field -> column: one line naming the file and JSON path
+    metrics = json.loads((out / "metrics.json").read_text())
+    metrics["stages"][-1]["columns"] = ["q"]
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    assert main(["predict", str(out), "--input", str(data), "--output", str(tmp / "x.jsonl")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "metrics.json: $.stages[-1].columns" in err and "fix:" in err
+    assert not (tmp / "x.jsonl").exists()
 
 
 def test_text_and_label_columns_default_to_text_and_label(tmp_path, tiny_bert_dir, capsys):

@@ -15,8 +15,7 @@ import argparse
 from ..data.owndata import parse_field_map
 from ..errors import UsageError
 
-TEXT_HELP = ("column for {text_a} (default: text); repeat it for {text_b}, "
-             "or give NAME=COLUMN for a pattern's {NAME}")
+TEXT_HELP = "column for {{text_a}} (default: {}); repeat it for {{text_b}}, or give NAME=COLUMN for a pattern's {{NAME}}"
 TEXT_B_HELP = "column for {text_b} (the same as a second --text-field)"
 
 
@@ -24,10 +23,11 @@ TEXT_B_HELP = "column for {text_b} (the same as a second --text-field)"
 FLAGS = {"text_field": "--text-field", "text_b_field": "--text-b-field", "label_field": "--label-field"}
 
 
-def add_field_args(group, *, label: bool = True, label_default: str | None = "label") -> None:
-    """Add ``--text-field`` and ``--text-b-field``, and with ``label`` ``--label-field`` (read as
-    ``label_default`` when not given; None: the data has labels only where the flag names them)."""
-    group.add_argument("--text-field", action="append", metavar="[NAME=]COLUMN", help=TEXT_HELP)
+def add_field_args(group, *, label: bool = True, label_default: str | None = "label", text_default: str = "text") -> None:
+    """Add ``--text-field`` and ``--text-b-field`` (``text_default`` says in the help what is read
+    without them), and with ``label`` ``--label-field`` (read as ``label_default`` when not given;
+    None: the data has labels only where the flag names them)."""
+    group.add_argument("--text-field", action="append", metavar="[NAME=]COLUMN", help=TEXT_HELP.format(text_default))
     group.add_argument("--text-b-field", metavar="COLUMN", help=TEXT_B_HELP)
     if label:
         group.add_argument("--label-field", metavar="COLUMN",

@@ -34,7 +34,7 @@ def register(sub) -> None:
     p.add_argument("--output", required=True, help="predictions file: .csv, .tsv or .jsonl")
     p.add_argument("--keep", nargs="*", metavar="COL", default=None,
                    help="input columns to carry into the output (default: all; --keep alone: none)")
-    add_field_args(p, label=False)
+    add_field_args(p, label=False, text_default="the columns `pet train --data` read, else text")
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--chunk-size", type=positive_int, default=1024, help="rows read, scored and written at a time (default 1024)")
     p.add_argument("--device", default=None, help="cpu, cuda, … (default: cuda if available)")
@@ -45,15 +45,19 @@ def register(sub) -> None:
 def cmd_predict(args) -> int:
     from ..data.hub import is_hf
     from ..data.stream import Source, iter_chunks
-    from ..estimator.folder import saved_labels
+    from ..estimator.folder import saved_columns, saved_labels
     from ..estimator.predict import check_input, output_format, write_predictions
     from ..utils.io import check_output_file
     from ..utils.progress import track
 
-    fields = field_map(args)
     output_format(args.output)
     # before any work: never overwrite the input or write into the saved folder
     check_output_file(args.output, [None if is_hf(args.input) else args.input, args.classifier])
+    trained_on = None if args.text_field or args.text_b_field else saved_columns(args.classifier)
+    if trained_on:
+        print(f"note: reading the columns it was trained on ({', '.join(f'{{{k}}} <- {v}' for k, v in trained_on.items())}); "
+              "give --text-field to read others", file=sys.stderr)
+    fields = trained_on or field_map(args)
     source = Source(args.input, args.split, "test")
     keep = True if args.keep is None else list(args.keep)
     # every row checked before the model loads (streamed), the carried columns against the prediction's

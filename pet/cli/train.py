@@ -151,7 +151,7 @@ def cmd_train(args) -> int:
     print(format_table(rows))
     if out is not None:
         info = {"task": run.task.name, "k": a.shots, "seed": a.seed, "n_train": len(run.train), "n_test": len(run.test),
-                "n_unlabelled": len(run.unlabelled)}
+                "n_unlabelled": len(run.unlabelled), **({"columns": field_map(a)} if a.data else {})}
         PetClassifier.from_fitted(fitted, device=a.device).save(out, overwrite=a.overwrite, metrics=[{**info, **r} for r in rows])
         print(f"saved to {out}", file=sys.stderr)
     return 0

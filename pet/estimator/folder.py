@@ -316,6 +316,25 @@ def saved_labels(path: str | Path) -> list[str]:
     return _labels(_read_config(d), str(d / CONFIG_FILE))
 
 
+def saved_columns(path: str | Path) -> dict[str, str] | None:
+    """The columns ``pet train --data`` read (template field → column), recorded in the folder's
+    ``metrics.json``; None when it records none (a registered task, or a save from Python)."""
+    f = Path(path) / "metrics.json"
+    if not f.is_file():
+        return None
+    try:
+        stages = json.loads(f.read_text(encoding="utf-8")).get("stages")
+    except (ValueError, OSError, AttributeError):
+        raise ModelError(f"{f}: not a JSON object with a list $.stages; fix: re-save the classifier") from None
+    cols = stages[-1].get("columns") if isinstance(stages, list) and stages and isinstance(stages[-1], dict) else None
+    if cols is None:
+        return None
+    if not isinstance(cols, dict) or not cols or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in cols.items()):
+        raise ModelError(f"{f}: $.stages[-1].columns: not an object of template field → column name; fix: re-save the classifier, "
+                         "or give the columns with --text-field")
+    return dict(cols)
+
+
 def _read_pvps(d: Path, meta: dict, labels: list[str], where: str) -> list[PVP]:
     if not (d / "patterns.json").is_file():
         return []
