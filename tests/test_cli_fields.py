@@ -114,6 +114,7 @@ def test_train_and_predict_read_a_patterns_own_field_names(pairs, tiny_bert_dir,
     rows = [json.loads(x) for x in preds.read_text().splitlines()]
     assert len(rows) == 4 and {r["q"] for r in rows} == {"is it cold", "is it hot", "is it wet", "is it dry"}
     assert all(r["label"] in ("yes", "no") for r in rows)
+    assert "columns `{question}` ← `q`, `{passage}` ← `ctx`" in (out / "README.md").read_text()  # the model card says so
     # without column flags, predict reads the columns the classifier was trained on
     again = tmp / "again.jsonl"
     assert main(["predict", str(out), "--input", str(data), "--output", str(again)]) == 0

@@ -178,6 +178,8 @@ def _training_section(meta: dict, metrics: Sequence[dict] | None) -> list[str]:
     n_unl = data.get("unlabelled", info.get("n_unlabelled"))
     if n_unl:
         facts.append(f"{n_unl} unlabelled texts")
+    if isinstance(info.get("columns"), dict):
+        facts.append("columns " + ", ".join(f"`{{{_cell(k)}}}` ← `{_cell(v)}`" for k, v in info["columns"].items()))
     out.append("Data: " + ("; ".join(facts) + "." if facts else "not recorded (saved without a training data summary)."))
     out.append("")
     options = meta.get("options") or {}
@@ -277,7 +279,8 @@ def model_card(meta: dict, pvps: Sequence[PVP], metrics: Sequence[dict] | None =
         "```",
         "",
         "A local copy of the folder also works with the command line: "
-        "`pet predict FOLDER --input texts.csv --text-field text --output preds.jsonl`.",
+        "`pet predict FOLDER --input texts.csv --output preds.jsonl` (it reads the columns it was trained on when "
+        "`metrics.json` records them, else `text`; `--text-field` names others).",
         "",
         "Loading checks the folder: `manifest.json` holds the SHA-256 of every file that loading reads, and a "
         "changed, added or missing one is refused; weights are safetensors only (no pickle). This card is not "
