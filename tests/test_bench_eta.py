@@ -115,3 +115,22 @@ def test_a_finished_cell_records_its_wall_time(fake_env):  # noqa: F811
     assert marker["seconds"] >= row_secs * 0.9  # the driver's time encloses the cell's own
     summary = next(x for x in lines if x.startswith("tiny a K=4 seed=1:"))
     assert not summary.endswith(" 0.0s") and float(summary.rsplit(" ", 1)[-1].rstrip("s")) >= 0.3
+
+
+def test_a_resumed_cell_adds_back_its_reloaded_members_training_time(world):
+    """A cell that reloaded saved PET members recorded only the resumed run's wall time; their
+    own training seconds (each member once, whatever rows repeat it) are added back. A student
+    resumed mid-training says nothing of the time before, so that cell times nothing."""
+    cells = expand_grid(load_experiment(_experiment(world, seeds=(1, 2, 3, 4))))
+    a = {c.seed: c for c in cells if c.method == "a"}
+    scan = _scan([(a[1], 100.0, CPU)])
+    h = a[1].config_hash
+    for key, secs in (("pvp#0", 300.0), ("pvp#1", 200.0), ("pvp#0", 300.0)):  # the same member in two rows: counted once
+        scan.rows.append({"config_hash": h, "cell_seconds": 100.0, "machine": CPU, "key": key, "train_seconds": secs,
+                          "extra": {"resumed": True}})
+    scan.rows.append({"config_hash": h, "cell_seconds": 100.0, "machine": CPU, "key": "ensemble", "train_seconds": 500.0, "extra": {}})
+    assert CellTimes(cells, scan, CPU).estimate(a[4]).seconds == 600.0  # 100 s resumed run + 300 + 200 reloaded
+    mid = _scan([(a[2], 40.0, CPU)])
+    mid.rows.append({"config_hash": a[2].config_hash, "cell_seconds": 40.0, "machine": CPU, "key": "distilled",
+                     "train_seconds": 30.0, "extra": {"resumed_from_step": 800}})
+    assert CellTimes(cells, mid, CPU).estimate(a[4]) is None

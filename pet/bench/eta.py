@@ -9,6 +9,11 @@ and the estimate says which. Nothing is extrapolated across tasks or methods: SS
 cells take several times an SST-2 cell, so a cell with no stored cell of its kind has no
 estimate, and the total says how many such cells it leaves out.
 
+A cell that resumed from saved work (PET's members reloaded from ``partial/``: their rows carry
+``extra.resumed``) recorded only the resumed run's wall time; the reloaded members' own training
+seconds are added back. A cell whose student resumed from a mid-training checkpoint
+(``extra.resumed_from_step``) does not say what the interrupted run spent, so it times nothing.
+
 A ``selection: dev`` choice trains nothing (it picks among its points' stored rows), so it is
 estimated at seconds. The times are as measured, under whatever else shared the machine then; they are estimates
 for planning (``pet bench --dry-run``), not benchmarks.
@@ -59,14 +64,24 @@ class CellTimes:
     def __init__(self, cells: Iterable[Cell], scan: StoreScan, machine: dict | None):
         self.machine = machine_kind(machine)
         by_hash: dict[str, tuple[float, str]] = {}
+        reused: dict[str, dict[str, float]] = {}  # config hash -> reloaded member row key -> its training seconds
+        untimed: set[str] = set()
         for r in scan.rows:
             h, secs = r.get("config_hash"), r.get("cell_seconds")
-            if h in scan.complete and isinstance(secs, (int, float)) and h not in by_hash:
+            if h not in scan.complete:
+                continue
+            if isinstance(secs, (int, float)) and h not in by_hash:
                 by_hash[h] = (float(secs), machine_kind(r.get("machine")))
+            extra = r.get("extra") if isinstance(r.get("extra"), dict) else {}
+            if extra.get("resumed_from_step"):
+                untimed.add(h)
+            elif extra.get("resumed") and isinstance(r.get("train_seconds"), (int, float)):
+                reused.setdefault(h, {})[str(r.get("key"))] = float(r["train_seconds"])
         self.times: dict[tuple, dict[str, list[float]]] = {}
         for c in cells:
-            if c.config_hash in by_hash:
+            if c.config_hash in by_hash and c.config_hash not in untimed:
                 secs, kind = by_hash[c.config_hash]
+                secs += sum(reused.get(c.config_hash, {}).values())
                 self.times.setdefault(_work(c), {}).setdefault(kind, []).append(secs)
 
     def estimate(self, cell: Cell) -> Estimate | None:
