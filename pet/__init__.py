@@ -4,9 +4,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .utils.versions import source_digest as _source_digest
+from .utils.versions import snapshot_source as _snapshot_source
 
-_source_digest()  # the code fingerprint of resumable work describes the source this process imported
+_snapshot_source()  # the code fingerprint of resumable work describes the source this process imported
 
 from .errors import ConfigError, DataError, ModelError, PetError, SpecError  # noqa: E402
 from .examples import Example

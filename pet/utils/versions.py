@@ -22,16 +22,69 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+#: Modules that only present results or parse a command line (``pet/``-relative; a folder ends
+#: in ``/``). They cannot change what training computes from its recorded inputs, so editing them
+#: leaves :func:`source_digest` — and the saved work it guards — unchanged.
+PRESENTATION_ONLY = ("cli/", "bench/eta.py", "bench/glance.py", "bench/markdown.py", "bench/plots.py",
+                     "bench/report.py", "bench/tables.py", "estimator/modelcard.py")
+
+
+def _code_of(source: bytes) -> bytes:
+    """What a module computes, without its comments and docstrings: the dump of its syntax tree
+    with every module, class and function docstring removed (source that does not parse: its
+    bytes). Rewording documentation leaves this unchanged; any change to code changes it."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return source
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False, include_attributes=False).encode("utf-8")
+
+
+def _sources(root: Path) -> tuple[tuple[str, bytes], ...]:
+    """(relative path, bytes) of each ``*.py`` file under ``root`` outside
+    :data:`PRESENTATION_ONLY`, in path order."""
+    out = []
+    for p in sorted(root.rglob("*.py")):
+        rel = p.relative_to(root).as_posix()
+        if not any(rel == x or (x.endswith("/") and rel.startswith(x)) for x in PRESENTATION_ONLY):
+            out.append((rel, p.read_bytes()))
+    return tuple(out)
+
+
+def _digest(sources: tuple[tuple[str, bytes], ...]) -> str:
+    h = hashlib.sha256()
+    for rel, source in sources:
+        h.update(rel.encode("utf-8") + b"\0" + _code_of(source) + b"\0")
+    return h.hexdigest()
+
+
+def source_digest_of(root: Path) -> str:
+    """SHA-256 of the code under package folder ``root``: each ``*.py`` file's relative path and
+    :func:`_code_of` its source, in path order, skipping :data:`PRESENTATION_ONLY`."""
+    return _digest(_sources(root))
+
+
+@functools.lru_cache(maxsize=1)
+def snapshot_source() -> tuple[tuple[str, bytes], ...]:
+    """This ``pet`` package's source as read once: ``import pet`` calls it (reading files only,
+    no parsing), so :func:`source_digest` describes the code this process imported even if the
+    files on disk change while it runs (a checkout moving on under a long benchmark)."""
+    return _sources(Path(__file__).resolve().parents[1])
+
+
 @functools.lru_cache(maxsize=1)
 def source_digest() -> str:
-    """SHA-256 of this ``pet`` package's Python source (relative paths and contents), read once:
-    ``import pet`` calls it, so it describes the code this process imported even if the files on
-    disk change while it runs (a checkout moving on under a long benchmark)."""
-    root = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*.py")):
-        h.update(p.relative_to(root).as_posix().encode("utf-8") + b"\0" + p.read_bytes() + b"\0")
-    return h.hexdigest()
+    """:func:`source_digest_of` this ``pet`` package as imported (:func:`snapshot_source`).
+    Comments, docstrings and the command-line and report modules (:data:`PRESENTATION_ONLY`) are
+    not part of it: a commit that changes only those keeps saved partial work usable."""
+    return _digest(snapshot_source())
 
 
 @functools.lru_cache(maxsize=1)
