@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -56,6 +57,18 @@ def test_missing_label_field_is_named_as_missing_not_empty(tmp_path):
     msg = _read_both(p)
     assert "row 1 (line 2) has 1 field but the file has 2 columns; fix: fill in the missing fields" in msg
     assert "empty label" not in msg
+
+
+def test_an_empty_label_or_text_names_the_row_and_its_line_in_both_readers(tmp_path):
+    """Data row N is file line N + 1 (the header), more after a quoted line break or a blank line:
+    both readers name the row and the line an editor shows."""
+    p = tmp_path / "gap.csv"
+    p.write_text('review,stars\n"multi\nline",pos\n\nfine,\n')
+    assert _read_both(p).startswith(f"{p}: row 2 (line 5): empty label in column 'stars'; fix:")
+    p.write_text('review,stars\ngood,pos\n  ,neg\n')
+    for read in (lambda: load_table(p, "review", "stars"), lambda: list(iter_chunks(p, {"text_a": "review"}, "stars", empty_text="error"))):
+        with pytest.raises(DataError, match=rf"^{re.escape(str(p))}: row 2 \(line 3\): field 'text_a' \(column review\) is empty; fix:"):
+            read()
 
 
 def test_quoted_commas_and_line_breaks_still_read(tmp_path):

@@ -181,12 +181,23 @@ def test_non_utf8_error(tmp_path):
 
 def test_empty_text_and_bad_label_errors(tmp_path):
     p = _write(tmp_path / "e.csv", "review,stars\nfine,1\n   ,0\n")
-    with pytest.raises(DataError, match=r"e\.csv: row 2: field 'text_a' .* is empty"):
+    with pytest.raises(DataError, match=r"e\.csv: row 2 \(line 3\): field 'text_a' .* is empty"):  # data row 2, after the header
         Tb.load_table(p, "review", "stars")
     assert len(Tb.load_table(p, "review", "stars", empty_text="skip")) == 1
     assert Tb.load_table(p, "review", "stars", empty_text="keep")[1].fields["text_a"] == "   "  # kept as read (LM-BFF encodes it)
-    with pytest.raises(DataError, match=r"e\.csv: row 1: label '1' is not one of the task's labels"):
+    with pytest.raises(DataError, match=r"e\.csv: row 1 \(line 2\): label '1' is not one of the task's labels"):
         Tb.load_table(p, "review", "stars", labels=["pos", "neg"], empty_text="skip")
+
+
+def test_a_row_error_names_the_file_line_of_a_multi_line_row(tmp_path):
+    """A quoted field holding line breaks: the row's error names the lines it spans, so the
+    number matches what an editor shows (the header and earlier line breaks counted)."""
+    p = _write(tmp_path / "m.csv", 'review,stars\n"two\nlines",1\n\nok,\n')
+    with pytest.raises(DataError, match=r"m\.csv: row 2 \(line 5\): empty label in column 'stars'"):
+        Tb.load_table(p, "review", "stars")
+    p = _write(tmp_path / "n.csv", 'review,stars\n"two\nlines",\n')
+    with pytest.raises(DataError, match=r"n\.csv: row 1 \(line 2-3\): empty label"):
+        Tb.load_table(p, "review", "stars")
 
 
 def test_variable_columns_label_last_nonempty(tmp_path):

@@ -74,11 +74,11 @@ def _fmt(path: Path) -> str:
     return fmt
 
 
-def _csv_rows(path: Path, wanted: Sequence[str], all_columns: bool = False) -> Iterator[tuple[int, dict]]:
-    """(row number, {column: value}) of a CSV/TSV file, streamed; ``wanted`` columns only, or
-    every column with ``all_columns``."""
+def _csv_rows(path: Path, wanted: Sequence[str], all_columns: bool = False) -> Iterator[tuple[int, dict, str]]:
+    """(row number, {column: value}, its lines in the file) of a CSV/TSV file, streamed;
+    ``wanted`` columns only, or every column with ``all_columns``."""
     rows = csv_rows(path, _fmt(path))
-    _, present = next(rows)
+    _, present, _ = next(rows)
     if not present:  # an empty file: no rows
         return
     missing = [c for c in wanted if c not in present]
@@ -87,34 +87,36 @@ def _csv_rows(path: Path, wanted: Sequence[str], all_columns: bool = False) -> I
                         "fix: name an existing column in --text-field/--label-field/--keep")
     names = present if all_columns else list(wanted)
     index = [present.index(c) for c in names]
-    for row, cells in rows:
-        yield row, {c: cells[i] for c, i in zip(names, index)}
+    for row, cells, lines in rows:
+        yield row, {c: cells[i] for c, i in zip(names, index)}, lines
 
 
-def iter_records(path: str | Path, columns: Sequence[str], *, carried: Sequence[str] | bool = ()) -> Iterator[tuple[int, dict]]:
-    """(row/line number, record) of a file, streamed. ``columns`` (text and labels) must exist
-    in every record and hold text; ``carried`` columns (True: all) are read too, as they are."""
+def iter_records(path: str | Path, columns: Sequence[str], *, carried: Sequence[str] | bool = ()) -> Iterator[tuple[int, dict, str]]:
+    """(row/line number, record, where in the file) of a file, streamed: ``where`` is a CSV/TSV
+    row's line, " (line 7)" (its row number counts data rows, the header not included), and ""
+    for JSONL, whose records are numbered by line. ``columns`` (text and labels) must exist in
+    every record and hold text; ``carried`` columns (True: all) are read too, as they are."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: file not found; fix: check the path (or write hf:NAME for a Hugging Face dataset)")
     wanted = [c for c in dict.fromkeys(columns) if c]
     if _fmt(p) == "jsonl":  # every field of a line is read; carried ones are checked by iter_chunks
-        return iter_jsonl_records(p, wanted, require=True)
+        return ((n, rec, "") for n, rec in iter_jsonl_records(p, wanted, require=True))
     extra = [] if isinstance(carried, bool) else list(carried)
-    return _csv_rows(p, list(dict.fromkeys([*wanted, *extra])), carried is True)
+    return ((n, rec, f" (line {lines})") for n, rec, lines in _csv_rows(p, list(dict.fromkeys([*wanted, *extra])), carried is True))
 
 
 def _open(source: str | Path | Source | Iterable[dict], columns: list[str], label_field: str | None,
-          carried: Sequence[str] | bool, name: str | None) -> tuple[str, str, str, Iterable[tuple[int, dict]]]:
-    """(where, unit, guid prefix, numbered records) of any source."""
+          carried: Sequence[str] | bool, name: str | None) -> tuple[str, str, str, Iterable[tuple[int, dict, str]]]:
+    """(where, unit, guid prefix, numbered records) of any source (:func:`iter_records`' triples)."""
     if isinstance(source, (str, Path, Source)):
         src = Source.of(source)
         if src.is_hf:
             hub = src.hub(columns, label_field)
-            return f"{src.spec}:{hub.split}", "record", src.stem, enumerate(hub.records(), 1)
+            return f"{src.spec}:{hub.split}", "record", src.stem, ((n, rec, "") for n, rec in enumerate(hub.records(), 1))
         p = Path(src.spec)
         return str(p), "line" if _fmt(p) == "jsonl" else "row", p.stem, iter_records(p, columns, carried=carried)
-    return name or "records", "record", name or "record", enumerate(source, 1)
+    return name or "records", "record", name or "record", ((n, rec, "") for n, rec in enumerate(source, 1))
 
 
 def iter_chunks(
@@ -139,15 +141,16 @@ def iter_chunks(
     columns = [*fields.values(), *([label_field] if label_field else [])]
     where, unit, prefix, records = _open(source, columns, label_field, keep, name)
     chunk: list[Example] = []
-    for n, rec in records:
+    for n, rec, lines in records:
+        at = f"{where}: {unit} {n}{lines}"
         values = {}
         for f, col in fields.items():
             if col not in rec:
-                raise DataError(f"{where}: {unit} {n}: no field '{col}'; fields present: {list(rec)}; fix: name an existing field in --text-field")
+                raise DataError(f"{at}: no field '{col}'; fields present: {list(rec)}; fix: name an existing field in --text-field")
             text = _cell(rec[col])
             if text is None or not text.strip():
                 if empty_text == "error":
-                    raise DataError(f"{where}: {unit} {n}: field '{f}' (column {col}) is empty; fix: remove or fill in that {unit}")
+                    raise DataError(f"{at}: field '{f}' (column {col}) is empty; fix: remove or fill in that {unit}")
                 text = text or ""
             values[f] = text
         label = None
@@ -155,14 +158,14 @@ def iter_chunks(
             raw = _cell(rec.get(label_field))
             label = raw.strip() if raw is not None else ""
             if not label:
-                raise DataError(f"{where}: {unit} {n}: empty label in column '{label_field}'; fix: fill in the label or drop the {unit}")
+                raise DataError(f"{at}: empty label in column '{label_field}'; fix: fill in the label or drop the {unit}")
             if labels is not None and label not in labels:
-                raise DataError(f"{where}: {unit} {n}: label '{label}' is not one of {list(labels)}; fix: correct the {unit} or the verbalizer")
+                raise DataError(f"{at}: label '{label}' is not one of {list(labels)}; fix: correct the {unit} or the verbalizer")
         meta: dict[str, Any] = {unit: n}
         if keep:
             missing = next((c for c in kept if c not in rec), None)
             if missing is not None:
-                raise DataError(f"{where}: {unit} {n}: no field '{missing}'; fields present: {list(rec)}; fix: name existing columns in --keep")
+                raise DataError(f"{at}: no field '{missing}'; fields present: {list(rec)}; fix: name existing columns in --keep")
             meta["columns"] = dict(rec) if keep is True else {c: rec[c] for c in kept}
         chunk.append(Example(fields=values, label=label, guid=f"{prefix}-{n}", meta=meta))
         if len(chunk) >= chunk_size:

@@ -47,9 +47,10 @@ def _padded(columns: list[str], max_columns: int | None) -> list[str]:
 
 
 def csv_rows(path: Path, fmt: str, *, quoting: str | None = None, header: bool = True,
-             names: Sequence[str] | None = None, max_columns: int | None = None) -> Iterator[tuple[int, list[str]]]:
-    """The rows of a CSV/TSV(.gz) file, read by Python's csv module: first ``(0, column names)``,
-    then ``(row number, cells)`` of every data row (blank lines skipped). TSV is read without
+             names: Sequence[str] | None = None, max_columns: int | None = None) -> Iterator[tuple[int, list[str], str]]:
+    """The rows of a CSV/TSV(.gz) file, read by Python's csv module: first ``(0, column names, "")``,
+    then ``(row number, cells, lines)`` of every data row (blank lines skipped; ``lines``: its line
+    in the file, "7", or "7-9" for a quoted field holding line breaks). TSV is read without
     quoting unless ``quoting="minimal"`` (GLUE files hold bare quotes). Column names are the
     header row's (stripped; a name given twice is an error), else ``names``, else "0", "1", ….
     Every row must have one cell per column (``max_columns``: up to that many, padded with ""),
@@ -63,7 +64,7 @@ def csv_rows(path: Path, fmt: str, *, quoting: str | None = None, header: bool =
     columns: list[str] | None = None
     if not header and names:
         columns = _padded(list(names), max_columns)
-        yield 0, columns
+        yield 0, columns, ""
     row, line = 0, 0
     try:
         for cells in reader:
@@ -79,27 +80,29 @@ def csv_rows(path: Path, fmt: str, *, quoting: str | None = None, header: bool =
                 else:
                     columns = [str(i) for i in range(len(cells))]
                 columns = _padded(columns, max_columns)
-                yield 0, columns
+                yield 0, columns, ""
                 if header:
                     continue
             row += 1
+            lines = f"{start}" if line == start else f"{start}-{line}"
             width = max_columns or len(columns)
             if len(cells) > width or (len(cells) < width and not max_columns):
-                where = f"{path}: row {row} (line {start}{'' if line == start else f'-{line}'})"
+                where = f"{path}: row {row} (line {lines})"
                 if len(cells) > width:
                     fix = "remove the tab characters inside fields" if tsv else 'quote fields that contain commas ("a, b")'
                 else:
                     fix = "fill in the missing fields" + ("" if tsv else ", and quote a field that holds a line break")
                 raise DataError(f"{where} has {len(cells)} field{'s' * (len(cells) != 1)} but the file has {width} columns; fix: {fix}")
-            yield row, cells + [""] * (width - len(cells))
+            yield row, cells + [""] * (width - len(cells)), lines
     except csv.Error as e:
         raise DataError(f"{path}: line {reader.line_num}: {e}; fix: check the file's {fmt.upper()} quoting") from None
     if columns is None:
-        yield 0, []
+        yield 0, [], ""
 
 
 def _read_frame(path: Path, fs: FileSpec):
-    """Read a whole file, every value kept as a string (labels stay ``"0"``)."""
+    """(frame, lines): a whole file, every value kept as a string (labels stay ``"0"``), and each
+    CSV/TSV row's line in the file (:func:`csv_rows`; None for JSONL, whose rows are lines)."""
     if not path.is_file():
         raise DataError(f"{path}: file not found; fix: check --data-dir / {DATA_ENV} points at the benchmark data root")
     fmt = fs.fmt()
@@ -107,10 +110,11 @@ def _read_frame(path: Path, fs: FileSpec):
         needed = [c for cols in fs.fields.values() for c in cols] + ([fs.label] if fs.label else [])
         df = pd.DataFrame.from_records(read_jsonl_records(path, needed))
         df.columns = [str(c).strip() for c in df.columns]
-        return df
+        return df, None
     rows = csv_rows(path, fmt, quoting=fs.quoting, header=fs.header, names=fs.columns, max_columns=fs.max_columns)
-    _, columns = next(rows)
-    return pd.DataFrame([cells for _, cells in rows], columns=columns, dtype=object)
+    _, columns, _ = next(rows)
+    body = list(rows)
+    return pd.DataFrame([cells for _, cells, _ in body], columns=columns, dtype=object), [lines for _, _, lines in body]
 
 
 #: Text clean-ups a task may ask for, each PET's rule for its source (``pet/tasks.py``):
@@ -233,7 +237,7 @@ def read_file(
     """One file -> Examples, checking columns, empty text and label ids with one-line errors
     naming the file, the row (line for JSONL) and the column. ``drop_labels`` keeps the label
     in ``meta["gold_label"]`` only (unlabelled pools)."""
-    df = _read_frame(path, fs)
+    df, lines = _read_frame(path, fs)
     present = list(df.columns)
     unit = "line" if fs.fmt() == "jsonl" else "row"
     cols = {c: df[c].tolist() for c in _needed_columns(path, fs, present)}
@@ -241,7 +245,7 @@ def read_file(
     out: list[Example] = []
     for i in range(len(df)):
         row = i + 1
-        where = f"{path}: {unit} {row}"
+        where = f"{path}: {unit} {row}" + ("" if lines is None else f" (line {lines[i]})")
         values, empty = _row_texts(cols, i, fs, clean, empty_text, where, unit)
         if empty and empty_text == "skip":
             continue
