@@ -89,8 +89,8 @@ def source_digest() -> str:
 
 @functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """SHA-256 of the imported ``pet`` source (:func:`source_digest`) and the versions above: equal
-    exactly when the same code on the same libraries would run. Work kept between runs
+    """SHA-256 of the imported ``pet`` code (:func:`source_digest`) and the versions above: equal
+    exactly when the same training code on the same libraries would run. Work kept between runs
     (:mod:`pet.methods.resume`, :mod:`pet.training.checkpoint`) is reused only under an equal
     fingerprint."""
     h = hashlib.sha256(json.dumps(package_versions(), sort_keys=True).encode("utf-8"))
