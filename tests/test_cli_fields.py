@@ -22,13 +22,15 @@ def test_parse_field_map_fills_text_a_then_text_b_and_takes_named_fields():
     # a bare column fills the first of {text_a}, {text_b} not yet named
     assert parse_field_map(["text_a=q", "ctx"]) == {"text_a": "q", "text_b": "ctx"}
     assert parse_field_map(["question=q", " passage = ctx "]) == {"question": "q", "passage": "ctx"}
+    # a value splits at its first "=": a column whose name holds "=" is given with its field
+    assert parse_field_map(["text_a=score=1-5", "text_b=a=b"]) == {"text_a": "score=1-5", "text_b": "a=b"}
 
 
 @pytest.mark.parametrize("values, text_b, words", [
     (["a", "b", "c"], None, ["third bare column", "--text-field question=c"]),
     (["q", "ctx"], "other", ["{text_b} is given two columns", "'ctx'", "'other'"]),
     (["text_a=q", "text_a=r"], None, ["{text_a} is given two columns"]),
-    (["my field=q"], None, ["'my field' is not a template field name"]),
+    (["my field=q"], None, ["'my field' is not a template field name", "text_a=my field=q"]),
     (["question="], None, ["no column for {question}"]),
     ([""], None, ["no column"]),
 ])

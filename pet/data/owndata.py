@@ -75,14 +75,16 @@ def parse_field_map(values: Sequence[str] | None, text_b: str | None = None) -> 
     ``["review"]`` → ``{"text_a": "review"}``; ``["q", "ctx"]`` → ``{"text_a": "q", "text_b": "ctx"}``
     (a bare column fills ``{text_a}``, then ``{text_b}``); ``["question=q"]`` → ``{"question": "q"}``
     for a pattern's ``{question}``; ``text_b`` is ``--text-b-field``, the same as a second bare
-    column. No values at all: ``{"text_a": "text"}``. A field named twice, a third bare column or
-    an empty name or column is an error naming the flag and the fix."""
+    column. No values at all: ``{"text_a": "text"}``. A value splits at its first ``=``, so a
+    column whose name holds ``=`` is given with its field: ``text_a=score=1-5``. A field named
+    twice, a third bare column or an empty name or column is an error naming the flag and the fix."""
     out: dict[str, str] = {}
 
     def put(name: str, column: str, flag: str) -> None:
         if not name.isidentifier():
             raise UsageError(f"{flag} {name}={column}: '{name}' is not a template field name; fix: give NAME=COLUMN "
-                             "with NAME as the pattern writes it, e.g. question=q for {question}")
+                             "with NAME as the pattern writes it, e.g. question=q for {question} (a column whose name "
+                             f"holds '=': text_a={name}={column})")
         if not column:
             raise UsageError(f"{flag}: no column for {{{name}}}; fix: name the column that holds it")
         if name in out:
