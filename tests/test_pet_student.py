@@ -194,6 +194,28 @@ def test_min_confidence_shrinks_what_the_student_receives(tiny_bert_dir, body, t
     assert len(seen["text"]) == 8 + int((conf >= 0.5001).sum()) == fitted.stage("distilled").extra["train_size"]
 
 
+def test_pet_setfit_loads_the_members_pet_trained_on_the_same_split(tiny_bert_dir, body, tmp_path, monkeypatch):
+    """PET and pet-setfit differ only after the ensemble: with a shared ``members_dir`` the second
+    fit trains no PVP model and its ensemble is PET's, to the last digit."""
+    import pet.methods.pet as pet_module
+
+    labelled, pool, test = _task()
+    trained: list = []
+    real = pet_module.train_prompt_model
+    monkeypatch.setattr(pet_module, "train_prompt_model", lambda *a, **kw: trained.append(a[1].id) or real(*a, **kw))
+
+    def setup(cell):
+        return dataclasses.replace(_setup(tiny_bert_dir), resume_dir=tmp_path / cell, members_dir=tmp_path / "members")
+
+    pet_fit = get_method("pet").fit(labelled, pool, {k: v for k, v in BASE.items() if not k.startswith("student_")}, setup("pet"))
+    assert len(trained) == 2
+    both = get_method("pet-setfit").fit(labelled, pool, {**BASE, "student_model": body}, setup("pet-setfit"))
+    assert len(trained) == 2  # nothing more
+    assert [s.extra["member"] for s in both.stages if s.name == "pvp"] == [s.extra["member"] for s in pet_fit.stages if s.name == "pvp"]
+    for key in ("pvp[it-was:good-bad]", "pvp[just:great-terrible]", "ensemble"):
+        np.testing.assert_array_equal(both.stage(key).predictor.predict_log_proba(test), pet_fit.stage(key).predictor.predict_log_proba(test), err_msg=key)
+
+
 def test_pet_train_cli_fits_and_saves_pet_setfit(tiny_bert_dir, body, tmp_path, capsys):
     from pet.cli import main
 

@@ -199,3 +199,74 @@ def test_the_code_fingerprint_describes_the_source_as_imported(tmp_path):
     after = subprocess.run([sys.executable, "-c", "from pet.utils.versions import code_fingerprint; import pet; print(code_fingerprint())"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout
     assert first.strip() and after.strip() and first != after
+
+
+# ----------------------------------------------------------------------------- shared members
+
+
+def test_fits_that_train_the_same_members_share_them(tiny_bert_dir, tmp_path, monkeypatch):
+    """With ``members_dir``, a fit that differs only after the ensemble (here: PET's student
+    options) loads the members another fit trained; a fit whose members differ trains its own."""
+    lab, pool, test = _task()
+
+    def fit(opts, resume):
+        setup = _setup(tiny_bert_dir)
+        setup.resume_dir, setup.members_dir = tmp_path / resume, tmp_path / "members"
+        return get_method("pet").fit(lab, pool, opts, setup)
+
+    calls = _counting(monkeypatch)
+    first = fit(OPTS, "cell-a")
+    assert len(calls) == 4
+    names = [s.extra["member"] for s in first.stages if s.name == "pvp"]
+    assert sorted(p.name for p in (tmp_path / "members").iterdir()) == sorted(names) and len(set(names)) == 4
+    assert not any((tmp_path / "cell-a").glob("gen*"))  # members live in the shared folder, not the fit's own
+
+    calls = _counting(monkeypatch)
+    other = fit({**OPTS, "distill_steps": 3}, "cell-b")  # another student, the same members
+    assert calls == []
+    assert [s.extra["member"] for s in other.stages if s.name == "pvp"] == names
+    assert all(s.extra.get("resumed") for s in other.stages if s.name == "pvp")
+    a, b = _outputs(first, test), _outputs(other, test)
+    for key in a:
+        if key != "distilled":
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+    calls = _counting(monkeypatch)
+    fit({**OPTS, "lr": 2e-3}, "cell-c")  # other members: trained, and filed beside the first ones
+    assert len(calls) == 4 and len(list((tmp_path / "members").iterdir())) == 8
+
+
+def _pet_experiment(world, methods, name):
+    return _experiment(world, seeds=(1,), k=(4,), name=name, methods=methods)
+
+
+#: two PET cells of one split that differ only in their student; 2 PVPs x 1 repetition each
+PET_A = {"name": "pet", "label": "pet-a", "options": {"repetitions": 1, "distill_steps": 2}}
+PET_B = {"name": "pet", "label": "pet-b", "options": {"repetitions": 1, "distill_steps": 3}}
+
+
+def test_the_bench_shares_a_splits_members_and_removes_them_after_its_last_cell(fake_env, tiny_bert_dir, monkeypatch):  # noqa: F811
+    from pet.bench.cells import members_folder
+
+    from test_selection import _rows
+
+    members = members_folder(fake_env / "results")
+    calls = _counting(monkeypatch)
+    summary = _run(_pet_experiment(fake_env, [PET_A, PET_B], "both.yaml"), model=tiny_bert_dir)
+    assert summary.computed == 2 and len(calls) == 2  # the second cell trained only its student
+    rows = _rows(fake_env / "results")
+    pvp = {m: [r for r in rows if r["method"] == m and r["stage"] == "pvp"] for m in ("pet-a", "pet-b")}
+    assert [r["extra"]["member"] for r in pvp["pet-a"]] == [r["extra"]["member"] for r in pvp["pet-b"]]
+    assert all(r["extra"].get("resumed") for r in pvp["pet-b"]) and not any(r["extra"].get("resumed") for r in pvp["pet-a"])
+    ens = {r["method"]: r for r in rows if r["stage"] == "ensemble"}
+    assert ens["pet-a"]["predictions"] == ens["pet-b"]["predictions"] and ens["pet-a"]["score"] == ens["pet-b"]["score"]
+    assert not members.exists() or not any(members.iterdir())  # the split's last sharing cell is done: removed
+
+    # across runs: --keep-members keeps them for the next run, which reuses them, then removes them
+    calls = _counting(monkeypatch)
+    _run(_pet_experiment(fake_env, [{**PET_A, "label": "pet-c", "options": {"repetitions": 1, "distill_steps": 1}}], "c.yaml"), model=tiny_bert_dir,
+         keep_members=True)
+    assert len(calls) == 2 and len(list(members.iterdir())) == 2
+    calls = _counting(monkeypatch)
+    _run(_pet_experiment(fake_env, [{**PET_A, "label": "pet-d", "options": {"repetitions": 1, "distill_steps": 4}}], "d.yaml"), model=tiny_bert_dir)
+    assert calls == [] and not any(members.iterdir())

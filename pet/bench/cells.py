@@ -98,6 +98,14 @@ def resume_folder(results: str | Path, cell: Cell) -> Path:
     return Path(results) / "partial" / cell.config_hash[:16]
 
 
+def members_folder(results: str | Path) -> Path:
+    """The store's shared folder of trained PET members (``FitSetup.members_dir``): PET,
+    pet-setfit and iPET cells of one split file each member there under its fingerprint and load
+    the ones another cell trained (:mod:`pet.methods.resume`); the driver removes a split's
+    members once no cell of its run can use them (``--keep-members`` keeps them)."""
+    return Path(results) / "partial" / "members"
+
+
 def run_cell(cell: Cell, exp: Any, model: str | None, data: DataCache, device: str | None, env: dict,
              progress: bool = False) -> list[ResultRow]:
     """Compute one cell; one row per stage (see the module docstring for the roles).
@@ -112,7 +120,7 @@ def run_cell(cell: Cell, exp: Any, model: str | None, data: DataCache, device: s
     selection = parse_selection(cell.selection)
     setup = FitSetup(model=cell.model or model, labels=list(task.label_ids), pvps=pvps, seed=cell.seed, max_length=task.max_length,
                      device=device, progress=progress, metric=task_metric(task), regression=task.regression,
-                     resume_dir=resume_folder(data.results, cell))
+                     resume_dir=resume_folder(data.results, cell), members_dir=members_folder(data.results))
     if cell.role == "select" and not selection.refits:
         # dev, and FewNLU's cv:N:mean-of-folds (its points already hold their fold models' mean test score)
         return _chosen_rows(cell)

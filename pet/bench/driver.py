@@ -7,6 +7,13 @@ the default; ``"refuse"`` stops with a one-line error naming the file); and, wit
 ``rerun_stale``, when they were made from another git commit or a dirty working tree. A
 recomputation replaces the stored rows (the store keeps the chain, readers see the newest).
 Each cell is computed while holding its cell lock, then all its rows are appended at once.
+
+Trained PET members are shared by the cells of one split that train them (PET, pet-setfit,
+iPET: :mod:`pet.methods.resume`) through the store's ``partial/members`` folder. Once the last
+such cell of a split in this run is finished, the driver removes the members this run's cells of
+the split used, unless ``keep_members`` (``--keep-members``) keeps them for a later run (e.g.
+``pet-setfit`` from another experiment file on the same store). Members of a cell that failed
+stay, so that rerunning it resumes them.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import ConfigError, PetError
-from .cells import resume_folder, run_cell
+from .cells import members_folder, resume_folder, run_cell
 from .environment import capture_environment, git_commit, machine_info
 from .eta import CellTimes
 from .executors import LocalExecutor
@@ -150,14 +157,14 @@ class Driver:
     def __init__(self, exp: Experiment, *, model: str | None = None, data_dir: str | None = None, results: str | Path | None = None,
                  only: Sequence[str] = (), progress: bool = True, inner_progress: bool = False, fail_fast: bool = False,
                  device: str | None = None, echo: Callable[[str], None] | None = None, executor: Any = None,
-                 on_changed_input: str = "recompute", rerun_stale: bool = False):
+                 on_changed_input: str = "recompute", rerun_stale: bool = False, keep_members: bool = False):
         from tqdm.auto import tqdm
 
         if on_changed_input not in ON_CHANGED_INPUT:
             raise ConfigError(f"--on-changed-input {on_changed_input}: unknown; fix: one of {', '.join(ON_CHANGED_INPUT)}")
         import_plugins(exp)
         self.exp, self.fail_fast, self.progress, self.inner_progress = exp, fail_fast, progress, inner_progress
-        self.on_changed_input, self.rerun_stale = on_changed_input, rerun_stale
+        self.on_changed_input, self.rerun_stale, self.keep_members = on_changed_input, rerun_stale, keep_members
         self.model = exp.resolve_model(model)
         self.device = device or exp.device
         self.root = exp.results_dir(results)
@@ -170,6 +177,8 @@ class Driver:
         self.say = echo or (lambda s: tqdm.write(s, file=sys.stderr))
         self.summary = RunSummary(results=self.root, cells=len(self.cells))
         self.env: dict = {}
+        self._sharing: dict[tuple, set[str]] = {}  # split -> its member-sharing cells not finished yet
+        self._members_used: dict[tuple, set[str]] = {}  # split -> the members its finished cells used
 
     def _check_test_sets(self) -> None:
         """Before any cell runs (and in a dry run): no task's test set is a copy of a file its
@@ -287,6 +296,8 @@ class Driver:
         for j in jobs:
             if j.reason:
                 self.say(f"{j.cell.describe()}: {j.reason}; recomputing it")
+            if self._shares_members(j.cell):
+                self._sharing.setdefault(self._split_of(j.cell), set()).add(j.cell.config_hash)
         t_start = time.perf_counter()
         self.bar = tqdm(total=len(jobs), desc=f"bench {self.exp.name}", unit="cell", disable=not self.progress, file=sys.stderr)
         if hasattr(self.executor, "prepare"):  # driver side, before any cell: e.g. write every split here
@@ -373,7 +384,34 @@ class Driver:
             finally:
                 stack.close()
 
+    def _shares_members(self, c: Cell) -> bool:
+        from ..methods import get_method
+
+        return get_method(c.method_name).shares_members
+
+    def _split_of(self, c: Cell) -> tuple:
+        """What cells must have in common to train the same members (their fingerprints decide)."""
+        return (c.task, c.k, c.seed, c.model or self.model, c.unlabelled)
+
+    def _release_members(self, outcome: CellOutcome) -> None:
+        """After a member-sharing cell: note the members its rows name; once its split has no
+        such cell left in this run, remove them (unless ``keep_members``)."""
+        c = outcome.cell
+        split = self._split_of(c)
+        pending = self._sharing.get(split)
+        if pending is None or c.config_hash not in pending:
+            return
+        pending.discard(c.config_hash)
+        used = self._members_used.setdefault(split, set())
+        used.update(r["extra"]["member"] for r in outcome.rows if isinstance((r.get("extra") or {}).get("member"), str))
+        if pending or self.keep_members or outcome.status == "failed":
+            return
+        for name in used:
+            shutil.rmtree(members_folder(self.store.root) / name, ignore_errors=True)
+        used.clear()
+
     def _record(self, outcome: CellOutcome) -> None:
+        self._release_members(outcome)
         s = self.summary
         if outcome.status == "done":
             s.already_done += 1
@@ -417,7 +455,7 @@ def run_experiment(exp: Experiment, *, dry_run: bool = False, **kw: Any) -> RunS
     ``results``, ``only``, ``progress``, ``inner_progress``, ``fail_fast``, ``device``, ``echo``,
     ``executor`` (any object with ``submit(fn, *args) -> Future`` and a ``capacity``; default
     :class:`~pet.bench.executors.LocalExecutor`), ``on_changed_input`` (``recompute`` |
-    ``refuse``) and ``rerun_stale``."""
+    ``refuse``), ``rerun_stale`` and ``keep_members``."""
     driver = Driver(exp, **kw)
     jobs = driver.plan()
     return driver.dry_run(jobs) if dry_run else driver.run(jobs)

@@ -48,6 +48,10 @@ def register(sub) -> None:
                         "or refuse (stop with one line naming the file)")
     p.add_argument("--rerun-stale", action="store_true",
                    help="also recompute stored cells made from another git commit or from a working tree with uncommitted changes")
+    p.add_argument("--keep-members", action="store_true",
+                   help="keep the PET members trained by this run's pet, ipet and pet-setfit cells (<results>/partial/members) "
+                        "for a later run on the same store, e.g. pet-setfit from another experiment file; by default a split's "
+                        "members are removed once the last such cell of the split is done")
     p.add_argument("--allow-imports", action="store_true",
                    help="run the Python modules/files the experiment file lists under `imports` (runs their code: only for files you trust)")
     ex = p.add_argument_group("where cells run")
@@ -117,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
             executor=executor,
             on_changed_input=args.on_changed_input,
             rerun_stale=args.rerun_stale,
+            keep_members=args.keep_members,
         )
     finally:
         if hasattr(executor, "shutdown"):

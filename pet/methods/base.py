@@ -62,6 +62,11 @@ class FitSetup:
     #: runs again after an interruption (PET/iPET: every trained PVP model; :mod:`pet.methods.resume`);
     #: None keeps nothing. ``pet bench`` gives each cell its own and removes it with the cell done
     resume_dir: str | Path | None = None
+    #: a folder of trained PET members shared between fits, each filed under the fingerprint of
+    #: what it was trained from (:mod:`pet.methods.resume`): PET, pet-setfit and iPET's first
+    #: generation train the same members on one split, and a fit reuses those another fit saved
+    #: here. None: members are kept in ``resume_dir``. ``pet bench`` shares one per results store
+    members_dir: str | Path | None = None
 
 
 @dataclass
@@ -133,6 +138,9 @@ class Method:
     #: does it need labelled training examples? (False: zero-shot, and iPET, which can start
     #: from the untrained PVPs); the bench runs K = 0 only for methods that do not
     needs_labelled: bool = True
+    #: does it train PET members it files in ``FitSetup.members_dir`` (PET, iPET, pet-setfit)?
+    #: ``pet bench`` keeps a split's members until the last such cell of that split is done
+    shares_members: bool = False
 
     def make_options(self, options: dict | Options | None = None, where: str | None = None) -> Options:
         """Typed options from a mapping: unknown keys and bad values raise ``ConfigError``."""
@@ -188,11 +196,13 @@ def register_method(
     uses_unlabelled: bool = False,
     distils: bool = False,
     needs_labelled: bool = True,
+    shares_members: bool = False,
     replace: bool = False,
 ) -> Method:
     """Register a method under ``name`` (see the module docstring); returns it. ``baseline``,
     ``uses_unlabelled`` and ``distils`` are its traits (see :class:`Method`), read by reports;
-    ``needs_labelled=False`` lets it fit without labelled examples (and the bench run it at K = 0).
+    ``needs_labelled=False`` lets it fit without labelled examples (and the bench run it at K = 0);
+    ``shares_members`` says it files trained members in ``FitSetup.members_dir``.
     ``replace`` lets a plugin that is imported again re-register its method."""
     if family not in FAMILIES:
         raise ConfigError(f"method '{name}': family '{family}' is unknown; fix: use one of {', '.join(FAMILIES)}")
@@ -201,7 +211,7 @@ def register_method(
     kw = {} if needs_unlabelled is None else {"needs_unlabelled": needs_unlabelled}
     m = Method(name, family, options, fit, needs_pvps=needs_pvps, description=description or (fit.__doc__ or "").strip().split("\n")[0],
                baseline=bool(baseline), uses_unlabelled=bool(uses_unlabelled), distils=bool(distils),
-               needs_labelled=bool(needs_labelled), **kw)
+               needs_labelled=bool(needs_labelled), shares_members=bool(shares_members), **kw)
     _METHODS[name] = m
     return m
 

@@ -111,7 +111,7 @@ from .pet_growth import (
     pre_training_weights,
     soft_targets,
 )
-from .resume import MemberStore, examples_fingerprint, fingerprint, model_fingerprint
+from .resume import MemberStore, examples_fingerprint, fingerprint, member_name, model_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,8 @@ class _Member:
     seed: int
     pool_lp: np.ndarray | None
     log: object
-    resumed: bool = False  # loaded from FitSetup.resume_dir instead of trained
+    resumed: bool = False  # loaded from FitSetup.members_dir / resume_dir instead of trained
+    fingerprint: str | None = None  # of what it was trained from (None: untrained)
 
     @property
     def tag(self) -> str:
@@ -202,6 +203,7 @@ class PetTrainer:
         self.pre_lp: dict[str, np.ndarray] = {}  # PVP id -> its untrained model's log-probs on the labelled set
         self.gold: list[str | None] = []
         self.saved = MemberStore(setup.resume_dir) if setup.resume_dir is not None else None
+        self.shared = MemberStore(setup.members_dir) if setup.members_dir is not None else None
 
     # ---------------------------------------------------------------- pieces
 
@@ -228,7 +230,10 @@ class PetTrainer:
         """One model of generation ``g``: a fresh model trained on ``train``; with ``train`` empty
         (zero-shot iPET's generation 0) the untrained model, shared by the PVP's repetitions."""
         seed = int(self.config.seed) + rep + 100 * g
-        cfg = dataclasses.replace(self.config, seed=seed)
+        # the member's training options alone (not the ensemble's or the student's): what it is
+        # trained with is exactly what its fingerprint hashes, so fits that differ only after the
+        # ensemble (another student, pet-setfit) train, and share, the same member
+        cfg = train_config(dataclasses.replace(self.config, seed=seed))
         if not train and pvp.id in untrained:
             u = untrained[pvp.id]
             return _Member(u.model, pvp, rep, seed, u.pool_lp, TrainLog(examples=0, config=cfg.to_dict()))
@@ -238,22 +243,31 @@ class PetTrainer:
             m = _Member(model, pvp, rep, seed, self._pool_log_proba(model, pvp, pool, cfg), log_)
             untrained[pvp.id] = m
             return m
-        key, inputs = f"gen{g}-{self.setup.pvps.index(pvp)}-{rep}", self._inputs(pvp, cfg, train, pool)
+        inputs = self._inputs(pvp, cfg, train, pool)
         fp = fingerprint(inputs)
-        if self.saved is not None and self.saved.has(key, fp, inputs):
+        store, key = self._member_home(f"gen{g}-{self.setup.pvps.index(pvp)}-{rep}", fp)
+        if store is not None and store.has(key, fp, inputs):
             apply_tuning(model, cfg.tune, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout)  # the trained layout (LoRA)
-            back = self.saved.load(key, fp, model.mlm, inputs)
+            back = store.load(key, fp, model.mlm, inputs)
             if back is not None:
                 model.precision = cfg.precision  # as train_prompt_model leaves a trained model
                 model.eval()
-                return _Member(model, pvp, rep, seed, back.pool_lp, TrainLog(**back.log), resumed=True)
+                return _Member(model, pvp, rep, seed, back.pool_lp, TrainLog(**back.log), resumed=True, fingerprint=fp)
             model = PromptModel.from_pretrained(self.setup.model, device=self.setup.device)  # a half-loaded model is not reused
         log_ = train_prompt_model(model, pvp, train, cfg, self.labels, unlabelled=pool if cfg.mlm_weight > 0 else (),
                                   progress=self.setup.progress, dev=self.setup.dev, dev_metric=self.setup.metric)
-        m = _Member(model, pvp, rep, seed, self._pool_log_proba(model, pvp, pool, cfg), log_)
-        if self.saved is not None:
-            self.saved.save(key, fp, model.mlm, log_.to_dict(), m.pool_lp, inputs)
+        m = _Member(model, pvp, rep, seed, self._pool_log_proba(model, pvp, pool, cfg), log_, fingerprint=fp)
+        if store is not None:
+            store.save(key, fp, model.mlm, log_.to_dict(), m.pool_lp, inputs)
         return m
+
+    def _member_home(self, slot: str, fp: str) -> tuple[MemberStore | None, str]:
+        """Where a member is saved: in the shared ``members_dir`` under its fingerprint (any fit
+        that trains the same member finds it), else in this fit's ``resume_dir`` under its slot
+        ``gen<g>-<PVP index>-<repetition>`` (where a member saved from other inputs is explained)."""
+        if self.shared is not None:
+            return self.shared, member_name(fp)
+        return self.saved, slot
 
     def _pool_log_proba(self, model: PromptModel, pvp: PVP, pool: list[Example], cfg: TrainConfig) -> np.ndarray | None:
         if not pool:
@@ -281,6 +295,8 @@ class PetTrainer:
         acc = label_accuracy(self.pre_lp[m.pvp.id], self.gold, self.labels)
         extra = {"repetition": m.repetition, "seed": m.seed, "generation": g, "train_size": train_size,
                  "pre_train_accuracy": None if math.isnan(acc) else acc, "final_loss": m.log.final_loss, **checkpoint_info(m.log)}
+        if m.fingerprint is not None:
+            extra["member"] = member_name(m.fingerprint)
         if m.resumed:
             extra["resumed"] = True
         if gr is not None:
@@ -390,6 +406,6 @@ def _needs_pool(o: PetOptions) -> bool:
     return bool(o.distill) or o.mlm_weight > 0 or isinstance(o, IpetOptions)
 
 
-register_method("pet", "hard", PetOptions, fit_pet, needs_unlabelled=_needs_pool, uses_unlabelled=True, distils=True)
+register_method("pet", "hard", PetOptions, fit_pet, needs_unlabelled=_needs_pool, uses_unlabelled=True, distils=True, shares_members=True)
 register_method("ipet", "hard", IpetOptions, fit_ipet, needs_unlabelled=_needs_pool, uses_unlabelled=True, distils=True,
-                needs_labelled=False)
+                needs_labelled=False, shares_members=True)

@@ -169,4 +169,5 @@ def fit_pet_setfit(train: list[Example], unlabelled: list[Example], options: Pet
     return PetSetFitTrainer(options, setup).fit(train, unlabelled)
 
 
-register_method("pet-setfit", "hard", PetSetFitOptions, fit_pet_setfit, needs_unlabelled=lambda o: True, uses_unlabelled=True, distils=True)
+register_method("pet-setfit", "hard", PetSetFitOptions, fit_pet_setfit, needs_unlabelled=lambda o: True, uses_unlabelled=True, distils=True,
+                shares_members=True)

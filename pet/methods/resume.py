@@ -2,10 +2,19 @@
 
 A PET cell trains 3 repetitions × 3–6 PVP models before it distils (hours on a CPU); killed
 after the tenth model, it would start again from the first. With ``FitSetup.resume_dir`` set,
-PET and iPET (:mod:`pet.methods.pet`) save each trained member there, and a later fit with the
-same folder loads it instead of training it again. ``pet bench`` gives every cell its own folder
-(``<results>/partial/<config hash>``, see :func:`pet.bench.cells.resume_folder`) and removes it
-once the cell's rows are in the store.
+PET, iPET and pet-setfit (:mod:`pet.methods.pet`) save each trained member there, under its slot
+``gen<g>-<PVP index>-<repetition>``, and a later fit with the same folder loads it instead of
+training it again.
+
+Shared members. Methods that differ only after the ensemble (PET's ``[CLS]`` student, pet-setfit's
+SetFit student, PET with other distillation options, iPET's first generation) train the very same
+members on a split. With ``FitSetup.members_dir`` set, members are filed there instead, each
+under its fingerprint (:func:`member_name`), so whichever fit trains a member first saves it and
+the others load it. ``pet bench`` gives every cell its own folder for the rest
+(``<results>/partial/<config hash>``, see :func:`pet.bench.cells.resume_folder`) and one members
+folder per store (``<results>/partial/members``); it removes a cell's folder once the cell's rows
+are in the store, and a split's members once no cell of the run that could use them is left
+(``--keep-members`` keeps them for a later run; :mod:`pet.bench.driver`).
 
 A member is one folder ``<key>/`` written atomically (under a temporary name, renamed when
 complete): ``model.safetensors`` (the masked LM's weights, tied weights handled by safetensors'
@@ -54,6 +63,12 @@ def examples_fingerprint(examples: Sequence[Example]) -> str:
 def fingerprint(what: dict) -> str:
     """SHA-256 of ``what`` as canonical JSON: the key under which saved work is reused."""
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+def member_name(fp: str) -> str:
+    """A member's folder name in a shared members folder: its fingerprint's first 24 hex digits
+    (the full fingerprint in ``member.json`` is checked before anything is reused)."""
+    return fp[:24]
 
 
 def model_fingerprint(name_or_path: str) -> str:
