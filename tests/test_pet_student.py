@@ -260,13 +260,25 @@ def test_flagship_pet_setfit_pairs_with_the_flagship(monkeypatch):
     for attr in ("k", "seeds", "unlabelled", "test_limit", "budgets"):
         assert getattr(exp, attr) == getattr(flag, attr), attr
     cells = expand_grid(exp, str(SHARED / "models" / "minilm-mlm"))
-    assert len(cells) == 40 and {c.method_name for c in cells} == {"pet-setfit"}
+    assert len(cells) == 80 and {c.method_name for c in cells} == {"pet-setfit"}
     assert {c.task for c in cells} == {c.task for c in expand_grid(flag, "m")}
-    (entry,) = exp.methods
+    default, paper = exp.methods
     (pet_entry,) = [m for m in flag.methods if m.name == "pet"]
     (setfit_entry,) = [m for m in flag.methods if m.name == "setfit"]
     pet_recipe = {k: v for k, v in pet_entry.options.items() if k not in ("distill_steps", "distill_batch_size", "temperature")}
-    assert {k: v for k, v in entry.options.items() if not k.startswith("student_")} == pet_recipe
-    assert entry.pvps == pet_entry.pvps and entry.model is None  # the PVP models on --model, as flagship's pet
-    assert entry.options["student_model"] == setfit_entry.model  # setfit's body, at setfit's defaults
-    assert [k for k in entry.options if k.startswith("student_")] == ["student_model"]
+    for entry in (default, paper):
+        assert {k: v for k, v in entry.options.items() if not k.startswith("student_")} == pet_recipe
+        assert entry.pvps == pet_entry.pvps and entry.model is None  # the PVP models on --model, as flagship's pet
+        assert entry.options["student_model"] == setfit_entry.model  # setfit's body
+    assert [k for k in default.options if k.startswith("student_")] == ["student_model"]  # at setfit's defaults
+    (sf_paper,) = load_experiment(REPO / "benchmarks" / "flagship_setfit_paper.yaml").methods
+    assert paper.label == "pet-setfit-paper" and paper.options["student_num_iterations"] == sf_paper.options["num_iterations"] == 20
+    assert {k for k in paper.options if k.startswith("student_")} == {"student_model", "student_num_iterations"}
+
+    # every split's pet, pet-setfit and pet-setfit-paper cells train the very same PVP models
+    def members(c):
+        m = get_method(c.method_name)
+        return (c.task, c.seed, tuple(c.pvps), c.unlabelled, c.selection, json.dumps(m.member_options(m.make_options(c.options)), sort_keys=True))
+
+    pet_cells = [c for c in expand_grid(flag, str(SHARED / "models" / "minilm-mlm")) if c.method == "pet"]
+    assert len(pet_cells) == 40 and {members(c) for c in cells} == {members(c) for c in pet_cells}

@@ -161,6 +161,9 @@ def test_a_damaged_member_is_trained_again(tiny_bert_dir, tmp_path, monkeypatch,
     for key in reference:
         np.testing.assert_allclose(got[key], reference[key], atol=1e-6, err_msg=key)
     assert json.loads(meta.read_text())["fingerprint"]  # rewritten whole by the retrained member
+    calls = _counting(monkeypatch)
+    _fit(tiny_bert_dir, OPTS, tmp_path / "work")
+    assert calls == []  # both damaged members were saved again, whole
 
 
 def test_the_bench_removes_a_cells_resume_folder_once_its_rows_are_stored(fake_env):  # noqa: F811 (the fixture, imported above)
@@ -270,3 +273,51 @@ def test_the_bench_shares_a_splits_members_and_removes_them_after_its_last_cell(
     calls = _counting(monkeypatch)
     _run(_pet_experiment(fake_env, [{**PET_A, "label": "pet-d", "options": {"repetitions": 1, "distill_steps": 4}}], "d.yaml"), model=tiny_bert_dir)
     assert calls == [] and not any(members.iterdir())
+
+
+def test_a_cell_waits_while_another_of_its_member_group_runs(fake_env, tiny_bert_dir, monkeypatch):  # noqa: F811
+    """With room for two cells at once, the second PET cell of a split is held back until the
+    first is done (another cell runs meanwhile), so it loads the members rather than training
+    them alongside; cells of other member groups are not held."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    class TwoAtOnce:
+        capacity = 2
+
+        def __init__(self):
+            self.pool, self.started = ThreadPoolExecutor(2), []
+
+        def submit(self, fn, cell, *rest):
+            running = [c.method for c, f in self.started if not f.done()]
+            fut = self.pool.submit(fn, cell, *rest)
+            self.started.append((cell, fut))
+            self.seen.append((cell.method, running))
+            return fut
+
+        seen: list = []
+
+    ex = TwoAtOnce()
+    ex.seen = []
+    calls = _counting(monkeypatch)
+    methods = [PET_A, {"name": "fake", "label": "f1"}, PET_B, {"name": "fake", "label": "f2", "options": {"bias": 1}}]
+    summary = _run(_pet_experiment(fake_env, methods, "two.yaml"), model=tiny_bert_dir, executor=ex)
+    ex.pool.shutdown()
+    assert summary.computed == 4 and summary.failed == 0
+    assert len(calls) == 2  # pet-a's two members; pet-b loads them
+    assert not any(m == "pet-b" and "pet-a" in running for m, running in ex.seen), ex.seen
+    order = [m for m, _ in ex.seen]
+    assert order.index("pet-b") > order.index("f2")  # held back while f2 went ahead
+
+
+def test_member_groups_are_the_cells_that_train_the_same_members(fake_env, tiny_bert_dir):  # noqa: F811
+    from pet.bench.driver import Driver
+
+    methods = [PET_A, PET_B, {**PET_A, "label": "pet-lr", "options": {**PET_A["options"], "lr": 2e-3}},
+               {**PET_A, "label": "pet-1pvp", "pvps": ["p1:v1"]}, {"name": "fake", "label": "f"}]
+    exp = load_experiment(_experiment(fake_env, seeds=(1, 2), k=(4,), name="groups.yaml", methods=methods))
+    d = Driver(exp, model=tiny_bert_dir, progress=False, echo=lambda s: None)
+    group = {(c.method, c.seed): d._member_group(c) for c in d.cells}
+    assert group[("pet-a", 1)] == group[("pet-b", 1)] is not None  # only the student differs
+    assert len({group[(m, 1)] for m in ("pet-a", "pet-lr", "pet-1pvp")}) == 3  # other training options, other PVPs
+    assert group[("pet-a", 1)] != group[("pet-a", 2)]  # another split
+    assert group[("f", 1)] is None  # a method that trains no PET members

@@ -8,12 +8,15 @@ the default; ``"refuse"`` stops with a one-line error naming the file); and, wit
 recomputation replaces the stored rows (the store keeps the chain, readers see the newest).
 Each cell is computed while holding its cell lock, then all its rows are appended at once.
 
-Trained PET members are shared by the cells of one split that train them (PET, pet-setfit,
-iPET: :mod:`pet.methods.resume`) through the store's ``partial/members`` folder. Once the last
-such cell of a split in this run is finished, the driver removes the members this run's cells of
-the split used, unless ``keep_members`` (``--keep-members``) keeps them for a later run (e.g.
-``pet-setfit`` from another experiment file on the same store). Members of a cell that failed
-stay, so that rerunning it resumes them.
+Trained PET members are shared by the cells that train the same ones (PET, pet-setfit, iPET
+on one split with equal PVPs and member options, ``Method.member_options``:
+:mod:`pet.methods.resume`) through the store's ``partial/members`` folder. Such a cell waits
+while another of its group is running here (other cells fill the executor meanwhile), so that
+it loads the members instead of training them a second time. Once the last cell of a group in
+this run is finished, the driver removes the members the group's cells used, unless
+``keep_members`` (``--keep-members``) keeps them for a later run (e.g. ``pet-setfit`` from
+another experiment file on the same store). When that last cell failed they stay, so that
+rerunning it resumes them.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from .cells import members_folder, resume_folder, run_cell
 from .environment import capture_environment, git_commit, machine_info
 from .eta import CellTimes
 from .executors import LocalExecutor
-from .grid import Cell, expand_grid, task_ref
+from .grid import Cell, canonical_json, expand_grid, task_ref
 from .inputs import changed_inputs, test_copies_training_file
 from .plugins import import_plugins
 from .rows import ResultRow
@@ -177,8 +180,9 @@ class Driver:
         self.say = echo or (lambda s: tqdm.write(s, file=sys.stderr))
         self.summary = RunSummary(results=self.root, cells=len(self.cells))
         self.env: dict = {}
-        self._sharing: dict[tuple, set[str]] = {}  # split -> its member-sharing cells not finished yet
-        self._members_used: dict[tuple, set[str]] = {}  # split -> the members its finished cells used
+        self._group: dict[str, tuple] = {}  # config hash -> its member group (cells that train the same members)
+        self._sharing: dict[tuple, set[str]] = {}  # member group -> its cells of this run not finished yet
+        self._members_used: dict[tuple, set[str]] = {}  # member group -> the members its finished cells used
 
     def _check_test_sets(self) -> None:
         """Before any cell runs (and in a dry run): no task's test set is a copy of a file its
@@ -296,8 +300,10 @@ class Driver:
         for j in jobs:
             if j.reason:
                 self.say(f"{j.cell.describe()}: {j.reason}; recomputing it")
-            if self._shares_members(j.cell):
-                self._sharing.setdefault(self._split_of(j.cell), set()).add(j.cell.config_hash)
+            group = self._member_group(j.cell)
+            if group is not None:
+                self._group[j.cell.config_hash] = group
+                self._sharing.setdefault(group, set()).add(j.cell.config_hash)
         t_start = time.perf_counter()
         self.bar = tqdm(total=len(jobs), desc=f"bench {self.exp.name}", unit="cell", disable=not self.progress, file=sys.stderr)
         if hasattr(self.executor, "prepare"):  # driver side, before any cell: e.g. write every split here
@@ -329,14 +335,19 @@ class Driver:
         busy: list[Job] = []
         in_flight: dict[Future, tuple[Job, ExitStack, float]] = {}
         queue, waiting = deque(jobs), []  # waiting: choices whose points are in flight here
+        held: list[Job] = []  # cells whose member group has a cell in flight here
         try:
             while True:
                 ready = [w for w in waiting if not _computing(w, in_flight)]
+                ready += [h for h in held if not self._group_in_flight(h, in_flight)]
                 for w in reversed(ready):
-                    waiting.remove(w)
+                    (waiting if w in waiting else held).remove(w)
                     queue.appendleft(w)
                 if queue and len(in_flight) < self.executor.capacity:
                     j = queue.popleft()
+                    if j.cell.role != "select" and self._group_in_flight(j, in_flight):
+                        held.append(j)
+                        continue
                     if j.cell.role == "select":
                         if _computing(j, in_flight):
                             waiting.append(j)
@@ -384,25 +395,35 @@ class Driver:
             finally:
                 stack.close()
 
-    def _shares_members(self, c: Cell) -> bool:
+    def _member_group(self, c: Cell) -> tuple | None:
+        """What the cells that train the same PET members have in common — split, pool, base
+        model, PVPs, selection and the method's member options — or None for a method that files
+        no members (the members' fingerprints, not this key, decide what is reused)."""
         from ..methods import get_method
 
-        return get_method(c.method_name).shares_members
+        m = get_method(c.method_name)
+        if m.member_options is None:
+            return None
+        try:
+            opts = m.member_options(m.make_options(c.options))
+        except PetError:  # the cell fails with its message when it runs
+            return None
+        return (c.task, c.k, c.seed, c.unlabelled, c.model or self.model, tuple(c.pvps), c.selection, canonical_json(opts))
 
-    def _split_of(self, c: Cell) -> tuple:
-        """What cells must have in common to train the same members (their fingerprints decide)."""
-        return (c.task, c.k, c.seed, c.model or self.model, c.unlabelled)
+    def _group_in_flight(self, j: Job, in_flight: dict) -> bool:
+        group = self._group.get(j.cell.config_hash)
+        return group is not None and any(self._group.get(job.cell.config_hash) == group for job, _, _ in in_flight.values())
 
     def _release_members(self, outcome: CellOutcome) -> None:
-        """After a member-sharing cell: note the members its rows name; once its split has no
-        such cell left in this run, remove them (unless ``keep_members``)."""
+        """After a cell of a member group: note the members its rows name; once the group has no
+        cell left in this run, remove them (unless ``keep_members``)."""
         c = outcome.cell
-        split = self._split_of(c)
-        pending = self._sharing.get(split)
+        group = self._group.get(c.config_hash)
+        pending = self._sharing.get(group) if group is not None else None
         if pending is None or c.config_hash not in pending:
             return
         pending.discard(c.config_hash)
-        used = self._members_used.setdefault(split, set())
+        used = self._members_used.setdefault(group, set())
         used.update(r["extra"]["member"] for r in outcome.rows if isinstance((r.get("extra") or {}).get("member"), str))
         if pending or self.keep_members or outcome.status == "failed":
             return

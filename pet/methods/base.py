@@ -138,9 +138,11 @@ class Method:
     #: does it need labelled training examples? (False: zero-shot, and iPET, which can start
     #: from the untrained PVPs); the bench runs K = 0 only for methods that do not
     needs_labelled: bool = True
-    #: does it train PET members it files in ``FitSetup.members_dir`` (PET, iPET, pet-setfit)?
-    #: ``pet bench`` keeps a split's members until the last such cell of that split is done
-    shares_members: bool = False
+    #: for a method that files trained PET members in ``FitSetup.members_dir`` (PET, iPET,
+    #: pet-setfit): the part of its options its members depend on. Cells of one split whose
+    #: PVPs and member options are equal train the same members: ``pet bench`` runs them one
+    #: after another and keeps the members until the last of them is done. None: it files none
+    member_options: Callable[[Options], dict] | None = None
 
     def make_options(self, options: dict | Options | None = None, where: str | None = None) -> Options:
         """Typed options from a mapping: unknown keys and bad values raise ``ConfigError``."""
@@ -196,13 +198,14 @@ def register_method(
     uses_unlabelled: bool = False,
     distils: bool = False,
     needs_labelled: bool = True,
-    shares_members: bool = False,
+    member_options: Callable[[Options], dict] | None = None,
     replace: bool = False,
 ) -> Method:
     """Register a method under ``name`` (see the module docstring); returns it. ``baseline``,
     ``uses_unlabelled`` and ``distils`` are its traits (see :class:`Method`), read by reports;
     ``needs_labelled=False`` lets it fit without labelled examples (and the bench run it at K = 0);
-    ``shares_members`` says it files trained members in ``FitSetup.members_dir``.
+    ``member_options`` says it files trained members in ``FitSetup.members_dir`` and which of its
+    options they depend on.
     ``replace`` lets a plugin that is imported again re-register its method."""
     if family not in FAMILIES:
         raise ConfigError(f"method '{name}': family '{family}' is unknown; fix: use one of {', '.join(FAMILIES)}")
@@ -211,7 +214,7 @@ def register_method(
     kw = {} if needs_unlabelled is None else {"needs_unlabelled": needs_unlabelled}
     m = Method(name, family, options, fit, needs_pvps=needs_pvps, description=description or (fit.__doc__ or "").strip().split("\n")[0],
                baseline=bool(baseline), uses_unlabelled=bool(uses_unlabelled), distils=bool(distils),
-               needs_labelled=bool(needs_labelled), shares_members=bool(shares_members), **kw)
+               needs_labelled=bool(needs_labelled), member_options=member_options, **kw)
     _METHODS[name] = m
     return m
 

@@ -402,10 +402,16 @@ def fit_ipet(train: list[Example], unlabelled: list[Example], options: IpetOptio
     return PetTrainer(options, setup, ipet=True).fit(train, unlabelled)
 
 
+def member_options(o: PetOptions) -> dict:
+    """What PET's members depend on among its options: the training options alone (the ensemble
+    scheme, repetitions and the student's options change which members are used, not them)."""
+    return train_config(o).to_dict()
+
+
 def _needs_pool(o: PetOptions) -> bool:
     return bool(o.distill) or o.mlm_weight > 0 or isinstance(o, IpetOptions)
 
 
-register_method("pet", "hard", PetOptions, fit_pet, needs_unlabelled=_needs_pool, uses_unlabelled=True, distils=True, shares_members=True)
+register_method("pet", "hard", PetOptions, fit_pet, needs_unlabelled=_needs_pool, uses_unlabelled=True, distils=True, member_options=member_options)
 register_method("ipet", "hard", IpetOptions, fit_ipet, needs_unlabelled=_needs_pool, uses_unlabelled=True, distils=True,
-                needs_labelled=False, shares_members=True)
+                needs_labelled=False, member_options=member_options)

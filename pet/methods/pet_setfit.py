@@ -50,7 +50,7 @@ from ..examples import Example
 from ..metrics import compute_metric
 from ..options import option, same_option
 from .base import FitSetup, Fitted, Stage, register_method
-from .pet import PetOptions, PetTrainer
+from .pet import PetOptions, PetTrainer, member_options
 from .pet_growth import example_key, soft_targets
 from .setfit import SetFitOptions, _require_setfit, fit_setfit
 
@@ -170,4 +170,4 @@ def fit_pet_setfit(train: list[Example], unlabelled: list[Example], options: Pet
 
 
 register_method("pet-setfit", "hard", PetSetFitOptions, fit_pet_setfit, needs_unlabelled=lambda o: True, uses_unlabelled=True, distils=True,
-                shares_members=True)
+                member_options=member_options)

@@ -113,15 +113,18 @@ class MemberStore:
     def _dir(self, key: str) -> Path:
         return self.root / key
 
+    def _saved(self, key: str) -> dict | None:
+        """Member ``key``'s ``member.json``, or None when it is absent or unreadable."""
+        try:
+            return json.loads((self._dir(key) / MEMBER_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
     def has(self, key: str, fingerprint: str, inputs: dict | None = None) -> bool:
         """Whether member ``key`` is saved for ``fingerprint`` by this code. Saved for other
         ``inputs`` (the record the fingerprint hashes) or by other code: a warning says which."""
-        meta = self._dir(key) / MEMBER_FILE
-        if not meta.is_file():
-            return False
-        try:
-            saved = json.loads(meta.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        saved = self._saved(key)
+        if saved is None:
             return False
         if saved.get("fingerprint") != fingerprint:
             message = other_inputs_message(self._dir(key), saved.get("inputs"), inputs)
@@ -138,6 +141,9 @@ class MemberStore:
         ``inputs``: the record ``fingerprint`` hashes, kept so a mismatch can be explained."""
         from safetensors.torch import save_model
 
+        same = self._saved(key)
+        if same is not None and same.get("fingerprint") == fingerprint and same.get("code") == code_fingerprint():
+            return  # another fit sharing the folder saved this very member meanwhile: left as it is (it may be loading it)
         self.root.mkdir(parents=True, exist_ok=True)
         for stale in self.root.glob(f".{key}.tmp-*"):  # left by a writer killed mid-save
             shutil.rmtree(stale, ignore_errors=True)
@@ -170,5 +176,6 @@ class MemberStore:
             meta = json.loads((d / MEMBER_FILE).read_text(encoding="utf-8"))
         except Exception as e:  # noqa: BLE001 — a damaged member is trained again, not fatal
             log.warning("%s: cannot resume this trained member (%s: %s); training it again", d, type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+            shutil.rmtree(d, ignore_errors=True)  # so that the member trained again is saved in its place
             return None
         return SavedMember(arrays.get("pool_lp"), meta["log"])
