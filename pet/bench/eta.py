@@ -9,9 +9,10 @@ and the estimate says which. Nothing is extrapolated across tasks or methods: SS
 cells take several times an SST-2 cell, so a cell with no stored cell of its kind has no
 estimate, and the total says how many such cells it leaves out.
 
-A cell that resumed from saved work (PET's members reloaded from ``partial/``: their rows carry
-``extra.resumed``) recorded only the resumed run's wall time; the reloaded members' own training
-seconds are added back. A cell whose student resumed from a mid-training checkpoint
+A cell that resumed from saved work (PET's members reloaded from ``partial/``, its own or
+trained by another cell of its member group: their rows carry ``extra.resumed``) recorded only
+the resumed run's wall time; the reloaded members' own training seconds are added back, so a
+cell is timed as if it ran alone. A cell whose student resumed from a mid-training checkpoint
 (``extra.resumed_from_step``) does not say what the interrupted run spent, so it times nothing.
 
 A ``selection: dev`` choice trains nothing (it picks among its points' stored rows), so it is
