@@ -50,8 +50,9 @@ def register(sub) -> None:
                    help="also recompute stored cells made from another git commit or from a working tree with uncommitted changes")
     p.add_argument("--keep-members", action="store_true",
                    help="keep the PET members trained by this run's pet, ipet and pet-setfit cells (<results>/partial/members) "
-                        "for a later run on the same store, e.g. pet-setfit from another experiment file; by default a split's "
-                        "members are removed once the last such cell of the split is done")
+                        "for a later run on the same store, e.g. pet-setfit from another experiment file; by default they are "
+                        "removed once the last cell of this run that trains the same members (same split, PVPs and training "
+                        "options) is done")
     p.add_argument("--allow-imports", action="store_true",
                    help="run the Python modules/files the experiment file lists under `imports` (runs their code: only for files you trust)")
     ex = p.add_argument_group("where cells run")
