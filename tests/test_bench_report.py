@@ -271,6 +271,23 @@ def test_a_pair_is_oriented_alike_on_every_task_so_its_mean_over_tasks_exists(tm
     assert (paired["task"] == "mean over tasks").sum() == 1
 
 
+def test_the_options_a_selection_chose_per_split_are_not_a_changed_default(tmp_path):
+    """LM-BFF's grid picks lr and batch size on each split's dev set: its rows differ in those
+    (their ``grid_point``) by design, and only there; any other difference is still warned about."""
+    def store(root, other_steps=None):
+        st = ResultsStore(root)
+        for seed, (bs, lr) in zip(SEEDS, ((2, 5e-5), (4, 5e-5), (4, 1e-5))):
+            steps = other_steps if (other_steps and seed == SEEDS[-1]) else 250
+            row = _pred_row("sst2", "grid", seed, GOLD.copy(), resolved={**RESOLVED, "batch_size": bs, "lr": lr, "steps": steps})
+            st.append_cell(f"grid-{seed}", [{**row, "grid_point": {"batch_size": bs, "lr": lr}, "selection": "dev", "selected": True}])
+        return root
+
+    assert not build_report(store(tmp_path / "a"), write=False, resamples=200).warnings
+    with pytest.warns(Warning):
+        warned = build_report(store(tmp_path / "b", other_steps=1000), write=False, resamples=200).warnings
+    assert len(warned) == 1 and "steps (1000 vs 250)" in warned[0] and "batch_size" not in warned[0] and "lr" not in warned[0]
+
+
 def test_rows_without_resolved_options_are_not_compared(tmp_path):
     """Rows written before rows recorded their resolved options cannot show a changed default."""
     res = _pred_store(tmp_path / "res", changes={("sst2", "pet", 42): {"resolved": None}})

@@ -214,14 +214,17 @@ def _mixed_options_warnings(head) -> list[str]:
     """A warning per (task, method label) whose headline rows ran with different resolved options
     (the method's defaults filled in): a default changed between cells, which the config hash —
     over the options the experiment file wrote — does not see. The training seed (each cell's
-    split seed by design) is not compared; labelled variants of one method (``prompt-ft`` and
-    ``prompt-ft-supcon``) are compared each among its own rows. Rows from before
-    ``resolved_options`` was recorded are not compared."""
+    split seed by design) is not compared, nor the options a selection chose per split (a
+    row's ``grid_point``: LM-BFF's lr × batch grid picks its own point on each split's dev set);
+    labelled variants of one method (``prompt-ft`` and ``prompt-ft-supcon``) are compared each
+    among its own rows. Rows from before ``resolved_options`` was recorded are not compared."""
     if "resolved_options" not in head:
         return []
     warnings = []
     for (task, method), g in head.groupby(["task", "method"], sort=False):
-        runs = [{k: v for k, v in r.items() if k not in PER_CELL_OPTIONS} for r in g["resolved_options"] if isinstance(r, dict)]
+        points = g["grid_point"] if "grid_point" in g else [None] * len(g)
+        runs = [{k: v for k, v in r.items() if k not in PER_CELL_OPTIONS and k not in (p if isinstance(p, dict) else ())}
+                for r, p in zip(g["resolved_options"], points) if isinstance(r, dict)]
         distinct = {canonical_json(r): r for r in runs}
         if len(distinct) < 2:
             continue
