@@ -189,7 +189,8 @@ def provenance(df, head) -> dict:
         out["warnings"].append(
             f"the headline rows come from {len(head_commits)} git commits ({', '.join(c[:12] for c in head_commits)}): "
             "a difference between methods may be a difference between code versions; fix: re-run the cells at one commit "
-            "(or report each commit's rows separately with --experiment)")
+            "(or report each commit's rows separately with --experiment), or check that a sample of them reproduces at the "
+            "current code (benchmarks/reproduce_cells.py in pet's repository)")
     dirty = int(head["git_dirty"].eq(True).sum())
     if dirty:
         out["warnings"].append(f"{dirty} headline rows were made from a working tree with uncommitted changes (git_dirty): "
