@@ -8,7 +8,9 @@
 # Each line of SLICES_FILE (default: benchmarks/gpu_slices.txt, the flagship's next slices) is `<experiment file> <store> [pet bench
 # arguments…]`; every slice runs as its own `pet bench` process (one CPU thread each: the GPU
 # does the work; one process per slice keeps a small model's kernel launches from queueing
-# behind one another). At DEADLINE_SECONDS the slices still running are stopped: a cell is
+# behind one another). A line may chain runs with ` ;; ` (`<file> <store> [args] ;; <file> <store>
+# [args]`): they run one after another in that slice, so a pet-setfit-paper cell run with
+# `--keep-members` hands its PVP models to the PET cell of the same split (docs/bench.md, "Shared members"). At DEADLINE_SECONDS the slices still running are stopped: a cell is
 # stored whole or not at all, so what was computed stays and a later run resumes from the
 # store. Then, per store, the rows added since the start go to OUT_DIR/<store name>.new.jsonl
 # (and new errors to OUT_DIR/<store name>.errors.jsonl), and every slice's log tail to
@@ -25,7 +27,7 @@ export OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1  # PYTHON (default python3): the int
 list=$(cat "${slices:-benchmarks/gpu_slices.txt}")
 
 declare -A before before_err
-stores=$(echo "$list" | awk 'NF {print $2}' | sort -u)
+stores=$(echo "$list" | sed 's/ ;; /\n/g' | awk 'NF {print $2}' | sort -u)
 for s in $stores; do
   before[$s]=$(cat "$s/results.jsonl" 2>/dev/null | wc -l)
   before_err[$s]=$(cat "$s/errors.jsonl" 2>/dev/null | wc -l)
@@ -33,13 +35,18 @@ done
 
 pids=()
 i=0
-while read -r file store rest; do
-  [ -z "$file" ] && continue
+while read -r line; do
+  [ -z "${line// }" ] && continue
   i=$((i + 1))
-  # shellcheck disable=SC2086
-  "${PYTHON:-python3}" -m pet bench "$file" --results "$store" $rest --threads 1 --no-report --no-progress > "$logs/slice$i.log" 2>&1 &
+  (
+    while read -r file store rest; do
+      [ -z "$file" ] && continue
+      # shellcheck disable=SC2086
+      "${PYTHON:-python3}" -m pet bench "$file" --results "$store" $rest --threads 1 --no-report --no-progress
+    done <<< "$(echo "$line" | sed 's/ ;; /\n/g')"
+  ) > "$logs/slice$i.log" 2>&1 &
   pids+=($!)
-  echo "slice $i (pid $!): $file $rest"
+  echo "slice $i (pid $!): $line"
 done <<< "$list"
 
 start=$SECONDS
@@ -49,7 +56,11 @@ while [ $((SECONDS - start)) -lt "$deadline" ]; do
   [ "$alive" -eq 0 ] && break
   sleep 5
 done
-for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+for p in "${pids[@]}"; do  # the slice's shell first (no next run starts), then its running `pet bench`
+  kids=$(pgrep -P "$p" 2>/dev/null)
+  kill "$p" 2>/dev/null
+  [ -n "$kids" ] && kill $kids 2>/dev/null
+done
 sleep 3
 echo "stopped after $((SECONDS - start)) s"
 

@@ -581,16 +581,17 @@ def test_task_entry_takes_own_pattern_and_verbalizer_files(fake_env):
 
 
 def test_gpu_slices_runs_slices_side_by_side_and_exports_only_the_new_rows(world, tmp_path):
-    """benchmarks/gpu_slices.sh: one `pet bench` per slice into a shared store, then the rows added
-    since the start (not those already there) exported per store; merging them into a copy of the
-    store as it was gives the store as it is."""
+    """benchmarks/gpu_slices.sh: one `pet bench` per slice into a shared store (a ` ;; ` line runs its
+    commands in turn), then the rows added since the start (not those already there) exported per
+    store; merging them into a copy of the store as it was gives the store as it is."""
     exp = _experiment(world, seeds=(1, 2))
     store = world / "results"
     assert subprocess.run(_bench_cmd(exp, "--only", "seed=1", "--only", "method=a"), env=_env(world), capture_output=True,
                           timeout=600).returncode == 0
     before = (store / "results.jsonl").read_bytes()
     slices = tmp_path / "slices.txt"
-    slices.write_text(f"{exp} {store} --allow-imports --only seed=1\n{exp} {store} --allow-imports --only seed=2\n")
+    slices.write_text(f"{exp} {store} --allow-imports --only seed=1\n"  # a chained line: its runs go one after another
+                      f"{exp} {store} --allow-imports --only seed=2 --only method=b ;; {exp} {store} --allow-imports --only seed=2\n")
     out = tmp_path / "out"
     run = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_slices.sh"), "120", str(out), str(slices)], cwd=world,
                          env=_env(world, PYTHON=sys.executable), capture_output=True, text=True, timeout=600)
@@ -605,4 +606,6 @@ def test_gpu_slices_runs_slices_side_by_side_and_exports_only_the_new_rows(world
                            env=_env(world), capture_output=True, text=True, timeout=600)
     assert "3 cells added, 0 already there" in merge.stdout, merge.stderr
     assert set(ResultsStore(copy).scan().complete) == set(ResultsStore(store).scan().complete)
-    assert "== slice 2" in (out / "slices.log").read_text()
+    assert "== slice 2" in (out / "slices.log").read_text() and "slice 3" not in run.stdout
+    seed2 = [x["method"] for x in new if x["type"] == "cell_complete" and x["seed"] == 2]
+    assert seed2 == ["b", "a"]  # the chain's first run (method b) stored its cell before the second began
