@@ -295,6 +295,19 @@ def test_rows_without_resolved_options_are_not_compared(tmp_path):
     assert not rep.warnings
 
 
+def test_an_option_added_later_is_not_a_changed_default(tmp_path):
+    """Rows computed after a method gained an option record it; older rows do not. That option is
+    not compared (its default keeps the older rows' behaviour), while an option both have and
+    differ in is still warned about."""
+    added = {**RESOLVED, "normalize_embeddings": False}
+    assert not build_report(_pred_store(tmp_path / "a", changes={("sst2", "pet", 42): {"resolved": added}}),
+                            write=False, resamples=200).warnings
+    with pytest.warns(Warning):
+        warned = build_report(_pred_store(tmp_path / "b", changes={("sst2", "pet", 42): {"resolved": {**added, "steps": 1000}}}),
+                              write=False, resamples=200).warnings
+    assert len(warned) == 1 and "steps (1000 vs 250)" in warned[0] and "normalize_embeddings" not in warned[0]
+
+
 def test_cli_rejects_too_few_resamples(tmp_path, capsys):
     from pet.cli import main
 

@@ -76,6 +76,27 @@ def test_fit_predict_save_load_identical(moved_body, tmp_path, options):
     assert list(again.predict(TEXTS)) == list(clf.predict(TEXTS))
 
 
+def test_normalize_embeddings_reaches_the_head_and_survives_saving(moved_body, tmp_path):
+    """``normalize_embeddings`` (setfit's own switch) L2-normalises what the head reads: the fitted
+    logistic head sees unit vectors (the tiny body has no Normalize module, so without the option
+    it does not), and a saved folder keeps it."""
+    on = PetClassifier(moved_body, method="setfit", options={"normalize_embeddings": True, "num_iterations": 2}, seed=3).fit(TEXTS, Y)
+    off = PetClassifier(moved_body, method="setfit", options={"num_iterations": 2}, seed=3).fit(TEXTS, Y)
+    model_on, model_off = (c.fitted_.stage().predictor.model for c in (on, off))
+    assert model_on.normalize_embeddings and not model_off.normalize_embeddings
+    norms = np.linalg.norm(model_off.model_body.encode(TEXTS), axis=1)
+    assert not np.allclose(norms, 1.0, atol=1e-3)  # the body itself does not normalise
+    proba_on, proba_off = on.predict_proba(TEXTS), off.predict_proba(TEXTS)
+    assert not np.allclose(proba_on, proba_off, atol=1e-4)  # the same body and pairs, another head input
+    want = model_on.model_head.predict_proba(model_on.model_body.encode(TEXTS, normalize_embeddings=True))
+    assert np.allclose(proba_on, want, atol=1e-6)  # what the head reads: the normalised embeddings
+    out = on.save(tmp_path / "saved")
+    shutil.rmtree(moved_body)
+    again = PetClassifier.load(out)
+    assert again.fitted_.stage().predictor.model.normalize_embeddings
+    assert np.allclose(again.predict_proba(TEXTS), proba_on, atol=1e-6)
+
+
 def test_same_seed_same_model_other_seed_differs(body):
     a = PetClassifier(body, method="setfit", seed=5).fit(TEXTS, Y).predict_proba(TEXTS)
     b = PetClassifier(body, method="setfit", seed=5).fit(TEXTS, Y).predict_proba(TEXTS)

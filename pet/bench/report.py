@@ -218,7 +218,9 @@ def _mixed_options_warnings(head) -> list[str]:
     split seed by design) is not compared, nor the options a selection chose per split (a
     row's ``grid_point``: LM-BFF's lr × batch grid picks its own point on each split's dev set);
     labelled variants of one method (``prompt-ft`` and ``prompt-ft-supcon``) are compared each
-    among its own rows. Rows from before ``resolved_options`` was recorded are not compared."""
+    among its own rows. Rows from before ``resolved_options`` was recorded are not compared, nor
+    an option some rows lack: one added to the method later, whose default keeps the behaviour
+    the older rows ran with (a new option's default never changes what a method computed)."""
     if "resolved_options" not in head:
         return []
     warnings = []
@@ -226,6 +228,8 @@ def _mixed_options_warnings(head) -> list[str]:
         points = g["grid_point"] if "grid_point" in g else [None] * len(g)
         runs = [{k: v for k, v in r.items() if k not in PER_CELL_OPTIONS and k not in (p if isinstance(p, dict) else ())}
                 for r, p in zip(g["resolved_options"], points) if isinstance(r, dict)]
+        shared = set.intersection(*(set(r) for r in runs)) if runs else set()
+        runs = [{k: v for k, v in r.items() if k in shared} for r in runs]
         distinct = {canonical_json(r): r for r in runs}
         if len(distinct) < 2:
             continue

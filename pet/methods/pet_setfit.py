@@ -90,6 +90,7 @@ class PetSetFitOptions(PetOptions):
     student_end_to_end_learning_rate: float = _student("end_to_end_learning_rate")
     student_l2_weight: float = _student("l2_weight")
     student_max_length: int | None = _student("max_length")
+    student_normalize_embeddings: bool = _student("normalize_embeddings")
     student_seed: int | None = _student("seed")
     student_eval_batch_size: int = _student("eval_batch_size")
 

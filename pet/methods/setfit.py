@@ -69,6 +69,9 @@ class SetFitOptions(Options):
     end_to_end_learning_rate: float = option(1e-5, "body learning rate when end_to_end (setfit: body_learning_rate[1] = 1e-5)", min=0, min_exclusive=True)
     l2_weight: float = option(0.01, "weight decay of the differentiable head (setfit: 0.01)", min=0)
     max_length: int | None = option(None, "longest input in tokens (null: the body's own max_seq_length, as setfit does)", min=8)
+    normalize_embeddings: bool = option(False, "L2-normalise the body's sentence embeddings before the head (setfit: false; a body whose own "
+                                        "pipeline ends in Normalize, as all-MiniLM-L6-v2's does, is normalised either way; a plain "
+                                        "transformers encoder as body is not)")
     seed: int | None = option(None, "training seed: pair sampling, initialisation, data order (null: the run's seed)")
     eval_batch_size: int = option(SETFIT_EVAL_BATCH_SIZE, "texts per forward pass when predicting (setfit: 32)", min=1)
 
@@ -246,7 +249,8 @@ def _body(sf, setup: FitSetup, options: SetFitOptions):
     try:
         with _quiet():
             model = sf.SetFitModel.from_pretrained(setup.model, device=device, use_differentiable_head=differentiable,
-                                                   head_params={"out_features": len(setup.labels)} if differentiable else {})
+                                                   head_params={"out_features": len(setup.labels)} if differentiable else {},
+                                                   normalize_embeddings=options.normalize_embeddings)
     except (OSError, ValueError) as e:
         raise ModelError(f"--model {setup.model}: not a loadable sentence-transformers body ({first_line(e)}); "
                          "fix: pass a sentence-transformers folder or hub id, e.g. sentence-transformers/all-MiniLM-L6-v2") from None
