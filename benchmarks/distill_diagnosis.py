@@ -23,6 +23,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from sklearn.metrics import confusion_matrix
 
 from pet.bench.rows import ResultRow
 from pet.data import load_examples, unlabelled_pool
@@ -33,15 +34,16 @@ STUDENTS = ("pet", "pet-setfit", "pet-setfit-paper")
 
 
 def confusion(gold: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
-    cm = np.zeros((n, n), dtype=int)
-    np.add.at(cm, (gold, pred), 1)
-    return cm
+    """Rows gold, columns predicted, every one of the ``n`` labels present."""
+    return confusion_matrix(gold, pred, labels=list(range(n)))
 
 
 def pair_precision(cm: np.ndarray) -> tuple[float, float]:
     """Of the pairs with equal (different) assigned labels, the share whose gold classes are equal
     (different); ``cm`` rows are gold, columns assigned labels. Unordered pairs of distinct items."""
-    pairs = lambda c: c * (c - 1) / 2  # noqa: E731
+    def pairs(c: np.ndarray) -> np.ndarray:
+        return c * (c - 1) / 2
+
     same_assigned, same_both = pairs(cm.sum(0)).sum(), pairs(cm).sum()
     same_gold, total = pairs(cm.sum(1)).sum(), pairs(cm.sum())
     return same_both / same_assigned, 1 - (same_gold - same_both) / (total - same_assigned)
@@ -80,9 +82,8 @@ def pool_report(task: str, seed: int, members: Path, data_dir: str) -> list[str]
     if not lps:
         return [f"  pool: no kept model in {members} was trained with seed {seed}'s pool"]
     gold = np.array([int(e.meta["gold_label"]) for e in pool])
-    labels = [str(i) for i in range(lps[0].shape[1])]
     assigned = soft_targets(lps, None, 1.0).argmax(1)  # unweighted mean of the members' log-probs
-    cm = confusion(gold, assigned, len(labels))
+    cm = confusion(gold, assigned, lps[0].shape[1])
     same, diff = pair_precision(cm)
     out = [f"  pool ({len(pool)} texts, {len(lps)} kept models, unweighted ensemble): labels {np.mean(assigned == gold):.1%} right; "
            f"'same label' pairs truly same class {same:.1%}, 'different label' pairs truly different {diff:.1%}",
