@@ -27,6 +27,7 @@ from sklearn.metrics import confusion_matrix
 
 from pet.bench.rows import ResultRow
 from pet.data import load_examples, unlabelled_pool
+from pet.data.registry import load_task
 from pet.methods.pet_growth import soft_targets
 from pet.methods.resume import examples_fingerprint
 
@@ -81,7 +82,8 @@ def pool_report(task: str, seed: int, members: Path, data_dir: str) -> list[str]
             lps.append(np.load(d / "arrays.npz")["pool_lp"])
     if not lps:
         return [f"  pool: no kept model in {members} was trained with seed {seed}'s pool"]
-    gold = np.array([int(e.meta["gold_label"]) for e in pool])
+    index = {str(label): i for i, label in enumerate(load_task(task).labels)}  # the models' column order
+    gold = np.array([index[str(e.meta["gold_label"])] for e in pool])
     assigned = soft_targets(lps, None, 1.0).argmax(1)  # unweighted mean of the members' log-probs
     cm = confusion(gold, assigned, lps[0].shape[1])
     same, diff = pair_precision(cm)
